@@ -1,0 +1,3 @@
+from bpfinspect.cli.main import main
+
+raise SystemExit(main())

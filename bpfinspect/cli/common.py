@@ -1,0 +1,46 @@
+"""Shared bits of the command modules (kept light: no heavy imports here)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_object_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("object", metavar="OBJ", help="compiled BPF object (x.bpf.o)")
+
+
+def add_json_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print a JSON document (schema 1) instead of tables")
+
+
+def open_obj(path: str):
+    from bpfinspect.obj import open_object
+    return open_object(path)
+
+
+def show(args, view_module) -> int:
+    """Build the model and print one view of it, as JSON or as tables."""
+    obj = open_obj(args.object)
+    if getattr(args, "json", False):
+        from bpfinspect.views.jsonout import emit
+        emit(view_module.to_json(obj))
+    else:
+        from bpfinspect.views.table import render
+        render(view_module.blocks(obj))
+    return 0
+
+
+def simple_command(name: str, help_text: str, view: str):
+    """register()/run() for a command that is 'open the object, print one view'."""
+    import importlib
+
+    def register(sub) -> None:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        add_object_arg(p)
+        add_json_arg(p)
+        p.set_defaults(run=run)
+
+    def run(args) -> int:
+        return show(args, importlib.import_module(f"bpfinspect.views.{view}"))
+
+    return register, run

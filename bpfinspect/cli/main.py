@@ -1,0 +1,76 @@
+"""Command-line entry point: argument parsing and error mapping only.
+
+Each command lives in its own module ``bpfinspect.cli.cmd_<name>`` exposing
+``register(subparsers)`` and ``run(args) -> int``.  Those modules must stay
+light to import: heavy libraries (libclang, jinja2, lark, the libbpf runtime)
+are imported inside ``run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import signal
+import sys
+
+from bpfinspect import __version__
+from bpfinspect.errors import BpfInspectError
+
+# Order is the order of ``bpfinspect --help``.
+COMMANDS = [
+    "info", "sections", "progs", "maps", "globals", "relocs", "btf",
+    "disasm", "asm", "gen_skel", "load", "expand",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bpfinspect",
+        description="Look inside compiled BPF objects, generate skeletons, expand tracing macros, load through libbpf.",
+    )
+    parser.add_argument("--version", action="version", version=f"bpfinspect {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"bpfinspect.cli.cmd_{name}")
+        except ModuleNotFoundError as exc:  # a command not built yet
+            if exc.name == f"bpfinspect.cli.cmd_{name}":
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+class _ArgumentParserExit(Exception):
+    pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except BpfInspectError as exc:
+        print(f"bpfinspect: {exc.one_line()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("bpfinspect: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
+    except BrokenPipeError:
+        # Output piped into `head` and the like: not an error for the user.
+        try:
+            sys.stdout = None  # type: ignore[assignment]
+        except Exception:
+            pass
+        return 0
+    except MemoryError:
+        print("bpfinspect: out of memory while reading the input", file=sys.stderr)
+        return 2
+    except RecursionError:
+        print("bpfinspect: input nests too deeply to process", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

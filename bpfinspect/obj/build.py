@@ -1,0 +1,481 @@
+"""Building the object model from bytes: one pass, pure functions, immutable result."""
+
+from __future__ import annotations
+
+import os
+import struct
+
+from bpfinspect.btf import Btf, Kind, parse_btf, parse_btf_ext
+from bpfinspect.btf.core import core_relo_text
+from bpfinspect.btf.ext import CORE_KINDS
+from bpfinspect.elf import EM_BPF, ElfFile
+from bpfinspect.errors import MalformedInput
+from bpfinspect.obj import maps as mapdefs
+from bpfinspect.obj.model import (BpfObject, CoreReloInfo, DataSection, Extern, Program, Reloc, SectionInfo,
+                                  Var)
+from bpfinspect.obj.names import (internal_map_name, libbpf_object_name, skeleton_object_name,
+                                  skeleton_section_name)
+
+R_BPF_NAMES = {0: "R_BPF_NONE", 1: "R_BPF_64_64", 2: "R_BPF_64_ABS64", 3: "R_BPF_64_ABS32",
+               4: "R_BPF_64_NODYLD32", 10: "R_BPF_64_32"}
+
+SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR = 0x1, 0x2, 0x4
+_FLAG_LETTERS = [(0x1, "W"), (0x2, "A"), (0x4, "X"), (0x10, "M"), (0x20, "S"), (0x40, "I"), (0x80, "L"),
+                 (0x100, "O"), (0x200, "G"), (0x400, "T"), (0x800, "C"), (0x80000000, "E")]
+
+OP_CALL = 0x85
+OP_LD_IMM64 = 0x18
+PSEUDO_CALL = 1
+PSEUDO_KFUNC_CALL = 2
+
+
+def open_object(path: str | os.PathLike) -> BpfObject:
+    """Read and model the BPF object file at ``path``."""
+    elf = ElfFile.from_path(path)
+    return build(elf)
+
+
+def from_bytes(data: bytes, path: str | None = None) -> BpfObject:
+    return build(ElfFile(data, path=path))
+
+
+def flags_text(flags: int) -> str:
+    return "".join(letter for bit, letter in _FLAG_LETTERS if flags & bit)
+
+
+def _is_data_section(name: str) -> str | None:
+    for kind in ("data", "rodata", "bss"):
+        base = "." + kind
+        if name == base or name.startswith(base + "."):
+            return kind
+    return None
+
+
+def build(elf: ElfFile) -> BpfObject:
+    path = elf.path
+    if elf.machine != EM_BPF:
+        raise MalformedInput(f"not a BPF object (ELF machine {elf.machine}, expected {EM_BPF})", path=path, offset=18)
+    if elf.elf_type not in ("ET_REL", 1):
+        raise MalformedInput(f"not a relocatable object (ELF type {elf.elf_type})", path=path, offset=16)
+    warnings: list[str] = []
+    sections = elf.sections
+    symbols = elf.symbols
+
+    # -- BTF -----------------------------------------------------------------------------------
+    btf: Btf | None = None
+    btf_ext = None
+    sec_btf = elf.section_by_name(".BTF")
+    if sec_btf is not None:
+        btf = parse_btf(sec_btf.data(), path=path, section=".BTF")
+    sec_ext = elf.section_by_name(".BTF.ext")
+    if sec_ext is not None and btf is not None:
+        btf_ext = parse_btf_ext(sec_ext.data(), btf, path=path)
+
+    # -- section meaning ------------------------------------------------------------------------
+    from bpfinspect.sections import parse_section
+
+    infos: list[SectionInfo] = []
+    code_secs: dict[int, str] = {}
+    specs = {}
+    for s in sections:
+        kind, ptype = _section_kind(s, parse_section, specs)
+        if kind in ("program", "subprograms"):
+            code_secs[s.index] = s.name
+        infos.append(SectionInfo(s.index, s.name, s.type_name, s.flags, flags_text(s.flags), s.size, s.offset,
+                                 s.align, s.entsize, s.link, s.info, kind, ptype))
+
+    license_text = None
+    lic = elf.section_by_name("license")
+    if lic is not None:
+        license_text = lic.data().split(b"\0", 1)[0].decode("utf-8", "replace")
+    kern_version = None
+    ver = elf.section_by_name("version")
+    if ver is not None and ver.size >= 4:
+        kern_version = struct.unpack_from("<I" if elf.little else ">I", ver.data(), 0)[0]
+
+    sym_by_name_sec = {(s.name, s.shndx): s for s in symbols if s.name}
+    text_index = next((s.index for s in sections if s.name == ".text"), -1)
+
+    # -- externs (needed to classify relocations) ------------------------------------------------
+    externs = _externs(elf, btf, symbols)
+    extern_kind = {e.name: e.kind for e in externs}
+
+    # -- data sections ----------------------------------------------------------------------------
+    obj_libbpf_name = libbpf_object_name(path)
+    datasecs = _datasecs(elf, btf, symbols, obj_libbpf_name)
+    datasec_by_index = {d.index: d for d in datasecs}
+
+    # -- maps -----------------------------------------------------------------------------------------
+    maps_list = []
+    sec_maps = elf.section_by_name(".maps")
+    if sec_maps is not None:
+        slots = {}
+        for r in elf.relocations(sec_maps.index):
+            slots[r.offset] = r.symbol.name
+        if btf is None:
+            raise MalformedInput("has a .maps section but no BTF to describe it", path=path, section=".maps")
+        maps_list.extend(mapdefs.btf_maps(elf, btf, sec_maps, sym_by_name_sec, slots))
+    sec_legacy = elf.section_by_name("maps")
+    if sec_legacy is not None:
+        maps_list.extend(mapdefs.legacy_maps(elf, sec_legacy, symbols))
+    for s in sections:
+        if s.name in (".struct_ops", ".struct_ops.link"):
+            prog_at = {}
+            for r in elf.relocations(s.index):
+                prog_at[r.offset] = _func_name_for(r.symbol, sections, symbols)
+            maps_list.extend(mapdefs.struct_ops_maps(elf, btf, s, symbols, prog_at))
+    map_sections = {s.index for s in sections if s.name in (".maps", "maps")}
+    map_at = {}
+    for m in maps_list:
+        if m.section in (".maps", "maps"):
+            map_at[(m.section, m.offset)] = m.name
+
+    # -- programs ------------------------------------------------------------------------------------
+    func_syms: dict[int, list] = {}
+    for sym in symbols:
+        if sym.type == "FUNC" and sym.shndx in code_secs:
+            func_syms.setdefault(sym.shndx, []).append(sym)
+    relocs: list[Reloc] = []
+    for idx, secname in sorted(code_secs.items()):
+        code = sections[idx].data()
+        for r in elf.relocations(idx):
+            relocs.append(_classify_code_reloc(elf, r, secname, code, sections, symbols, text_index, map_sections,
+                                               datasec_by_index, extern_kind, map_at, func_syms))
+    # relocations in data-like sections
+    for s in sections:
+        if s.index in code_secs or s.type not in (1, 8):
+            continue
+        if s.name.startswith(".debug") or s.name in (".BTF", ".BTF.ext"):
+            continue
+        for r in elf.relocations(s.index):
+            tname = _func_name_for(r.symbol, sections, symbols) if _sym_section_is_code(r.symbol, code_secs) else (
+                r.symbol.name or _section_name(sections, r.symbol.shndx))
+            if s.name in (".maps",):
+                kind = "map_slot"
+            elif s.name.startswith(".struct_ops"):
+                kind = "struct_ops_prog"
+            else:
+                kind = "data_pointer"
+            relocs.append(Reloc(s.name, r.offset, r.offset // 8, kind, r.symbol.name, tname, 0, r.type,
+                                R_BPF_NAMES.get(r.type, f"R_BPF_{r.type}")))
+
+    programs = _programs(elf, code_secs, func_syms, specs, relocs, btf_ext, warnings)
+
+    # -- CO-RE --------------------------------------------------------------------------------------
+    core: list[CoreReloInfo] = []
+    if btf_ext is not None and btf is not None:
+        for secname, recs in btf_ext.core_relos.items():
+            for rec in recs:
+                core.append(CoreReloInfo(secname, rec.insn_off, rec.insn_off // 8,
+                                         CORE_KINDS.get(rec.kind, f"kind{rec.kind}"), rec.type_id, rec.access,
+                                         core_relo_text(btf, rec)))
+
+    return BpfObject(
+        path=path, name=skeleton_object_name(path), libbpf_name=obj_libbpf_name, data=elf.data, elf=elf, btf=btf,
+        btf_ext=btf_ext, endian=elf.endian, license=license_text, kern_version=kern_version,
+        sections=tuple(infos), programs=tuple(programs), maps=tuple(maps_list), datasecs=tuple(datasecs),
+        externs=tuple(externs), relocs=tuple(relocs), core_relos=tuple(core), warnings=tuple(warnings),
+    )
+
+
+def _section_kind(s, parse_section, specs) -> tuple[str, str | None]:
+    name = s.name
+    if s.type == 0:
+        return "null", None
+    if s.type == 2:
+        return "symtab", None
+    if s.type == 3:
+        return "strtab", None
+    if s.type in (4, 9):
+        return "relocations", None
+    if s.flags & SHF_EXECINSTR and s.type == 1:
+        if name == ".text":
+            return "subprograms", None
+        spec = parse_section(name)
+        specs[s.index] = spec
+        return "program", spec.prog_type
+    if name == ".maps":
+        return "maps", None
+    if name == "maps":
+        return "legacy_maps", None
+    if name in (".struct_ops", ".struct_ops.link"):
+        return "struct_ops", None
+    if name == ".BTF":
+        return "btf", None
+    if name == ".BTF.ext":
+        return "btf_ext", None
+    if name == "license":
+        return "license", None
+    if name == "version":
+        return "version", None
+    kind = _is_data_section(name)
+    if kind:
+        return kind, None
+    if name.startswith(".debug"):
+        return "debug", None
+    if name == ".llvm_addrsig":
+        return "addrsig", None
+    return "other", None
+
+
+def _section_name(sections, index: int) -> str:
+    return sections[index].name if 0 < index < len(sections) else ""
+
+
+def _sym_section_is_code(sym, code_secs) -> bool:
+    return sym.shndx in code_secs
+
+
+def _func_name_for(sym, sections, symbols, insn_index: int | None = None) -> str:
+    """The function a symbol designates (through a section symbol plus offset when needed)."""
+    if sym.type == "FUNC" and sym.name:
+        return sym.name
+    if insn_index is not None:
+        for s in symbols:
+            if s.type == "FUNC" and s.shndx == sym.shndx and s.value // 8 <= insn_index < (s.value + max(s.size, 8)) // 8:
+                if s.value // 8 == insn_index:
+                    return s.name
+        return f"{_section_name(sections, sym.shndx)}+{insn_index}"
+    return sym.name or _section_name(sections, sym.shndx)
+
+
+def _classify_code_reloc(elf, r, secname, code, sections, symbols, text_index, map_sections, datasec_by_index,
+                         extern_kind, map_at, func_syms) -> Reloc:
+    sym = r.symbol
+    off = r.offset
+    rname = R_BPF_NAMES.get(r.type, f"R_BPF_{r.type}")
+    if off % 8 or off + 8 > len(code):
+        raise MalformedInput(f"relocation at offset {off} is not on an instruction of {secname}", path=elf.path,
+                             section=secname, offset=off)
+    op = code[off]
+    regs = code[off + 1]
+    src = (regs >> 4) if elf.little else (regs & 0xF)
+    imm = struct.unpack_from("<i" if elf.little else ">i", code, off + 4)[0]
+    insn = off // 8
+
+    def mk(kind: str, target: str, toff: int = 0) -> Reloc:
+        return Reloc(secname, off, insn, kind, sym.name, target, toff, r.type, rname)
+
+    if op == OP_CALL:
+        if not sym.defined:
+            return mk("kfunc", sym.name)
+        if sym.shndx == text_index or sym.shndx in func_syms:
+            if sym.type == "FUNC":
+                target_insn = sym.value // 8 + imm + 1 if sym.type == "SECTION" else sym.value // 8
+                return mk("subprog_call", sym.name, target_insn)
+            target_insn = sym.value // 8 + imm + 1
+            return mk("subprog_call", _func_at(func_syms, sym.shndx, target_insn, sections), target_insn)
+        return mk("unknown", sym.name or _section_name(sections, sym.shndx))
+    if op == OP_LD_IMM64:
+        if not sym.defined:
+            kind = extern_kind.get(sym.name, "ksym")
+            return mk("kfunc" if kind == "kfunc" else kind, sym.name)
+        if sym.shndx in map_sections:
+            name = sym.name if sym.type == "OBJECT" and sym.name else map_at.get(
+                (_section_name(sections, sym.shndx), sym.value + imm), sym.name)
+            return mk("map", name)
+        if sym.shndx in datasec_by_index:
+            ds = datasec_by_index[sym.shndx]
+            at = sym.value + imm if sym.type == "SECTION" else sym.value
+            inner = imm if sym.type != "SECTION" else 0
+            var = _var_at(ds, at)
+            if var is not None:
+                return mk("global_data", var.name, at - var.offset + inner)
+            return mk("global_data", ds.name, at + inner)
+        if sym.shndx == text_index or sym.shndx in func_syms:
+            if sym.type == "FUNC":
+                return mk("callback", sym.name, sym.value // 8)
+            target_insn = (sym.value + imm) // 8
+            return mk("callback", _func_at(func_syms, sym.shndx, target_insn, sections), target_insn)
+        return mk("unknown", sym.name or _section_name(sections, sym.shndx))
+    return mk("unknown", sym.name or _section_name(sections, sym.shndx))
+
+
+def _func_at(func_syms, shndx, insn, sections) -> str:
+    for s in func_syms.get(shndx, ()):
+        if s.value // 8 == insn:
+            return s.name
+    return f"{_section_name(sections, shndx)}+{insn}"
+
+
+def _var_at(ds: DataSection, at: int) -> Var | None:
+    best = None
+    for v in ds.variables:
+        if v.offset <= at < v.offset + max(v.size, 1):
+            if best is None or not v.is_static:
+                best = v
+    return best
+
+
+def _externs(elf: ElfFile, btf: Btf | None, symbols) -> list[Extern]:
+    out: list[Extern] = []
+    seen = set()
+    if btf is not None:
+        for secname, kind in ((".kconfig", "kconfig"), (".ksyms", "ksym")):
+            for ds in btf.find(secname, Kind.DATASEC):
+                for dv in btf.type(ds).vars:
+                    t = btf.type(btf.check_id(dv.type, secname))
+                    weak = _is_weak(symbols, t.name)
+                    if t.kind == Kind.FUNC:
+                        out.append(Extern(t.name, "kfunc", btf.type_name(t.type, t.name), t.id, weak, True))
+                    elif t.kind == Kind.VAR:
+                        base = btf.strip_cv(t.type)
+                        typed = base != 0
+                        out.append(Extern(t.name, kind, btf.type_name(t.type) if typed else None, t.type, weak,
+                                          typed if kind == "ksym" else True))
+                    seen.add(t.name)
+        # kfuncs declared extern but not listed in .ksyms (older compilers)
+        for tid in btf.ids():
+            if btf.kind(tid) == Kind.FUNC and btf.vlen(tid) == 2:
+                name = btf.name(tid)
+                if name not in seen:
+                    seen.add(name)
+                    out.append(Extern(name, "kfunc", btf.type_name(btf.ref(tid), name), tid,
+                                      _is_weak(symbols, name), True))
+    for s in symbols:
+        if s.shndx == 0 and s.name and s.bind in ("GLOBAL", "WEAK") and s.name not in seen:
+            seen.add(s.name)
+            kind = "kfunc" if s.type == "FUNC" else "ksym"
+            out.append(Extern(s.name, kind, None, 0, s.bind == "WEAK", False))
+    return out
+
+
+def _is_weak(symbols, name: str) -> bool:
+    for s in symbols:
+        if s.name == name and s.shndx == 0:
+            return s.bind == "WEAK"
+    return False
+
+
+def _datasecs(elf: ElfFile, btf: Btf | None, symbols, libbpf_name: str) -> list[DataSection]:
+    out = []
+    for s in elf.sections:
+        kind = _is_data_section(s.name)
+        if kind is None or s.type not in (1, 8) or not s.flags & SHF_ALLOC:
+            continue
+        data = s.data() if kind != "bss" and s.type != 8 else None
+        btf_id = 0
+        variables: list[Var] = []
+        sec_syms = {sym.name: sym for sym in symbols
+                    if sym.shndx == s.index and sym.type in ("OBJECT", "NOTYPE") and sym.name}
+        covered = set()
+        if btf is not None:
+            ids = btf.find(s.name, Kind.DATASEC)
+            if ids:
+                btf_id = ids[0]
+                for dv in btf.type(btf_id).vars:
+                    t = btf.type(btf.check_id(dv.type, s.name))
+                    if t.kind != Kind.VAR:
+                        continue
+                    sym = sec_syms.get(t.name)
+                    offset = sym.value if sym is not None else dv.offset
+                    try:
+                        size = btf.sizeof(t.type)
+                    except MalformedInput:
+                        size = dv.size or (sym.size if sym else 0)
+                    linkage = {0: "static", 1: "global", 2: "extern"}.get(t.linkage, str(t.linkage))
+                    variables.append(_var(t.name, offset, size, btf.type_name(t.type), t.type, linkage, data))
+                    covered.add(t.name)
+        for name, sym in sec_syms.items():
+            if name in covered or name.startswith(".L"):
+                continue
+            linkage = "static" if sym.bind == "LOCAL" else "global"
+            variables.append(_var(name, sym.value, sym.size, None, 0, linkage, data))
+        variables.sort(key=lambda v: (v.offset, v.name))
+        out.append(DataSection(s.name, s.index, s.size, kind, internal_map_name(libbpf_name, s.name),
+                               skeleton_section_name(s.name), data, btf_id, tuple(variables)))
+    return out
+
+
+def _var(name, offset, size, ctype, type_id, linkage, data) -> Var:
+    initial = None
+    if data is not None:
+        initial = data[offset:offset + size]
+    return Var(name, offset, size, ctype, type_id, linkage, linkage == "static", initial)
+
+
+def _programs(elf, code_secs, func_syms, specs, relocs, btf_ext, warnings) -> list[Program]:
+    from bpfinspect.obj.calls import scan_code
+
+    sections = elf.sections
+    progs_raw = []  # (name, secname, idx, offset, size, linkage, is_subprog)
+    for idx, secname in sorted(code_secs.items()):
+        syms = sorted(func_syms.get(idx, ()), key=lambda s: (s.value, s.name))
+        sec = sections[idx]
+        is_text = secname == ".text"
+        if not syms and sec.size:
+            # No symbols (stripped or hand-made): the whole section is one program.
+            progs_raw.append((secname.replace("/", "_"), secname, idx, 0, sec.size, "global", is_text))
+            continue
+        for i, sym in enumerate(syms):
+            size = sym.size
+            if size == 0:
+                nxt = syms[i + 1].value if i + 1 < len(syms) else sec.size
+                size = nxt - sym.value
+            if sym.value + size > sec.size:
+                warnings.append(f"{secname}: function {sym.name} runs past its section")
+                size = max(0, sec.size - sym.value)
+            linkage = {"LOCAL": "static", "GLOBAL": "global", "WEAK": "weak"}.get(sym.bind, sym.bind.lower())
+            progs_raw.append((sym.name, secname, idx, sym.value, size, linkage, is_text))
+
+    relocs_by_sec: dict[str, list[Reloc]] = {}
+    for r in relocs:
+        relocs_by_sec.setdefault(r.section, []).append(r)
+
+    # Direct facts per function, then the transitive closure through subprogram calls.
+    direct = {}
+    for name, secname, idx, off, size, linkage, is_sub in progs_raw:
+        code = sections[idx].data()[off:off + size]
+        helpers, local_calls, kfunc_calls = scan_code(code, elf.little)
+        own = [r for r in relocs_by_sec.get(secname, ()) if off <= r.offset < off + size]
+        callees = set()
+        for r in own:
+            if r.kind in ("subprog_call", "callback"):
+                callees.add(r.target)
+        for target in local_calls:  # pc-relative calls without relocation: same section
+            abs_insn = off // 8 + target
+            for n2, s2, i2, o2, *_ in progs_raw:
+                if i2 == idx and o2 // 8 == abs_insn:
+                    callees.add(n2)
+        direct[name] = dict(
+            helpers=helpers, callees=callees,
+            maps=[r.target for r in own if r.kind == "map"],
+            kfuncs=[r.target for r in own if r.kind == "kfunc"],
+            globals=[r.target for r in own if r.kind == "global_data"],
+            relocs=tuple(own),
+        )
+
+    def closure(name: str) -> list[str]:
+        seen: list[str] = []
+        stack = sorted(direct.get(name, {}).get("callees", ()))
+        while stack:
+            n = stack.pop(0)
+            if n in seen or n == name or n not in direct:
+                continue
+            seen.append(n)
+            stack.extend(sorted(direct[n]["callees"]))
+        return seen
+
+    def uniq(items) -> tuple[str, ...]:
+        out = []
+        for i in items:
+            if i not in out:
+                out.append(i)
+        return tuple(out)
+
+    out = []
+    for name, secname, idx, off, size, linkage, is_sub in progs_raw:
+        subs = closure(name)
+        d = direct[name]
+        everyone = [d] + [direct[s] for s in subs]
+        out.append(Program(
+            name=name, section=secname, section_index=idx, offset=off, size=size, insns=size // 8,
+            spec=None if is_sub else specs.get(idx), is_subprog=is_sub, linkage=linkage,
+            subprograms=tuple(subs),
+            maps=uniq(m for x in everyone for m in x["maps"]),
+            helpers=uniq(h for x in everyone for h in x["helpers"]),
+            kfuncs=uniq(k for x in everyone for k in x["kfuncs"]),
+            globals=uniq(g for x in everyone for g in x["globals"]),
+            relocs=d["relocs"],
+        ))
+    return out

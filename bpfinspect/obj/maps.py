@@ -1,0 +1,192 @@
+"""Map definitions: BTF-defined (``.maps``), legacy (``maps``) and struct_ops."""
+
+from __future__ import annotations
+
+import struct
+
+from bpfinspect.btf import Btf, Kind
+from bpfinspect.elf import ElfFile, ElfSection
+from bpfinspect.errors import MalformedInput
+from bpfinspect.obj.model import Map
+
+MAP_TYPES = [
+    "unspec", "hash", "array", "prog_array", "perf_event_array", "percpu_hash", "percpu_array",
+    "stack_trace", "cgroup_array", "lru_hash", "lru_percpu_hash", "lpm_trie", "array_of_maps",
+    "hash_of_maps", "devmap", "sockmap", "cpumap", "xskmap", "sockhash", "cgroup_storage",
+    "reuseport_sockarray", "percpu_cgroup_storage", "queue", "stack", "sk_storage", "devmap_hash",
+    "struct_ops", "ringbuf", "inode_storage", "task_storage", "bloom_filter", "user_ringbuf",
+    "cgrp_storage", "arena",
+]
+MAP_TYPE_STRUCT_OPS = 26
+BPF_F_LINK = 0x2000  # libbpf marks .struct_ops.link maps with it
+
+PINNING = {0: "none", 1: "by_name"}
+LEGACY_PINNING = {0: "none", 1: "object_ns", 2: "global_ns"}
+
+_INT_FIELDS = ("type", "max_entries", "map_flags", "numa_node", "key_size", "value_size", "pinning",
+               "map_extra")
+
+
+def map_type_name(n: int) -> str:
+    return MAP_TYPES[n] if 0 <= n < len(MAP_TYPES) else f"type_{n}"
+
+
+def _int_field(btf: Btf, member_type: int, what: str) -> int:
+    """``__uint(name, N)`` is ``int (*name)[N]``: N is the array's element count."""
+    ptr = btf.resolve(member_type)
+    if btf.kind(ptr) != Kind.PTR:
+        raise MalformedInput(f"map field {what} is not a pointer to an array", path=btf.path, section=".maps")
+    arr = btf.resolve(btf.ref(ptr))
+    if btf.kind(arr) != Kind.ARRAY:
+        raise MalformedInput(f"map field {what} does not point to an array", path=btf.path, section=".maps")
+    return btf.type(arr).array.nelems
+
+
+def parse_map_def(btf: Btf, name: str, def_type: int, *, section: str, offset: int, size: int,
+                  var_id: int, slots: dict[int, str], depth: int = 0) -> Map:
+    """One BTF-defined map: the anonymous struct behind a ``.maps`` variable."""
+    st = btf.resolve(def_type)
+    if btf.kind(st) != Kind.STRUCT:
+        raise MalformedInput(f"map {name!r} is not defined by a struct", path=btf.path, section=section)
+    fields: dict[str, int] = {}
+    key_tid = value_tid = 0
+    inner: Map | None = None
+    values_bit_offset = None
+    values_elem = 0
+    for m in btf.type(st).members:
+        if m.name in _INT_FIELDS:
+            fields[m.name] = _int_field(btf, m.type, m.name)
+        elif m.name in ("key", "value"):
+            ptr = btf.resolve(m.type)
+            if btf.kind(ptr) != Kind.PTR:
+                raise MalformedInput(f"map {name!r} field {m.name} is not a pointer", path=btf.path, section=section)
+            if m.name == "key":
+                key_tid = btf.ref(ptr)
+            else:
+                value_tid = btf.ref(ptr)
+        elif m.name == "values":
+            arr = btf.resolve(m.type)
+            if btf.kind(arr) != Kind.ARRAY:
+                raise MalformedInput(f"map {name!r} field values is not an array", path=btf.path, section=section)
+            values_bit_offset = m.bit_offset
+            ptr = btf.resolve(btf.type(arr).array.type)
+            if btf.kind(ptr) != Kind.PTR:
+                raise MalformedInput(f"map {name!r} values are not pointers", path=btf.path, section=section)
+            values_elem = btf.resolve(btf.ref(ptr))
+            if btf.kind(values_elem) == Kind.STRUCT and depth == 0:
+                inner = parse_map_def(btf, f"{name}.inner", values_elem, section=section, offset=0, size=0,
+                                      var_id=0, slots={}, depth=1)
+    mtype = fields.get("type", 0)
+    key_size = fields.get("key_size", 0)
+    value_size = fields.get("value_size", 0)
+    if key_tid:
+        key_size = btf.sizeof(key_tid)
+    if value_tid:
+        value_size = btf.sizeof(value_tid)
+    if values_bit_offset is not None:
+        # map-in-map and prog arrays hold 4-byte ids/fds.
+        value_size = value_size or 4
+        if not key_size:
+            key_size = 4
+    initial: list[tuple[str, str]] = []
+    if values_bit_offset is not None and slots:
+        base = offset + values_bit_offset // 8
+        for rel_off in sorted(slots):
+            if base <= rel_off < offset + size and (rel_off - base) % 8 == 0:
+                initial.append((str((rel_off - base) // 8), slots[rel_off]))
+    return Map(
+        name=name, type=map_type_name(mtype), type_id=mtype, key_size=key_size, value_size=value_size,
+        max_entries=fields.get("max_entries", 0), map_flags=fields.get("map_flags", 0),
+        numa_node=fields.get("numa_node", 0), pinning=PINNING.get(fields.get("pinning", 0), str(fields.get("pinning"))),
+        map_extra=fields.get("map_extra", 0),
+        key_type=btf.type_name(key_tid) if key_tid else None,
+        value_type=btf.type_name(value_tid) if value_tid else (
+            btf.type_name(values_elem) if values_elem and btf.kind(values_elem) == Kind.FUNC_PROTO else None),
+        key_type_id=key_tid, value_type_id=value_tid, inner=inner, initial_slots=tuple(initial),
+        section=section, offset=offset, size=size, btf_var_id=var_id,
+    )
+
+
+def btf_maps(elf: ElfFile, btf: Btf, sec: ElfSection, symbols_by_name: dict, slots: dict[int, str]) -> list[Map]:
+    """Maps of a ``.maps`` section, in the order of their definitions."""
+    datasec_ids = btf.find(".maps", Kind.DATASEC)
+    if not datasec_ids:
+        raise MalformedInput("has a .maps section but no .maps DATASEC in BTF", path=elf.path, section=".maps")
+    out = []
+    for dv in btf.type(datasec_ids[0]).vars:
+        var = btf.type(btf.check_id(dv.type, ".maps DATASEC"))
+        if var.kind != Kind.VAR:
+            raise MalformedInput(f".maps DATASEC entry [{dv.type}] is {var.kind.name}, not VAR", path=elf.path,
+                                 section=".maps")
+        sym = symbols_by_name.get((var.name, sec.index))
+        offset = sym.value if sym is not None else dv.offset
+        size = sym.size if sym is not None else dv.size
+        out.append(parse_map_def(btf, var.name, var.type, section=".maps", offset=offset, size=size,
+                                 var_id=var.id, slots=slots))
+    out.sort(key=lambda m: m.offset)
+    return out
+
+
+def legacy_maps(elf: ElfFile, sec: ElfSection, symbols: list) -> list[Map]:
+    """``struct bpf_map_def`` records of a legacy ``maps`` section, one per symbol."""
+    data = sec.data()
+    syms = sorted((s for s in symbols if s.shndx == sec.index and s.type in ("OBJECT", "NOTYPE") and s.name),
+                  key=lambda s: s.value)
+    if not syms:
+        return []
+    def_size = len(data) // len(syms)
+    if def_size < 20:
+        raise MalformedInput(f"legacy map definitions of {def_size} bytes are too small", path=elf.path,
+                             section=sec.name)
+    e = "<" if elf.little else ">"
+    out = []
+    for s in syms:
+        if s.value + 20 > len(data):
+            raise MalformedInput(f"map {s.name!r} at {s.value} runs past the section", path=elf.path,
+                                 section=sec.name, offset=s.value)
+        mtype, ks, vs, me, flags = struct.unpack_from(e + "5I", data, s.value)
+        pinning = "none"
+        if def_size >= 28 and s.value + 28 <= len(data):
+            # iproute2's struct bpf_elf_map adds id and pinning.
+            _id, pin = struct.unpack_from(e + "2I", data, s.value + 20)
+            pinning = LEGACY_PINNING.get(pin, str(pin))
+        out.append(Map(name=s.name, type=map_type_name(mtype), type_id=mtype, key_size=ks, value_size=vs,
+                       max_entries=me, map_flags=flags, numa_node=0, pinning=pinning, map_extra=0, key_type=None,
+                       value_type=None, key_type_id=0, value_type_id=0, inner=None, initial_slots=(),
+                       section=sec.name, offset=s.value, size=def_size, btf_var_id=0))
+    return out
+
+
+def struct_ops_maps(elf: ElfFile, btf: Btf | None, sec: ElfSection, symbols: list,
+                    prog_at: dict[int, str]) -> list[Map]:
+    """Variables of ``.struct_ops``/``.struct_ops.link``: each becomes a struct_ops map.
+
+    ``prog_at`` maps a byte offset in the section to the program a relocation
+    stores there; those are reported as (member name, program) slots.
+    """
+    out = []
+    if btf is None:
+        return out
+    ds = btf.find(sec.name, Kind.DATASEC)
+    if not ds:
+        return out
+    syms = {s.name: s for s in symbols if s.shndx == sec.index and s.type == "OBJECT"}
+    for dv in btf.type(ds[0]).vars:
+        var = btf.type(btf.check_id(dv.type))
+        if var.kind != Kind.VAR:
+            continue
+        st = btf.resolve(var.type)
+        sym = syms.get(var.name)
+        offset = sym.value if sym else dv.offset
+        size = btf.sizeof(st)
+        slots = []
+        if btf.kind(st) in (Kind.STRUCT, Kind.UNION):
+            for m in btf.type(st).members:
+                at = offset + m.bit_offset // 8
+                if at in prog_at:
+                    slots.append((m.name, prog_at[at]))
+        out.append(Map(name=var.name, type="struct_ops", type_id=MAP_TYPE_STRUCT_OPS, key_size=4, value_size=size,
+                       max_entries=1, map_flags=BPF_F_LINK if sec.name.endswith(".link") else 0, numa_node=0, pinning="none", map_extra=0, key_type=None,
+                       value_type=btf.type_name(st), key_type_id=0, value_type_id=st, inner=None,
+                       initial_slots=tuple(slots), section=sec.name, offset=offset, size=size, btf_var_id=var.id))
+    return out

@@ -1,0 +1,231 @@
+"""The BPF object model: plain frozen records, built once by :mod:`bpfinspect.obj.build`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bpfinspect.btf import Btf, BtfExt, LineInfo
+    from bpfinspect.elf import ElfFile
+    from bpfinspect.sections import SectionSpec
+
+
+@dataclass(frozen=True, slots=True)
+class SectionInfo:
+    index: int
+    name: str
+    type: str           # ELF section type name: PROGBITS, NOBITS, REL, ...
+    flags: int
+    flags_text: str     # readelf-style letters: W A X M S I L O G T E
+    size: int
+    offset: int
+    align: int
+    entsize: int
+    link: int
+    info: int
+    kind: str           # program, subprograms, maps, legacy_maps, data, rodata, bss, struct_ops,
+                        # btf, btf_ext, license, version, relocations, symtab, strtab, debug, other
+    program_type: str | None  # libbpf program type for program sections
+
+
+@dataclass(frozen=True, slots=True)
+class Reloc:
+    section: str        # section the relocation applies to (a code section, .maps, .data...)
+    offset: int         # byte offset in that section
+    insn_index: int     # offset // 8 (meaningful in code sections)
+    kind: str           # map, global_data, subprog_call, callback, kfunc, kconfig, ksym,
+                        # map_slot, struct_ops_prog, data_pointer, unknown
+    symbol: str         # the ELF symbol's name ('' for section symbols)
+    target: str         # what it resolves to: map/var/program/extern name, or section name
+    target_offset: int  # offset inside the target (global data: byte offset; calls: insn index)
+    elf_type: int       # R_BPF_* number
+    elf_type_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class CoreReloInfo:
+    section: str
+    offset: int         # byte offset of the instruction in its section
+    insn_index: int
+    kind: str           # byte_off, byte_sz, field_exists, ...
+    type_id: int
+    access: str         # raw access string, e.g. "0:1:0"
+    text: str           # libbpf's rendering: "[53] struct task_struct.tgid (0:93 @ offset 1268)"
+
+    @property
+    def describe(self) -> str:
+        return f"<{self.kind}> {self.text}"
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    name: str
+    section: str
+    section_index: int
+    offset: int         # byte offset of the first instruction in the section
+    size: int           # bytes
+    insns: int          # instruction slots (size // 8)
+    spec: "SectionSpec | None"  # meaning of the section name (None for .text subprograms)
+    is_subprog: bool
+    linkage: str        # global, static, weak
+    subprograms: tuple[str, ...]   # subprograms reachable through calls (transitively)
+    maps: tuple[str, ...]          # maps referenced (own code and reachable subprograms)
+    helpers: tuple[str, ...]       # helper names called
+    kfuncs: tuple[str, ...]
+    globals: tuple[str, ...]       # global variables referenced
+    relocs: tuple[Reloc, ...]      # relocations inside this program's own range
+
+    @property
+    def type(self) -> str | None:
+        return self.spec.prog_type if self.spec else None
+
+    @property
+    def attach_type(self) -> str | None:
+        return self.spec.attach_type if self.spec else None
+
+
+@dataclass(frozen=True, slots=True)
+class Map:
+    name: str
+    type: str                 # libbpf map type name: hash, array, ringbuf, struct_ops...
+    type_id: int              # numeric map type (BPF_MAP_TYPE_*)
+    key_size: int
+    value_size: int
+    max_entries: int
+    map_flags: int
+    numa_node: int
+    pinning: str              # none, by_name (legacy iproute2: object_ns, global_ns)
+    map_extra: int
+    key_type: str | None      # C type text
+    value_type: str | None
+    key_type_id: int
+    value_type_id: int
+    inner: "Map | None"
+    initial_slots: tuple[tuple[str, str], ...]  # (slot or struct_ops member, target name)
+    section: str              # .maps, maps, .struct_ops, .struct_ops.link
+    offset: int               # offset of the definition in its section
+    size: int                 # size of the definition
+    btf_var_id: int           # BTF VAR id (0 when there is none)
+
+
+@dataclass(frozen=True, slots=True)
+class Var:
+    name: str
+    offset: int
+    size: int
+    type: str | None          # C type text (None without BTF)
+    type_id: int
+    linkage: str              # global, static, extern
+    is_static: bool
+    initial: bytes | None     # None for .bss
+
+
+@dataclass(frozen=True, slots=True)
+class DataSection:
+    name: str                 # .data, .rodata.cfg, .bss ...
+    index: int                # ELF section index
+    size: int
+    kind: str                 # data, rodata, bss
+    map_name: str             # libbpf's internal map name for this object
+    skel_name: str            # member name in a C skeleton: data, rodata, data_counters...
+    initial: bytes | None     # None for .bss
+    btf_id: int               # DATASEC type id (0 without BTF)
+    variables: tuple[Var, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Extern:
+    name: str
+    kind: str                 # kconfig, ksym, kfunc
+    type: str | None          # C type text; None for a typeless ksym
+    type_id: int
+    weak: bool
+    typed: bool               # ksym with a BTF type (false: typeless address)
+
+
+@dataclass(frozen=True)
+class BpfObject:
+    path: str | None
+    name: str                 # skeleton object name: file name without .o, non-alnum -> '_'
+    libbpf_name: str          # libbpf's object name when opened from the path (up to the first '.')
+    data: bytes = field(repr=False)
+    elf: "ElfFile" = field(repr=False)
+    btf: "Btf | None" = field(repr=False)
+    btf_ext: "BtfExt | None" = field(repr=False)
+    endian: str
+    license: str | None
+    kern_version: int | None
+    sections: tuple[SectionInfo, ...]
+    programs: tuple[Program, ...]
+    maps: tuple[Map, ...]
+    datasecs: tuple[DataSection, ...]
+    externs: tuple[Extern, ...]
+    relocs: tuple[Reloc, ...]
+    core_relos: tuple[CoreReloInfo, ...]
+    warnings: tuple[str, ...]
+
+    @property
+    def code_sections(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.sections if s.kind in ("program", "subprograms"))
+
+    def section(self, name: str) -> SectionInfo | None:
+        for s in self.sections:
+            if s.name == name:
+                return s
+        return None
+
+    def code(self, section: str) -> bytes:
+        s = self.section(section)
+        if s is None:
+            from bpfinspect.errors import UsageError
+            raise UsageError(f"no section {section!r}", path=self.path)
+        return self.elf.sections[s.index].data()
+
+    def program(self, name: str) -> Program:
+        for p in self.programs:
+            if p.name == name:
+                return p
+        from bpfinspect.errors import UsageError
+        raise UsageError(f"no program {name!r} (have: {', '.join(p.name for p in self.programs)})", path=self.path)
+
+    def programs_in(self, section: str) -> tuple[Program, ...]:
+        return tuple(p for p in self.programs if p.section == section)
+
+    def map(self, name: str) -> Map | None:
+        for m in self.maps:
+            if m.name == name:
+                return m
+        return None
+
+    def relocs_at(self, section: str, insn_index: int) -> list[Reloc]:
+        idx = self._reloc_index
+        return idx.get((section, insn_index), [])
+
+    def core_relos_at(self, section: str, insn_index: int) -> list[CoreReloInfo]:
+        return [c for c in self._core_index.get((section, insn_index), [])]
+
+    def line_info(self, section: str) -> "tuple[LineInfo, ...]":
+        if self.btf_ext is None:
+            return ()
+        return tuple(sorted(self.btf_ext.line_info.get(section, ()), key=lambda li: li.insn_off))
+
+    @property
+    def _reloc_index(self) -> dict:
+        cached = self.__dict__.get("_reloc_index_cache")
+        if cached is None:
+            cached = {}
+            for r in self.relocs:
+                cached.setdefault((r.section, r.insn_index), []).append(r)
+            object.__setattr__(self, "_reloc_index_cache", cached)
+        return cached
+
+    @property
+    def _core_index(self) -> dict:
+        cached = self.__dict__.get("_core_index_cache")
+        if cached is None:
+            cached = {}
+            for c in self.core_relos:
+                cached.setdefault((c.section, c.insn_index), []).append(c)
+            object.__setattr__(self, "_core_index_cache", cached)
+        return cached

@@ -1,0 +1,31 @@
+"""`sections`: every ELF section with its BPF meaning."""
+
+from __future__ import annotations
+
+from bpfinspect.obj import BpfObject
+from bpfinspect.views.jsonout import SCHEMA
+from bpfinspect.views.table import Block, Table
+
+
+def to_json(obj: BpfObject) -> dict:
+    return {
+        "schema": SCHEMA,
+        "file": obj.path,
+        "sections": [
+            {"index": s.index, "name": s.name, "type": s.type, "flags": s.flags_text, "size": s.size,
+             "offset": s.offset, "kind": s.kind, "program_type": s.program_type}
+            for s in obj.sections if s.index != 0
+        ],
+    }
+
+
+def blocks(obj: BpfObject) -> list[Block]:
+    t = Table(["Idx", "Name", "Type", "Flags", "Size", "Offset", "Kind", "Program type"],
+              title=f"{obj.path}: {len(obj.sections) - 1} sections", right=frozenset({"Idx", "Size", "Offset"}),
+              styles={"Name": "bold", "Kind": "cyan", "Program type": "green"})
+    for s in obj.sections:
+        if s.index == 0:
+            continue
+        t.rows.append([str(s.index), s.name, s.type, s.flags_text, str(s.size), f"0x{s.offset:x}", s.kind,
+                       s.program_type or ""])
+    return [t]
