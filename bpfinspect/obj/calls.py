@@ -11,7 +11,10 @@ OP_LD_IMM64 = 0x18
 def scan_code(code: bytes, little: bool) -> tuple[list[str], list[int], list[int]]:
     """(helper names in first-call order, pc-relative call targets as insn indexes from the
     start of ``code``, kfunc BTF ids) of the calls in ``code``."""
-    from bpfinspect.isa.helpers import helper_name
+    from bpfinspect.isa.helper_table import HELPER_NAMES
+
+    def helper_name(n: int) -> str:
+        return HELPER_NAMES[n] if 0 < n < len(HELPER_NAMES) else f"helper#{n}"
 
     fmt = struct.Struct("<BBhi" if little else ">BBhi")
     helpers: list[str] = []

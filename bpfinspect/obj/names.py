@@ -26,14 +26,16 @@ def internal_map_name(obj_name: str, section: str) -> str:
     """libbpf's name for the map backing a data section (``bootstra.rodata``).
 
     A section name with a second dot (``.rodata.cfg``) is used alone; otherwise
-    as much of the object name as fits in 15 characters is put in front.  What
+    the object name is put in front, cut so that prefix plus at least seven
+    characters of suffix fit in 15 (``bootstra.bss``, as the kernel shows).  What
     the kernel does not accept in a name becomes ``_``.
     """
     sfx = section[:BPF_OBJ_NAME_LEN - 1]
     if "." in section[1:]:
         pfx = ""
     else:
-        pfx = obj_name[:max(0, BPF_OBJ_NAME_LEN - 1 - len(sfx))]
+        # The suffix is reserved at least 7 characters, so the prefix is at most 8.
+        pfx = obj_name[:max(0, BPF_OBJ_NAME_LEN - 1 - max(7, len(sfx)))]
     name = pfx + sfx
     return re.sub(r"[^A-Za-z0-9_.]", "_", name)
 

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Set up everything bpfinspect needs on a Debian 12 machine, idempotently:
+# Debian packages (when missing), a virtual environment with the package and
+# its test dependencies, and tracefs (for tracepoint attach tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEBS=(libbpf1 libbpf-dev clang clang-16 clang-19 llvm llvm-19 bpftool gcc g++ make pahole
+      libxdp1 xdp-tools golang-github-cilium-ebpf-dev)
+missing=()
+for p in "${DEBS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "setup: need root to install: ${missing[*]}" >&2
+		exit 3
+	fi
+	echo "setup: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+	"$PY" -m venv .venv
+fi
+stamp=.venv/.bpfinspect-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+	.venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+	.venv/bin/python -m pip install -q -e '.[test]'
+	touch "$stamp"
+fi
+
+# Tracepoint programs attach through tracefs; mount it when we can.
+if [ "$(id -u)" -eq 0 ] && [ -d /sys/kernel/tracing ] && [ ! -e /sys/kernel/tracing/events ]; then
+	mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true
+fi
+if [ "$(id -u)" -eq 0 ] && [ -d /sys/fs/bpf ] && ! mountpoint -q /sys/fs/bpf; then
+	mount -t bpf bpf /sys/fs/bpf 2>/dev/null || true
+fi

@@ -1,0 +1,98 @@
+"""Shared test facts: where the fixtures and the reference tools are, and what this machine can do."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import glob
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+
+FIXTURE_OBJECTS = sorted(FIXTURES.glob("*.bpf.o"))
+
+# Real-world objects shipped by Debian packages (installed by the test set-up).
+DEBIAN_OBJECT_PACKAGES = ("libxdp1", "xdp-tools", "golang-github-cilium-ebpf-dev")
+
+
+def _debian_objects() -> list[Path]:
+    out: list[Path] = []
+    for pkg in DEBIAN_OBJECT_PACKAGES:
+        try:
+            files = subprocess.run(["dpkg", "-L", pkg], capture_output=True, text=True, check=False).stdout
+        except FileNotFoundError:
+            continue
+        for line in files.splitlines():
+            if line.endswith((".o", ".elf")) and os.path.isfile(line):
+                with open(line, "rb") as f:
+                    head = f.read(20)
+                if head[:4] == b"\x7fELF":
+                    out.append(Path(line))
+    return sorted(set(out))
+
+
+DEBIAN_OBJECTS = _debian_objects()
+ALL_OBJECTS = FIXTURE_OBJECTS + DEBIAN_OBJECTS
+
+
+def obj_id(p: Path) -> str:
+    return p.name if p.parent == FIXTURES else f"{p.parent.name}/{p.name}"
+
+
+def tool(name: str) -> str | None:
+    return shutil.which(name) or (f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}") else None)
+
+
+BPFTOOL = tool("bpftool")
+LLVM_OBJDUMP = tool("llvm-objdump-19")
+LLVM_READELF = tool("llvm-readelf") or tool("llvm-readelf-19")
+
+
+def bpf_syscall_reason() -> str | None:
+    """None when this process may load BPF programs, else the precise reason it may not."""
+    if sys.platform != "linux":
+        return f"bpf() needs Linux, this is {sys.platform}"
+    if os.geteuid() != 0:
+        return "loading BPF programs needs root (CAP_BPF + CAP_PERFMON); running as uid %d" % os.geteuid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    # BPF_PROG_LOAD with a NULL attr: EFAULT means the syscall exists; ENOSYS means it does not.
+    nr = {"x86_64": 321, "aarch64": 280}.get(os.uname().machine)
+    if nr is None:
+        return None
+    r = libc.syscall(nr, 5, None, 0)
+    err = ctypes.get_errno()
+    if r < 0 and err == 38:
+        return "this kernel has no bpf() syscall (ENOSYS)"
+    if r < 0 and err == 1:
+        return "bpf() is refused with EPERM (unprivileged or locked down)"
+    return None
+
+
+BPF_REASON = bpf_syscall_reason()
+needs_bpf = pytest.mark.skipif(BPF_REASON is not None, reason=BPF_REASON or "")
+
+
+def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, **kw)
+
+
+def bpfinspect(*args: str, check: bool = False, input: str | None = None) -> subprocess.CompletedProcess:
+    """Run the installed command line as a user would (a new process, output piped)."""
+    cmd = [sys.executable, "-m", "bpfinspect", *args]
+    p = subprocess.run(cmd, capture_output=True, text=True, input=input, cwd=ROOT)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} exited {p.returncode}: {p.stderr}")
+    return p
+
+
+@pytest.fixture(scope="session")
+def fixture_objects() -> list[Path]:
+    assert FIXTURE_OBJECTS, "fixtures/*.bpf.o are missing: run fixtures/build.sh"
+    return FIXTURE_OBJECTS

@@ -1,0 +1,222 @@
+"""The object model against references: llvm-readelf for the container, the kernel for what loads."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import uuid
+
+import pytest
+
+from bpfinspect.obj import open_object
+from conftest import (ALL_OBJECTS, BPFTOOL, DEBIAN_OBJECTS, FIXTURE_OBJECTS, FIXTURES, needs_bpf, obj_id, run,
+                      tool)
+
+READELF = tool("llvm-readelf-19")
+
+
+@pytest.mark.parametrize("path", ALL_OBJECTS, ids=obj_id)
+def test_every_object_parses(path):
+    obj = open_object(path)
+    assert obj.sections
+    for p in obj.programs:
+        assert p.insns * 8 == p.size or p.size % 8
+    # every instruction of every code section belongs to exactly one program or subprogram
+    for sec in obj.code_sections:
+        size = obj.section(sec).size
+        covered = sorted((p.offset, p.offset + p.size) for p in obj.programs_in(sec))
+        end = 0
+        for start, stop in covered:
+            assert start >= end, f"{sec}: overlapping functions"
+            end = stop
+        assert end <= size
+
+
+def test_real_world_objects_are_installed():
+    assert len(DEBIAN_OBJECTS) >= 40, "libxdp1, xdp-tools and golang-github-cilium-ebpf-dev objects missing"
+    assert any("-eb." in p.name for p in DEBIAN_OBJECTS)
+
+
+@pytest.mark.skipif(READELF is None, reason="llvm-readelf-19 is not installed")
+@pytest.mark.parametrize("path", ALL_OBJECTS, ids=obj_id)
+def test_sections_and_symbols_match_llvm_readelf(path):
+    out = run([READELF, "--sections", "--symbols", "--elf-output-style=JSON", str(path)])
+    assert out.returncode == 0, out.stderr
+    ref = json.loads(out.stdout)[0]
+    ours = open_object(path)
+    ref_secs = [s["Section"] for s in ref["Sections"]]
+    assert [s.name for s in ours.sections] == [s["Name"]["Name"] for s in ref_secs]
+    for s, r in zip(ours.sections, ref_secs):
+        assert (s.size, s.offset, s.align) == (r["Size"], r["Offset"], r["AddressAlignment"]), s.name
+        assert s.type == r["Type"]["Name"].removeprefix("SHT_"), s.name
+    ref_syms = [x["Symbol"] for x in ref["Symbols"]]
+    syms = ours.elf.symbols
+    # llvm-readelf names section symbols after their section
+    names = [s.name or (ours.elf.sections[s.shndx].name if s.type == "SECTION" else "") for s in syms]
+    assert names == [r["Name"]["Name"] for r in ref_syms]
+    assert [s.value for s in syms] == [r["Value"] for r in ref_syms]
+    funcs = {(r["Name"]["Name"]) for r in ref_syms if r["Type"]["Name"] == "Function"
+             and r["Section"]["Name"] not in ("Undefined",) and r["Size"] > 0}
+    assert funcs <= {p.name for p in ours.programs}
+
+
+def test_bootstrap_model():
+    obj = open_object(FIXTURES / "bootstrap.bpf.o")
+    progs = {p.name: p for p in obj.programs}
+    assert progs["handle_exec"].type == "tracepoint"
+    assert progs["handle_exec"].spec.target == "sched/sched_process_exec"
+    assert set(progs["handle_exec"].maps) == {"exec_start", "rb"}
+    assert "bpf_ringbuf_reserve" in progs["handle_exec"].helpers or "bpf_ringbuf_output" in progs["handle_exec"].helpers
+    maps = {m.name: m for m in obj.maps}
+    assert maps["rb"].type == "ringbuf" and maps["rb"].max_entries == 256 * 1024
+    assert maps["exec_start"].type == "hash" and maps["exec_start"].key_size == 4 and maps["exec_start"].value_size == 8
+    ds = {d.name: d for d in obj.datasecs}
+    rodata = ds[".rodata"]
+    assert rodata.map_name == "bootstra.rodata" and rodata.skel_name == "rodata"
+    v = {x.name: x for x in rodata.variables}["min_duration_ns"]
+    assert v.size == 8 and "unsigned long long" in v.type and v.initial == bytes(8)
+    assert ds[".bss"].initial is None
+    texts = {c.text for c in obj.core_relos}
+    assert any(t.startswith("[") and "struct task_struct.tgid (0:" in t for t in texts)
+
+
+def test_maps_fixture_inner_maps_slots_and_pinning():
+    obj = open_object(FIXTURES / "maps.bpf.o")
+    maps = {m.name: m for m in obj.maps}
+    outer = maps["tenants"]
+    assert outer.type == "array_of_maps" and outer.inner is not None and outer.inner.type == "array"
+    slots = dict(outer.initial_slots)
+    assert set(slots.values()) <= {"tenant_a", "tenant_b", "tenant_c"} and slots
+    stages = maps["stages"]
+    assert stages.type == "prog_array"
+    assert set(dict(stages.initial_slots).values()) <= {p.name for p in obj.programs}
+    assert any(m.pinning == "by_name" for m in obj.maps)
+    assert {d.name for d in obj.datasecs} >= {".data.counters", ".rodata.cfg"}
+    types = {m.type for m in obj.maps}
+    for t in ("hash", "array", "percpu_hash", "percpu_array", "lru_hash", "lpm_trie", "ringbuf", "perf_event_array",
+              "array_of_maps", "hash_of_maps", "prog_array", "queue", "stack", "bloom_filter", "devmap", "cpumap",
+              "xskmap", "sockmap", "sockhash", "sk_storage", "task_storage", "stack_trace", "cgroup_array"):
+        assert t in types, t
+
+
+def test_calls_fixture_relocation_kinds():
+    obj = open_object(FIXTURES / "calls.bpf.o")
+    kinds = {r.kind for r in obj.relocs}
+    assert {"map", "global_data", "subprog_call", "callback", "map_slot"} <= kinds
+    subs = {p.name for p in obj.programs if p.is_subprog}
+    for r in obj.relocs:
+        if r.kind in ("subprog_call", "callback"):
+            assert r.target in subs, r
+
+
+def test_externs_fixture():
+    obj = open_object(FIXTURES / "externs.bpf.o")
+    kinds = {e.kind for e in obj.externs}
+    assert kinds == {"kconfig", "ksym", "kfunc"}
+    ksyms = [e for e in obj.externs if e.kind == "ksym"]
+    assert any(e.typed for e in ksyms) and any(not e.typed for e in ksyms)
+    assert any(e.weak for e in obj.externs) and any(not e.weak for e in obj.externs)
+    rk = {r.kind for r in obj.relocs}
+    assert {"kfunc", "kconfig", "ksym"} <= rk
+
+
+def test_struct_ops_fixture_keeps_both_sections():
+    obj = open_object(FIXTURES / "struct_ops.bpf.o")
+    secs = {m.section for m in obj.maps}
+    assert secs == {".struct_ops", ".struct_ops.link"}
+    for m in obj.maps:
+        assert m.type == "struct_ops" and m.initial_slots
+        assert set(dict(m.initial_slots).values()) <= {p.name for p in obj.programs}
+
+
+def test_legacy_maps_without_btf():
+    obj = open_object(FIXTURES / "legacy_maps.bpf.o")
+    assert obj.btf is None
+    assert obj.maps and all(m.section == "maps" for m in obj.maps)
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.stripped.bpf.o")), ids=obj_id)
+def test_stripped_variant_has_the_same_model(path):
+    full = open_object(str(path).replace(".stripped", ""))
+    stripped = open_object(path)
+    assert not any(s.name.startswith(".debug") for s in stripped.sections)
+    assert [(p.name, p.section, p.insns, p.maps) for p in stripped.programs] == \
+           [(p.name, p.section, p.insns, p.maps) for p in full.programs]
+    assert [(m.name, m.type) for m in stripped.maps] == [(m.name, m.type) for m in full.maps]
+    assert stripped.line_info(stripped.programs[0].section) == full.line_info(full.programs[0].section)
+
+
+# -- the kernel's view: what `bpftool prog loadall` creates must match the model ---------------
+
+def _possible_cpus() -> int:
+    text = open("/sys/devices/system/cpu/possible").read().strip()
+    return max(int(part.split("-")[-1]) for part in text.split(",")) + 1
+
+
+def _loadall(path, pin_dir, map_dir) -> subprocess.CompletedProcess:
+    return run([BPFTOOL, "prog", "loadall", str(path), pin_dir, "pinmaps", map_dir], timeout=120)
+
+
+def _bpftool_json(*args):
+    out = run([BPFTOOL, "-j", *args])
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+@needs_bpf
+@pytest.mark.skipif(BPFTOOL is None, reason="bpftool is not installed")
+def test_kernel_agrees_with_model_for_every_loadable_object():
+    loaded = []
+    for path in ALL_OBJECTS:
+        if "stripped" in path.name:
+            continue
+        tag = f"bpfi_{uuid.uuid4().hex[:8]}"
+        pin_dir, map_dir = f"/sys/fs/bpf/{tag}_p", f"/sys/fs/bpf/{tag}_m"
+        try:
+            res = _loadall(path, pin_dir, map_dir)
+            if res.returncode != 0 or not os.path.isdir(pin_dir):
+                continue
+            obj = open_object(path)
+            kprogs = {}
+            for f in sorted(os.listdir(pin_dir)):
+                info = _bpftool_json("prog", "show", "pinned", f"{pin_dir}/{f}")
+                kprogs[f] = info
+            ours = {p.name: p for p in obj.programs if not p.is_subprog}
+            if not ours:
+                continue
+            # bpftool pins each program under its full name
+            assert set(kprogs) == set(ours), (path, set(kprogs), set(ours))
+            for name, info in kprogs.items():
+                # the kernel keeps 15 characters; bpftool restores the full name from BTF
+                assert info["name"] in (name, name[:15]), (path, name)
+                assert info["type"] == ours[name].type, (path, name, info["type"], ours[name].type)
+            kmaps = {}
+            for f in sorted(os.listdir(map_dir)) if os.path.isdir(map_dir) else ():
+                info = _bpftool_json("map", "show", "pinned", f"{map_dir}/{f}")
+                kmaps[info["name"]] = info
+            expected = {}
+            for m in obj.maps:
+                if m.section in (".maps", "maps"):
+                    expected[m.name[:15]] = (m.type, m.key_size, m.value_size, m.max_entries)
+            for d in obj.datasecs:
+                expected[d.map_name] = ("array", 4, d.size, 1)
+            for name, want in expected.items():
+                assert name in kmaps, (path, name, sorted(kmaps))
+                k = kmaps[name]
+                got = (k["type"], k["bytes_key"], k["bytes_value"], k["max_entries"])
+                if want[0] in ("ringbuf",):
+                    got = (k["type"], want[1], want[2], k["max_entries"])
+                if want[0] == "perf_event_array" and want[3] == 0:
+                    # libbpf sizes an unsized perf event array to the possible CPUs
+                    want = want[:3] + (_possible_cpus(),)
+                assert got == want, (path, name, got, want)
+            loaded.append(obj_id(path))
+        finally:
+            shutil.rmtree(pin_dir, ignore_errors=True)
+            shutil.rmtree(map_dir, ignore_errors=True)
+    print("loaded and compared:", loaded)
+    # the fixtures written to load here must have loaded
+    for must in ("bootstrap.bpf.o", "kprobe.bpf.o", "calls.bpf.o"):
+        assert must in loaded, (must, loaded)
