@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 
@@ -70,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     except RecursionError:
         print("bpfinspect: input nests too deeply to process", file=sys.stderr)
         return 2
+    except Exception as exc:  # a defect of ours: still one line, unless asked for the traceback
+        if os.environ.get("BPFINSPECT_DEBUG"):
+            raise
+        print(f"bpfinspect: internal error: {type(exc).__name__}: {exc} (BPFINSPECT_DEBUG=1 shows where)",
+              file=sys.stderr)
+        return 70
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from bpfinspect.errors import MalformedInput
 from bpfinspect.obj import maps as mapdefs
 from bpfinspect.obj.model import (BpfObject, CoreReloInfo, DataSection, Extern, Program, Reloc, SectionInfo,
                                   Var)
-from bpfinspect.obj.names import (internal_map_name, libbpf_object_name, skeleton_object_name,
+from bpfinspect.obj.names import (internal_map_name, libbpf_object_name, skeleton_object_name,  # noqa: F401
                                   skeleton_section_name)
 
 R_BPF_NAMES = {0: "R_BPF_NONE", 1: "R_BPF_64_64", 2: "R_BPF_64_ABS64", 3: "R_BPF_64_ABS32",
@@ -31,8 +31,7 @@ PSEUDO_KFUNC_CALL = 2
 
 def open_object(path: str | os.PathLike) -> BpfObject:
     """Read and model the BPF object file at ``path``."""
-    elf = ElfFile.from_path(path)
-    return build(elf)
+    return build(ElfFile.from_path(path))
 
 
 def from_bytes(data: bytes, path: str | None = None) -> BpfObject:
@@ -57,100 +56,116 @@ def build(elf: ElfFile) -> BpfObject:
         raise MalformedInput(f"not a BPF object (ELF machine {elf.machine}, expected {EM_BPF})", path=path, offset=18)
     if elf.elf_type not in ("ET_REL", 1):
         raise MalformedInput(f"not a relocatable object (ELF type {elf.elf_type})", path=path, offset=16)
-    warnings: list[str] = []
-    sections = elf.sections
+    return BpfObject(elf)
+
+
+# -- the stages behind BpfObject's lazily built parts -------------------------------------------
+
+def section_infos(obj: BpfObject) -> tuple[SectionInfo, ...]:
+    from bpfinspect.sections import program_type_of
+
+    out = []
+    for s in obj.elf.sections:
+        kind = _section_kind(s)
+        ptype = program_type_of(s.name) if kind == "program" else None
+        out.append(SectionInfo(s.index, s.name, s.type_name, s.flags, flags_text(s.flags), s.size, s.offset,
+                               s.align, s.entsize, s.link, s.info, kind, ptype))
+    return tuple(out)
+
+
+def _code_secs(obj: BpfObject) -> dict[int, str]:
+    return {s.index: s.name for s in obj.sections if s.kind in ("program", "subprograms")}
+
+
+def load_btf_section(obj: BpfObject) -> Btf | None:
+    sec = obj.elf.section_by_name(".BTF")
+    return parse_btf(sec.data(), path=obj.path, section=".BTF") if sec is not None else None
+
+
+def load_btf_ext_section(obj: BpfObject):
+    sec = obj.elf.section_by_name(".BTF.ext")
+    if sec is None or obj.btf is None:
+        return None
+    return parse_btf_ext(sec.data(), obj.btf, path=obj.path)
+
+
+def license_of(obj: BpfObject) -> str | None:
+    lic = obj.elf.section_by_name("license")
+    if lic is None:
+        return None
+    return lic.data().split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+def kern_version_of(obj: BpfObject) -> int | None:
+    ver = obj.elf.section_by_name("version")
+    if ver is None or ver.size < 4 or ver.is_nobits:
+        return None
+    return struct.unpack_from("<I" if obj.elf.little else ">I", ver.data(), 0)[0]
+
+
+def externs_of(obj: BpfObject) -> list[Extern]:
+    return _externs(obj.elf, obj.btf, obj.elf.symbols)
+
+
+def datasecs_of(obj: BpfObject) -> list[DataSection]:
+    return _datasecs(obj.elf, obj.btf, obj.elf.symbols, obj.libbpf_name)
+
+
+def maps_of(obj: BpfObject) -> list[Map]:
+    elf, btf = obj.elf, obj.btf
     symbols = elf.symbols
-
-    # -- BTF -----------------------------------------------------------------------------------
-    btf: Btf | None = None
-    btf_ext = None
-    sec_btf = elf.section_by_name(".BTF")
-    if sec_btf is not None:
-        btf = parse_btf(sec_btf.data(), path=path, section=".BTF")
-    sec_ext = elf.section_by_name(".BTF.ext")
-    if sec_ext is not None and btf is not None:
-        btf_ext = parse_btf_ext(sec_ext.data(), btf, path=path)
-
-    # -- section meaning ------------------------------------------------------------------------
-    from bpfinspect.sections import parse_section
-
-    infos: list[SectionInfo] = []
-    code_secs: dict[int, str] = {}
-    specs = {}
-    for s in sections:
-        kind, ptype = _section_kind(s, parse_section, specs)
-        if kind in ("program", "subprograms"):
-            code_secs[s.index] = s.name
-        infos.append(SectionInfo(s.index, s.name, s.type_name, s.flags, flags_text(s.flags), s.size, s.offset,
-                                 s.align, s.entsize, s.link, s.info, kind, ptype))
-
-    license_text = None
-    lic = elf.section_by_name("license")
-    if lic is not None:
-        license_text = lic.data().split(b"\0", 1)[0].decode("utf-8", "replace")
-    kern_version = None
-    ver = elf.section_by_name("version")
-    if ver is not None and ver.size >= 4:
-        kern_version = struct.unpack_from("<I" if elf.little else ">I", ver.data(), 0)[0]
-
     sym_by_name_sec = {(s.name, s.shndx): s for s in symbols if s.name}
-    text_index = next((s.index for s in sections if s.name == ".text"), -1)
-
-    # -- externs (needed to classify relocations) ------------------------------------------------
-    externs = _externs(elf, btf, symbols)
-    extern_kind = {e.name: e.kind for e in externs}
-
-    # -- data sections ----------------------------------------------------------------------------
-    obj_libbpf_name = libbpf_object_name(path)
-    datasecs = _datasecs(elf, btf, symbols, obj_libbpf_name)
-    datasec_by_index = {d.index: d for d in datasecs}
-
-    # -- maps -----------------------------------------------------------------------------------------
-    maps_list = []
+    out = []
     sec_maps = elf.section_by_name(".maps")
     if sec_maps is not None:
-        slots = {}
-        for r in elf.relocations(sec_maps.index):
-            slots[r.offset] = r.symbol.name
+        slots = {r.offset: r.symbol.name for r in elf.relocations(sec_maps.index)}
         if btf is None:
-            raise MalformedInput("has a .maps section but no BTF to describe it", path=path, section=".maps")
-        maps_list.extend(mapdefs.btf_maps(elf, btf, sec_maps, sym_by_name_sec, slots))
+            raise MalformedInput("has a .maps section but no BTF to describe it", path=obj.path, section=".maps")
+        out.extend(mapdefs.btf_maps(elf, btf, sec_maps, sym_by_name_sec, slots))
     sec_legacy = elf.section_by_name("maps")
     if sec_legacy is not None:
-        maps_list.extend(mapdefs.legacy_maps(elf, sec_legacy, symbols))
-    for s in sections:
+        out.extend(mapdefs.legacy_maps(elf, sec_legacy, symbols))
+    for s in elf.sections:
         if s.name in (".struct_ops", ".struct_ops.link"):
-            prog_at = {}
-            for r in elf.relocations(s.index):
-                prog_at[r.offset] = _func_name_for(r.symbol, sections, symbols)
-            maps_list.extend(mapdefs.struct_ops_maps(elf, btf, s, symbols, prog_at))
-    map_sections = {s.index for s in sections if s.name in (".maps", "maps")}
-    map_at = {}
-    for m in maps_list:
-        if m.section in (".maps", "maps"):
-            map_at[(m.section, m.offset)] = m.name
+            prog_at = {r.offset: _func_name_for(r.symbol, elf.sections, symbols) for r in elf.relocations(s.index)}
+            out.extend(mapdefs.struct_ops_maps(elf, btf, s, symbols, prog_at))
+    return out
 
-    # -- programs ------------------------------------------------------------------------------------
-    func_syms: dict[int, list] = {}
-    for sym in symbols:
+
+def _func_syms(obj: BpfObject) -> dict[int, list]:
+    code_secs = _code_secs(obj)
+    out: dict[int, list] = {}
+    for sym in obj.elf.symbols:
         if sym.type == "FUNC" and sym.shndx in code_secs:
-            func_syms.setdefault(sym.shndx, []).append(sym)
+            out.setdefault(sym.shndx, []).append(sym)
+    return out
+
+
+def relocs_of(obj: BpfObject) -> list[Reloc]:
+    elf = obj.elf
+    sections, symbols = elf.sections, elf.symbols
+    code_secs = _code_secs(obj)
+    func_syms = _func_syms(obj)
+    text_index = next((s.index for s in sections if s.name == ".text"), -1)
+    extern_kind = {e.name: e.kind for e in obj.externs}
+    datasec_by_index = {d.index: d for d in obj.datasecs}
+    map_sections = {s.index for s in sections if s.name in (".maps", "maps")}
+    map_at = {(m.section, m.offset): m.name for m in obj.maps if m.section in (".maps", "maps")}
     relocs: list[Reloc] = []
     for idx, secname in sorted(code_secs.items()):
         code = sections[idx].data()
         for r in elf.relocations(idx):
             relocs.append(_classify_code_reloc(elf, r, secname, code, sections, symbols, text_index, map_sections,
                                                datasec_by_index, extern_kind, map_at, func_syms))
-    # relocations in data-like sections
     for s in sections:
         if s.index in code_secs or s.type not in (1, 8):
             continue
         if s.name.startswith(".debug") or s.name in (".BTF", ".BTF.ext"):
             continue
         for r in elf.relocations(s.index):
-            tname = _func_name_for(r.symbol, sections, symbols) if _sym_section_is_code(r.symbol, code_secs) else (
+            tname = _func_name_for(r.symbol, sections, symbols) if r.symbol.shndx in code_secs else (
                 r.symbol.name or _section_name(sections, r.symbol.shndx))
-            if s.name in (".maps",):
+            if s.name == ".maps":
                 kind = "map_slot"
             elif s.name.startswith(".struct_ops"):
                 kind = "struct_ops_prog"
@@ -158,64 +173,65 @@ def build(elf: ElfFile) -> BpfObject:
                 kind = "data_pointer"
             relocs.append(Reloc(s.name, r.offset, r.offset // 8, kind, r.symbol.name, tname, 0, r.type,
                                 R_BPF_NAMES.get(r.type, f"R_BPF_{r.type}")))
-
-    programs = _programs(elf, code_secs, func_syms, specs, relocs, btf_ext, warnings)
-
-    # -- CO-RE --------------------------------------------------------------------------------------
-    core: list[CoreReloInfo] = []
-    if btf_ext is not None and btf is not None:
-        for secname, recs in btf_ext.core_relos.items():
-            for rec in recs:
-                core.append(CoreReloInfo(secname, rec.insn_off, rec.insn_off // 8,
-                                         CORE_KINDS.get(rec.kind, f"kind{rec.kind}"), rec.type_id, rec.access,
-                                         core_relo_text(btf, rec)))
-
-    return BpfObject(
-        path=path, name=skeleton_object_name(path), libbpf_name=obj_libbpf_name, data=elf.data, elf=elf, btf=btf,
-        btf_ext=btf_ext, endian=elf.endian, license=license_text, kern_version=kern_version,
-        sections=tuple(infos), programs=tuple(programs), maps=tuple(maps_list), datasecs=tuple(datasecs),
-        externs=tuple(externs), relocs=tuple(relocs), core_relos=tuple(core), warnings=tuple(warnings),
-    )
+    return relocs
 
 
-def _section_kind(s, parse_section, specs) -> tuple[str, str | None]:
+def programs_of(obj: BpfObject) -> list[Program]:
+    from bpfinspect.sections import parse_section
+
+    code_secs = _code_secs(obj)
+    specs = {idx: parse_section(name) for idx, name in code_secs.items() if name != ".text"}
+    return _programs(obj.elf, code_secs, _func_syms(obj), specs, obj.relocs, obj._warnings)
+
+
+def core_relos_of(obj: BpfObject) -> list[CoreReloInfo]:
+    btf, ext = obj.btf, obj.btf_ext
+    out: list[CoreReloInfo] = []
+    if ext is None or btf is None:
+        return out
+    for secname, recs in ext.core_relos.items():
+        for rec in recs:
+            out.append(CoreReloInfo(secname, rec.insn_off, rec.insn_off // 8, CORE_KINDS.get(rec.kind, f"kind{rec.kind}"),
+                                    rec.type_id, rec.access, core_relo_text(btf, rec)))
+    return out
+
+
+def _section_kind(s) -> str:
     name = s.name
     if s.type == 0:
-        return "null", None
+        return "null"
     if s.type == 2:
-        return "symtab", None
+        return "symtab"
     if s.type == 3:
-        return "strtab", None
+        return "strtab"
     if s.type in (4, 9):
-        return "relocations", None
+        return "relocations"
     if s.flags & SHF_EXECINSTR and s.type == 1:
         if name == ".text":
-            return "subprograms", None
-        spec = parse_section(name)
-        specs[s.index] = spec
-        return "program", spec.prog_type
+            return "subprograms"
+        return "program"
     if name == ".maps":
-        return "maps", None
+        return "maps"
     if name == "maps":
-        return "legacy_maps", None
+        return "legacy_maps"
     if name in (".struct_ops", ".struct_ops.link"):
-        return "struct_ops", None
+        return "struct_ops"
     if name == ".BTF":
-        return "btf", None
+        return "btf"
     if name == ".BTF.ext":
-        return "btf_ext", None
+        return "btf_ext"
     if name == "license":
-        return "license", None
+        return "license"
     if name == "version":
-        return "version", None
+        return "version"
     kind = _is_data_section(name)
     if kind:
-        return kind, None
+        return kind
     if name.startswith(".debug"):
-        return "debug", None
+        return "debug"
     if name == ".llvm_addrsig":
-        return "addrsig", None
-    return "other", None
+        return "addrsig"
+    return "other"
 
 
 def _section_name(sections, index: int) -> str:
@@ -394,7 +410,7 @@ def _var(name, offset, size, ctype, type_id, linkage, data) -> Var:
     return Var(name, offset, size, ctype, type_id, linkage, linkage == "static", initial)
 
 
-def _programs(elf, code_secs, func_syms, specs, relocs, btf_ext, warnings) -> list[Program]:
+def _programs(elf, code_secs, func_syms, specs, relocs, warnings) -> list[Program]:
     from bpfinspect.obj.calls import scan_code
 
     sections = elf.sections

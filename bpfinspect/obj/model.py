@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -144,26 +145,78 @@ class Extern:
     typed: bool               # ksym with a BTF type (false: typeless address)
 
 
-@dataclass(frozen=True)
 class BpfObject:
-    path: str | None
-    name: str                 # skeleton object name: file name without .o, non-alnum -> '_'
-    libbpf_name: str          # libbpf's object name when opened from the path (up to the first '.')
-    data: bytes = field(repr=False)
-    elf: "ElfFile" = field(repr=False)
-    btf: "Btf | None" = field(repr=False)
-    btf_ext: "BtfExt | None" = field(repr=False)
-    endian: str
-    license: str | None
-    kern_version: int | None
-    sections: tuple[SectionInfo, ...]
-    programs: tuple[Program, ...]
-    maps: tuple[Map, ...]
-    datasecs: tuple[DataSection, ...]
-    externs: tuple[Extern, ...]
-    relocs: tuple[Reloc, ...]
-    core_relos: tuple[CoreReloInfo, ...]
-    warnings: tuple[str, ...]
+    """One BPF object file.
+
+    Built once and never changed.  Only the section table is read up front;
+    every other part (BTF, programs, maps, globals, relocations...) is decoded
+    the first time it is asked for, so a command pays only for what it shows.
+    """
+
+    def __init__(self, elf: "ElfFile") -> None:
+        import importlib
+        _b = importlib.import_module("bpfinspect.obj.build")
+        self._b = _b
+        self.elf = elf
+        self.path: str | None = elf.path
+        self.data: bytes = elf.data
+        self.endian: str = elf.endian
+        self.name: str = _b.skeleton_object_name(elf.path)
+        self.libbpf_name: str = _b.libbpf_object_name(elf.path)
+        self._warnings: list[str] = []
+        self.sections: tuple[SectionInfo, ...] = _b.section_infos(self)
+
+    def __repr__(self) -> str:
+        return f"BpfObject({self.path!r})"
+
+    # -- parts decoded on first use -------------------------------------------------------------
+
+    @cached_property
+    def btf(self) -> "Btf | None":
+        return self._b.load_btf_section(self)
+
+    @cached_property
+    def btf_ext(self) -> "BtfExt | None":
+        return self._b.load_btf_ext_section(self)
+
+    @cached_property
+    def license(self) -> str | None:
+        return self._b.license_of(self)
+
+    @cached_property
+    def kern_version(self) -> int | None:
+        return self._b.kern_version_of(self)
+
+    @cached_property
+    def externs(self) -> tuple[Extern, ...]:
+        return tuple(self._b.externs_of(self))
+
+    @cached_property
+    def datasecs(self) -> tuple[DataSection, ...]:
+        return tuple(self._b.datasecs_of(self))
+
+    @cached_property
+    def maps(self) -> tuple[Map, ...]:
+        return tuple(self._b.maps_of(self))
+
+    @cached_property
+    def relocs(self) -> tuple[Reloc, ...]:
+        return tuple(self._b.relocs_of(self))
+
+    @cached_property
+    def programs(self) -> tuple[Program, ...]:
+        return tuple(self._b.programs_of(self))
+
+    @cached_property
+    def core_relos(self) -> tuple[CoreReloInfo, ...]:
+        return tuple(self._b.core_relos_of(self))
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        self.programs  # noqa: B018 - building programs is what finds most warnings
+        return tuple(self._warnings)
+
+    # -- lookups ------------------------------------------------------------------------------------
 
     @property
     def code_sections(self) -> tuple[str, ...]:
@@ -199,33 +252,26 @@ class BpfObject:
         return None
 
     def relocs_at(self, section: str, insn_index: int) -> list[Reloc]:
-        idx = self._reloc_index
-        return idx.get((section, insn_index), [])
+        return self._reloc_index.get((section, insn_index), [])
 
     def core_relos_at(self, section: str, insn_index: int) -> list[CoreReloInfo]:
-        return [c for c in self._core_index.get((section, insn_index), [])]
+        return list(self._core_index.get((section, insn_index), []))
 
     def line_info(self, section: str) -> "tuple[LineInfo, ...]":
         if self.btf_ext is None:
             return ()
         return tuple(sorted(self.btf_ext.line_info.get(section, ()), key=lambda li: li.insn_off))
 
-    @property
+    @cached_property
     def _reloc_index(self) -> dict:
-        cached = self.__dict__.get("_reloc_index_cache")
-        if cached is None:
-            cached = {}
-            for r in self.relocs:
-                cached.setdefault((r.section, r.insn_index), []).append(r)
-            object.__setattr__(self, "_reloc_index_cache", cached)
-        return cached
+        out: dict = {}
+        for r in self.relocs:
+            out.setdefault((r.section, r.insn_index), []).append(r)
+        return out
 
-    @property
+    @cached_property
     def _core_index(self) -> dict:
-        cached = self.__dict__.get("_core_index_cache")
-        if cached is None:
-            cached = {}
-            for c in self.core_relos:
-                cached.setdefault((c.section, c.insn_index), []).append(c)
-            object.__setattr__(self, "_core_index_cache", cached)
-        return cached
+        out: dict = {}
+        for c in self.core_relos:
+            out.setdefault((c.section, c.insn_index), []).append(c)
+        return out

@@ -1,0 +1,57 @@
+"""Timing helpers shared by the benchmarks: whole commands, wall time and peak memory."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+BPFI = [PY, "-m", "bpfinspect"]
+
+
+def run_once(cmd: list[str], stdout=subprocess.DEVNULL) -> tuple[float, int]:
+    """(wall seconds, peak RSS in KiB) of one run of ``cmd``."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE, cwd=ROOT)
+    _, status, usage = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t0
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        err = p.stderr.read().decode(errors="replace") if p.stderr else ""
+        raise RuntimeError(f"{' '.join(cmd)} exited {code}: {err[-400:]}")
+    return wall, usage.ru_maxrss
+
+
+def measure(cmd: list[str], runs: int = 7, warmup: int = 1) -> dict:
+    for _ in range(warmup):
+        run_once(cmd)
+    walls, rss = [], []
+    for _ in range(runs):
+        w, m = run_once(cmd)
+        walls.append(w)
+        rss.append(m)
+    return {"median": statistics.median(walls), "min": min(walls), "rss_kib": max(rss), "runs": runs}
+
+
+def fmt_s(x: float) -> str:
+    return f"{x * 1000:.0f} ms" if x < 10 else f"{x:.1f} s"
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for r in rows:
+        out.append("| " + " | ".join(r) + " |")
+    return "\n".join(out)
+
+
+def compare(label: str, ours: list[str], ref: list[str], ref_name: str, runs: int = 7) -> list[str]:
+    """One markdown row: our median, the reference's median, the ratio, our peak memory."""
+    a = measure(ours, runs)
+    b = measure(ref, runs)
+    return [label, fmt_s(a["median"]), f"{ref_name}: {fmt_s(b['median'])}", f"{a['median'] / b['median']:.2f}x",
+            f"{a['rss_kib'] / 1024:.0f} MiB"]
