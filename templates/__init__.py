@@ -1,0 +1,1 @@
+"""Code templates for the skeleton generators (installed as bpfinspect.templates)."""
