@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MARK = re.compile(r"<!-- run: (?P<cmd>.+?)(?: \| (?P<opts>[a-z0-9=,]+))? -->\n```[a-z]*\n.*?\n```\n", re.S)
+MARK = re.compile(r"<!-- run: (?P<cmd>.+?)(?: \| (?P<opts>[a-z0-9=,]+))? -->\n```[a-z]*\n(?:.*?\n)??```\n", re.S)
 MAX_LINES = 60
 
 
