@@ -1,0 +1,224 @@
+"""Section names -> what libbpf makes of them."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from importlib import resources
+
+from .table import INSTALLED_LIBBPF, SECTION_TABLE, WORD_KEYS, SecDef, version_key
+
+
+@dataclass(frozen=True, slots=True)
+class SectionSpec:
+    """What libbpf makes of one program section name.
+
+    ``known`` is False for a name libbpf's table does not match; such a name
+    has no program type (it is never guessed).  ``error`` explains a name
+    that uses a known prefix wrongly, or whose attach target libbpf could not
+    read.
+    """
+
+    name: str
+    known: bool
+    prog_type: str | None
+    attach_type: str | None
+    pattern: str | None
+    target: str | None
+    parts: tuple[tuple[str, str], ...]
+    sleepable: bool
+    autoload: bool
+    auto_attach: bool
+    libbpf_since: str | None
+    frags: bool
+    error: str | None
+
+    def part(self, key: str) -> str | None:
+        for k, v in self.parts:
+            if k == key:
+                return v
+        return None
+
+    @property
+    def supported_by_installed(self) -> bool:
+        return installed_libbpf_accepts(self)
+
+
+def _matches(entry: SecDef, name: str) -> bool:
+    pat = entry.pattern
+    if pat.endswith("/"):
+        return name.startswith(pat)
+    if pat.endswith("+"):
+        base = pat[:-1]
+        if not name.startswith(base):
+            return False
+        rest = name[len(base):]
+        return rest == "" or rest[0] == "/"
+    return name == pat
+
+
+@functools.lru_cache(maxsize=4096)
+def match_entry(name: str) -> SecDef | None:
+    """The first table entry matching ``name`` (without any leading '?')."""
+    for entry in SECTION_TABLE:
+        if _matches(entry, name):
+            return entry
+    return None
+
+
+def program_type_of(name: str) -> str | None:
+    """libbpf's program type for a section name, without parsing its target."""
+    entry = match_entry(name[1:] if name.startswith("?") else name)
+    return entry.prog_type if entry else None
+
+
+def is_program_section(name: str) -> bool:
+    """Would libbpf make programs from an executable section of this name?
+
+    libbpf turns every non-empty executable section into programs, except
+    ``.text``, whose functions are subprograms.  A name libbpf's table does not
+    know still makes programs (of no type: the user must set one before load).
+    """
+    return bool(name) and name != ".text"
+
+
+def installed_libbpf_accepts(spec: SectionSpec, version: str = INSTALLED_LIBBPF) -> bool:
+    """Would libbpf ``version`` (default: the installed 1.1) accept this name?"""
+    if not spec.known or spec.libbpf_since is None:
+        return False
+    return version_key(spec.libbpf_since) <= version_key(version)
+
+
+@functools.lru_cache(maxsize=1)
+def _parser():
+    from lark import Lark  # imported only when a target has to be read
+
+    text = resources.files(__package__).joinpath("targets.lark").read_text()
+    starts = ["kprobe", "uprobe", "uprobe_multi", "usdt", "glob", "btf_func",
+              "btf_multi", "tracepoint", "word"]
+    return Lark(text, start=starts, parser="earley", lexer="dynamic")
+
+
+# Target kind -> grammar start rule (kinds sharing the plain word shape use "word").
+_START = {kind: "word" for kind in WORD_KEYS}
+_START["kretprobe"] = "kprobe"
+_START.update({k: k for k in ("kprobe", "uprobe", "uprobe_multi", "usdt", "glob",
+                              "btf_func", "btf_multi", "tracepoint")})
+
+_RULE_KEYS = {
+    "symbol": "function",
+    "offset": "offset",
+    "address": "offset",
+    "path": "path",
+    "provider": "provider",
+    "name": "name",
+    "category": "category",
+    "module": "module",
+    "pattern": "glob",
+}
+
+_KIND_TEXT = {
+    "kprobe": "<function>[+<offset>]",
+    "kretprobe": "<function>",
+    "uprobe": "<path>:<function>[+<offset>]",
+    "uprobe_multi": "<path>:<glob>",
+    "usdt": "<path>:<provider>:<name>",
+    "glob": "<glob>",
+    "btf_func": "[<module>:]<function>",
+    "btf_multi": "[<module>:]<glob>",
+    "tracepoint": "<category>/<name>",
+}
+
+
+def _read_target(kind: str, text: str) -> tuple[tuple[tuple[str, str], ...], str | None]:
+    """Parts of an attach target, or an error text."""
+    from lark.exceptions import LarkError
+
+    start = _START[kind]
+    try:
+        tree = _parser().parse(text, start=start)
+    except LarkError:
+        shape = _KIND_TEXT.get(kind, "<" + WORD_KEYS.get(kind, "name") + ">")
+        return (), f"attach target {text!r} does not read as {shape}"
+    parts: list[tuple[str, str]] = []
+    if start == "word":
+        parts.append((WORD_KEYS[kind], str(tree.children[0])))
+        return tuple(parts), None
+    for sub in tree.iter_subtrees_topdown():
+        key = _RULE_KEYS.get(sub.data)
+        if key is not None:
+            parts.append((key, str(sub.children[0])))
+    if kind == "kretprobe" and any(k == "offset" for k, _ in parts):
+        return (), "return probes take no offset"
+    return tuple(parts), None
+
+
+# Names libbpf before 1.0 accepted under another spelling.
+_RENAMED = {"xdp_devmap/": "xdp/devmap", "xdp_cpumap/": "xdp/cpumap"}
+
+
+def _misuse(name: str) -> str | None:
+    """Explain an unknown name that starts like a known entry."""
+    head = name.split("/", 1)[0]
+    related = [e.pattern for e in SECTION_TABLE
+               if e.base == head or e.base.startswith(head + "/")]
+    if not related:
+        for legacy, now in _RENAMED.items():
+            if name.startswith(legacy):
+                return f"'{legacy}' was renamed '{now}'; libbpf 1.0 and later reject it"
+        older = next((e for e in SECTION_TABLE
+                      if e.pattern[-1] not in "+/" and name.startswith(e.base)), None)
+        if older is not None:
+            return (f"libbpf before 1.0 read this as '{older.base}' (prefix match); "
+                    "libbpf 1.0 and later reject it")
+        return None
+    if "/" in name and any(p == head for p in related) and not any(
+            p.endswith("+") for p in related):
+        others = [p for p in related if p != head]
+        tail = f"; known forms: {', '.join(related)}" if others else ""
+        return f"'{head}' takes no '/...' suffix{tail}"
+    return f"unknown '{head}' section; known forms: {', '.join(related)}"
+
+
+def _unknown(name: str, autoload: bool, bare: str) -> SectionSpec:
+    return SectionSpec(name=name, known=False, prog_type=None, attach_type=None, pattern=None,
+                       target=None, parts=(), sleepable=False, autoload=autoload,
+                       auto_attach=False, libbpf_since=None, frags=False,
+                       error=_misuse(bare))
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_section(name: str) -> SectionSpec:
+    """Read a program section name the way libbpf does (newest libbpf's table)."""
+    autoload = True
+    bare = name
+    if bare.startswith("?"):
+        autoload = False
+        bare = bare[1:]
+    entry = match_entry(bare)
+    if entry is None:
+        return _unknown(name, autoload, bare)
+
+    target: str | None = None
+    parts: tuple[tuple[str, str], ...] = ()
+    error: str | None = None
+    auto_attach = False
+    if entry.pattern.endswith("+"):
+        rest = bare[len(entry.base):]
+        if rest.startswith("/"):
+            target = rest[1:]
+    elif entry.pattern.endswith("/"):
+        target = bare[len(entry.pattern):]
+
+    if target is not None and entry.target is not None:
+        if target == "":
+            error = "empty attach target after '/'"
+        else:
+            parts, error = _read_target(entry.target, target)
+        auto_attach = entry.attach and error is None
+
+    return SectionSpec(name=name, known=True, prog_type=entry.prog_type,
+                       attach_type=entry.attach_type, pattern=entry.pattern, target=target,
+                       parts=parts, sleepable=entry.sleepable, autoload=autoload,
+                       auto_attach=auto_attach, libbpf_since=entry.since, frags=entry.frags,
+                       error=error)
