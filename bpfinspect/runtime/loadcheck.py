@@ -1,0 +1,343 @@
+"""The kernel's verdict on every program of an object (the engine of ``bpfinspect load``).
+
+libbpf loads an object as a whole: ``bpf_object__load`` creates the maps,
+then loads programs one after another and stops at the first rejection
+(unloading what it had loaded).  To give a verdict per program we proceed in
+up to three steps:
+
+1. Load the whole object once, every selected program with verifier log
+   level 4 (statistics only: small, and enough for "processed N insns") into
+   its own buffer.  If that succeeds, every program is accepted; the kernel's
+   ``bpf_prog_info`` gives the instruction counts.
+2. If it fails, open the object again once per selected program with only
+   that program's autoload on, and load it alone (log level 4).  Each program
+   now stands or falls by itself, so the rejection is attributed to the
+   right program(s), and the others still get their numbers.
+3. For each program rejected in step 2, load it alone once more with log
+   level 1|4 (the full verifier trace plus statistics) to show why.  The
+   buffer grows if the log does not fit; since Linux 6.4 the kernel keeps the
+   tail of an overflowing log, which is the part that explains a rejection.
+
+A failure with an empty verifier log means libbpf gave up before the kernel
+saw the program (a map it could not create, a CO-RE relocation, BTF): the
+libbpf messages captured during that attempt become the reason.
+"""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass, field
+
+from bpfinspect.errors import EnvironmentProblem, UsageError
+from bpfinspect.runtime._lib import (LibbpfError, NoBpfSyscall, NoPrivilege, describe_errno, has_bpf_privilege,
+                                     journal, lib)
+from bpfinspect.runtime.object import Object, tracefs_mounted, verifier_reason, verifier_stats
+
+STATS_LOG_SIZE = 64 * 1024
+FULL_LOG_SIZE = 4 << 20
+MAX_FULL_LOG_SIZE = 256 << 20
+LOG_LEVEL_STATS = 4
+LOG_LEVEL_FULL = 1 | 4
+
+
+@dataclass
+class AttachResult:
+    attached: bool
+    skipped: bool = False
+    error: str | None = None
+    errno_name: str | None = None
+    link_fd: int | None = None
+    tracefs_missing: bool = False
+
+    def to_json(self) -> dict:
+        return {"attached": self.attached, "skipped": self.skipped, "error": self.error,
+                "errno": self.errno_name}
+
+
+@dataclass
+class ProgramVerdict:
+    name: str
+    section: str
+    type: str
+    selected: bool = True
+    loaded: bool = False
+    error: str | None = None
+    errno_name: str | None = None
+    reason: str | None = None
+    insns: int | None = None          # instructions in the object (before libbpf's fixups)
+    insns_xlated: int | None = None
+    insns_jited: int | None = None    # size of the JIT image in bytes
+    verified_insns: int | None = None
+    stats: str = ""
+    log: str = ""
+    log_truncated: bool = False
+    id: int | None = None
+    tag: str | None = None
+    isolated: bool = False            # verdict from loading this program alone
+    attach: AttachResult | None = None
+
+    def to_json(self) -> dict:
+        d = {
+            "name": self.name, "section": self.section, "type": self.type, "selected": self.selected,
+            "loaded": self.loaded, "error": self.error, "errno": self.errno_name, "reason": self.reason,
+            "insns": self.insns, "insns_xlated": self.insns_xlated, "insns_jited": self.insns_jited,
+            "verified_insns": self.verified_insns, "stats": self.stats or None, "log": self.log,
+            "log_truncated": self.log_truncated, "id": self.id, "tag": self.tag, "isolated": self.isolated,
+        }
+        if self.attach is not None:
+            d["attach"] = self.attach.to_json()
+        return d
+
+
+@dataclass
+class MapResult:
+    name: str
+    type: str
+    key_size: int
+    value_size: int
+    max_entries: int
+    map_flags: int
+    created: bool = False
+    id: int | None = None
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "type": self.type, "key_size": self.key_size, "value_size": self.value_size,
+                "max_entries": self.max_entries, "map_flags": self.map_flags, "created": self.created,
+                "id": self.id}
+
+
+@dataclass
+class LoadReport:
+    object_name: str
+    path: str | None
+    libbpf: str
+    programs: list[ProgramVerdict] = field(default_factory=list)
+    maps: list[MapResult] = field(default_factory=list)
+    strategy: str = "whole"          # "whole" or "isolated"
+    object_error: str | None = None
+    attach_requested: bool = False
+    environment_problem: str | None = None
+
+    @property
+    def all_loaded(self) -> bool:
+        return self.object_error is None and all(p.loaded for p in self.programs if p.selected)
+
+    @property
+    def attach_failed(self) -> bool:
+        return any(p.attach is not None and not p.attach.attached and not p.attach.skipped
+                   for p in self.programs)
+
+    def exit_code(self) -> int:
+        if self.environment_problem:
+            return 3
+        if not self.all_loaded or self.attach_failed:
+            return 1
+        return 0
+
+    def to_json(self) -> dict:
+        return {
+            "schema": 1, "object": self.object_name, "path": self.path, "libbpf": self.libbpf,
+            "strategy": self.strategy, "loaded": self.all_loaded, "error": self.object_error,
+            "environment_problem": self.environment_problem,
+            "programs": [p.to_json() for p in self.programs], "maps": [m.to_json() for m in self.maps],
+        }
+
+
+def _raise_environment(exc: BaseException) -> None:
+    if isinstance(exc, (NoPrivilege, NoBpfSyscall)):
+        raise exc
+
+
+def _open(source, name, selected: set[str] | None, level: int, size: int, btf_custom_path=None) -> Object:
+    obj = Object.open(source, name=name, capture_logs=False, btf_custom_path=btf_custom_path)
+    try:
+        for prog in obj.programs.values():
+            if selected is not None and prog.name not in selected:
+                prog.autoload = False
+            elif prog.autoload:
+                prog.set_log(size, level)
+    except BaseException:
+        obj.close()
+        raise
+    return obj
+
+
+def _fill_loaded(v: ProgramVerdict, prog) -> None:
+    info = prog.info()
+    v.loaded = True
+    v.error = v.errno_name = v.reason = None
+    v.insns_xlated = info["insns_xlated"]
+    v.insns_jited = info["jited_bytes"]
+    v.verified_insns = info["verified_insns"]
+    v.id = info["id"]
+    v.tag = info["tag"]
+    log = prog.log
+    v.stats = verifier_stats(log)
+    v.log = log
+
+
+def check_load(source, *, name: str | None = None, programs: list[str] | None = None, attach: bool = False,
+               full_log: bool = False, btf_custom_path: str | None = None) -> LoadReport:
+    """Load ``source`` (bytes or path) and report the verdict per program; everything is unloaded after."""
+    L = lib()
+    report = LoadReport(object_name="", path=None if isinstance(source, (bytes, bytearray)) else str(source),
+                        libbpf=L.version_string(), attach_requested=attach)
+    obj = _open(source, name, None, LOG_LEVEL_STATS, STATS_LOG_SIZE, btf_custom_path)
+    try:
+        report.object_name = obj.name
+        if programs:
+            unknown = [p for p in programs if p not in obj.programs]
+            if unknown:
+                raise UsageError(f"no program named {', '.join(repr(u) for u in unknown)} in {obj.name} "
+                                 f"(have: {', '.join(obj.programs) or 'none'})")
+        selected = set(programs) if programs else {p.name for p in obj.programs.values() if p.autoload}
+        for prog in obj.programs.values():
+            v = ProgramVerdict(prog.name, prog.section, prog.type_name, selected=prog.name in selected,
+                               insns=prog.insn_cnt if prog.insn_cnt >= 0 else None)
+            report.programs.append(v)
+            if not v.selected:
+                v.error = "not selected" if programs else "autoload off (SEC(\"?...\"))"
+                prog.autoload = False
+            elif not prog.autoload:
+                prog.autoload = True
+                prog.set_log(STATS_LOG_SIZE, LOG_LEVEL_STATS)
+        for mp in obj.maps.values():
+            report.maps.append(MapResult(mp.name, mp.type_name, mp.key_size, mp.value_size, mp.max_entries,
+                                         mp.map_flags))
+        try:
+            obj.load()
+        except LibbpfError as exc:
+            _raise_environment(exc)
+            first_error = exc
+        else:
+            first_error = None
+            for v in report.programs:
+                if v.selected:
+                    _fill_loaded(v, obj.programs[v.name])
+            _fill_maps(report, obj)
+            if attach:
+                _attach_all(report, obj)
+            return report
+    finally:
+        obj.close()
+
+    # Step 2 and 3: each selected program alone.
+    report.strategy = "isolated"
+    any_loaded = False
+    for v in report.programs:
+        if not v.selected:
+            continue
+        v.isolated = True
+        try:
+            with _open(source, name, {v.name}, LOG_LEVEL_STATS, STATS_LOG_SIZE, btf_custom_path) as one:
+                one.load()
+                _fill_loaded(v, one.programs[v.name])
+                if not any_loaded:
+                    _fill_maps(report, one)
+                any_loaded = True
+                if attach:
+                    _attach_all(report, one, only=v.name)
+                continue
+        except LibbpfError as exc:
+            _raise_environment(exc)
+            v.errno_name = exc.errno_name
+            v.error = exc.message
+        _explain(v, source, name, full_log, btf_custom_path)
+    if not any(v.loaded for v in report.programs if v.selected) and \
+            all(not v.log for v in report.programs if v.selected):
+        report.object_error = first_error.message if first_error is not None else "load failed"
+    return report
+
+
+def _explain(v: ProgramVerdict, source, name, full_log: bool, btf_custom_path) -> None:
+    """Load the rejected program alone with the full verifier log."""
+    size = FULL_LOG_SIZE
+    while True:
+        mark = journal.mark()
+        try:
+            with _open(source, name, {v.name}, LOG_LEVEL_FULL, size, btf_custom_path) as one:
+                one.load()
+                # Accepted with the full log: the rejection came from the other settings (rare).
+                _fill_loaded(v, one.programs[v.name])
+                return
+        except LibbpfError as exc:
+            _raise_environment(exc)
+            log = exc.log
+            if exc.errno == errno.ENOSPC and full_log and size < MAX_FULL_LOG_SIZE:
+                size *= 4
+                continue
+            v.log_truncated = exc.errno == errno.ENOSPC
+            v.log = log
+            v.stats = verifier_stats(log)
+            if v.errno_name is None or v.errno_name == "ENOSPC":
+                v.errno_name = exc.errno_name
+            if log and verifier_reason(log):
+                v.reason = verifier_reason(log)
+                v.error = f"rejected by the verifier ({v.errno_name}): {v.reason}"
+            elif log:
+                v.reason = (f"the kernel refused it ({describe_errno(exc.errno)}) and its log gives no reason "
+                            f"beyond the statistics")
+                v.error = f"rejected by the kernel ({v.errno_name}): {v.reason}"
+            else:
+                msg = journal.text_since(mark)
+                v.log = msg
+                if f"prog '{v.name}': BPF program load failed" in msg:
+                    v.reason = f"the kernel refused it without a verifier log: {describe_errno(exc.errno)}"
+                    if exc.errno == errno.EPERM and has_bpf_privilege():
+                        v.reason += (" although this process has CAP_BPF/CAP_SYS_ADMIN (lockdown, an LSM, or a "
+                                     "kernel that does not allow this program type or attach target)")
+                    v.error = f"rejected by the kernel ({v.errno_name}): {v.reason}"
+                else:
+                    v.reason = _libbpf_reason(msg) or exc.message
+                    v.error = f"libbpf failed before the kernel saw the program ({v.errno_name}): {v.reason}"
+            return
+
+
+def _libbpf_reason(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    lines = [ln[len("libbpf: "):] if ln.startswith("libbpf: ") else ln for ln in lines]
+    for ln in lines:
+        if "failed" in ln or "error" in ln.lower() or "unsupported" in ln:
+            return ln
+    return lines[-1] if lines else ""
+
+
+def _fill_maps(report: LoadReport, obj: Object) -> None:
+    by_name = {m.name: m for m in report.maps}
+    for mp in obj.maps.values():
+        r = by_name.get(mp.name)
+        if r is None or mp.fd < 0:
+            continue
+        try:
+            info = mp.info()
+        except LibbpfError:
+            continue
+        r.created = True
+        r.id = info["id"]
+        r.max_entries = info["max_entries"]
+        r.map_flags = info["map_flags"]
+
+
+def _attach_all(report: LoadReport, obj: Object, only: str | None = None) -> None:
+    for v in report.programs:
+        if not v.loaded or (only is not None and v.name != only):
+            continue
+        prog = obj.programs[v.name]
+        try:
+            link = prog.attach()
+            v.attach = AttachResult(True, link_fd=link.fd)
+        except LibbpfError as exc:
+            if getattr(exc, "not_auto_attachable", False):
+                v.attach = AttachResult(False, skipped=True,
+                                        error=f"SEC(\"{v.section}\") names no attach target",
+                                        errno_name=exc.errno_name)
+            else:
+                v.attach = AttachResult(False, error=exc.message, errno_name=exc.errno_name)
+        except EnvironmentProblem as exc:
+            v.attach = AttachResult(False, error=exc.message, errno_name=getattr(exc, "errno_name", None),
+                                    tracefs_missing=bool(getattr(exc, "tracefs_missing", False)))
+            report.environment_problem = exc.message
+
+
+def tracefs_hint() -> str | None:
+    return None if tracefs_mounted() else "mount -t tracefs tracefs /sys/kernel/tracing"

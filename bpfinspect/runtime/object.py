@@ -1,0 +1,584 @@
+"""A BPF object through libbpf: open, load, attach, close.
+
+Lifetime rules (nothing may leak, even on exceptions or Ctrl-C):
+
+* every libbpf pointer we create is recorded in the object's ``_State`` right
+  after the call that made it, with SIGINT/SIGTERM held back in between
+  (:func:`~bpfinspect.runtime.guard.no_interrupt`);
+* ``close()`` (also run by ``with``, and by a ``weakref.finalize`` when the
+  Python object is collected) frees in dependency order: ring/perf buffers,
+  links, data-section mappings, then ``bpf_object__close`` which releases
+  programs and maps;
+* ``_State`` holds no reference back to the :class:`Object`, so the finalizer
+  does not keep it alive.
+
+Verifier logs: before load each program gets its own log buffer
+(``bpf_program__set_log_buf``).  With the default log level 0 libbpf first
+loads without a log and, only when the kernel rejects a program, loads it
+again with level 1 into that buffer; so a successful load costs nothing and a
+rejection comes with the verifier's explanation.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import weakref
+
+from bpfinspect.errors import UsageError
+from bpfinspect.runtime._lib import OpenOpts, c_size_t, errno_name, journal, last_errno, lib, make_error
+from bpfinspect.runtime.guard import no_interrupt
+from bpfinspect.runtime.maps import BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, Map
+
+DEFAULT_LOG_SIZE = 1 << 20
+MAX_LOG_SIZE = (1 << 30) - 1
+
+TRACEFS_DIRS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
+PROG_TYPE_TRACEPOINT = 5
+
+
+def tracefs_mounted(dirs=TRACEFS_DIRS) -> bool:
+    return any(os.path.exists(os.path.join(d, "events")) for d in dirs)
+
+
+class _State:
+    """Everything that must be released, without a reference to the Object."""
+
+    def __init__(self) -> None:
+        self.ptr = None
+        self.links: list = []          # Link objects
+        self.buffers: list = []        # weak references to ring/perf buffers
+        self.sections: list = []       # DataSection views
+        self.keep: list = []           # memory libbpf points into (names, ELF bytes, log buffers)
+
+    def close(self) -> None:
+        with no_interrupt():
+            for ref in self.buffers:
+                buf = ref()
+                if buf is not None:
+                    buf.close()
+            self.buffers.clear()
+            for link in reversed(self.links):
+                link._destroy()
+            self.links.clear()
+            for sec in self.sections:
+                sec._close()
+            ptr, self.ptr = self.ptr, None
+            if ptr:
+                lib().bpf_object__close(ptr)
+            self.keep.clear()
+
+
+class Link:
+    """An attachment of a program (``bpf_link``); ``destroy()`` detaches it."""
+
+    def __init__(self, program: "Program", ptr: int) -> None:
+        self.program = program
+        self._ptr = ptr
+
+    @property
+    def fd(self) -> int:
+        if not self._ptr:
+            return -1
+        return int(lib().bpf_link__fd(self._ptr))
+
+    @property
+    def destroyed(self) -> bool:
+        return not self._ptr
+
+    def _destroy(self) -> None:
+        with no_interrupt():
+            ptr, self._ptr = self._ptr, None
+            if ptr:
+                lib().bpf_link__destroy(ptr)
+
+    def destroy(self) -> None:
+        """Detach now (also happens when the object closes)."""
+        self._destroy()
+        state = self.program._owner._state
+        if self in state.links:
+            state.links.remove(self)
+
+    detach = destroy
+
+    def __repr__(self) -> str:
+        return f"<Link {self.program.name} fd={self.fd}>"
+
+
+class Program:
+    """One program of an :class:`Object` (libbpf's ``bpf_program``)."""
+
+    def __init__(self, owner: "Object", ptr: int) -> None:
+        self._owner = owner
+        self._ptr = ptr
+        L = lib()
+        self.name: str = L.bpf_program__name(ptr).decode("utf-8", "replace")
+        self.section: str = (L.bpf_program__section_name(ptr) or b"").decode("utf-8", "replace")
+        self._log_buf = None
+        self._log_shared = False
+        self.links: list[Link] = []
+
+    def _p(self) -> int:
+        self._owner._check_open()
+        return self._ptr
+
+    @property
+    def type(self) -> int:
+        return int(lib().bpf_program__type(self._p()))
+
+    @property
+    def type_name(self) -> str:
+        return lib().prog_type_name(self.type)
+
+    @property
+    def expected_attach_type(self) -> int:
+        return int(lib().bpf_program__expected_attach_type(self._p()))
+
+    @property
+    def fd(self) -> int:
+        return int(lib().bpf_program__fd(self._p()))
+
+    @property
+    def loaded(self) -> bool:
+        return self._owner.loaded and self.fd >= 0
+
+    @property
+    def autoload(self) -> bool:
+        return bool(lib().bpf_program__autoload(self._p()))
+
+    @autoload.setter
+    def autoload(self, value: bool) -> None:
+        if self._owner.loaded:
+            raise UsageError(f"program '{self.name}': autoload can only change before load")
+        res = lib().bpf_program__set_autoload(self._p(), bool(value))
+        if res < 0:
+            raise make_error(f"program '{self.name}': set autoload", -res)
+
+    @property
+    def autoattach(self) -> bool:
+        fn = lib().bpf_program__autoattach
+        return bool(fn(self._p())) if fn is not None else True
+
+    @autoattach.setter
+    def autoattach(self, value: bool) -> None:
+        fn = lib().bpf_program__set_autoattach
+        if fn is None:
+            raise UsageError("this libbpf cannot change autoattach")
+        fn(self._p(), bool(value))
+
+    @property
+    def insn_cnt(self) -> int:
+        fn = lib().bpf_program__insn_cnt
+        return int(fn(self._p())) if fn is not None else -1
+
+    @property
+    def log(self) -> str:
+        """The verifier log captured for this program during the last load ('' if none)."""
+        buf = self._log_buf
+        if buf is None or (self._log_shared and self._owner._log_owner is not self):
+            return ""
+        return buf.value.decode("utf-8", "replace")
+
+    def set_log(self, size: int = DEFAULT_LOG_SIZE, level: int | None = None, *, buffer=None) -> None:
+        """Give the program a log buffer of ``size`` bytes (and a log level) before load.
+
+        ``buffer`` (a ctypes char array) is shared with other programs: fine at log
+        level 0, where only a rejected program writes, and libbpf stops at the first.
+        """
+        L = lib()
+        if L.bpf_program__set_log_buf is None:
+            return
+        if buffer is None:
+            size = max(256, min(int(size), MAX_LOG_SIZE))
+            buf = ctypes.create_string_buffer(size)
+        else:
+            buf, size = buffer, ctypes.sizeof(buffer)
+        res = L.bpf_program__set_log_buf(self._p(), buf, size)
+        if res < 0:
+            raise make_error(f"program '{self.name}': set log buffer", -res)
+        self._log_buf = buf
+        self._log_shared = buffer is not None
+        if level is not None:
+            res = L.bpf_program__set_log_level(self._p(), int(level))
+            if res < 0:
+                raise make_error(f"program '{self.name}': set log level", -res)
+
+    def info(self) -> dict:
+        """The kernel's bpf_prog_info: id, tag, xlated/jited sizes, verified_insns..."""
+        from bpfinspect.runtime.info import prog_info
+        fd = self.fd
+        if fd < 0:
+            raise UsageError(f"program '{self.name}' is not loaded")
+        return prog_info(fd)
+
+    def attach(self) -> Link:
+        """Attach as the section name says (``bpf_program__attach``); returns the :class:`Link`."""
+        owner = self._owner
+        if not owner.loaded:
+            raise UsageError(f"program '{self.name}': load the object before attaching")
+        if self.fd < 0:
+            raise UsageError(f"program '{self.name}' was not loaded (autoload off)")
+        mark = journal.mark()
+        with no_interrupt():
+            ptr = lib().bpf_program__attach(self._p())
+            err = last_errno() if not ptr else 0
+            if ptr:
+                link = Link(self, ptr)
+                owner._state.links.append(link)
+                self.links.append(link)
+        if not ptr:
+            raise self._attach_error(err, mark)
+        return link
+
+    def _attach_error(self, err: int, mark: int):
+        from bpfinspect.errors import EnvironmentProblem
+        if err == errno.EOPNOTSUPP:
+            exc = make_error(f"program '{self.name}' (SEC(\"{self.section}\")) cannot be attached automatically",
+                             err, since=mark, program=self.name)
+            exc.not_auto_attachable = True
+            return exc
+        text = journal.text_since(mark)
+        needs_tracefs = self.type == PROG_TYPE_TRACEPOINT or "tracing/" in text or "/tracefs" in text
+        if needs_tracefs and not tracefs_mounted():
+            exc = EnvironmentProblem(
+                f"program '{self.name}' (SEC(\"{self.section}\")): attaching needs tracefs, which is not "
+                f"mounted; mount it with: mount -t tracefs tracefs /sys/kernel/tracing")
+            exc.errno = err
+            exc.errno_name = errno_name(err)
+            exc.tracefs_missing = True
+            return exc
+        return make_error(f"program '{self.name}' (SEC(\"{self.section}\")): attach", err, since=mark,
+                          program=self.name)
+
+    def __repr__(self) -> str:
+        return f"<Program {self.name} SEC(\"{self.section}\")>"
+
+
+class Object:
+    """A BPF object opened through libbpf.
+
+    ``Object.open(bytes_or_path)``, then optionally adjust programs/maps,
+    ``load()``, ``attach()``; ``close()`` (or ``with``) releases everything.
+    """
+
+    def __init__(self, source, *, name: str | None = None, log_size: int = DEFAULT_LOG_SIZE,
+                 log_level: int = 0, btf_custom_path: str | None = None, kconfig: str | None = None,
+                 capture_logs: bool = True, btf=None, sections: dict | None = None) -> None:
+        L = lib()
+        self._state = _State()
+        self.loaded = False
+        self._btf = btf
+        self._btf_tried = btf is not None
+        self._elf_bytes = None
+        self._btf_types: dict[int, object] = {}
+        state = self._state
+        opts = OpenOpts()
+        opts.sz = ctypes.sizeof(OpenOpts)
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            data = bytes(source)
+            self._elf_bytes = data
+            self.path = None
+            if name is None:
+                name = "bpf_object"
+        else:
+            data = None
+            self.path = os.fspath(source)
+        if name is not None:
+            cname = ctypes.create_string_buffer(name.encode())
+            state.keep.append(cname)
+            opts.object_name = ctypes.cast(cname, ctypes.c_char_p)
+        for field, value in (("btf_custom_path", btf_custom_path), ("kconfig", kconfig)):
+            if value is not None:
+                b = ctypes.create_string_buffer(value.encode())
+                state.keep.append(b)
+                setattr(opts, field, ctypes.cast(b, ctypes.c_char_p))
+        if log_level:
+            opts.kernel_log_level = int(log_level)
+        mark = journal.mark()
+        with no_interrupt():
+            if data is not None:
+                buf = ctypes.create_string_buffer(data, len(data))
+                state.keep.append(buf)
+                ptr = L.bpf_object__open_mem(buf, len(data), ctypes.byref(opts))
+            else:
+                ptr = L.bpf_object__open_file(self.path.encode(), ctypes.byref(opts))
+            err = last_errno() if not ptr else 0
+            state.ptr = ptr or None
+            self._finalizer = weakref.finalize(self, state.close)
+        if not ptr:
+            raise make_error(f"cannot open BPF object {self.path or name}", err, since=mark)
+        try:
+            self._populate(ptr, log_size, log_level, capture_logs, sections)
+        except BaseException:
+            self.close()
+            raise
+
+    def _populate(self, ptr, log_size: int, log_level: int, capture_logs: bool, sections) -> None:
+        L = lib()
+        self.name: str = L.bpf_object__name(ptr).decode("utf-8", "replace")
+        self.programs: dict[str, Program] = {}
+        p = L.bpf_object__next_program(ptr, None)
+        while p:
+            prog = Program(self, p)
+            self.programs[prog.name] = prog
+            p = L.bpf_object__next_program(ptr, p)
+        self.maps: dict[str, Map] = {}
+        m = L.bpf_object__next_map(ptr, None)
+        while m:
+            mp = Map(self, m)
+            self.maps[mp.name] = mp
+            m = L.bpf_object__next_map(ptr, m)
+        self._log_owner = None
+        if capture_logs and self.programs:
+            if log_level:
+                for prog in self.programs.values():
+                    prog.set_log(log_size, log_level)
+            else:
+                shared = ctypes.create_string_buffer(max(256, min(int(log_size), MAX_LOG_SIZE)))
+                for prog in self.programs.values():
+                    prog.set_log(buffer=shared)
+        self.data_sections: dict = {}
+        self._setup_sections(sections or {})
+
+    # ---- constructors
+
+    @classmethod
+    def open(cls, source, **kw) -> "Object":
+        """Open from bytes (the ELF image) or a path."""
+        return cls(source, **kw)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, **kw) -> "Object":
+        return cls(bytes(data), **kw)
+
+    @classmethod
+    def from_path(cls, path, **kw) -> "Object":
+        return cls(os.fspath(path), **kw)
+
+    # ---- state
+
+    @property
+    def closed(self) -> bool:
+        return self._state.ptr is None
+
+    def _check_open(self) -> None:
+        if self._state.ptr is None:
+            raise UsageError("the BPF object is closed")
+
+    def _track(self, buffer) -> None:
+        self._state.buffers.append(weakref.ref(buffer))
+
+    def __enter__(self) -> "Object":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Detach, unload and free everything (idempotent)."""
+        self._finalizer()
+        self.loaded = False
+
+    def program(self, name: str) -> Program:
+        try:
+            return self.programs[name]
+        except KeyError:
+            raise UsageError(f"no program named '{name}' (have: {', '.join(self.programs) or 'none'})") from None
+
+    def map(self, name: str) -> Map:
+        try:
+            return self.maps[name]
+        except KeyError:
+            raise UsageError(f"no map named '{name}' (have: {', '.join(self.maps) or 'none'})") from None
+
+    # ---- BTF-typed values
+
+    def _object_btf(self):
+        """The object's BTF (ours, not libbpf's), parsed on first need; ids match libbpf's."""
+        if self._btf is None and not self._btf_tried:
+            self._btf_tried = True
+            try:
+                from bpfinspect.btf import parse_btf
+                from bpfinspect.elf import ElfFile
+                if self._elf_bytes is not None:
+                    elf = ElfFile(self._elf_bytes)
+                else:
+                    elf = ElfFile.from_path(self.path)
+                sec = elf.section_by_name(".BTF")
+                if sec is not None:
+                    self._btf = parse_btf(sec.data())
+            except Exception:
+                self._btf = None
+        return self._btf
+
+    def _btf_ctype(self, type_id: int):
+        if not type_id or self._object_btf() is None:
+            return None
+        if type_id not in self._btf_types:
+            try:
+                from bpfinspect.runtime.ctypes_layout import ctype_for
+                self._btf_types[type_id] = ctype_for(self._btf, type_id)
+            except Exception:
+                self._btf_types[type_id] = None
+        return self._btf_types[type_id]
+
+    # ---- data sections
+
+    def _setup_sections(self, sections: dict) -> None:
+        """Create a view for each internal mmap-able map (``.data``, ``.rodata``, ``.bss``...).
+
+        ``sections`` maps a libbpf map name to the ctypes type describing it;
+        sections without one are viewed as a byte array.
+        """
+        from bpfinspect.runtime.datasec import DataSection
+        L = lib()
+        for mp in self.maps.values():
+            if not mp.is_internal:
+                continue
+            size = c_size_t(0)
+            addr = L.bpf_map__initial_value(mp._ptr, ctypes.byref(size))
+            if not addr:
+                continue
+            n = int(size.value)
+            ctype = sections.get(mp.name)
+            if ctype is None:
+                ctype = ctypes.c_uint8 * n
+            elif ctypes.sizeof(ctype) != n:
+                raise UsageError(f"data section {mp.name}: layout is {ctypes.sizeof(ctype)} bytes, "
+                                 f"libbpf says {n}")
+            sec = DataSection(mp.name, ctype, ctypes.string_at(addr, n))
+            self.data_sections[mp.name] = sec
+            self._state.sections.append(sec)
+
+    def _sync_sections_in(self) -> None:
+        L = lib()
+        for name, sec in self.data_sections.items():
+            mp = self.maps[name]
+            if mp.name.endswith(".kconfig"):
+                continue
+            data = sec._contents()
+            mark = journal.mark()
+            res = L.bpf_map__set_initial_value(mp._ptr, data, len(data))
+            if res < 0:
+                raise make_error(f"data section {name}: set initial value", -res, since=mark)
+
+    def _map_sections_out(self) -> None:
+        for name, sec in self.data_sections.items():
+            mp = self.maps[name]
+            fd = mp.fd
+            if fd < 0:
+                continue
+            flags = mp.map_flags
+            readonly = bool(flags & BPF_F_RDONLY_PROG)
+            if flags & BPF_F_MMAPABLE:
+                size = (mp.value_size + 7) // 8 * 8 * max(mp.max_entries, 1)
+                sec._attach_map(fd, size, readonly)
+            else:
+                value = mp.lookup(0) if mp.key_size == 4 else None
+                sec._freeze_copy(bytes(value) if value is not None else sec._contents())
+
+    # ---- load and attach
+
+    def load(self) -> "Object":
+        """Load every autoload program and create the maps.
+
+        On rejection raises a :class:`~bpfinspect.runtime.LibbpfError` whose
+        ``.log`` is the verifier log of the rejected program and ``.program``
+        its name.
+        """
+        self._check_open()
+        if self.loaded:
+            raise UsageError("the BPF object is already loaded")
+        self._sync_sections_in()
+        mark = journal.mark()
+        for prog in self.programs.values():
+            if prog._log_buf is not None:
+                ctypes.memset(prog._log_buf, 0, 1)
+        self._log_owner = None
+        res = lib().bpf_object__load(self._state.ptr)
+        if res < 0:
+            failed = self._failed_program(mark)
+            self._log_owner = failed
+            log = failed.log if failed is not None else ""
+            what = f"loading {self.name}"
+            if failed is not None:
+                what += f": program '{failed.name}' (SEC(\"{failed.section}\")) rejected"
+            exc = make_error(what, -res, since=mark, log=log, program=failed.name if failed else None)
+            exc.reason = verifier_reason(log) if log else _last_line(exc.libbpf_message)
+            if exc.reason and exc.reason not in exc.message:
+                exc.message += f": {exc.reason}"
+            if -res == errno.ENOSPC and log:
+                exc.message += (" (the verifier log filled its buffer and the kernel kept its end; "
+                                "open with a larger log_size to see all of it)")
+            raise exc
+        self.loaded = True
+        self._map_sections_out()
+        return self
+
+    def _failed_program(self, mark: int):
+        """Which program libbpf was loading when it gave up (from its messages, else from the logs)."""
+        text = journal.text_since(mark)
+        for prog in self.programs.values():
+            for marker in ("BPF program load failed", "failed to load", "-- BEGIN PROG LOAD LOG"):
+                if f"prog '{prog.name}': {marker}" in text:
+                    return prog
+        for prog in self.programs.values():
+            if prog.log:
+                return prog
+        return None
+
+    def attach(self, *, skip_unsupported: bool = True) -> dict[str, Link]:
+        """Attach every loaded program whose section says where (``SEC("tp/sched/...")`` etc.).
+
+        Programs with autoattach off, not loaded, or whose section gives no
+        target (``SEC("kprobe")``) are skipped.  Returns {program name: Link}.
+        """
+        if not self.loaded:
+            raise UsageError("load the object before attaching")
+        links = {}
+        for prog in self.programs.values():
+            if prog.fd < 0 or not prog.autoattach or prog.links:
+                continue
+            try:
+                links[prog.name] = prog.attach()
+            except Exception as exc:
+                if skip_unsupported and getattr(exc, "not_auto_attachable", False):
+                    continue
+                raise
+        return links
+
+    def detach(self) -> None:
+        for link in list(self._state.links):
+            link.destroy()
+        for prog in self.programs.values():
+            prog.links.clear()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else ("loaded" if self.loaded else "opened")
+        return f"<Object {getattr(self, 'name', '?')} {state}>"
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and "PROG LOAD LOG" not in ln]
+    return lines[-1] if lines else ""
+
+
+def verifier_reason(log: str) -> str:
+    """The verifier's own explanation: the last log line that is not statistics or a source echo."""
+    skip = ("processed ", "verification time", "stack depth", "max_states_per_insn", "-- ")
+    lines = [ln.rstrip() for ln in log.splitlines() if ln.strip()]
+    for ln in reversed(lines):
+        s = ln.strip()
+        if s.startswith(skip) or s.startswith(";") or s.startswith("Live regs"):
+            continue
+        return s
+    return ""
+
+
+def verifier_stats(log: str) -> str:
+    """The verifier's statistics line ('processed N insns (limit ...) ...'), or ''."""
+    for ln in log.splitlines():
+        if ln.startswith("processed ") and " insns" in ln:
+            return ln.strip()
+    return ""
