@@ -59,7 +59,11 @@ def test_class_is_named_in_camel_case_after_the_object(tmp_path):
     mod = generate_skeleton(obj, tmp_path, module_name="h_boot_skel")
     assert mod.HBootBpf.OBJECT_NAME == "h_boot_bpf"
     assert [m[0] for m in mod.HBootBpf.DATA_SECTIONS] == ["rodata", "bss", "data"]
-    assert mod.h_boot_bpf__bss.seen_exec.offset == 0 and ctypes.sizeof(mod.h_boot_bpf__bss) == 24
+    from bpfinspect.obj import open_object
+    bss = {d.name: d for d in open_object(obj).datasecs}[".bss"]
+    want = {v.name: v.offset for v in bss.variables}
+    assert mod.h_boot_bpf__bss.seen_exec.offset == want["seen_exec"]
+    assert ctypes.sizeof(mod.h_boot_bpf__bss) == bss.size
 
 
 def test_types_for_maps_globals_and_requested(tmp_path):
