@@ -2,7 +2,7 @@
 
 Importing this package does not load libbpf; the first object opened does
 (``LIBBPF_SO`` overrides which library).  Layouts of BTF types as ctypes
-classes live in :mod:`bpfinspect.runtime.ctypes_layout` (pure Python).
+classes live in :mod:`bpfinspect.btf.ctypes_layout` (pure Python).
 """
 
 from bpfinspect.runtime._lib import (LibbpfError, LibbpfUnavailable, NoBpfSyscall, NoPrivilege, errno_name,

@@ -417,7 +417,7 @@ class Object:
             return None
         if type_id not in self._btf_types:
             try:
-                from bpfinspect.runtime.ctypes_layout import ctype_for
+                from bpfinspect.btf.ctypes_layout import ctype_for
                 self._btf_types[type_id] = ctype_for(self._btf, type_id)
             except Exception:
                 self._btf_types[type_id] = None

@@ -4,7 +4,7 @@
 bytes exactly (base64, checked by size and SHA-256 at import), defines a
 ctypes class for every requested type, for the key and value types of the
 maps and for the types of global variables (laid out by
-:mod:`bpfinspect.runtime.ctypes_layout`, which also checks them at import),
+:mod:`bpfinspect.btf.ctypes_layout`, which also checks them at import),
 one class per data section named like the C skeleton's structs
 (``<obj>__rodata``), and a subclass of
 :class:`bpfinspect.runtime.skeleton.Skeleton` named in CamelCase after the
@@ -85,7 +85,7 @@ def _auto_attach(prog) -> bool:
 
 def generate(obj, *, types=(), module_name: str | None = None) -> str:
     """The source of a Python skeleton module for ``obj`` (a :class:`bpfinspect.obj.BpfObject`)."""
-    from bpfinspect.runtime.ctypes_layout import CtypesLayout
+    from bpfinspect.btf.ctypes_layout import CtypesLayout
     from bpfinspect.btf import Kind
     from bpfinspect.obj.names import internal_map_name
 
