@@ -36,6 +36,22 @@ def _s32(v: int) -> int:
     return v - (1 << 32) if v & 0x80000000 else v
 
 
+class _BadKind(Exception):
+    pass
+
+
+class _RecordLengths(dict):
+    """info word -> record length in words (computed, and the kind checked, on first sight)."""
+
+    def __missing__(self, info: int) -> int:
+        kind = (info >> 24) & 0x1F
+        if kind > MAX_KIND or kind == 0:
+            raise _BadKind(kind)
+        n = 3 + EXTRA_FIXED[kind] + EXTRA_PER_VLEN[kind] * (info & 0xFFFF)
+        self[info] = n
+        return n
+
+
 class Btf:
     """A decoded BTF blob (optionally split on top of a base)."""
 
@@ -97,19 +113,21 @@ class Btf:
         pos = 0
         starts = array("I")
         append = starts.append
-        fixed, per = EXTRA_FIXED, EXTRA_PER_VLEN
-        max_kind = MAX_KIND
-        while pos < n:
-            if pos + 3 > n:
-                self._fail(f"type [{self.start_id + len(starts)}] truncated", t0 + pos * 4)
-            info = w[pos + 1]
-            kind = (info >> 24) & 0x1F
-            if kind > max_kind or kind == 0:
-                self._fail(f"type [{self.start_id + len(starts)}] has unknown kind {kind}", t0 + pos * 4)
-            append(pos)
-            pos += 3 + fixed[kind] + per[kind] * (info & 0xFFFF)
-            if len(starts) > MAX_TYPES:
-                self._fail("absurd number of types", t0 + pos * 4)
+        # Record length (in words) by info word: kernel BTF has only a few hundred distinct
+        # info words, so the length arithmetic and kind check run once per distinct word.
+        lengths = _RecordLengths()
+        length = lengths.__getitem__
+        try:
+            while pos < n:
+                append(pos)
+                pos += length(w[pos + 1])
+        except IndexError:
+            self._fail(f"type [{self.start_id + len(starts) - 1}] truncated", t0 + starts[-1] * 4)
+        except _BadKind as exc:
+            self._fail(f"type [{self.start_id + len(starts) - 1}] has unknown kind {exc.args[0]}",
+                       t0 + starts[-1] * 4)
+        if len(starts) > MAX_TYPES:
+            self._fail("absurd number of types", t0)
         if pos != n:
             self._fail(f"type [{self.start_id + len(starts) - 1}] runs past the type section", t0 + (starts[-1] if starts else 0) * 4)
         self._starts = starts

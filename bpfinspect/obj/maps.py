@@ -100,8 +100,7 @@ def parse_map_def(btf: Btf, name: str, def_type: int, *, section: str, offset: i
         numa_node=fields.get("numa_node", 0), pinning=PINNING.get(fields.get("pinning", 0), str(fields.get("pinning"))),
         map_extra=fields.get("map_extra", 0),
         key_type=btf.type_name(key_tid) if key_tid else None,
-        value_type=btf.type_name(value_tid) if value_tid else (
-            btf.type_name(values_elem) if values_elem and btf.kind(values_elem) == Kind.FUNC_PROTO else None),
+        value_type=btf.type_name(value_tid) if value_tid else None,
         key_type_id=key_tid, value_type_id=value_tid, inner=inner, initial_slots=tuple(initial),
         section=section, offset=offset, size=size, btf_var_id=var_id,
     )
