@@ -1,0 +1,674 @@
+"""`disasm`: the instructions of every program, annotated with what they touch.
+
+Each executable section is decoded once (bulk unpack + per-opcode formatter
+table, see bpfinspect.isa.printer) and cut into its programs and subprograms
+by the object model's rules (FUNC symbols); instructions no program covers are
+listed under an entry named after the section (``xdp+0x40`` past its start),
+so every instruction of every code section appears exactly once.  Annotations are collected per section from the sources that can
+have something to say (relocations, CO-RE records, BTF line info, calls,
+ld_imm64, branch targets, raw-data warnings) into a dict keyed by instruction
+index; the printing loop only looks that dict up.
+
+Output forms:
+  human (default)  llvm-style listing with source lines, labels and `; notes`,
+                   coloured with rich on a terminal, plain when piped;
+  --plain          instruction text only, the lossless form `bpfinspect asm` reads;
+  --json           {"schema": 1, "file", "programs": [{"name", "section",
+                   "offset", "instructions": [{"index", "text", "annotations"}]}]}.
+"""
+
+from __future__ import annotations
+
+import os
+from bisect import bisect_left
+
+from bpfinspect.errors import UsageError
+from bpfinspect.isa import TargetNamer, absolute_symbols, render, section_symbols, unpack_slots
+from bpfinspect.isa.printer import plain_texts
+from bpfinspect.isa import opcodes as oc
+from bpfinspect.isa.helpers import helper_name
+
+_CALL = oc.JMP | oc.JMP_CALL | oc.K
+
+
+class Entry:
+    """One program (or an uncovered stretch of a code section) and its lines.
+
+    ``lines`` are printer tuples (index, size, text, warning); ``plain`` the
+    lossless texts in the same order (None when not asked for).
+    """
+
+    __slots__ = ("name", "section", "offset", "is_subprog", "lines", "plain")
+
+    def __init__(self, name, section, offset, is_subprog, lines, plain=None):
+        self.name = name
+        self.section = section
+        self.offset = offset                # byte offset in the section
+        self.is_subprog = is_subprog
+        self.lines = lines
+        self.plain = plain
+
+
+class Listing:
+    """Entries plus what is shown around them, all keyed by (section, index):
+    ``notes`` (annotation dicts {"kind", "text", ...}), ``sources`` (BTF line
+    info shown before an instruction) and ``labels`` (branch target names)."""
+
+    __slots__ = ("path", "entries", "notes", "sources", "labels")
+
+    def __init__(self, path, entries, notes, sources, labels):
+        self.path = path
+        self.entries = entries
+        self.notes = notes
+        self.sources = sources
+        self.labels = labels
+
+
+# --- building ------------------------------------------------------------------------
+
+def _exec_sections(obj) -> list:
+    return [s for s in obj.sections if s.flags & 0x4 and s.size and s.type != "NOBITS"]
+
+
+def build_listing(obj, *, section: str | None = None, prog: str | None = None,
+                  annotate: bool = True, need_plain: bool = False) -> Listing:
+    """The listing of an object model, with notes from its relocations, CO-RE records,
+    BTF line info, maps and data sections when ``annotate`` is set."""
+    sections = _exec_sections(obj)
+    elf = obj.elf
+    symbols = elf.symbols
+    # Program boundaries by the model's rules, computed from the symbol table directly:
+    # obj.programs would also classify every section name, which disasm does not need.
+    ranges_of = {s.index: _symbol_programs(symbols, s.index, s.name, s.size) for s in sections}
+    if prog is not None:
+        holder = [s for s in sections if any(r[0] == prog for r in ranges_of[s.index])]
+        if not holder:
+            obj.program(prog)  # raises the model's error naming the programs that exist
+            raise UsageError(f"program {prog!r} has no code", path=obj.path)
+        sections = holder[:1]
+    elif section is not None:
+        sections = [s for s in sections if s.name == section]
+        if not sections:
+            names = ", ".join(s.name for s in _exec_sections(obj)) or "none"
+            raise UsageError(f"no code section {section!r} (code sections: {names})", path=obj.path)
+
+    absolute = absolute_symbols(symbols)
+    little = obj.endian == "little"
+    entries: list[Entry] = []
+    notes: dict = {}
+    sources: dict = {}
+    labels: dict = {}
+    for sec in sections:
+        esec = elf.sections[sec.index]
+        slots = unpack_slots(esec.data(), little, section=sec.name, path=obj.path)
+        namer = TargetNamer(section_symbols(symbols, sec.index), sec.name,
+                            section_addr=esec.addr, absolute=absolute)
+        raw: list = []
+        lines = render(slots, namer, raw=raw)
+        plain = plain_texts(slots, lines) if need_plain else None
+        ranges = ranges_of[sec.index]
+        sec_entries = _split(sec.name, len(slots), ranges, lines, plain)
+        if prog is not None:
+            sec_entries = [e for e in sec_entries if e.name == prog]
+        entries.extend(sec_entries)
+        if annotate:
+            _annotate_section(obj, sec.name, slots, lines, ranges, namer, notes, sources, labels)
+        else:
+            _warnings(sec.name, lines, notes, raw)
+    return Listing(obj.path, entries, notes, sources, labels)
+
+
+def _warnings(section: str, lines, notes: dict, raw: list) -> None:
+    """Raw-data warnings are shown even without annotations: nothing is dropped silently."""
+    for k in raw:
+        i, size, text, warning = lines[k]
+        _add(notes, (section, i), {"kind": "warning", "text": f"raw data: {warning}"})
+
+
+# --- the path without the object model ------------------------------------------------------------
+#
+# Without annotations nothing but the code sections and the symbol table is needed, so the
+# listing is built from a minimal ELF64 reader (one struct call per header) instead of the
+# object model: this keeps `disasm --no-annotate` / `--plain` close to llvm-objdump's speed.
+# Program boundaries follow the same rules as the model (FUNC symbols ordered by address and
+# name, a zero size running to the next symbol, clipped to the section; a section without
+# FUNC symbols is one program named after it).  Anything unexpected in the file returns None
+# and the caller falls back to the model, which reports problems precisely.
+
+_SYM_TYPES = {0: "NOTYPE", 1: "OBJECT", 2: "FUNC", 3: "SECTION", 4: "FILE"}
+
+
+class _Sym:
+    __slots__ = ("name", "value", "size", "type", "shndx")
+
+    def __init__(self, name, value, size, type, shndx):
+        self.name, self.value, self.size, self.type, self.shndx = name, value, size, type, shndx
+
+
+def _read_elf_quick(data: bytes):
+    """(little, [(name, index, addr, bytes)] of code sections, [_Sym]) or None."""
+    import struct
+
+    if len(data) < 64 or data[:4] != b"\x7fELF" or data[4] != 2 or data[5] not in (1, 2):
+        return None
+    e = "<" if data[5] == 1 else ">"
+    (_, machine, _, _, _, shoff, _, _, _, _, shentsize, shnum, shstrndx) = struct.unpack_from(e + "HHIQQQIHHHHHH", data, 16)
+    if machine != 247 or shentsize != 64 or not 0 < shnum < 0xFF00 or shoff + shnum * 64 > len(data):
+        return None
+    shdrs = [struct.unpack_from(e + "IIQQQQIIQQ", data, shoff + i * 64) for i in range(shnum)]
+    for name, typ, flags, addr, off, size, link, info, align, entsize in shdrs:
+        if typ not in (0, 8) and off + size > len(data):
+            return None
+    if not 0 < shstrndx < shnum:
+        return None
+    sh = shdrs[shstrndx]
+    shstr = data[sh[4]:sh[4] + sh[5]]
+
+    def cstr(blob: bytes, off: int) -> str | None:
+        end = blob.find(b"\0", off)
+        if off >= len(blob) or end < 0:
+            return None
+        return blob[off:end].decode("utf-8", "replace")
+
+    code = []
+    symbols: list[_Sym] = []
+    for i, (name, typ, flags, addr, off, size, link, info, align, entsize) in enumerate(shdrs):
+        if typ == 2:  # SYMTAB
+            if entsize != 24 or size % 24 or not 0 < link < shnum:
+                return None
+            strs = data[shdrs[link][4]:shdrs[link][4] + shdrs[link][5]]
+            for st_name, st_info, _, st_shndx, st_value, st_size in struct.iter_unpack(e + "IBBHQQ", data[off:off + size]):
+                n = cstr(strs, st_name) if st_name else ""
+                if n is None:
+                    return None
+                symbols.append(_Sym(n, st_value, st_size, _SYM_TYPES.get(st_info & 0xF, "OTHER"), st_shndx))
+        elif flags & 0x4 and size and typ != 8:
+            n = cstr(shstr, name)
+            if n is None:
+                return None
+            code.append((n, i, addr, data[off:off + size]))
+    return data[5] == 1, code, symbols
+
+
+def _symbol_programs(symbols, index: int, secname: str, size: int) -> list[tuple[str, int, int, bool]]:
+    syms = sorted((s for s in symbols if s.type == "FUNC" and s.shndx == index), key=lambda s: (s.value, s.name))
+    is_text = secname == ".text"
+    if not syms:
+        return [(secname.replace("/", "_"), 0, size, is_text)]
+    out = []
+    for k, sym in enumerate(syms):
+        length = sym.size or ((syms[k + 1].value if k + 1 < len(syms) else size) - sym.value)
+        if sym.value + length > size:
+            length = max(0, size - sym.value)
+        out.append((sym.name, sym.value, length, is_text))
+    return out
+
+
+def quick_listing(data: bytes, path: str | None, *, section: str | None = None, prog: str | None = None,
+                  need_plain: bool = False, plain_only: bool = False) -> Listing | None:
+    """The unannotated listing straight from the ELF bytes; None when the model must be used.
+
+    ``plain_only``: the lines carry the plain (lossless) text instead of llvm's."""
+    found = _read_elf_quick(data)
+    if found is None:
+        return None
+    little, code, symbols = found
+    absolute = absolute_symbols(symbols)
+    if section is not None:
+        code = [c for c in code if c[0] == section]
+        if not code:
+            return None  # the model path reports the error
+    entries: list[Entry] = []
+    notes: dict = {}
+    matched = False
+    for name, index, addr, blob in code:
+        ranges = _symbol_programs(symbols, index, name, len(blob))
+        if prog is not None:
+            if not any(r[0] == prog for r in ranges):
+                continue
+            matched = True
+        slots = unpack_slots(blob, little, section=name, path=path)
+        namer = TargetNamer(section_symbols(symbols, index), name, section_addr=addr, absolute=absolute)
+        raw = []
+        lines = render(slots, namer, raw=raw, plain=plain_only)
+        plain = plain_texts(slots, lines) if need_plain and not plain_only else None
+        sec_entries = _split(name, len(slots), ranges, lines, plain)
+        if prog is not None:
+            sec_entries = [e for e in sec_entries if e.name == prog]
+        entries.extend(sec_entries)
+        _warnings(name, lines, notes, raw)
+    if prog is not None and not matched:
+        return None
+    return Listing(path, entries, notes, {}, {})
+
+
+def _split(section: str, nslots: int, ranges, lines, plain) -> list[Entry]:
+    """Cut a section's lines into programs; uncovered stretches get their own entry.
+
+    ``ranges``: (name, byte offset, byte size, is_subprog) sorted by offset."""
+    bounds = []
+    pos = 0
+    for name, offset, size, is_sub in ranges:
+        start = max(offset // 8, pos)
+        end = min((offset + size) // 8, nslots)
+        if end <= start:
+            continue
+        if start > pos:
+            bounds.append((_gap_name(section, pos), pos, start, False))
+        bounds.append((name, start, end, is_sub))
+        pos = end
+    if pos < nslots:
+        bounds.append((_gap_name(section, pos), pos, nslots, False))
+    keys = [line[0] for line in lines]
+    texts = plain
+    entries = []
+    for name, start, end, sub in bounds:
+        a, b = bisect_left(keys, start), bisect_left(keys, end)
+        if a < b:
+            entries.append(Entry(name, section, start * 8, sub, lines[a:b], texts[a:b] if texts is not None else None))
+    return entries
+
+
+def _gap_name(section: str, slot: int) -> str:
+    return section if slot == 0 else f"{section}+{slot * 8:#x}"
+
+
+def _add(notes: dict, key, note: dict) -> None:
+    notes.setdefault(key, []).append(note)
+
+
+def _annotate_section(obj, section, slots, lines, ranges, namer, notes, sources, labels) -> None:
+    # Programs by start slot, to name call and callback targets without relocations.
+    prog_at = {offset // 8: name for name, offset, size, is_sub in ranges}
+    relocated: set[int] = set()
+    for r in obj.relocs:
+        if r.section != section:
+            continue
+        relocated.add(r.insn_index)
+        note = _reloc_note(obj, r)
+        if note is not None:
+            _add(notes, (section, r.insn_index), note)
+    interesting = _INTERESTING
+    for i, size, text, warning in lines:
+        if warning is not None:
+            _add(notes, (section, i), {"kind": "warning", "text": f"raw data: {warning}"})
+            continue
+        op, regs, off, imm = slots[i]
+        if not interesting[op]:
+            continue
+        if op == _CALL:
+            src = regs >> 4
+            if src == oc.CALL_HELPER:
+                name = helper_name(imm)
+                _add(notes, (section, i), {"kind": "helper", "id": imm,
+                                           "text": name if name else f"unknown helper {imm}"})
+            elif src == oc.CALL_LOCAL and i not in relocated:
+                target = i + 1 + imm
+                name = prog_at.get(target) or namer(target).strip(" <>")
+                _add(notes, (section, i), {"kind": "subprog", "name": name, "target": target,
+                                           "text": f"call {name}"})
+            elif src == oc.CALL_KFUNC and i not in relocated:
+                _add(notes, (section, i), {"kind": "kfunc", "btf_id": imm, "text": f"kfunc btf id {imm}"})
+        elif op == oc.LD_IMM64 and size == 2 and i not in relocated:
+            src = regs >> 4
+            if src == oc.PSEUDO_FUNC:
+                target = i + 1 + imm
+                name = prog_at.get(target) or namer(target).strip(" <>")
+                _add(notes, (section, i), {"kind": "callback", "name": name, "target": target,
+                                           "text": f"callback {name}"})
+            elif src != oc.PSEUDO_NONE:
+                _add(notes, (section, i), {"kind": "pseudo", "text": oc.PSEUDO_NAMES.get(src, str(src))})
+        elif op in _IND_LOADS and imm:
+            _add(notes, (section, i), {"kind": "offset", "text": f"packet offset r{regs >> 4} {imm:+#x}"})
+        target = _branch_target(i, op, regs, off, imm)
+        if target is not None:
+            labels[(section, target)] = namer(target).strip(" <>")
+    for c in obj.core_relos:
+        if c.section == section:
+            _add(notes, (section, c.insn_index), {"kind": "core", "relo": c.kind, "text": f"CO-RE {c.describe}"})
+    _source_lines(obj, section, sources)
+
+
+_IND_LOADS = frozenset(oc.LD | oc.MODE_IND | s for s in (oc.SIZE_W, oc.SIZE_H, oc.SIZE_B))
+# opcodes _annotate_section looks at: calls, ld_imm64, indirect packet loads, branches
+_INTERESTING = tuple(op == _CALL or op == oc.LD_IMM64 or op in _IND_LOADS
+                     or ((op & 0x07) in (oc.JMP, oc.JMP32) and (op & 0xF0) not in (oc.JMP_CALL, oc.JMP_EXIT))
+                     for op in range(256))
+_JA = oc.JMP | oc.JMP_JA | oc.K
+_GOTOL = oc.JMP32 | oc.JMP_JA | oc.K
+
+
+def _branch_target(i, op, regs, off, imm):
+    cls = op & 0x07
+    if cls != oc.JMP and cls != oc.JMP32:
+        return None
+    code = op & 0xF0
+    if code == oc.JMP_CALL or code == oc.JMP_EXIT:
+        return None
+    if op == _GOTOL:
+        return i + 1 + imm
+    return i + 1 + off
+
+
+def _reloc_note(obj, r) -> dict | None:
+    kind = r.kind
+    if kind == "map":
+        return {"kind": "map", "name": r.target, "text": f"map {r.target}"}
+    if kind == "global_data":
+        return _global_note(obj, r)
+    if kind == "subprog_call":
+        return {"kind": "subprog", "name": r.target, "target": r.target_offset, "text": f"call {r.target}"}
+    if kind == "callback":
+        return {"kind": "callback", "name": r.target, "target": r.target_offset, "text": f"callback {r.target}"}
+    if kind == "kfunc":
+        return {"kind": "kfunc", "name": r.target, "text": f"kfunc {r.target}"}
+    if kind in ("kconfig", "ksym"):
+        return {"kind": "extern", "name": r.target, "extern": kind, "text": f"{kind} {r.target}"}
+    if kind in ("map_slot", "struct_ops_prog", "data_pointer"):
+        return None
+    return {"kind": "reloc", "name": r.symbol, "text": f"relocation {r.elf_type_name} {r.symbol or r.target}"}
+
+
+def _global_note(obj, r) -> dict:
+    target, offset = r.target, r.target_offset
+    dsec = None
+    var = None
+    for d in obj.datasecs:
+        if d.name == target:
+            dsec = d
+            break
+        for v in d.variables:
+            if v.name == target:
+                dsec, var = d, v
+                break
+        if var is not None:
+            break
+    if dsec is not None and var is None:
+        for v in dsec.variables:
+            if v.offset <= offset < v.offset + max(v.size, 1):
+                var = v
+                offset -= v.offset
+                break
+    note = {"kind": "global", "section": dsec.name if dsec else target, "offset": r.target_offset}
+    if var is not None:
+        note["name"] = var.name
+        note["text"] = "global " + (f"{var.name}+{offset:#x}" if offset else var.name)
+    else:
+        note["text"] = "global " + (f"{target}+{offset:#x}" if offset else target)
+        blob = _section_bytes(obj, target)
+        if blob is not None and target.startswith(".rodata.str") and 0 <= offset < len(blob):
+            end = blob.find(b"\0", offset)
+            s = blob[offset:end if end >= 0 else len(blob)].decode("utf-8", "replace")
+            if len(s) > 40:
+                s = s[:37] + "..."
+            note["string"] = s
+            note["text"] += " " + _c_string(s)
+    return note
+
+
+def _c_string(s: str) -> str:
+    out = []
+    for ch in s:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ord(ch) < 0x20:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _section_bytes(obj, name: str) -> bytes | None:
+    sec = obj.elf.section_by_name(name)
+    if sec is None:
+        return None
+    return sec.data()
+
+
+_DISK_CACHE: dict = {}
+
+
+def _disk_line(obj, file: str, line: int) -> str | None:
+    """The source line from disk, when the file named in BTF exists."""
+    candidates = [file]
+    if obj.path and not os.path.isabs(file):
+        base = os.path.dirname(os.path.abspath(obj.path))
+        candidates += [os.path.join(base, file), os.path.join(base, "src", file)]
+    for cand in candidates:
+        if cand not in _DISK_CACHE:
+            try:
+                with open(cand, encoding="utf-8", errors="replace") as fh:
+                    _DISK_CACHE[cand] = fh.read().splitlines()
+            except OSError:
+                _DISK_CACHE[cand] = None
+        text = _DISK_CACHE[cand]
+        if text is not None and 0 < line <= len(text):
+            return text[line - 1]
+    return None
+
+
+def _source_lines(obj, section: str, sources: dict) -> None:
+    try:
+        infos = obj.line_info(section)
+    except Exception:  # BTF.ext problems are reported by other commands; disasm still works
+        return
+    last = None
+    for li in infos:
+        if not li.line:
+            continue
+        key = (li.file, li.line)
+        if key == last:
+            continue
+        last = key
+        text, origin = li.line_text, "btf"
+        if not text:
+            disk = _disk_line(obj, li.file, li.line)
+            if disk is not None:
+                text, origin = disk, "disk"
+        sources.setdefault((section, li.insn_off // 8), []).append(
+            {"kind": "line", "file": li.file, "line": li.line, "col": li.col, "source": text,
+             "origin": origin, "text": f"{li.file}:{li.line}"})
+
+
+# --- output -------------------------------------------------------------------------------
+
+def to_json(listing: Listing) -> dict:
+    from bpfinspect.views.jsonout import SCHEMA
+
+    progs = []
+    for e in listing.entries:
+        insns = []
+        plains = e.plain if e.plain is not None else [line[2] for line in e.lines]
+        for (idx, size, text, warning), plain in zip(e.lines, plains):
+            key = (e.section, idx)
+            ann = list(listing.sources.get(key, ()))
+            label = listing.labels.get(key)
+            if label is not None:
+                ann.append({"kind": "label", "text": label})
+            ann.extend(listing.notes.get(key, ()))
+            item = {"index": idx, "text": text, "annotations": ann}
+            if plain != text:
+                item["plain"] = plain
+            insns.append(item)
+        progs.append({"name": e.name, "section": e.section, "offset": e.offset,
+                      "subprogram": e.is_subprog, "instructions": insns})
+    return {"schema": SCHEMA, "file": listing.path, "programs": progs}
+
+
+def write_json(listing: Listing, stream) -> None:
+    """The to_json() document, one instruction object per line.
+
+    Same document as ``json.dumps(to_json(listing), indent=2)`` would give, laid
+    out so that each instruction is one compact line: readable, diffable, and
+    written by the C encoder (an indented dump of 100,000 instructions takes
+    seconds in the pure-Python one).  Instructions without annotations, the
+    majority, are formatted directly.
+    """
+    import json
+    from json.encoder import encode_basestring
+
+    from bpfinspect.views.jsonout import SCHEMA
+
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+    notes, sources, labels = listing.notes, listing.sources, listing.labels
+    marked: dict[str, set] = {}
+    for d in (notes, sources, labels):
+        for sec, idx in d:
+            marked.setdefault(sec, set()).add(idx)
+    out = ["{", f'  "schema": {SCHEMA},', f'  "file": {dumps(listing.path)},', '  "programs": [']
+    entries = listing.entries
+    for n, e in enumerate(entries):
+        head = {"name": e.name, "section": e.section, "offset": e.offset, "subprogram": e.is_subprog}
+        out.append("    " + dumps(head)[:-1] + ', "instructions": [')
+        here = marked.get(e.section, ())
+        plains = e.plain if e.plain is not None else [line[2] for line in e.lines]
+        items = []
+        app = items.append
+        for (idx, size, text, warning), plain in zip(e.lines, plains):
+            if idx not in here:
+                if plain == text:
+                    app('      {"index": %d, "text": %s, "annotations": []}' % (idx, encode_basestring(text)))
+                else:
+                    app('      {"index": %d, "text": %s, "annotations": [], "plain": %s}'
+                        % (idx, encode_basestring(text), encode_basestring(plain)))
+                continue
+            key = (e.section, idx)
+            ann = list(sources.get(key, ()))
+            label = labels.get(key)
+            if label is not None:
+                ann.append({"kind": "label", "text": label})
+            ann.extend(notes.get(key, ()))
+            item = {"index": idx, "text": text, "annotations": ann}
+            if plain != text:
+                item["plain"] = plain
+            app("      " + dumps(item))
+        out.append(",\n".join(items))
+        out.append("    ]}" + ("," if n < len(entries) - 1 else ""))
+    out.append("  ]")
+    out.append("}")
+    stream.write("\n".join(out) + "\n")
+
+
+def plain_lines(listing: Listing, with_headers: bool) -> list[str]:
+    out: list[str] = []
+    section = None
+    for e in listing.entries:
+        if with_headers and e.section != section:
+            out.append(f"# section {e.section}")
+            section = e.section
+        out.extend(e.plain if e.plain is not None else [line[2] for line in e.lines])
+    return out
+
+
+def _header(e: Entry) -> str:
+    if e.is_subprog:
+        what = "subprogram"
+    elif e.name == e.section or e.name.startswith(e.section + "+0x"):
+        what = "code"
+    else:
+        what = "program"
+    slots = e.lines[-1][0] + e.lines[-1][1] - e.lines[0][0] if e.lines else 0
+    return f"{e.name}  ({what}, section {e.section}, {slots} slots)"
+
+
+def human_lines(listing: Listing):
+    """(kind, item) pairs of the human listing: kinds header, label, source, insn, blank.
+
+    An ``insn`` item is a tuple (index column, instruction text, note text, is_warning).
+    """
+    notes, sources, labels = listing.notes, listing.sources, listing.labels
+    for n, e in enumerate(listing.entries):
+        if n:
+            yield ("blank", "")
+        yield ("header", _header(e))
+        section = e.section
+        for idx, size, text, warning in e.lines:
+            key = (section, idx)
+            label = labels.get(key)
+            if label is not None:
+                yield ("label", f"{label}:")
+            src = sources.get(key)
+            if src:
+                for s in src:
+                    yield ("source", f"; {s['text']}: {s['source'].strip()}" if s["source"] else f"; {s['text']}")
+            ann = notes.get(key)
+            note = "; ".join(a["text"] for a in ann) if ann else ""
+            yield ("insn", (f"{idx:8d}:", text, note, warning is not None))
+
+
+def write_human(listing: Listing, stream, color: bool) -> None:
+    if color:
+        _write_rich(listing, stream)
+        return
+    notes, sources, labels = listing.notes, listing.sources, listing.labels
+    marked: dict[str, set] = {}
+    for d in (notes, sources, labels):
+        for sec, idx in d:
+            marked.setdefault(sec, set()).add(idx)
+    out: list[str] = []
+    app = out.append
+    for n, e in enumerate(listing.entries):
+        if n:
+            app("")
+        app(_header(e))
+        section = e.section
+        here = marked.get(section)
+        if not here:
+            out.extend(["%8d:\t%s" % (i, t) for i, _, t, _ in e.lines])
+            continue
+        for idx, size, text, warning in e.lines:
+            if idx not in here:
+                app("%8d:\t%s" % (idx, text))
+                continue
+            key = (section, idx)
+            label = labels.get(key)
+            if label is not None:
+                app(f"{label}:")
+            for s in sources.get(key, ()):
+                app(f"; {s['text']}: {s['source'].strip()}" if s["source"] else f"; {s['text']}")
+            ann = notes.get(key)
+            if ann:
+                app(f"{idx:8d}:\t{text:<40} ; " + "; ".join(a["text"] for a in ann))
+            else:
+                app("%8d:\t%s" % (idx, text))
+    app("")
+    stream.write("\n".join(out))
+
+
+def _write_rich(listing: Listing, stream) -> None:
+    import re
+
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(file=stream, highlight=False, soft_wrap=True)
+    reg = re.compile(r"\b[rw](?:10|[0-9])\b")
+    num = re.compile(r"[-+]?0x[0-9a-f]+")
+    lab = re.compile(r"<[^>]*>")
+    for kind, item in human_lines(listing):
+        if kind == "header":
+            console.print(Text(item, style="bold underline"))
+        elif kind == "source":
+            console.print(Text(item, style="italic blue"))
+        elif kind == "label":
+            console.print(Text(item, style="bold yellow"))
+        elif kind == "blank":
+            console.print()
+        else:
+            col, text, note, bad = item
+            line = Text()
+            line.append(col, style="dim")
+            line.append("  ")
+            body = Text(f"{text:<40}" if note else text, style="red" if bad else None)
+            if not bad:
+                body.highlight_regex(reg, "cyan")
+                body.highlight_regex(num, "magenta")
+                body.highlight_regex(lab, "yellow")
+            line.append_text(body)
+            if note:
+                line.append(" ; " + note, style="bold red" if bad else "green")
+            console.print(line)
