@@ -54,7 +54,7 @@ def build(elf: ElfFile) -> BpfObject:
     path = elf.path
     if elf.machine != EM_BPF:
         raise MalformedInput(f"not a BPF object (ELF machine {elf.machine}, expected {EM_BPF})", path=path, offset=18)
-    if elf.elf_type not in ("ET_REL", 1):
+    if elf.elf_type != 1:  # ET_REL
         raise MalformedInput(f"not a relocatable object (ELF type {elf.elf_type})", path=path, offset=16)
     return BpfObject(elf)
 
