@@ -195,8 +195,8 @@ def test_raw_data_is_shown_with_a_warning(tmp_path, capsys):
 
 @pytest.mark.parametrize("path", FIXTURE_OBJECTS, ids=lambda p: p.name)
 def test_program_boundaries_agree_with_the_model(path, capsys):
-    """disasm cuts sections by the symbol table itself (fast); it must agree with obj.programs,
-    and the path without the model (--no-annotate) must list the same entries."""
+    """disasm cuts sections by the model's functions; they must agree with obj.programs,
+    and the listing without notes (--no-annotate) must list the same entries."""
     from bpfinspect.obj import open_object
 
     obj = open_object(str(path))

@@ -23,20 +23,6 @@ def register(sub) -> None:
     p.set_defaults(run=run)
 
 
-def _read(path: str) -> bytes:
-    from bpfinspect.errors import EnvironmentProblem, UsageError
-
-    try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path}: is a directory") from None
-    except OSError as exc:
-        raise EnvironmentProblem(f"{path}: {exc.strerror}") from None
-
-
 def run(args) -> int:
     import gc
 
@@ -56,16 +42,11 @@ def _run(args) -> int:
 
     annotate = not args.no_annotate and not args.plain
     need_plain = args.plain or args.json
-    listing = None
-    if not annotate:
-        # no notes wanted: read the code straight from the ELF, without building the model
-        listing = disasm.quick_listing(_read(args.object), args.object, section=args.section,
-                                       prog=args.prog, need_plain=need_plain, plain_only=args.plain)
-    if listing is None:
-        from bpfinspect.obj import open_object
+    from bpfinspect.obj import open_object
 
-        listing = disasm.build_listing(open_object(args.object), section=args.section, prog=args.prog,
-                                       annotate=annotate, need_plain=need_plain)
+    # The model is built lazily: without notes only the symbol table and code are read.
+    listing = disasm.build_listing(open_object(args.object), section=args.section, prog=args.prog,
+                                   annotate=annotate, need_plain=need_plain, plain_only=args.plain)
     out = sys.stdout
     if args.json:
         disasm.write_json(listing, out)

@@ -11,8 +11,8 @@ from bpfinspect.btf.ext import CORE_KINDS
 from bpfinspect.elf import EM_BPF, ElfFile
 from bpfinspect.errors import MalformedInput
 from bpfinspect.obj import maps as mapdefs
-from bpfinspect.obj.model import (BpfObject, CoreReloInfo, DataSection, Extern, Program, Reloc, SectionInfo,
-                                  Var)
+from bpfinspect.obj.model import (BpfObject, CoreReloInfo, DataSection, Extern, Function, Program, Reloc,
+                                  SectionInfo, Var)
 from bpfinspect.obj.names import (internal_map_name, libbpf_object_name, skeleton_object_name,  # noqa: F401
                                   skeleton_section_name)
 
@@ -181,7 +181,37 @@ def programs_of(obj: BpfObject) -> list[Program]:
 
     code_secs = _code_secs(obj)
     specs = {idx: parse_section(name) for idx, name in code_secs.items() if name != ".text"}
-    return _programs(obj.elf, code_secs, _func_syms(obj), specs, obj.relocs, obj._warnings)
+    return _programs(obj, specs)
+
+
+def functions_of(obj: BpfObject) -> list[Function]:
+    """Every function of every code section, from the symbol table alone.
+
+    A section without FUNC symbols (stripped by hand) is one function named
+    after the section; a symbol without a size runs to the next symbol.
+    """
+    sections = obj.elf.sections
+    func_syms = _func_syms(obj)
+    out = []
+    for idx, secname in sorted(_code_secs(obj).items()):
+        syms = sorted(func_syms.get(idx, ()), key=lambda s: (s.value, s.name))
+        sec = sections[idx]
+        is_text = secname == ".text"
+        if not syms:
+            if sec.size:
+                out.append(Function(secname.replace("/", "_"), secname, idx, 0, sec.size, "global", is_text))
+            continue
+        for i, sym in enumerate(syms):
+            size = sym.size
+            if size == 0:
+                nxt = syms[i + 1].value if i + 1 < len(syms) else sec.size
+                size = nxt - sym.value
+            if sym.value + size > sec.size:
+                obj._warnings.append(f"{secname}: function {sym.name} runs past its section")
+                size = max(0, sec.size - sym.value)
+            linkage = {"LOCAL": "static", "GLOBAL": "global", "WEAK": "weak"}.get(sym.bind, sym.bind.lower())
+            out.append(Function(sym.name, secname, idx, sym.value, size, linkage, is_text))
+    return out
 
 
 def core_relos_of(obj: BpfObject) -> list[CoreReloInfo]:
@@ -410,29 +440,14 @@ def _var(name, offset, size, ctype, type_id, linkage, data) -> Var:
     return Var(name, offset, size, ctype, type_id, linkage, linkage == "static", initial)
 
 
-def _programs(elf, code_secs, func_syms, specs, relocs, warnings) -> list[Program]:
+def _programs(obj: BpfObject, specs) -> list[Program]:
     from bpfinspect.obj.calls import scan_code
 
+    elf = obj.elf
     sections = elf.sections
-    progs_raw = []  # (name, secname, idx, offset, size, linkage, is_subprog)
-    for idx, secname in sorted(code_secs.items()):
-        syms = sorted(func_syms.get(idx, ()), key=lambda s: (s.value, s.name))
-        sec = sections[idx]
-        is_text = secname == ".text"
-        if not syms and sec.size:
-            # No symbols (stripped or hand-made): the whole section is one program.
-            progs_raw.append((secname.replace("/", "_"), secname, idx, 0, sec.size, "global", is_text))
-            continue
-        for i, sym in enumerate(syms):
-            size = sym.size
-            if size == 0:
-                nxt = syms[i + 1].value if i + 1 < len(syms) else sec.size
-                size = nxt - sym.value
-            if sym.value + size > sec.size:
-                warnings.append(f"{secname}: function {sym.name} runs past its section")
-                size = max(0, sec.size - sym.value)
-            linkage = {"LOCAL": "static", "GLOBAL": "global", "WEAK": "weak"}.get(sym.bind, sym.bind.lower())
-            progs_raw.append((sym.name, secname, idx, sym.value, size, linkage, is_text))
+    progs_raw = [(f.name, f.section, f.section_index, f.offset, f.size, f.linkage, f.is_subprog)
+                 for f in obj.functions]
+    relocs = obj.relocs
 
     relocs_by_sec: dict[str, list[Reloc]] = {}
     for r in relocs:

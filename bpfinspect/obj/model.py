@@ -60,6 +60,18 @@ class CoreReloInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Function:
+    """Where a function's code lies: cheap to find (symbols only), shared by every view."""
+    name: str
+    section: str
+    section_index: int
+    offset: int         # byte offset in the section
+    size: int           # bytes
+    linkage: str        # global, static, weak
+    is_subprog: bool    # a function of .text
+
+
+@dataclass(frozen=True, slots=True)
 class Program:
     name: str
     section: str
@@ -202,6 +214,10 @@ class BpfObject:
     @cached_property
     def relocs(self) -> tuple[Reloc, ...]:
         return tuple(self._b.relocs_of(self))
+
+    @cached_property
+    def functions(self) -> tuple[Function, ...]:
+        return tuple(self._b.functions_of(self))
 
     @cached_property
     def programs(self) -> tuple[Program, ...]:

@@ -71,15 +71,20 @@ def _exec_sections(obj) -> list:
 
 
 def build_listing(obj, *, section: str | None = None, prog: str | None = None,
-                  annotate: bool = True, need_plain: bool = False) -> Listing:
+                  annotate: bool = True, need_plain: bool = False, plain_only: bool = False) -> Listing:
     """The listing of an object model, with notes from its relocations, CO-RE records,
-    BTF line info, maps and data sections when ``annotate`` is set."""
+    BTF line info, maps and data sections when ``annotate`` is set.
+
+    ``plain_only``: the lines carry the plain (lossless) text instead of llvm's."""
     sections = _exec_sections(obj)
     elf = obj.elf
     symbols = elf.symbols
-    # Program boundaries by the model's rules, computed from the symbol table directly:
-    # obj.programs would also classify every section name, which disasm does not need.
-    ranges_of = {s.index: _symbol_programs(symbols, s.index, s.name, s.size) for s in sections}
+    # Program boundaries are the model's functions (symbols only; obj.programs would also
+    # read every section name and relocation, which disasm without notes does not need).
+    ranges_of: dict[int, list] = {s.index: [] for s in sections}
+    for f in obj.functions:
+        if f.section_index in ranges_of:
+            ranges_of[f.section_index].append((f.name, f.offset, f.size, f.is_subprog))
     if prog is not None:
         holder = [s for s in sections if any(r[0] == prog for r in ranges_of[s.index])]
         if not holder:
@@ -104,8 +109,8 @@ def build_listing(obj, *, section: str | None = None, prog: str | None = None,
         namer = TargetNamer(section_symbols(symbols, sec.index), sec.name,
                             section_addr=esec.addr, absolute=absolute)
         raw: list = []
-        lines = render(slots, namer, raw=raw)
-        plain = plain_texts(slots, lines) if need_plain else None
+        lines = render(slots, namer, raw=raw, plain=plain_only)
+        plain = plain_texts(slots, lines) if need_plain and not plain_only else None
         ranges = ranges_of[sec.index]
         sec_entries = _split(sec.name, len(slots), ranges, lines, plain)
         if prog is not None:
@@ -134,113 +139,6 @@ def _warnings(section: str, lines, notes: dict, raw: list) -> None:
 # name, a zero size running to the next symbol, clipped to the section; a section without
 # FUNC symbols is one program named after it).  Anything unexpected in the file returns None
 # and the caller falls back to the model, which reports problems precisely.
-
-_SYM_TYPES = {0: "NOTYPE", 1: "OBJECT", 2: "FUNC", 3: "SECTION", 4: "FILE"}
-
-
-class _Sym:
-    __slots__ = ("name", "value", "size", "type", "shndx")
-
-    def __init__(self, name, value, size, type, shndx):
-        self.name, self.value, self.size, self.type, self.shndx = name, value, size, type, shndx
-
-
-def _read_elf_quick(data: bytes):
-    """(little, [(name, index, addr, bytes)] of code sections, [_Sym]) or None."""
-    import struct
-
-    if len(data) < 64 or data[:4] != b"\x7fELF" or data[4] != 2 or data[5] not in (1, 2):
-        return None
-    e = "<" if data[5] == 1 else ">"
-    (_, machine, _, _, _, shoff, _, _, _, _, shentsize, shnum, shstrndx) = struct.unpack_from(e + "HHIQQQIHHHHHH", data, 16)
-    if machine != 247 or shentsize != 64 or not 0 < shnum < 0xFF00 or shoff + shnum * 64 > len(data):
-        return None
-    shdrs = [struct.unpack_from(e + "IIQQQQIIQQ", data, shoff + i * 64) for i in range(shnum)]
-    for name, typ, flags, addr, off, size, link, info, align, entsize in shdrs:
-        if typ not in (0, 8) and off + size > len(data):
-            return None
-    if not 0 < shstrndx < shnum:
-        return None
-    sh = shdrs[shstrndx]
-    shstr = data[sh[4]:sh[4] + sh[5]]
-
-    def cstr(blob: bytes, off: int) -> str | None:
-        end = blob.find(b"\0", off)
-        if off >= len(blob) or end < 0:
-            return None
-        return blob[off:end].decode("utf-8", "replace")
-
-    code = []
-    symbols: list[_Sym] = []
-    for i, (name, typ, flags, addr, off, size, link, info, align, entsize) in enumerate(shdrs):
-        if typ == 2:  # SYMTAB
-            if entsize != 24 or size % 24 or not 0 < link < shnum:
-                return None
-            strs = data[shdrs[link][4]:shdrs[link][4] + shdrs[link][5]]
-            for st_name, st_info, _, st_shndx, st_value, st_size in struct.iter_unpack(e + "IBBHQQ", data[off:off + size]):
-                n = cstr(strs, st_name) if st_name else ""
-                if n is None:
-                    return None
-                symbols.append(_Sym(n, st_value, st_size, _SYM_TYPES.get(st_info & 0xF, "OTHER"), st_shndx))
-        elif flags & 0x4 and size and typ != 8:
-            n = cstr(shstr, name)
-            if n is None:
-                return None
-            code.append((n, i, addr, data[off:off + size]))
-    return data[5] == 1, code, symbols
-
-
-def _symbol_programs(symbols, index: int, secname: str, size: int) -> list[tuple[str, int, int, bool]]:
-    syms = sorted((s for s in symbols if s.type == "FUNC" and s.shndx == index), key=lambda s: (s.value, s.name))
-    is_text = secname == ".text"
-    if not syms:
-        return [(secname.replace("/", "_"), 0, size, is_text)]
-    out = []
-    for k, sym in enumerate(syms):
-        length = sym.size or ((syms[k + 1].value if k + 1 < len(syms) else size) - sym.value)
-        if sym.value + length > size:
-            length = max(0, size - sym.value)
-        out.append((sym.name, sym.value, length, is_text))
-    return out
-
-
-def quick_listing(data: bytes, path: str | None, *, section: str | None = None, prog: str | None = None,
-                  need_plain: bool = False, plain_only: bool = False) -> Listing | None:
-    """The unannotated listing straight from the ELF bytes; None when the model must be used.
-
-    ``plain_only``: the lines carry the plain (lossless) text instead of llvm's."""
-    found = _read_elf_quick(data)
-    if found is None:
-        return None
-    little, code, symbols = found
-    absolute = absolute_symbols(symbols)
-    if section is not None:
-        code = [c for c in code if c[0] == section]
-        if not code:
-            return None  # the model path reports the error
-    entries: list[Entry] = []
-    notes: dict = {}
-    matched = False
-    for name, index, addr, blob in code:
-        ranges = _symbol_programs(symbols, index, name, len(blob))
-        if prog is not None:
-            if not any(r[0] == prog for r in ranges):
-                continue
-            matched = True
-        slots = unpack_slots(blob, little, section=name, path=path)
-        namer = TargetNamer(section_symbols(symbols, index), name, section_addr=addr, absolute=absolute)
-        raw = []
-        lines = render(slots, namer, raw=raw, plain=plain_only)
-        plain = plain_texts(slots, lines) if need_plain and not plain_only else None
-        sec_entries = _split(name, len(slots), ranges, lines, plain)
-        if prog is not None:
-            sec_entries = [e for e in sec_entries if e.name == prog]
-        entries.extend(sec_entries)
-        _warnings(name, lines, notes, raw)
-    if prog is not None and not matched:
-        return None
-    return Listing(path, entries, notes, {}, {})
-
 
 def _split(section: str, nslots: int, ranges, lines, plain) -> list[Entry]:
     """Cut a section's lines into programs; uncovered stretches get their own entry.
