@@ -14,10 +14,15 @@ PY = sys.executable
 BPFI = [PY, "-m", "bpfinspect"]
 
 
+# Byte-code caching as an installed package has it (some machines disable it in the environment,
+# which would make every run recompile every module).
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def run_once(cmd: list[str], stdout=subprocess.DEVNULL) -> tuple[float, int]:
     """(wall seconds, peak RSS in KiB) of one run of ``cmd``."""
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE, cwd=ROOT)
+    p = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE, cwd=ROOT, env=ENV)
     _, status, usage = os.wait4(p.pid, 0)
     wall = time.perf_counter() - t0
     code = os.waitstatus_to_exitcode(status)
