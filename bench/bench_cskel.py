@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""Benchmark: `bpfinspect gen-skel --lang c` against `bpftool gen skeleton`, same input, same run.
+
+Input: the largest fixture (fixtures/*.bpf.o).  Both commands run alternately N
+times (after one warm-up run each) with their output going to /dev/null; we
+report the median wall time of each and the ratio, then where our time goes
+inside one process (object model, skeleton records, byte rows, template).
+
+    python bench/bench_cskel.py [--runs 7] [--object PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+from common import BPFI, ROOT, fmt_s, run_once, table  # noqa: E402
+
+# Like an installed package (pip compiles .pyc files at install time): the children may cache
+# bytecode, in a private directory, even when PYTHONDONTWRITEBYTECODE is set around us.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+os.environ["PYTHONPYCACHEPREFIX"] = os.path.join(tempfile.gettempdir(), "bpfinspect-bench-pycache")
+
+
+def largest_fixture() -> Path:
+    return max((ROOT / "fixtures").glob("*.bpf.o"), key=lambda p: (p.stat().st_size, p.name))
+
+
+def alternate(cmds: dict[str, list[str]], runs: int) -> dict[str, list[float]]:
+    for cmd in cmds.values():
+        run_once(cmd)  # warm-up: page cache, bytecode cache, template cache
+    walls: dict[str, list[float]] = {k: [] for k in cmds}
+    for _ in range(runs):
+        for k, cmd in cmds.items():
+            walls[k].append(run_once(cmd)[0])
+    return walls
+
+
+def in_process(obj_path: Path) -> list[tuple[str, float]]:
+    """Wall time of each stage in one warm process (median of 5)."""
+    from bpfinspect.obj import open_object
+    from bpfinspect.skel import c
+    from bpfinspect.skel.c_build import build_model
+    from bpfinspect.skel.c_template import render
+
+    stages: dict[str, list[float]] = {"open object (ELF sections)": [], "skeleton records (BTF, names, layout)": [],
+                                      "object bytes as C rows": [], "template render": []}
+    for _ in range(5):
+        t0 = time.perf_counter()
+        obj = open_object(obj_path)
+        t1 = time.perf_counter()
+        model = build_model(obj)
+        t2 = time.perf_counter()
+        n, le, be = c.elf_words(model.data)
+        t3 = time.perf_counter()
+        render("skel_c.h.j2", s=model, elf_words=n, le_rows=le, be_rows=be)
+        t4 = time.perf_counter()
+        for key, dt in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+            stages[key].append(dt)
+    return [(k, statistics.median(v)) for k, v in stages.items()]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--object", type=Path, default=None)
+    args = ap.parse_args()
+    obj = (args.object or largest_fixture()).resolve()
+    out = ["## C skeleton generation (issue 5)", "",
+           f"Input: `{obj.relative_to(ROOT) if obj.is_relative_to(ROOT) else obj}` ({obj.stat().st_size} bytes). "
+           "Goal: no slower than `bpftool gen skeleton`. Median of "
+           f"{args.runs} alternating runs, whole command (interpreter start-up included).", ""]
+    cmds = {"ours": BPFI + ["gen-skel", str(obj), "--lang", "c"]}
+    have_bpftool = shutil.which("bpftool") is not None
+    if have_bpftool:
+        cmds["bpftool"] = ["bpftool", "gen", "skeleton", str(obj)]
+    cmds["ours --types"] = BPFI + ["gen-skel", str(obj), "--types"]
+    walls = alternate(cmds, args.runs)
+    med = {k: statistics.median(v) for k, v in walls.items()}
+    rows = []
+    for k in ("ours", "ours --types"):
+        ref = f"{fmt_s(med['bpftool'])}" if have_bpftool else "bpftool not installed"
+        ratio = f"{med[k] / med['bpftool']:.2f}x" if have_bpftool else "-"
+        rows.append([f"`bpfinspect gen-skel{' --types' if 'types' in k else ''}`", fmt_s(med[k]), ref, ratio])
+    out.append(table(rows, ["command", "bpfinspect (median)", "bpftool gen skeleton (median)", "ratio"]))
+    out.append("")
+    # Start-up alone: the interpreter and our imports, for the same command line without work.
+    startup = alternate({
+        "python": [sys.executable, "-c", "pass"],
+        "imports": [sys.executable, "-c", "from bpfinspect.cli import main; main.build_parser(); "
+                    "import bpfinspect.obj.build, bpfinspect.skel.c, bpfinspect.skel.c_types, jinja2, "
+                    "elftools.elf.elffile"],
+    }, args.runs)
+    out.append(f"Interpreter start-up alone (`python -c pass`): {fmt_s(statistics.median(startup['python']))}; "
+               "start-up plus the imports and argument parser a `gen-skel` run needs (CLI, object model, "
+               f"ELF reader, BTF printer, jinja2): {fmt_s(statistics.median(startup['imports']))}.")
+    out.append("")
+    out.append("Inside one warm process:")
+    out.append("")
+    out.append(table([[k, fmt_s(v)] for k, v in in_process(obj)], ["stage", "median"]))
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,75 @@
+"""`bpfinspect gen-skel OBJ [--lang c|python] [--name NAME] [--types] [--type NAME]... [-o FILE]`."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from bpfinspect.cli.common import add_object_arg
+
+HELP = "generate a skeleton (C header like bpftool's, or a Python module) for a BPF object"
+
+
+def register(sub) -> None:
+    p = sub.add_parser("gen-skel", help=HELP, description=HELP)
+    add_object_arg(p)
+    p.add_argument("--lang", choices=("c", "python"), default="c", help="language of the skeleton (default: c)")
+    p.add_argument("--name", metavar="NAME",
+                   help="skeleton name (default: the object file name without .o, as bpftool does); "
+                        "made a valid identifier")
+    p.add_argument("--types", action="store_true",
+                   help="C: also define, from BTF, the types the global variables use (self-contained header)")
+    p.add_argument("--type", action="append", default=[], metavar="NAME",
+                   help="python: a BTF type to generate a class for (repeatable)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    p.set_defaults(run=run)
+
+
+def _write(text: str, output: str | None) -> None:
+    if output is None or output == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    from bpfinspect.errors import OperationFailed
+    tmp = f"{output}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, output)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise OperationFailed(f"cannot write {output}: {exc.strerror or exc}") from None
+
+
+def run(args) -> int:
+    from bpfinspect.errors import UsageError
+    from bpfinspect.obj import open_object
+
+    obj = open_object(args.object)
+    if args.lang == "python":
+        if args.types:
+            raise UsageError("--types is for --lang c (use --type NAME with --lang python)")
+        try:
+            from bpfinspect.skel import python as pyskel
+        except ModuleNotFoundError as exc:
+            if exc.name != "bpfinspect.skel.python":
+                raise
+            from bpfinspect.errors import EnvironmentProblem
+            raise EnvironmentProblem("Python skeletons are not part of this installation") from None
+        kwargs = {"types": args.type, "module_name": None}
+        if args.name is not None:
+            kwargs["module_name"] = args.name
+        text = pyskel.generate(obj, **kwargs)
+        warnings: list[str] = []
+    else:
+        if args.type:
+            raise UsageError("--type is for --lang python (use --types with --lang c)")
+        from bpfinspect.skel.c import generate_with_warnings
+        text, warnings = generate_with_warnings(obj, name=args.name, types=args.types)
+    for w in warnings:
+        print(f"bpfinspect: warning: {w}", file=sys.stderr)
+    _write(text, args.output)
+    return 0

@@ -1,0 +1,97 @@
+"""Loading and rendering the C templates (``templates/*.j2``).
+
+Templates are read from the installed package ``bpfinspect.templates`` and,
+when running from a source checkout without an install, from the
+repository's top-level ``templates/`` directory.
+
+jinja2 is imported on first use only.  Compiling a template is the slow part
+of jinja2 (tens of milliseconds), so compiled templates are kept in a
+bytecode cache under ``$XDG_CACHE_HOME/bpfinspect`` (``~/.cache``), keyed by
+the template's text; a cache that cannot be written is simply not used.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from bpfinspect.errors import EnvironmentProblem
+
+_ENV = None
+
+
+def template_text(name: str) -> str:
+    try:
+        from importlib.resources import files
+        res = files("bpfinspect.templates").joinpath(name)
+        if res.is_file():
+            return res.read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError, TypeError):
+        pass
+    checkout = Path(__file__).resolve().parents[2] / "templates" / name
+    try:
+        return checkout.read_text(encoding="utf-8")
+    except OSError:
+        raise EnvironmentProblem(f"template {name} not found (broken installation?)") from None
+
+
+def _cache_dir() -> str | None:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    path = os.path.join(base, "bpfinspect", "templates")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError:
+        return None
+    return path if os.access(path, os.W_OK) else None
+
+
+def _n_filter(ctx, name) -> str:
+    """A member name in the spelling of the language compiling the header."""
+    if name.c == name.cxx:
+        return name.c
+    return f"{ctx['s'].ident}__N({name.c}, {name.cxx})"
+
+
+def _cstr(text: str) -> str:
+    from bpfinspect.skel.names import c_string
+    return c_string(text)
+
+
+def _env():
+    global _ENV
+    if _ENV is not None:
+        return _ENV
+    try:
+        import jinja2
+    except ImportError:
+        raise EnvironmentProblem("jinja2 is needed to generate skeletons (pip install jinja2)") from None
+
+    class Loader(jinja2.BaseLoader):
+        def get_source(self, environment, template):
+            return template_text(template), None, lambda: True
+
+    class Cache(jinja2.FileSystemBytecodeCache):
+        def dump_bytecode(self, bucket):
+            try:
+                super().dump_bytecode(bucket)
+            except OSError:
+                pass
+
+        def load_bytecode(self, bucket):
+            try:
+                super().load_bytecode(bucket)
+            except (OSError, EOFError, ValueError):
+                bucket.reset()
+
+    cache_dir = _cache_dir()
+    env = jinja2.Environment(loader=Loader(), trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                             autoescape=False, undefined=jinja2.StrictUndefined,
+                             bytecode_cache=Cache(cache_dir) if cache_dir else None)
+    env.filters["n"] = jinja2.pass_context(_n_filter)
+    env.filters["cstr"] = _cstr
+    _ENV = env
+    return env
+
+
+def render(name: str, **context) -> str:
+    return _env().get_template(name).render(**context)
