@@ -59,10 +59,11 @@ def run(args) -> int:
                 raise
             from bpfinspect.errors import EnvironmentProblem
             raise EnvironmentProblem("Python skeletons are not part of this installation") from None
-        kwargs = {"types": args.type, "module_name": None}
-        if args.name is not None:
-            kwargs["module_name"] = args.name
-        text = pyskel.generate(obj, **kwargs)
+        # the module is named after the file it is written to (its docstring shows the import)
+        module_name = None
+        if args.output and args.output.endswith(".py"):
+            module_name = os.path.basename(args.output)[:-3]
+        text = pyskel.generate(obj, types=args.type, module_name=module_name, name=args.name)
         warnings: list[str] = []
     else:
         if args.type:

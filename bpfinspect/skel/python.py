@@ -83,7 +83,7 @@ def _auto_attach(prog) -> bool:
     return prog.section.startswith(AUTO_ATTACH_PREFIXES)
 
 
-def generate(obj, *, types=(), module_name: str | None = None) -> str:
+def generate(obj, *, types=(), module_name: str | None = None, name: str | None = None) -> str:
     """The source of a Python skeleton module for ``obj`` (a :class:`bpfinspect.obj.BpfObject`)."""
     from bpfinspect.btf.ctypes_layout import CtypesLayout
     from bpfinspect.btf import Kind
@@ -93,7 +93,8 @@ def generate(obj, *, types=(), module_name: str | None = None) -> str:
     if obj.endian != sys.byteorder:
         raise UsageError(f"the object is {obj.endian}-endian and this machine is {sys.byteorder}-endian: a Python "
                          f"skeleton runs on the machine that loads it", path=obj.path)
-    object_name = obj.name
+    # --name replaces the object name (as for C skeletons): the class is named after it
+    object_name = re.sub(r"[^A-Za-z0-9_]", "_", name) if name else obj.name
     class_name = class_name_for(object_name)
     module_name = module_name or f"{object_name}_skel"
     btf = obj.btf
