@@ -107,13 +107,12 @@ def test_unknown_type_is_a_usage_error():
 
 
 def test_cli_gen_skel_lang_python(tmp_path):
-    help_text = bpfinspect("gen-skel", "--help").stdout
-    if "--lang" not in help_text:
-        pytest.skip("bpfinspect gen-skel has no --lang option in this tree yet")
     out = tmp_path / "rt_cli_skel.py"
     p = bpfinspect("gen-skel", str(RT_TEST_OBJ), "--lang", "python", "--type", "rec", "-o", str(out))
     assert p.returncode == 0, p.stderr
-    assert out.read_text() == gen(RT_TEST_OBJ, types=["rec"])
+    # the module is named after the file it is written to
+    assert out.read_text() == gen(RT_TEST_OBJ, types=["rec"], module_name="rt_cli_skel")
+    assert "from rt_cli_skel import RuntimeTestBpf" in out.read_text()
     mod = import_module_from(out, "rt_cli_skel")
     assert mod.ELF_BYTES == RT_TEST_OBJ.read_bytes() and ctypes.sizeof(mod.rec) == 16
 
