@@ -1,0 +1,1261 @@
+"""BTF rendered as C: the ``vmlinux.h`` printer, and C declarations for skeletons.
+
+Output is byte-for-byte what ``bpftool btf dump file X format c`` (7.1) prints.
+
+How the order of the output is decided
+======================================
+
+Types are taken as *roots* one after the other (every id from 1 up, or the
+ids the caller asks for).  Each root goes through two phases.
+
+1. **Ordering** walks the type graph from the root and appends to an *emit
+   queue* every named definition the root needs *before* it can be written:
+
+   * a struct/union is needed in full when it is reached by value (a member,
+     an array element) or when it is anonymous; reached through a pointer, a
+     named struct/union needs nothing (a forward declaration will do), so
+     the walk stops there;
+   * its members are ordered first, then the struct/union itself is queued
+     (anonymous ones are not queued: they are written inline where used);
+   * named enums and forward declarations are queued when met; an anonymous
+     enum is queued only if no other type refers to it (it is then a
+     top-level ``enum { A, B };``), otherwise it is written inline;
+   * a typedef orders its target (carrying the "through a pointer" flag)
+     and is queued after it, unless it was reached through a pointer and its
+     target only needed a forward declaration;
+   * pointers pass "through a pointer" to their target; arrays, const,
+     volatile, restrict and type tags pass the flag they received; function
+     prototypes order their return and parameter types; functions,
+     variables, data sections and decl tags need nothing;
+   * each type is marked *ordering* while its members are walked and
+     *ordered* afterwards; meeting an *ordering* struct again by value is an
+     impossible cycle (error), through a pointer it is fine (forward decl).
+
+2. **Emission** writes every queued type, in queue order, as a top-level
+   definition.  Writing a struct/union first *emits* the types of its
+   members with the struct as container: a named struct met that way gets
+   a forward declaration ``struct X;`` if it is not written yet; a typedef
+   met while its own definition is in progress gets written early; an enum
+   or a struct already written is skipped.  Anonymous types are written
+   inline at the point of use, indented one tab per nesting level.
+
+Names: struct/union/enum tags and typedef/enumerator identifiers live in
+two separate name spaces.  The first type to claim a name keeps it; later
+ones get ``___2``, ``___3``... in the order their names are first *printed*
+(forward declarations and enums without values never take a suffix).
+
+Layout: members are written one per line; gaps that C's natural alignment
+would not reproduce are filled with unnamed bitfields (``long: 64;``,
+``int: 0;``...), using the largest of long/int/short/char that aligns;
+a struct whose members are misaligned for their types, or whose size is
+not a multiple of its alignment, gets ``__attribute__((packed))``.
+
+Declarators: a type chain (pointers, arrays, qualifiers, function
+prototypes down to a named base type) is turned into C declarator syntax
+around the declared name: qualifiers on the base go first (``const char
+*``), qualifiers on pointers after the star (``char * const p``), arrays
+and function prototypes wrap the inner declarator in parentheses (``int
+(*fn)(void)``, ``char (*p)[16]``, ``int m[2][3]``).
+
+Speed: everything works on the flat, id-indexed word table of
+:mod:`bpfinspect.btf.c_table`, never on per-type objects.  Pointers,
+arrays, qualifiers and prototypes (which the walks above pass through
+every time) are marked done as soon as everything they lead to is, so
+later walks stop at once; declarators of plain types are cached as a
+(head, tail) pair around the name, with the type's size and alignment;
+a struct's member lines are joined once.
+
+``--sorted`` (what newer bpftool does by default): the roots are taken in
+a sorted order instead of id order: by a rank (anonymous enums 0, named
+enums 1, ints/floats 2, named structs/unions 3, named function prototypes
+4, typedefs/pointers/arrays/qualifiers take the rank of what they name,
+everything else 10), then by a sort name (the type's own name, or for an
+anonymous enum its first enumerator, or for a typedef/pointer/array/
+qualifier the name of what it refers to), then by the type's own name,
+then by a structural hash of names (only consulted inside such ties),
+then by id.  Each root then goes through the same ordering and emission
+as above, so dependencies still come first.  Two deliberate differences
+from bpftool >= 7.5: its loop skips the first entry of the sorted list
+(an anonymous enum, which then goes missing from the header) and we do
+not; it also appends ``extern`` prototypes of kfuncs and ``__ksym``/
+``__weak`` macros, which we leave out (types only).
+
+Public API (for the skeleton generators and ``expand``)
+=======================================================
+
+``c_text(btf, ids=None, *, guards=True, sort=False) -> str``
+    The whole header (``bpftool btf dump file X format c``), or just the
+    types ``ids`` and what they need.
+``CDumper(btf, table=None)``
+    ``dump(ids=None, *, guards=True, sort=False) -> str`` as above;
+    ``sorted_ids() -> list[int]``; ``raw_name(type_id) -> str``.
+``CDeclarations(btf, table=None, *, abbreviate=False)`` (a CDumper) adds:
+    ``decl(type_id, name="", lvl=0, strip_mods=False, *, indent=None) -> str``:
+    a C declaration of ``name`` with that type, as bpftool's skeletons and
+    headers write it, e.g. ``'char comm[16]'``, ``'int (*cb)(void *)'``,
+    ``'struct task_struct *task'``; with no name just the type
+    (``'char[16]'``).  Anonymous structs/unions/enums are written in full,
+    inline, indented ``indent`` tabs (or ``struct {...}`` when
+    ``abbreviate``).  ``strip_mods`` drops const/volatile/restrict/type tags
+    everywhere in the declarator (what bpftool's skeleton does for
+    ``.rodata`` variables).
+    ``definition(type_id) -> str``: the C definition of a struct, union,
+    enum or typedef in the printer's style, ending with ``;`` (a forward
+    declaration for a FWD).
+    ``dependencies(type_ids) -> str``: C text defining everything those
+    types need and the types themselves, in printer order, without guards
+    (for ``gen-skel --types``).  Calls share one name space: a name printed
+    once keeps its ``___N`` suffix, a type defined once is not repeated.
+    ``sizeof(type_id) -> int`` and ``alignof(type_id) -> int``: size and
+    alignment as libbpf computes them (pointer size guessed from the BTF's
+    ``long``; a misaligned or oddly sized record aligns to 1; a 16-byte
+    integer aligns to the pointer size).  ``sizeof`` is negative when the
+    type has no size (a function, a forward declaration).
+All of them raise :class:`~bpfinspect.errors.MalformedInput` on hostile BTF
+(cycles, ids out of range, names outside the string table): every walk
+is depth-limited, and a RecursionError never escapes.
+"""
+
+from __future__ import annotations
+
+from itertools import compress
+
+from bpfinspect.btf.c_table import Table
+from bpfinspect.errors import MalformedInput
+
+# How deep the type graph may nest before we call it a cycle.
+MAX_DEPTH = 300
+
+HEADER = ("#ifndef __VMLINUX_H__\n#define __VMLINUX_H__\n\n#ifndef BPF_NO_PRESERVE_ACCESS_INDEX\n"
+          "#pragma clang attribute push (__attribute__((preserve_access_index)), apply_to = record)\n"
+          "#endif\n\n")
+FOOTER = ("#ifndef BPF_NO_PRESERVE_ACCESS_INDEX\n#pragma clang attribute pop\n#endif\n\n"
+          "#endif /* __VMLINUX_H__ */\n")
+
+# Kind numbers.
+INT, PTR, ARRAY, STRUCT, UNION, ENUM, FWD, TYPEDEF, VOLATILE, CONST, RESTRICT = range(1, 12)
+FUNC, FUNC_PROTO, VAR, DATASEC, FLOAT, DECL_TAG, TYPE_TAG, ENUM64 = range(12, 20)
+
+_QUAL_PREFIX = {VOLATILE: "volatile ", CONST: "const ", RESTRICT: "restrict "}
+_QUAL_SUFFIX = {VOLATILE: " volatile", CONST: " const", RESTRICT: " restrict"}
+_MODS = frozenset({VOLATILE, CONST, RESTRICT, TYPE_TAG})
+# Kinds a declarator chain walks through (to the type in the third word; arrays aside).
+_THROUGH = frozenset({PTR, VOLATILE, CONST, RESTRICT, FUNC_PROTO, TYPE_TAG})
+_TABS = ["\t" * i for i in range(64)]
+_REF_OTHER = frozenset({PTR, TYPEDEF, VOLATILE, CONST, RESTRICT, VAR, DECL_TAG, TYPE_TAG,
+                        STRUCT, UNION, FUNC_PROTO, ARRAY, DATASEC})
+_ALIGN_THROUGH = frozenset({TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG, ARRAY})
+_ROOT_SKIP = frozenset({0, INT, FLOAT, FUNC, VAR, DATASEC, DECL_TAG})
+_ROOT_KEEP = frozenset(range(32)) - _ROOT_SKIP
+
+
+def _tabs(n: int) -> str:
+    return _TABS[n] if n < 64 else "\t" * n
+
+
+class CDumper:
+    """Renders the types of a BTF blob as C (see the module docstring)."""
+
+    # Write anonymous records as ``struct {...}`` in declarators (short display names).
+    abbreviate = False
+
+    def __init__(self, btf, table: Table | None = None) -> None:
+        t = table or Table(btf)
+        self.btf = btf
+        self.t = t
+        self.w = t.w
+        self.pos = t.pos
+        self.kinds = t.kind
+        self.strs = t.strs
+        n = t.count + 1
+        self.n = n
+        self.ptr_sz = t.ptr_size()
+        self.ostate = bytearray(n)   # 0 unseen, 1 ordering, 2 ordered
+        self.estate = bytearray(n)   # 0 not emitted, 1 emitting, 2 emitted
+        self.fwd = bytearray(n)      # forward declaration (or early typedef) written
+        self.ostate[0] = 2
+        self.estate[0] = 2
+        self._referenced: set | None = None
+        self.names: dict[int, str] = {}        # resolved (possibly suffixed) names
+        self.tag_counts: dict[str, int] = {}   # struct/union/enum tags
+        self.ident_counts: dict[str, int] = {}  # typedefs and enumerators
+        self._dcache: dict = {}
+        self._plain: dict[int, bool] = {}
+        self._align: dict[int, int] = {}
+        self._size: dict[int, int] = {}
+        self._minfo: dict[int, tuple] = {}   # member type -> (decl head, tail, bits, align)
+        self.queue: list[int] = []
+        # In an id-order dump, leaf roots below this id count as visited.
+        self._roots_done = 0
+        self._strip_all = False   # within a strip_mods declaration
+        self.out: list[str] = []
+
+    # -- errors ---------------------------------------------------------------------------------
+
+    def fail(self, what: str):
+        raise MalformedInput(what, path=self.t.path, section=self.t.section)
+
+    def _guard(self, fn, *args):
+        """Run ``fn``; turn an out-of-range id (an IndexError in our tables) into MalformedInput."""
+        try:
+            return fn(*args)
+        except IndexError:
+            self.fail("a type refers to a type id that does not exist, or a record is cut short")
+        except RecursionError:
+            self.fail("type graph nests too deeply (cycle?)")
+
+    # -- referenced types (for anonymous enums) -----------------------------------------------
+
+    @property
+    def referenced(self) -> set:
+        r = self._referenced
+        if r is None:
+            r = self._referenced = self._find_referenced()
+        return r
+
+    def _find_referenced(self) -> set:
+        """Every id some other type refers to (libbpf's rule: not a prototype's return type)."""
+        w, pos, kinds = self.w, self.pos, self.kinds
+        ids = range(self.n)
+        # Functions (half of a kernel's types) only name their prototype: one quick pass.
+        ref = {w[pos[i] + 2] for i, k in enumerate(kinds) if k == FUNC}
+        add = ref.add
+        upd = ref.update
+        for tid in compress(ids, map(_REF_OTHER.__contains__, kinds)):
+            k = kinds[tid]
+            p = pos[tid]
+            if k == FUNC_PROTO:
+                upd(w[p + 4:p + 3 + 2 * (w[p + 1] & 0xFFFF):2])
+            elif k == STRUCT or k == UNION:
+                upd(w[p + 4:p + 3 + 3 * (w[p + 1] & 0xFFFF):3])
+            elif k == ARRAY:
+                add(w[p + 3])
+                add(w[p + 4])
+            elif k == DATASEC:
+                upd(w[p + 3:p + 3 + 3 * (w[p + 1] & 0xFFFF):3])
+            else:
+                add(w[p + 2])
+        return ref
+
+    # -- names ----------------------------------------------------------------------------------
+
+    def raw_name(self, tid: int) -> str:
+        return self.strs[self.w[self.pos[tid]]] if tid else ""
+
+    def _resolve(self, tid: int, counts: dict) -> str:
+        r = self.names.get(tid)
+        if r is not None:
+            return r
+        p = self.pos[tid]
+        off = self.w[p]
+        if not off:
+            return ""
+        name = self.strs[off]
+        k = self.kinds[tid]
+        if k == FWD or (k == ENUM and not self.w[p + 1] & 0xFFFF):
+            self.names[tid] = name
+            return name
+        c = counts.get(name, 0) + 1
+        counts[name] = c
+        r = f"{name}___{c}" if c > 1 else name
+        self.names[tid] = r
+        return r
+
+    def tag_name(self, tid: int) -> str:
+        r = self.names.get(tid)
+        return r if r is not None else self._resolve(tid, self.tag_counts)
+
+    def ident_name(self, tid: int) -> str:
+        r = self.names.get(tid)
+        return r if r is not None else self._resolve(tid, self.ident_counts)
+
+    # -- sizes and alignment ------------------------------------------------------------------
+
+    def sizeof(self, tid: int) -> int:
+        """libbpf's resolved size; negative when the type has none (kept as libbpf's -errno)."""
+        r = self._size.get(tid)
+        if r is not None:
+            return r
+        w, pos, kinds = self.w, self.pos, self.kinds
+        x = tid
+        nelems = 1
+        size = -22
+        for _ in range(32):
+            if x == 0:
+                break
+            k = kinds[x]
+            p = pos[x]
+            if k in (INT, STRUCT, UNION, ENUM, ENUM64, DATASEC, FLOAT):
+                size = w[p + 2]
+                break
+            if k == PTR:
+                size = self.ptr_sz
+                break
+            if k in (TYPEDEF, VOLATILE, CONST, RESTRICT, VAR, DECL_TAG, TYPE_TAG):
+                x = w[p + 2]
+                continue
+            if k == ARRAY:
+                ne = w[p + 5]
+                if ne and nelems > 0xFFFFFFFF // ne:
+                    size = -7
+                    nelems = 1
+                    break
+                nelems *= ne
+                x = w[p + 3]
+                continue
+            break
+        else:
+            size = -7
+        if size >= 0:
+            size *= nelems
+            if size > 0xFFFFFFFF:
+                size = -7
+        self._size[tid] = size
+        return size
+
+    def alignof(self, tid: int, depth: int = 0) -> int:
+        """libbpf's alignment (a misaligned or oddly sized record aligns to 1); 0 when unknown."""
+        r = self._align.get(tid)
+        if r is not None:
+            return r
+        if depth > MAX_DEPTH:
+            self.fail(f"type [{tid}] nests too deeply (cycle?)")
+        w, pos, kinds = self.w, self.pos, self.kinds
+        # Typedefs, qualifiers and arrays take the alignment of what they name.
+        chain = []
+        x = tid
+        k = kinds[x]
+        while k in _ALIGN_THROUGH:
+            chain.append(x)
+            if len(chain) > MAX_DEPTH:
+                self.fail(f"type [{tid}] is a cycle of typedefs, qualifiers or arrays")
+            x = w[pos[x] + 3] if k == ARRAY else w[pos[x] + 2]
+            r = self._align.get(x)
+            if r is not None:
+                break
+            k = kinds[x]
+        else:
+            p = pos[x]
+            if k in (INT, ENUM, ENUM64, FLOAT):
+                r = min(self.ptr_sz, w[p + 2])
+            elif k == PTR:
+                r = self.ptr_sz
+            elif x and (k == STRUCT or k == UNION):
+                r = self._record_align(x, depth)
+            else:
+                r = 0
+            self._align[x] = r
+        for y in chain:
+            self._align[y] = r
+        return r
+
+    def _record_align(self, tid: int, depth: int) -> int:
+        w, p = self.w, self.pos[tid]
+        self._align[tid] = 1  # provisional: a record containing itself is a cycle
+        vlen = w[p + 1] & 0xFFFF
+        kflag = w[p + 1] >> 31
+        best = 1
+        q = p + 3
+        for _ in range(vlen):
+            mt = w[q + 1]
+            if mt == tid:
+                self.fail(f"type [{tid}] contains itself")
+            a = self.alignof(mt, depth + 1)
+            if a <= 0:
+                return a
+            if a > best:
+                best = a
+            off = w[q + 2]
+            if (not kflag or not off >> 24) and off % (8 * a):
+                return 1
+            q += 3
+        return 1 if w[p + 2] % best else best
+
+    def is_packed(self, tid: int) -> bool:
+        """A struct is written packed when a member is misaligned or the size is not a multiple."""
+        w, p = self.w, self.pos[tid]
+        vlen = w[p + 1] & 0xFFFF
+        kflag = w[p + 1] >> 31
+        aget = self._align.get
+        alignof = self.alignof
+        best = 1
+        q = p + 3
+        e = q + 3 * vlen
+        for mt, off in zip(w[q + 1:e:3], w[q + 2:e:3]):
+            a = aget(mt)
+            if a is None:
+                a = alignof(mt)
+            if a and (not kflag or not off >> 24) and off % (8 * a):
+                return True
+            if a > best:
+                best = a
+        return bool(w[p + 2] % best)
+
+    # -- ordering -------------------------------------------------------------------------------
+    #
+    # Pointers, arrays, qualifiers and prototypes are never "ordered" or "emitted" in the
+    # algorithm above: they are walked through every time.  Once everything they lead to is
+    # ordered (emitted), walking them can change nothing and yields the same answer as an
+    # ordered (emitted) type, so we mark them too and later visits stop at once.
+
+    def _order(self, tid: int, through_ptr: bool, depth: int) -> int:
+        ostate = self.ostate
+        st = ostate[tid]
+        if st == 2:
+            return 1
+        if depth > MAX_DEPTH:
+            self.fail(f"type [{tid}] nests too deeply (a cycle through typedefs, pointers or arrays?)")
+        k = self.kinds[tid]
+        w = self.w
+        p = self.pos[tid]
+        if st == 1:
+            if (k == STRUCT or k == UNION) and through_ptr and w[p]:
+                return 0
+            self.fail(f"unsatisfiable type cycle through type [{tid}]")
+        if k == PTR:
+            r = self._order(w[p + 2], True, depth + 1)
+            ostate[tid] = 2
+            return r
+        if k == STRUCT or k == UNION:
+            if through_ptr and w[p]:
+                return 0
+            ostate[tid] = 1
+            vlen = w[p + 1] & 0xFFFF
+            order = self._order
+            d1 = depth + 1
+            kinds, pos = self.kinds, self.pos
+            for mt in w[p + 4:p + 3 + 3 * vlen:3]:
+                if ostate[mt] != 2:
+                    if kinds[mt] == PTR:
+                        # A pointer to a named struct/union needs nothing (a forward declaration).
+                        tgt = w[pos[mt] + 2]
+                        tk = kinds[tgt]
+                        if (tk == STRUCT or tk == UNION) and w[pos[tgt]] and ostate[tgt] != 1:
+                            ostate[mt] = 2
+                            continue
+                    order(mt, False, d1)
+            if w[p]:
+                self.queue.append(tid)
+            ostate[tid] = 2
+            return 1
+        if k == TYPEDEF:
+            strong = self._order(w[p + 2], through_ptr, depth + 1)
+            if through_ptr and not strong:
+                return 0
+            self.queue.append(tid)
+            ostate[tid] = 2
+            return 1
+        if k == FUNC_PROTO:
+            strong = self._order(w[p + 2], through_ptr, depth + 1) > 0
+            vlen = w[p + 1] & 0xFFFF
+            params = w[p + 4:p + 3 + 2 * vlen:2]
+            for pt in params:
+                if self._order(pt, through_ptr, depth + 1) > 0:
+                    strong = True
+            if ostate[w[p + 2]] == 2 and all(map(ostate.__getitem__, params)):
+                ostate[tid] = 2
+            return 1 if strong else 0
+        if k == ARRAY:
+            elem = w[p + 3]
+            r = self._order(elem, False, depth + 1)
+            if ostate[elem] == 2:
+                ostate[tid] = 2
+            return r
+        if k in (VOLATILE, CONST, RESTRICT, TYPE_TAG):
+            target = w[p + 2]
+            r = self._order(target, through_ptr, depth + 1)
+            if ostate[target] == 2:
+                ostate[tid] = 2
+            return r
+        if k == INT or k == FLOAT:
+            ostate[tid] = 2
+            # Skipped as a root already (see _dump_all): it counts as ordered.
+            return 1 if tid < self._roots_done else 0
+        if k == ENUM or k == ENUM64 or k == FWD:
+            if w[p] or tid not in self.referenced:
+                self.queue.append(tid)
+            ostate[tid] = 2
+            return 1
+        if k in (FUNC, VAR, DATASEC, DECL_TAG):
+            ostate[tid] = 2
+            return 1 if tid < self._roots_done else 0
+        self.fail(f"type [{tid}] has unknown kind {k}")
+        return -1
+
+    # -- emission -------------------------------------------------------------------------------
+
+    def _emit(self, tid: int, cont: int, depth: int) -> None:
+        estate = self.estate
+        es = estate[tid]
+        if es == 2:
+            return
+        if depth > MAX_DEPTH:
+            self.fail(f"type [{tid}] nests too deeply (cycle?)")
+        k = self.kinds[tid]
+        w = self.w
+        p = self.pos[tid]
+        if es == 1:
+            if self.fwd[tid]:
+                return
+            if k == STRUCT or k == UNION:
+                if tid == cont or not w[p]:
+                    return
+                self.out.append(self.struct_fwd(tid) + ";\n\n")
+                self.fwd[tid] = 1
+            elif k == TYPEDEF:
+                if not self._blacklisted(tid):
+                    self.out.append(self.typedef_def(tid, 0) + ";\n\n")
+                self.fwd[tid] = 1
+            return
+        if k == PTR or k == CONST or k == VOLATILE or k == RESTRICT or k == TYPE_TAG:
+            target = w[p + 2]
+            if estate[target] != 2:
+                self._emit(target, cont, depth + 1)
+            if estate[target] == 2:
+                estate[tid] = 2
+        elif k == STRUCT or k == UNION:
+            estate[tid] = 1
+            top = cont == 0
+            named = w[p] != 0
+            if top or not named:
+                inner = tid if named else cont
+                vlen = w[p + 1] & 0xFFFF
+                emit = self._emit
+                d1 = depth + 1
+                kinds, pos, fwd = self.kinds, self.pos, self.fwd
+                for mt in w[p + 4:p + 3 + 3 * vlen:3]:
+                    if estate[mt] == 2:
+                        continue
+                    if inner and kinds[mt] == PTR:
+                        # A pointer to a named struct/union already forward-declared: nothing to do.
+                        tgt = w[pos[mt] + 2]
+                        if fwd[tgt] and (kinds[tgt] == STRUCT or kinds[tgt] == UNION):
+                            continue
+                    emit(mt, inner, d1)
+            elif not self.fwd[tid] and tid != cont:
+                self.out.append(self.struct_fwd(tid) + ";\n\n")
+                self.fwd[tid] = 1
+            if top:
+                self.out.append(self.struct_def(tid, 0) + ";\n\n")
+                estate[tid] = 2
+            else:
+                estate[tid] = 0
+        elif k == TYPEDEF:
+            estate[tid] = 1
+            self._emit(w[p + 2], tid, depth + 1)
+            if not self.fwd[tid] and not self._blacklisted(tid):
+                self.out.append(self.typedef_def(tid, 0) + ";\n\n")
+            estate[tid] = 2
+        elif k == ARRAY:
+            elem = w[p + 3]
+            if estate[elem] != 2:
+                self._emit(elem, cont, depth + 1)
+            if estate[elem] == 2:
+                estate[tid] = 2
+        elif k == FUNC_PROTO:
+            self._emit(w[p + 2], cont, depth + 1)
+            vlen = w[p + 1] & 0xFFFF
+            params = w[p + 4:p + 3 + 2 * vlen:2]
+            for pt in params:
+                self._emit(pt, cont, depth + 1)
+            if estate[w[p + 2]] == 2 and all(map(estate.__getitem__, params)):
+                estate[tid] = 2
+        elif k == ENUM or k == ENUM64:
+            if cont == 0:
+                self.out.append(self.enum_def(tid, 0) + ";\n\n")
+            estate[tid] = 2
+        elif k == FWD:
+            self.out.append(self.fwd_def(tid) + ";\n\n")
+            estate[tid] = 2
+        elif k == INT:
+            estate[tid] = 2
+
+    def _blacklisted(self, tid: int) -> bool:
+        off = self.w[self.pos[tid]]
+        return bool(off) and self.strs[off] == "__builtin_va_list"
+
+    # -- definitions ----------------------------------------------------------------------------
+
+    def struct_fwd(self, tid: int) -> str:
+        kw = "struct" if self.kinds[tid] == STRUCT else "union"
+        return f"{kw} {self.tag_name(tid)}" if self.w[self.pos[tid]] else kw
+
+    def fwd_def(self, tid: int) -> str:
+        kw = "union" if self.w[self.pos[tid] + 1] >> 31 else "struct"
+        return f"{kw} {self.tag_name(tid)}"
+
+    def typedef_def(self, tid: int, lvl: int) -> str:
+        name = self.ident_name(tid)
+        target = self.w[self.pos[tid] + 2]
+        if target == 0 and name == "__gnuc_va_list":
+            return "typedef __builtin_va_list __gnuc_va_list"
+        return "typedef " + self.decl(target, name, lvl)
+
+    def enum_def(self, tid: int, lvl: int) -> str:
+        w = self.w
+        p = self.pos[tid]
+        info = w[p + 1]
+        vlen = info & 0xFFFF
+        head = f"enum {self.tag_name(tid)}" if w[p] else "enum"
+        if not vlen:
+            return head
+        signed = info >> 31
+        strs = self.strs
+        counts = self.ident_counts
+        ind = _tabs(lvl + 1)
+        parts = [head, " {"]
+        add = parts.append
+        q = p + 3
+        is64 = self.kinds[tid] == ENUM64
+        for _ in range(vlen):
+            name = strs[w[q]]
+            c = counts.get(name, 0) + 1
+            counts[name] = c
+            if c > 1:
+                name = f"{name}___{c}"
+            if is64:
+                v = w[q + 1] | (w[q + 2] << 32)
+                if signed:
+                    if v & (1 << 63):
+                        v -= 1 << 64
+                    add(f"\n{ind}{name} = {v}LL,")
+                else:
+                    add(f"\n{ind}{name} = {v}ULL,")
+                q += 3
+            else:
+                v = w[q + 1]
+                if signed and v & 0x80000000:
+                    v -= 0x100000000
+                add(f"\n{ind}{name} = {v},")
+                q += 2
+        add(f"\n{_tabs(lvl)}}}")
+        return "".join(parts)
+
+    def _member_info(self, mt: int, lvl1: int) -> tuple:
+        """(declarator head, tail, size in bits, alignment) of a member type; head is None when the
+        declarator writes an anonymous definition inline (then it is rebuilt every time)."""
+        c = self._dcache.get(mt)
+        if c is None:
+            c = self._simple_decl(mt)
+            if c is not None:
+                self._dcache[mt] = c
+            elif self._is_plain(mt, 0):
+                self.decl(mt, "x", lvl1)   # fills the cache (names resolve now, as printed)
+                c = self._dcache.get(mt)
+        sz = self._size.get(mt)
+        if sz is None:
+            sz = self.sizeof(mt)
+        a = self._align.get(mt)
+        if a is None:
+            a = self.alignof(mt)
+        if c is None:
+            info = (None, None, sz * 8 if sz > 0 else 0, a)
+        else:
+            info = (c[0], c[1], sz * 8 if sz > 0 else 0, a)
+            self._minfo[mt] = info
+        return info
+
+    def struct_def(self, tid: int, lvl: int) -> str:
+        w = self.w
+        p = self.pos[tid]
+        info = w[p + 1]
+        vlen = info & 0xFFFF
+        kflag = info >> 31
+        size = w[p + 2]
+        is_struct = self.kinds[tid] == STRUCT
+        if w[p]:
+            head = ("struct " if is_struct else "union ") + self.tag_name(tid) + " {"
+        else:
+            head = "struct {" if is_struct else "union {"
+        items = []
+        add = items.append
+        strs = self.strs
+        decl = self.decl
+        mget = self._minfo.get
+        minfo = self._member_info
+        # Inside a declaration asked for with strip_mods, inline members lose qualifiers too.
+        strip = self._strip_all
+        lvl1 = lvl + 1
+        # Packed-ness needs every member's alignment; it is tracked along the way and only
+        # computed up front when a gap needs padding before the last member is seen.
+        packed = None if is_struct else False
+        best = 1
+        misaligned = False
+        off = 0
+        q = p + 3
+        e = q + 3 * vlen
+        if not kflag:
+            for fo, mt, moff in zip(w[q:e:3], w[q + 1:e:3], w[q + 2:e:3]):
+                mi = mget(mt)
+                if mi is None:
+                    mi = minfo(mt, lvl1)
+                h, tl, bits, a = mi
+                if a > best:
+                    best = a
+                if a and moff % (a << 3):
+                    misaligned = True
+                if off < moff:
+                    if packed is None:
+                        packed = self.is_packed(tid)
+                    self._pad(add, off, moff, 1 if packed else a, False)
+                if h is not None and fo and not strip:
+                    add(h + strs[fo] + tl)
+                else:
+                    add(decl(mt, strs[fo], lvl1, strip))
+                off = moff + bits
+        else:
+            prev_bf = False
+            for fo, mt, word in zip(w[q:e:3], w[q + 1:e:3], w[q + 2:e:3]):
+                bsz = word >> 24
+                moff = word & 0xFFFFFF
+                mi = mget(mt)
+                if mi is None:
+                    mi = minfo(mt, lvl1)
+                h, tl, bits, a = mi
+                if a > best:
+                    best = a
+                if a and not bsz and moff % (a << 3):
+                    misaligned = True
+                if off < moff:
+                    if packed is None:
+                        packed = self.is_packed(tid)
+                    self._pad(add, off, moff, 1 if packed else a, prev_bf and bsz != 0)
+                if h is not None and fo and not strip:
+                    d = h + strs[fo] + tl
+                else:
+                    d = decl(mt, strs[fo], lvl1, strip)
+                if bsz:
+                    add(f"{d}: {bsz}")
+                    off = moff + bsz
+                    prev_bf = True
+                else:
+                    add(d)
+                    off = moff + bits
+                    prev_bf = False
+        if packed is None:
+            packed = misaligned or bool(size % best)
+        if is_struct and off < size * 8:
+            self._pad(add, off, size * 8, 1 if packed else self.alignof(tid), False)
+        if items:
+            nl_ind = "\n" + _tabs(lvl1)
+            body = nl_ind + (";" + nl_ind).join(items) + ";\n" + _tabs(lvl) + "}"
+        elif size:
+            body = "\n" + _tabs(lvl) + "}"
+        else:
+            body = "}"
+        if packed:
+            return head + body + " __attribute__((packed))"
+        return head + body
+
+    def _pad(self, add, cur: int, nxt: int, nxt_align: int, in_bitfield: bool) -> None:
+        """Explicit padding from bit ``cur`` to bit ``nxt`` (only what natural alignment won't do)."""
+        long_bits = self.ptr_sz * 8
+        pads = (("long", long_bits), ("int", 32), ("short", 16), ("char", 8))
+        # The widest type whose natural alignment lands at or before the next member.
+        new = cur
+        pad_type, pad_bits = "char", 8
+        for pad_type, pad_bits in pads:
+            new = -(-cur // pad_bits) * pad_bits
+            if new <= nxt:
+                break
+        if cur < new <= nxt:
+            aligned = -(-cur // (nxt_align * 8)) * (nxt_align * 8) if nxt_align > 0 else cur
+            if in_bitfield or (new == nxt and aligned != new) or (new != nxt and nxt - new <= new - cur):
+                add(f"{pad_type}: {new - cur if in_bitfield else 0}")
+            cur = new
+        while cur != nxt:
+            bits = min(nxt - cur, pad_bits)
+            if bits == pad_bits:
+                add(f"{pad_type}: {pad_bits}")
+                cur += bits
+                continue
+            for name, nbits in reversed(pads):
+                if nbits >= bits:
+                    add(f"{name}: {bits}")
+                    cur += bits
+                    break
+
+    # -- declarators ----------------------------------------------------------------------------
+
+    def decl(self, tid: int, fname: str, lvl: int = 0, strip_mods: bool = False) -> str:
+        """C declaration of ``fname`` (may be empty) with type ``tid``."""
+        if strip_mods and not self._strip_all:
+            self._strip_all = True
+            try:
+                return self.decl(tid, fname, lvl, True)
+            finally:
+                self._strip_all = False
+        key = tid if not strip_mods else (tid, True)
+        c = self._dcache.get(key)
+        if c is not None:
+            if fname:
+                return c[0] + fname + c[1]
+            u = c[2]
+            if u is None:
+                u = c[2] = self._decl(tid, "", lvl, strip_mods, 0)
+            return u
+        c = self._simple_decl(tid, strip_mods)
+        if c is not None:
+            self._dcache[key] = c
+            return c[0] + fname + c[1] if fname else c[2]
+        if not self._is_plain(tid, 0):
+            return self._decl(tid, fname, lvl, strip_mods, 0)
+        text = self._decl(tid, "\0", lvl, strip_mods, 0)
+        head, _, tail = text.partition("\0")
+        c = [head, tail, None]
+        self._dcache[key] = c
+        if fname:
+            return head + fname + tail
+        u = c[2] = self._decl(tid, "", lvl, strip_mods, 0)
+        return u
+
+    def _simple_decl(self, tid: int, strip: bool = False):
+        """[head, tail, unnamed] for the common chains, or None: arrays (outermost first) of
+        pointers to a named type that may carry const/volatile/restrict itself, e.g.
+        ``char comm[16]``, ``const char *name``, ``struct list_head *heads[4]``."""
+        w, pos, kinds = self.w, self.pos, self.kinds
+        x = tid
+        dims = []
+        while x and kinds[x] == ARRAY:
+            dims.append(w[pos[x] + 5])
+            x = w[pos[x] + 3]
+            if len(dims) > 8:
+                return None
+        stars = 0
+        while x and kinds[x] == PTR:
+            x = w[pos[x] + 2]
+            stars += 1
+            if stars > 8:
+                return None
+        mods = []
+        while x and kinds[x] in _QUAL_PREFIX:
+            mods.append(_QUAL_PREFIX[kinds[x]])
+            x = w[pos[x] + 2]
+            if len(mods) > 8:
+                return None
+        if x == 0:
+            base = "void"
+        else:
+            k = kinds[x]
+            if k == TYPEDEF:
+                base = self.ident_name(x)
+            elif k == INT or k == FLOAT:
+                base = self.strs[w[pos[x]]]
+            elif not w[pos[x]]:
+                return None
+            elif k == STRUCT or k == UNION:
+                base = self.struct_fwd(x)
+            elif k == ENUM or k == ENUM64:
+                base = "enum " + self.tag_name(x)
+            elif k == FWD:
+                base = self.fwd_def(x)
+            else:
+                return None
+        if mods and not strip:
+            # The qualifier nearest the base type is written first.
+            mods.reverse()
+            base = "".join(mods) + base
+        tail = "".join([f"[{n}]" for n in dims])
+        if stars:
+            head = base + " " + "*" * stars
+            return [head, tail, head + tail]
+        return [base + " ", tail, base + tail]
+
+    def _is_plain(self, tid: int, depth: int) -> bool:
+        """True when the declarator of ``tid`` writes no anonymous definition inline (cacheable)."""
+        r = self._plain.get(tid)
+        if r is not None:
+            return r
+        if depth > MAX_DEPTH:
+            self.fail(f"type [{tid}] nests too deeply (cycle?)")
+        self._plain[tid] = False  # provisional, for cycles
+        w, pos, kinds = self.w, self.pos, self.kinds
+        x = tid
+        r = True
+        for _ in range(MAX_DEPTH):
+            if x == 0:
+                break
+            k = kinds[x]
+            p = pos[x]
+            if k == FUNC_PROTO:
+                vlen = w[p + 1] & 0xFFFF
+                for pt in w[p + 4:p + 3 + 2 * vlen:2]:
+                    if not self._is_plain(pt, depth + 1):
+                        r = False
+                        break
+                if not r:
+                    break
+                x = w[p + 2]
+            elif k in _THROUGH:
+                x = w[p + 2]
+            elif k == ARRAY:
+                x = w[p + 3]
+            else:
+                if k in (STRUCT, UNION, ENUM, ENUM64) and not w[p]:
+                    r = False
+                break
+        else:
+            self.fail(f"type [{tid}] declarator chain is a cycle")
+        self._plain[tid] = r
+        return r
+
+    def _decl(self, tid: int, fname: str, lvl: int, strip: bool, depth: int) -> str:
+        if depth > MAX_DEPTH:
+            self.fail(f"type [{tid}] nests too deeply (cycle?)")
+        w, pos, kinds = self.w, self.pos, self.kinds
+        stack = []
+        x = tid
+        while True:
+            k = kinds[x]
+            if not (strip and k in _MODS):
+                stack.append(x)
+            if len(stack) > MAX_DEPTH:
+                self.fail(f"type [{tid}] declarator chain is a cycle or too long")
+            if x == 0:
+                break
+            if k in _THROUGH:
+                x = w[pos[x] + 2]
+            elif k == ARRAY:
+                x = w[pos[x] + 3]
+            else:
+                break
+        return self._chain(stack, fname, lvl, strip, depth)
+
+    def _chain(self, stack: list, fname: str, lvl: int, strip: bool, depth: int) -> str:
+        w, pos, kinds = self.w, self.pos, self.kinds
+        parts = []
+        add = parts.append
+        last_ptr = True
+        while stack:
+            x = stack.pop()
+            if x == 0:
+                self._mods(stack, parts)
+                add("void")
+                last_ptr = False
+                continue
+            k = kinds[x]
+            if k == PTR:
+                add("*" if last_ptr else " *")
+            elif k == TYPEDEF:
+                self._mods(stack, parts)
+                add(self.ident_name(x))
+            elif k == INT or k == FLOAT:
+                self._mods(stack, parts)
+                add(self.strs[w[pos[x]]])
+            elif k == STRUCT or k == UNION:
+                self._mods(stack, parts)
+                if w[pos[x]]:
+                    add(self.struct_fwd(x))
+                elif self.abbreviate:
+                    add("struct {...}" if k == STRUCT else "union {...}")
+                else:
+                    add(self.struct_def(x, lvl))
+            elif k == CONST or k == VOLATILE or k == RESTRICT:
+                add(_QUAL_SUFFIX[k])
+            elif k == ENUM or k == ENUM64:
+                self._mods(stack, parts)
+                if w[pos[x]]:
+                    add("enum " + self.tag_name(x))
+                elif self.abbreviate:
+                    add("enum {...}")
+                else:
+                    add(self.enum_def(x, lvl))
+            elif k == FWD:
+                self._mods(stack, parts)
+                add(self.fwd_def(x))
+            elif k == TYPE_TAG:
+                self._mods(stack, parts)
+                add(f' __attribute__((btf_type_tag("{self.strs[w[pos[x]]]}")))')
+            elif k == ARRAY:
+                while stack and kinds[stack[-1]] in _MODS:
+                    stack.pop()
+                nelems = w[pos[x] + 5]
+                if not stack:
+                    if fname:
+                        add(fname if last_ptr else " " + fname)
+                    add(f"[{nelems}]")
+                    return "".join(parts)
+                multidim = kinds[stack[-1]] == ARRAY
+                if fname and not last_ptr:
+                    add(" ")
+                if multidim:
+                    add(self._chain(stack, fname, lvl, strip, depth + 1))
+                else:
+                    add("(")
+                    add(self._chain(stack, fname, lvl, strip, depth + 1))
+                    add(")")
+                add(f"[{nelems}]")
+                return "".join(parts)
+            elif k == FUNC_PROTO:
+                while stack and kinds[stack[-1]] in _MODS:
+                    stack.pop()
+                if stack:
+                    add(" (")
+                    add(self._chain(stack, fname, lvl, strip, depth + 1))
+                    add(")")
+                elif fname:
+                    add(fname if last_ptr else " " + fname)
+                p = pos[x]
+                vlen = w[p + 1] & 0xFFFF
+                if vlen == 0 or (vlen == 1 and w[p + 4] == 0):
+                    add("(void)")
+                    return "".join(parts)
+                add("(")
+                strs = self.strs
+                q = p + 3
+                for i in range(vlen):
+                    if i:
+                        add(", ")
+                    pt = w[q + 1]
+                    if i == vlen - 1 and pt == 0:
+                        add("...")
+                        break
+                    if strip:
+                        add(self.decl(pt, strs[w[q]], lvl, True))
+                    else:
+                        add(self.decl(pt, strs[w[q]], lvl))
+                    q += 2
+                add(")")
+                return "".join(parts)
+            else:
+                # Not a type a declaration can name (FUNC, VAR, DATASEC, DECL_TAG): stop here.
+                return "".join(parts)
+            last_ptr = k == PTR
+        if fname:
+            add(fname if last_ptr else " " + fname)
+        return "".join(parts)
+
+    def _mods(self, stack: list, parts: list) -> None:
+        """Qualifiers applied directly to the base type go before it: ``const volatile int``."""
+        kinds = self.kinds
+        while stack:
+            q = _QUAL_PREFIX.get(kinds[stack[-1]])
+            if q is None:
+                return
+            parts.append(q)
+            stack.pop()
+
+    # -- whole dumps ----------------------------------------------------------------------------
+
+    def dump_type(self, tid: int) -> None:
+        """Order one root and emit what it queued (appends to ``self.out``)."""
+        self.queue = []
+        self._order(tid, False, 0)
+        for q in self.queue:
+            self._emit(q, 0, 0)
+
+    def _dump_all(self, roots, id_order: bool) -> None:
+        kinds, ostate, w, pos = self.kinds, self.ostate, self.w, self.pos
+        order, emit = self._order, self._emit
+        if id_order:
+            # Leaf kinds (int, float, func, var, datasec, decl tag) queue nothing as roots;
+            # skip them and let _order treat those below the current root as visited.
+            roots = compress(roots, map(_ROOT_KEEP.__contains__, map(kinds.__getitem__, roots)))
+        for tid in roots:
+            if ostate[tid] == 2:
+                continue
+            k = kinds[tid]
+            if id_order:
+                self._roots_done = tid
+            elif k in _ROOT_SKIP:
+                ostate[tid] = 2
+                continue
+            if k == PTR:
+                tgt = w[pos[tid] + 2]
+                tk = kinds[tgt]
+                if (tk == STRUCT or tk == UNION) and w[pos[tgt]]:
+                    ostate[tid] = 2   # what ordering it would do, and all it would do
+                    continue
+            elif k == FUNC_PROTO:
+                p = pos[tid]
+                vlen = w[p + 1] & 0xFFFF
+                # Every part already ordered (state 2: nothing is mid-ordering here):
+                # ordering the prototype would queue nothing.
+                if ostate[w[p + 2]] and all(map(ostate.__getitem__, w[p + 4:p + 3 + 2 * vlen:2])):
+                    continue
+            queue = self.queue = []
+            order(tid, False, 0)
+            for q in queue:
+                emit(q, 0, 0)
+        if id_order:
+            self._roots_done = self.n
+
+    def dump(self, ids=None, *, guards: bool = True, sort: bool = False) -> str:
+        """The C text for every type (or for ``ids`` and what they need)."""
+        if ids is None:
+            roots = self.sorted_ids() if sort else range(1, self.n)
+        else:
+            roots = list(ids)
+            for tid in roots:
+                if not 0 <= tid < self.n:
+                    self.fail(f"type id {tid} out of range (last is {self.n - 1})")
+        self._guard(self._dump_all, roots, ids is None and not sort)
+        body = "".join(self.out)
+        self.out = []
+        if guards:
+            return HEADER + body + FOOTER
+        return body
+
+    # -- sorted order (bpftool >= 7.5) ----------------------------------------------------------
+
+    def sorted_ids(self) -> list[int]:
+        return self._guard(self._sorted_ids)
+
+    def _sorted_ids(self) -> list[int]:
+        w, pos, kinds, strs = self.w, self.pos, self.kinds, self.strs
+        n = self.n
+
+        def rank(x):
+            # The rank of type x; a named reference takes the rank of what it names.
+            has_name = False
+            for _ in range(MAX_DEPTH):
+                k = kinds[x]
+                p = pos[x]
+                if x and w[p]:
+                    has_name = True
+                if k in (ENUM, ENUM64):
+                    return 1 if has_name else 0
+                if k in (INT, FLOAT):
+                    return 2
+                if k in (STRUCT, UNION):
+                    return 3 if has_name else 10
+                if k == FUNC_PROTO:
+                    return 4 if has_name else 10
+                if k == ARRAY and has_name:
+                    x = w[p + 3]
+                    continue
+                if k in (TYPE_TAG, CONST, PTR, VOLATILE, RESTRICT, TYPEDEF, DECL_TAG) and has_name:
+                    x = w[p + 2]
+                    continue
+                return 10
+            self.fail("type chain is a cycle")
+
+        def sort_name(x):
+            from_ref = False
+            for _ in range(MAX_DEPTH):
+                k = kinds[x]
+                p = pos[x]
+                if x == 0:
+                    return ""
+                if k in (ENUM, ENUM64):
+                    off = w[p]
+                    if not from_ref and not off and w[p + 1] & 0xFFFF:
+                        off = w[p + 3]
+                    return strs[off]
+                if k == ARRAY:
+                    x = w[p + 3]
+                    from_ref = True
+                    continue
+                if k in (TYPE_TAG, CONST, PTR, VOLATILE, RESTRICT, TYPEDEF, DECL_TAG):
+                    x = w[p + 2]
+                    from_ref = True
+                    continue
+                return strs[w[p]]
+            self.fail("type chain is a cycle")
+
+        mask = (1 << 64) - 1
+
+        def shash(s):
+            h = 0
+            for ch in s.encode("utf-8", "surrogateescape"):
+                h = (h * 31 + ch) & mask
+            return h
+
+        def nhash(h, off):
+            return (h * 31 + shash(strs[off])) & mask if off else h
+
+        def dhash(x, members, depth=0):
+            if depth > MAX_DEPTH:
+                self.fail("type chain is a cycle")
+            p = pos[x]
+            k = kinds[x]
+            h = nhash(0, w[p]) if x else 0
+            if x == 0:
+                return 0
+            if k in (ENUM, ENUM64):
+                step = 2 if k == ENUM else 3
+                for i in range(w[p + 1] & 0xFFFF):
+                    h = nhash(h, w[p + 3 + step * i])
+            elif k in (STRUCT, UNION):
+                if members:
+                    for i in range(w[p + 1] & 0xFFFF):
+                        q = p + 3 + 3 * i
+                        h = nhash(h, w[q])
+                        h = (h * 31 + dhash(w[q + 1], False, depth + 1)) & mask
+            elif k in (TYPE_TAG, CONST, PTR, VOLATILE, RESTRICT, TYPEDEF, DECL_TAG):
+                h = (h * 31 + dhash(w[p + 2], members, depth + 1)) & mask
+            elif k == ARRAY:
+                h = (h * 31 + w[p + 5]) & mask
+                h = (h * 31 + dhash(w[p + 3], members, depth + 1)) & mask
+            return h
+
+        keys = [(rank(x), sort_name(x).encode("utf-8", "surrogateescape"),
+                 strs[w[pos[x]]].encode("utf-8", "surrogateescape"), x) for x in range(1, n)]
+        keys.sort()
+        # Ties on (rank, sort name, own name) are broken by the structural hash, then by id;
+        # the hash is only worth computing inside such ties.
+        out = []
+        i = 0
+        while i < len(keys):
+            j = i + 1
+            k0 = keys[i][:3]
+            while j < len(keys) and keys[j][:3] == k0:
+                j += 1
+            if j - i > 1:
+                out.extend(sorted((k[3] for k in keys[i:j]), key=lambda x: (dhash(x, True), x)))
+            else:
+                out.append(keys[i][3])
+            i = j
+        return out
+
+
+class CDeclarations(CDumper):
+    """C declarations and definitions of single types, for code generators.
+
+    ``CDeclarations(btf, abbreviate=True)`` writes anonymous structs, unions and enums met
+    in a declarator as ``struct {...}`` (a short display name) instead of in full.
+    """
+
+    def __init__(self, btf, table: Table | None = None, *, abbreviate: bool = False) -> None:
+        super().__init__(btf, table)
+        self.abbreviate = abbreviate
+
+    def decl(self, tid: int, fname: str = "", lvl: int = 0, strip_mods: bool = False, *,
+             indent: int | None = None) -> str:
+        if indent is not None:
+            lvl = indent
+        if not 0 <= tid < self.n:
+            self.fail(f"type id {tid} out of range (last is {self.n - 1})")
+        return self._guard(super().decl, tid, fname, lvl, strip_mods)
+
+    def definition(self, tid: int) -> str:
+        if not 0 < tid < self.n:
+            self.fail(f"type id {tid} out of range (last is {self.n - 1})")
+        k = self.kinds[tid]
+        if k in (STRUCT, UNION):
+            return self._guard(self.struct_def, tid, 0) + ";"
+        if k in (ENUM, ENUM64):
+            return self._guard(self.enum_def, tid, 0) + ";"
+        if k == TYPEDEF:
+            return self._guard(self.typedef_def, tid, 0) + ";"
+        if k == FWD:
+            return self.fwd_def(tid) + ";"
+        return self.decl(tid) + ";"
+
+    def dependencies(self, type_ids) -> str:
+        return self.dump(list(type_ids), guards=False)
+
+    def sizeof(self, tid: int) -> int:  # type: ignore[override]
+        if not 0 <= tid < self.n:
+            self.fail(f"type id {tid} out of range (last is {self.n - 1})")
+        return self._guard(CDumper.sizeof, self, tid)
+
+    def alignof(self, tid: int, depth: int = 0) -> int:  # type: ignore[override]
+        if not 0 <= tid < self.n:
+            self.fail(f"type id {tid} out of range (last is {self.n - 1})")
+        return self._guard(CDumper.alignof, self, tid, depth)
+
+
+def c_text(btf, ids=None, *, guards: bool = True, sort: bool = False, table: Table | None = None) -> str:
+    """The whole C rendering of ``btf`` (what ``bpftool btf dump file X format c`` prints)."""
+    return CDumper(btf, table).dump(ids, guards=guards, sort=sort)
