@@ -1,0 +1,115 @@
+"""``bpfinspect expand``: a BPF C source with only the tracing macros expanded."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+MAX_DIAGNOSTICS = 50
+
+ARCH_CHOICES = ("x86", "arm64", "riscv", "s390", "powerpc", "mips", "loongarch")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "expand",
+        help="show a BPF C source with BPF_KPROBE, SEC, BPF_CORE_READ... expanded",
+        description=(
+            "Print FILE with only the chosen macros expanded, the way the C preprocessor "
+            "expands them for the chosen architecture; everything else, comments included, "
+            "stays as written.  Default macros: SEC, BPF_KPROBE, BPF_KRETPROBE, BPF_KSYSCALL, "
+            "BPF_KPROBE_SYSCALL, BPF_UPROBE, BPF_URETPROBE, BPF_PROG, BPF_PROG2, the "
+            "BPF_CORE_READ family, bpf_printk, __uint, __type, __array."),
+    )
+    p.add_argument("file", metavar="FILE.bpf.c", help="BPF C source")
+    p.add_argument("-m", "--macro", dest="macros", action="append", metavar="MACRO",
+                   help="expand this macro (repeatable, or comma-separated; replaces the "
+                        "default set, which '-m default' brings back)")
+    p.add_argument("--keep", action="append", default=[], metavar="MACRO",
+                   help="leave this macro as written inside expansions (repeatable)")
+    p.add_argument("--arch", choices=ARCH_CHOICES, default=None,
+                   help="target architecture of the kprobe register layout (default: this machine's)")
+    p.add_argument("-I", dest="include_dirs", action="append", default=[], metavar="DIR",
+                   help="add DIR to the include path")
+    p.add_argument("-D", dest="defines", action="append", default=[], metavar="NAME[=VALUE]",
+                   help="define a macro for the parse")
+    p.add_argument("--btf", metavar="PATH",
+                   help="BTF to print vmlinux.h from when the source includes one and none is "
+                        "on the include path (default: /sys/kernel/btf/vmlinux)")
+    view = p.add_mutually_exclusive_group()
+    view.add_argument("--diff", action="store_true", help="unified diff against the original")
+    view.add_argument("--sites", action="store_true",
+                      help="each expanded use: location, macro and expansion")
+    view.add_argument("--json", action="store_true", help="the expansion as JSON (schema 1)")
+    p.set_defaults(run=run)
+
+
+def _highlight(text: str, lexer: str):
+    """``text`` as a rich Text in syntax colours (no wrapping, no cropping)."""
+    from rich.syntax import Syntax  # noqa: PLC0415 - heavy, only on a terminal
+
+    highlighted = Syntax(text, lexer, theme="ansi_dark", background_color="default").highlight(text)
+    highlighted.rstrip()
+    return highlighted
+
+
+def _print_highlighted(text: str, lexer: str) -> None:
+    if sys.stdout.isatty():
+        from rich.console import Console  # noqa: PLC0415
+
+        # soft_wrap: long lines go to the terminal whole (it wraps them), never cropped
+        Console(highlight=False).print(_highlight(text, lexer), soft_wrap=True)
+    else:
+        sys.stdout.write(text)
+        if text and not text.endswith("\n"):
+            sys.stdout.write("\n")
+
+
+def run(args: argparse.Namespace) -> int:
+    from bpfinspect.expand import expand_source  # noqa: PLC0415 - libclang is heavy
+    from bpfinspect.expand.clangfront import SourceDiagnostics  # noqa: PLC0415
+    from bpfinspect.expand.views import diff_text, json_document, sites_text  # noqa: PLC0415
+
+    try:
+        result = expand_source(args.file, macros=args.macros, keep=args.keep, arch=args.arch,
+                               include_dirs=args.include_dirs, defines=args.defines,
+                               btf_path=args.btf)
+    except SourceDiagnostics as exc:
+        for line in exc.lines[:MAX_DIAGNOSTICS]:
+            print(f"bpfinspect: {line}", file=sys.stderr)
+        if len(exc.lines) > MAX_DIAGNOSTICS:
+            print(f"bpfinspect: ... and {len(exc.lines) - MAX_DIAGNOSTICS} more errors", file=sys.stderr)
+        return 2
+    for warning in result.warnings:
+        print(f"bpfinspect: warning: {warning}", file=sys.stderr)
+    if args.json:
+        import json  # noqa: PLC0415
+
+        sys.stdout.write(json.dumps(json_document(result), indent=2) + "\n")
+    elif args.diff:
+        _print_highlighted(diff_text(result), "diff")
+    elif args.sites:
+        if sys.stdout.isatty():
+            _print_sites_rich(result)
+        else:
+            sys.stdout.write(sites_text(result))
+    else:
+        _print_highlighted(result.as_text(result.expanded), "c")
+    return 0
+
+
+def _print_sites_rich(result) -> None:
+    from rich.console import Console  # noqa: PLC0415
+    from rich.text import Text  # noqa: PLC0415
+
+    console = Console(highlight=False)
+    for site in result.sites:
+        head = Text()
+        head.append(f"{result.path}:{site.line}:{site.column}", style="bold")
+        head.append(": ")
+        head.append(site.macro, style="bold cyan")
+        console.print(head, soft_wrap=True)
+        console.print(_highlight(result.as_text(site.original), "c"), soft_wrap=True)
+        console.print(Text("expands to:", style="dim"))
+        console.print(_highlight(result.as_text(site.expansion), "c"), soft_wrap=True)
+        console.print()

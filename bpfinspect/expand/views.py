@@ -1,0 +1,57 @@
+"""Plain-text and JSON renderings of an expansion (colours are the CLI's job)."""
+
+from __future__ import annotations
+
+import difflib
+
+from bpfinspect.expand.core import ExpandResult
+
+JSON_SCHEMA = 1
+
+
+def diff_text(result: ExpandResult) -> str:
+    """Unified diff from the original source to the expanded one."""
+    before = result.as_text(result.original).splitlines(keepends=True)
+    after = result.as_text(result.expanded).splitlines(keepends=True)
+    lines = []
+    for line in difflib.unified_diff(before, after, fromfile=result.path,
+                                     tofile=f"{result.path} (expanded, {result.arch})"):
+        if not line.endswith("\n"):
+            line += "\n\\ No newline at end of file\n"
+        lines.append(line)
+    return "".join(lines)
+
+
+def _indent(text: str, prefix: str = "    ") -> str:
+    return "".join(prefix + line if line.strip() else line for line in text.splitlines(keepends=True))
+
+
+def sites_text(result: ExpandResult) -> str:
+    """Each expanded use: ``file:line:col: MACRO``, the use, and its expansion."""
+    parts = []
+    for site in result.sites:
+        parts.append(f"{result.path}:{site.line}:{site.column}: {site.macro}\n")
+        parts.append(_indent(result.as_text(site.original)) + "\n")
+        parts.append("  expands to:\n")
+        parts.append(_indent(result.as_text(site.expansion)) + "\n\n")
+    return "".join(parts)
+
+
+def json_document(result: ExpandResult) -> dict:
+    """Schema 1: ``{"schema", "file", "arch", "sites": [...], "expanded"}``; each
+    site has ``line``, ``column``, ``end_line``, ``end_column`` (1-based, byte
+    columns, the end just past the use), ``macro``, ``original`` and
+    ``expansion`` (laid out as C, without the indentation of its line)."""
+    sites = []
+    for site in result.sites:
+        entry = site.as_json()
+        entry["original"] = result.as_text(entry["original"])
+        entry["expansion"] = result.as_text(entry["expansion"])
+        sites.append(entry)
+    return {
+        "schema": JSON_SCHEMA,
+        "file": result.path,
+        "arch": result.arch,
+        "sites": sites,
+        "expanded": result.as_text(result.expanded),
+    }
