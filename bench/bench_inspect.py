@@ -31,7 +31,8 @@ SEC("tp/syscalls/sys_enter_f{i}") int prog_{i}(void *ctx) {{
     parts.append('\nchar LICENSE[] SEC("license") = "GPL";\n')
     src.write_text("".join(parts))
     out = tmp / "big.bpf.o"
-    subprocess.run(["clang", "-O2", "-g", "-target", "bpf", "-c", str(src), "-o", str(out)], check=True)
+    subprocess.run(["clang", "-O2", "-g", "-target", "bpf", "-I/usr/include/x86_64-linux-gnu", "-c", str(src), "-o",
+                    str(out)], check=True)
     return out
 
 

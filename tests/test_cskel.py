@@ -321,31 +321,6 @@ def test_name_clashing_with_a_global_type_is_refused():
     assert p.returncode == 2 and "struct shape_root" in p.stderr and p.stderr.count("\n") == 1
 
 
-def test_cli_python_is_delegated(monkeypatch, tmp_path):
-    import types as pytypes
-
-    from bpfinspect.cli import cmd_gen_skel
-
-    seen = {}
-    fake = pytypes.ModuleType("bpfinspect.skel.python")
-
-    def gen(obj, types=None, module_name=None):
-        seen.update(obj=obj.name, types=types, module_name=module_name)
-        return "# python skeleton\n"
-    fake.generate = gen
-    monkeypatch.setitem(sys.modules, "bpfinspect.skel.python", fake)
-    import bpfinspect.skel
-    monkeypatch.setattr(bpfinspect.skel, "python", fake, raising=False)
-    out = tmp_path / "x.py"
-    args = pytypes.SimpleNamespace(object=str(FIXTURES / "bootstrap.bpf.o"), lang="python", name=None,
-                                   types=False, type=["event"], output=str(out))
-    assert cmd_gen_skel.run(args) == 0
-    assert out.read_text() == "# python skeleton\n"
-    assert seen == {"obj": "bootstrap_bpf", "types": ["event"], "module_name": None}
-
-
-# -- running it: a user program written for bpftool's API -------------------------------------
-
 def _bpf_usable() -> str | None:
     if os.geteuid() != 0:
         return "needs root for bpf()"

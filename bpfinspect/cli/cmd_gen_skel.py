@@ -52,13 +52,7 @@ def run(args) -> int:
     if args.lang == "python":
         if args.types:
             raise UsageError("--types is for --lang c (use --type NAME with --lang python)")
-        try:
-            from bpfinspect.skel import python as pyskel
-        except ModuleNotFoundError as exc:
-            if exc.name != "bpfinspect.skel.python":
-                raise
-            from bpfinspect.errors import EnvironmentProblem
-            raise EnvironmentProblem("Python skeletons are not part of this installation") from None
+        from bpfinspect.skel import python as pyskel
         # the module is named after the file it is written to (its docstring shows the import)
         module_name = None
         if args.output and args.output.endswith(".py"):

@@ -177,11 +177,7 @@ def relocs_of(obj: BpfObject) -> list[Reloc]:
 
 
 def programs_of(obj: BpfObject) -> list[Program]:
-    from bpfinspect.sections import parse_section
-
-    code_secs = _code_secs(obj)
-    specs = {idx: parse_section(name) for idx, name in code_secs.items() if name != ".text"}
-    return _programs(obj, specs)
+    return _programs(obj)
 
 
 def functions_of(obj: BpfObject) -> list[Function]:
@@ -394,11 +390,29 @@ def _is_weak(symbols, name: str) -> bool:
 
 
 def _datasecs(elf: ElfFile, btf: Btf | None, symbols, libbpf_name: str) -> list[DataSection]:
+    """Data sections and their variables.
+
+    Offsets come from the ELF symbols (clang leaves them 0 in BTF); the type of
+    each variable comes from the BTF DATASEC of its section.  Where the two
+    disagree about the section (clang 14 lists a zero-initialised global under
+    .data while its symbol is in .bss), the symbol decides and the BTF VAR is
+    still used for the type.
+    """
     out = []
-    for s in elf.sections:
+    data_secs = [s for s in elf.sections
+                 if _is_data_section(s.name) and s.type in (1, 8) and s.flags & SHF_ALLOC]
+    data_indexes = {s.index for s in data_secs}
+    sym_section = {sym.name: sym.shndx for sym in symbols
+                   if sym.shndx in data_indexes and sym.type in ("OBJECT", "NOTYPE") and sym.name}
+    btf_var_of: dict[str, int] = {}   # variable name -> BTF VAR id, from every data DATASEC
+    if btf is not None:
+        for s in data_secs:
+            for ds in btf.find(s.name, Kind.DATASEC):
+                for dv in btf.type(ds).vars:
+                    if btf.valid(dv.type) and btf.kind(dv.type) == Kind.VAR:
+                        btf_var_of.setdefault(btf.name(dv.type), dv.type)
+    for s in data_secs:
         kind = _is_data_section(s.name)
-        if kind is None or s.type not in (1, 8) or not s.flags & SHF_ALLOC:
-            continue
         data = s.data() if kind != "bss" and s.type != 8 else None
         btf_id = 0
         variables: list[Var] = []
@@ -414,16 +428,16 @@ def _datasecs(elf: ElfFile, btf: Btf | None, symbols, libbpf_name: str) -> list[
                     if t.kind != Kind.VAR:
                         continue
                     sym = sec_syms.get(t.name)
+                    if sym is None and sym_section.get(t.name, s.index) != s.index:
+                        continue  # its symbol lives in another section: listed there
                     offset = sym.value if sym is not None else dv.offset
-                    try:
-                        size = btf.sizeof(t.type)
-                    except MalformedInput:
-                        size = dv.size or (sym.size if sym else 0)
-                    linkage = {0: "static", 1: "global", 2: "extern"}.get(t.linkage, str(t.linkage))
-                    variables.append(_var(t.name, offset, size, btf.type_name(t.type), t.type, linkage, data))
+                    variables.append(_btf_var(btf, t, offset, dv.size or (sym.size if sym else 0), data))
                     covered.add(t.name)
         for name, sym in sec_syms.items():
             if name in covered or name.startswith(".L"):
+                continue
+            if name in btf_var_of:
+                variables.append(_btf_var(btf, btf.type(btf_var_of[name]), sym.value, sym.size, data))
                 continue
             linkage = "static" if sym.bind == "LOCAL" else "global"
             variables.append(_var(name, sym.value, sym.size, None, 0, linkage, data))
@@ -433,6 +447,15 @@ def _datasecs(elf: ElfFile, btf: Btf | None, symbols, libbpf_name: str) -> list[
     return out
 
 
+def _btf_var(btf: Btf, t, offset: int, fallback_size: int, data) -> Var:
+    try:
+        size = btf.sizeof(t.type)
+    except MalformedInput:
+        size = fallback_size
+    linkage = {0: "static", 1: "global", 2: "extern"}.get(t.linkage, str(t.linkage))
+    return _var(t.name, offset, size, btf.type_name(t.type), t.type, linkage, data)
+
+
 def _var(name, offset, size, ctype, type_id, linkage, data) -> Var:
     initial = None
     if data is not None:
@@ -440,7 +463,7 @@ def _var(name, offset, size, ctype, type_id, linkage, data) -> Var:
     return Var(name, offset, size, ctype, type_id, linkage, linkage == "static", initial)
 
 
-def _programs(obj: BpfObject, specs) -> list[Program]:
+def _programs(obj: BpfObject) -> list[Program]:
     from bpfinspect.obj.calls import scan_code
 
     elf = obj.elf
@@ -501,7 +524,7 @@ def _programs(obj: BpfObject, specs) -> list[Program]:
         everyone = [d] + [direct[s] for s in subs]
         out.append(Program(
             name=name, section=secname, section_index=idx, offset=off, size=size, insns=size // 8,
-            spec=None if is_sub else specs.get(idx), is_subprog=is_sub, linkage=linkage,
+            is_subprog=is_sub, linkage=linkage,
             subprograms=tuple(subs),
             maps=uniq(m for x in everyone for m in x["maps"]),
             helpers=uniq(h for x in everyone for h in x["helpers"]),

@@ -79,7 +79,6 @@ class Program:
     offset: int         # byte offset of the first instruction in the section
     size: int           # bytes
     insns: int          # instruction slots (size // 8)
-    spec: "SectionSpec | None"  # meaning of the section name (None for .text subprograms)
     is_subprog: bool
     linkage: str        # global, static, weak
     subprograms: tuple[str, ...]   # subprograms reachable through calls (transitively)
@@ -90,8 +89,19 @@ class Program:
     relocs: tuple[Reloc, ...]      # relocations inside this program's own range
 
     @property
+    def spec(self) -> "SectionSpec | None":
+        """Meaning of the section name (None for .text subprograms); read on first use."""
+        if self.is_subprog:
+            return None
+        from bpfinspect.sections import parse_section
+        return parse_section(self.section)
+
+    @property
     def type(self) -> str | None:
-        return self.spec.prog_type if self.spec else None
+        if self.is_subprog:
+            return None
+        from bpfinspect.sections import program_type_of
+        return program_type_of(self.section)
 
     @property
     def attach_type(self) -> str | None:
