@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from bpfinspect.cli.common import gc_paused
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -16,21 +18,8 @@ def register(sub) -> None:
     p.set_defaults(run=run)
 
 
+@gc_paused
 def run(args) -> int:
-    import gc
-
-    # Many small tuples and no cycles: the cyclic collector would only rescan them over
-    # and over (about a fifth of the run on large objects), so it pauses meanwhile.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return _run(args)
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _run(args) -> int:
     from bpfinspect.errors import EnvironmentProblem, UsageError
     from bpfinspect.isa.asm import assemble
 

@@ -44,3 +44,25 @@ def simple_command(name: str, help_text: str, view: str):
         return show(args, importlib.import_module(f"bpfinspect.views.{view}"))
 
     return register, run
+
+
+def gc_paused(fn):
+    """Run a command with the cyclic garbage collector paused.
+
+    Decoders build many small acyclic objects; the collector would only rescan
+    them over and over (a fifth of the run on large inputs)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        import gc
+
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if enabled:
+                gc.enable()
+
+    return wrapper
