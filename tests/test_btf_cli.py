@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -21,8 +22,10 @@ OBJ = FIXTURES / "bootstrap.bpf.o"
 
 
 def cli(*args, check_rc: int | None = 0):
+    # Always the renderer itself, never the rendering cache (tested in test_btf_cache.py).
+    env = dict(os.environ, BPFINSPECT_NO_CACHE="1")
     r = subprocess.run([sys.executable, "-m", "bpfinspect", "btf", *map(str, args)], capture_output=True,
-                       timeout=120)
+                       timeout=120, env=env)
     if check_rc is not None:
         assert r.returncode == check_rc, r.stderr.decode()
     return r

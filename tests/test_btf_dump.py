@@ -203,7 +203,8 @@ def test_fixtures_build_with_our_vmlinux_h(tmp_path, vmlinux_table):
     from conftest import FIXTURES
     cmd = f"{sys.executable} -m bpfinspect btf {VMLINUX} --format c"
     r = subprocess.run(["sh", str(FIXTURES / "build.sh"), "-o", str(tmp_path / "out"), "-b", str(tmp_path / "b"),
-                        *FIXTURE_BUILD_SAMPLE], env={**__import__("os").environ, "VMLINUX_H_CMD": cmd},
+                        *FIXTURE_BUILD_SAMPLE],
+                       env={**__import__("os").environ, "VMLINUX_H_CMD": cmd, "BPFINSPECT_NO_CACHE": "1"},
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     ours_h = (tmp_path / "b" / "vmlinux.h").read_bytes()

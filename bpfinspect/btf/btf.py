@@ -6,8 +6,10 @@ multiple of four bytes).  One pass over that array records, per type id, the
 word position of its record; nothing else is built up front.  Accessors
 (``kind``, ``name``, ``members``...) read the words on demand, and
 :meth:`Btf.type` builds a frozen :class:`~bpfinspect.btf.model.Type` view
-only when asked and caches it.  Split BTF (a kernel module's) keeps a
-reference to its base and continues its ids and string offsets.
+only when asked and caches it (the dataclass module behind those views is
+imported then, not at start-up: the printers never need it).  Split BTF (a
+kernel module's) keeps a reference to its base and continues its ids and
+string offsets.
 """
 
 from __future__ import annotations
@@ -19,8 +21,12 @@ from array import array
 
 from bpfinspect.btf.kinds import (CV_KINDS, EXTRA_FIXED, EXTRA_PER_VLEN, MAX_KIND, MODIFIER_KINDS,
                                   SIZED_KINDS, Kind)
-from bpfinspect.btf.model import ArrayInfo, DatasecVar, EnumValue, Member, Param, Type
 from bpfinspect.errors import MalformedInput
+
+# (typing is not imported at run time: a constant False keeps the import for type checkers only.)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from bpfinspect.btf.model import Type
 
 BTF_MAGIC = 0xEB9F
 HEADER_MIN = 24
@@ -116,11 +122,10 @@ class Btf:
         # Record length (in words) by info word: kernel BTF has only a few hundred distinct
         # info words, so the length arithmetic and kind check run once per distinct word.
         lengths = _RecordLengths()
-        length = lengths.__getitem__
         try:
             while pos < n:
                 append(pos)
-                pos += length(w[pos + 1])
+                pos += lengths[w[pos + 1]]
         except IndexError:
             self._fail(f"type [{self.start_id + len(starts) - 1}] truncated", t0 + starts[-1] * 4)
         except _BadKind as exc:
@@ -131,6 +136,8 @@ class Btf:
         if pos != n:
             self._fail(f"type [{self.start_id + len(starts) - 1}] runs past the type section", t0 + (starts[-1] if starts else 0) * 4)
         self._starts = starts
+        # The distinct info words seen (all valid): printers map them to kinds in bulk.
+        self._infos = lengths
         self.count = self.start_id - 1 + len(starts)
 
     # -- ids ----------------------------------------------------------------------------------
@@ -224,6 +231,8 @@ class Btf:
         t = self._cache.get(tid)
         if t is not None:
             return t
+        # The typed views are only for API users; decoding and the printers never need them.
+        from bpfinspect.btf.model import ArrayInfo, DatasecVar, EnumValue, Member, Param, Type
         if tid == 0:
             t = Type(0, Kind.UNKN, "void", False, 0)
             self._cache[0] = t

@@ -142,11 +142,12 @@ _MODS = frozenset({VOLATILE, CONST, RESTRICT, TYPE_TAG})
 # Kinds a declarator chain walks through (to the type in the third word; arrays aside).
 _THROUGH = frozenset({PTR, VOLATILE, CONST, RESTRICT, FUNC_PROTO, TYPE_TAG})
 _TABS = ["\t" * i for i in range(64)]
-_REF_OTHER = frozenset({PTR, TYPEDEF, VOLATILE, CONST, RESTRICT, VAR, DECL_TAG, TYPE_TAG,
-                        STRUCT, UNION, FUNC_PROTO, ARRAY, DATASEC})
+_REF_THIRD = frozenset({PTR, TYPEDEF, VOLATILE, CONST, RESTRICT, FUNC, VAR, DECL_TAG, TYPE_TAG})
+_REF_MANY = frozenset({STRUCT, UNION, FUNC_PROTO, ARRAY, DATASEC})
 _ALIGN_THROUGH = frozenset({TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG, ARRAY})
 _ROOT_SKIP = frozenset({0, INT, FLOAT, FUNC, VAR, DATASEC, DECL_TAG})
-_ROOT_KEEP = frozenset(range(32)) - _ROOT_SKIP
+_ROOT_ALWAYS = frozenset({STRUCT, UNION, ENUM, ENUM64, FWD, TYPEDEF})
+_ROOT_THIRD = frozenset({PTR, VOLATILE, CONST, RESTRICT, TYPE_TAG})
 
 
 def _tabs(n: int) -> str:
@@ -216,12 +217,14 @@ class CDumper:
     def _find_referenced(self) -> set:
         """Every id some other type refers to (libbpf's rule: not a prototype's return type)."""
         w, pos, kinds = self.w, self.pos, self.kinds
-        ids = range(self.n)
-        # Functions (half of a kernel's types) only name their prototype: one quick pass.
-        ref = {w[pos[i] + 2] for i, k in enumerate(kinds) if k == FUNC}
-        add = ref.add
+        # Kinds that refer through their third word (pointers, typedefs, qualifiers, functions,
+        # variables, decl and type tags): one comprehension over every record.
+        third = _REF_THIRD
+        ref = set([w[p + 2] for p, k in zip(pos, kinds) if k in third])
         upd = ref.update
-        for tid in compress(ids, map(_REF_OTHER.__contains__, kinds)):
+        # The kinds with lists (members, parameters, variables) and arrays, one record at a time.
+        many = _REF_MANY
+        for tid in compress(range(self.n), map(many.__contains__, kinds)):
             k = kinds[tid]
             p = pos[tid]
             if k == FUNC_PROTO:
@@ -229,12 +232,9 @@ class CDumper:
             elif k == STRUCT or k == UNION:
                 upd(w[p + 4:p + 3 + 3 * (w[p + 1] & 0xFFFF):3])
             elif k == ARRAY:
-                add(w[p + 3])
-                add(w[p + 4])
-            elif k == DATASEC:
+                upd(w[p + 3:p + 5])
+            else:  # DATASEC
                 upd(w[p + 3:p + 3 + 3 * (w[p + 1] & 0xFFFF):3])
-            else:
-                add(w[p + 2])
         return ref
 
     # -- names ----------------------------------------------------------------------------------
@@ -642,12 +642,15 @@ class CDumper:
             elif self._is_plain(mt, 0):
                 self.decl(mt, "x", lvl1)   # fills the cache (names resolve now, as printed)
                 c = self._dcache.get(mt)
-        sz = self._size.get(mt)
-        if sz is None:
-            sz = self.sizeof(mt)
-        a = self._align.get(mt)
-        if a is None:
-            a = self.alignof(mt)
+        if self.kinds[mt] == PTR:
+            sz = a = self.ptr_sz
+        else:
+            sz = self._size.get(mt)
+            if sz is None:
+                sz = self.sizeof(mt)
+            a = self._align.get(mt)
+            if a is None:
+                a = self.alignof(mt)
         if c is None:
             info = (None, None, sz * 8 if sz > 0 else 0, a)
         else:
@@ -1048,9 +1051,7 @@ class CDumper:
         kinds, ostate, w, pos = self.kinds, self.ostate, self.w, self.pos
         order, emit = self._order, self._emit
         if id_order:
-            # Leaf kinds (int, float, func, var, datasec, decl tag) queue nothing as roots;
-            # skip them and let _order treat those below the current root as visited.
-            roots = compress(roots, map(_ROOT_KEEP.__contains__, map(kinds.__getitem__, roots)))
+            roots = self._id_order_roots()
         for tid in roots:
             if ostate[tid] == 2:
                 continue
@@ -1079,6 +1080,25 @@ class CDumper:
                 emit(q, 0, 0)
         if id_order:
             self._roots_done = self.n
+
+    def _id_order_roots(self) -> list:
+        """The roots of an id-order dump that can do anything when their turn comes.
+
+        Leaf kinds (int, float, func, var, datasec, decl tag) queue nothing as roots; they
+        are left out and _order treats those below the current root as visited.  A pointer,
+        qualifier, type tag, array or prototype only passes the walk on to the types it
+        names; when all of those have smaller ids they were dealt with as roots before it
+        (ordered, or leaves that count as ordered), so its own turn would queue nothing and
+        mark it ordered, which a later walk through it finds out again at once: it is left
+        out too.  Prototypes (many parameters each) are cheaper to check in the loop, against
+        what is ordered by then; so is everything else that remains.
+        """
+        w, pos, kinds = self.w, self.pos, self.kinds
+        always, third = _ROOT_ALWAYS, _ROOT_THIRD
+        return [tid for tid, k, p in zip(range(self.n), kinds, pos)
+                if k in always or k == FUNC_PROTO
+                or (k in third and w[p + 2] > tid)
+                or (k == ARRAY and w[p + 3] > tid)]
 
     def dump(self, ids=None, *, guards: bool = True, sort: bool = False) -> str:
         """The C text for every type (or for ``ids`` and what they need)."""

@@ -10,13 +10,21 @@ The text is the layout ``bpftool btf dump file X format raw`` prints, e.g.::
 :func:`raw_records` gives the same data as JSON-ready dicts with the field
 names of ``bpftool -j btf dump``.
 
-Speed: the loop works on the flat word table (:mod:`bpfinspect.btf.c_table`);
-member lines of a type are formatted in one ``map`` over word slices.
+Speed: everything works on the flat word table (:mod:`bpfinspect.btf.c_table`).
+Types are grouped by kind (one C-level sort), each group is formatted by one
+comprehension over its records, and the lines are scattered back into id order
+in C.  Member lines of a struct are one comprehension over strided word slices;
+the parameter lines of all prototypes (the most numerous lines of a kernel) are
+a single ``%`` operation over the (name, type) word pairs of every prototype,
+split back per prototype.  Per-line f-strings in comprehensions are as fast as
+CPython 3.11 gets here; bulk ``%`` only pays where the values come straight
+from word slices.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
+from itertools import chain
 
 from bpfinspect.btf.c_table import Table
 
@@ -53,36 +61,67 @@ def _ids(table: Table, ids) -> range | list:
     return ids
 
 
+class _ParamFormats(dict):
+    """vlen -> format of a prototype's parameter lines, ended by a NUL that separates types."""
+
+    def __missing__(self, vlen: int) -> str:
+        f = self[vlen] = "\n\t'%s' type_id=%d" * vlen + "\n\0"
+        return f
+
+
+_PARAM_FORMATS = _ParamFormats()
+
+
 def raw_text(btf, ids=None, table: Table | None = None) -> str:
     """The raw dump of ``btf`` (of ``ids`` only when given), byte-compatible with bpftool."""
     t = table or Table(btf)
-    ids = list(_ids(t, ids))
-    for tid in ids:
-        if not 0 < tid <= t.count:
-            t.fail(f"type id {tid} out of range (last is {t.count})")
+    if ids is None:
+        ids = range(t.start_id, t.count + 1)
+        kk = t.kind[t.start_id:]
+    else:
+        ids = list(ids)
+        for tid in ids:
+            if not 0 < tid <= t.count:
+                t.fail(f"type id {tid} out of range (last is {t.count})")
+        kk = list(map(t.kind.__getitem__, ids))
+    strs = t.strs
+    # Unnamed types and members read "(anon)": offset 0 is switched for the duration of the
+    # dump (copying the whole string table would cost more than the switch).
+    empty = strs[0]
+    strs[0] = "(anon)"
+    try:
+        return _raw_text(t, ids, kk, strs.__getitem__)
+    finally:
+        strs[0] = empty
+
+
+def _raw_text(t: Table, ids, kk: list, get) -> str:
     w, pos = t.w, t.pos
-    get = t.strs.with_anon().__getitem__
-    kk = list(map(t.kind.__getitem__, ids))
-    out = [""] * len(ids)
-    # Group the positions in ``ids`` by kind (a stable C-level sort), then format
-    # each group with one comprehension and scatter the lines back in id order.
+    # Group the positions in ``ids`` by kind (a stable C-level sort), format each group
+    # with comprehensions over its records, then put the lines back in id order.
     order = sorted(range(len(ids)), key=kk.__getitem__)
+    groups = []
     start = 0
     for k, n in sorted(Counter(kk).items()):
         js = order[start:start + n]
         start += n
-        tids = [ids[j] for j in js]
-        ps = [pos[i] for i in tids]
+        tids = list(map(ids.__getitem__, js))
+        ps = list(map(pos.__getitem__, tids))
         if k == 12:
             link = _LINK
             lines = [f"[{i}] FUNC '{get(w[p])}' type_id={w[p + 2]} linkage={link[w[p + 1] & 0xFFFF]}\n"
                      for i, p in zip(tids, ps)]
         elif k == 13:
-            lines = [f"[{i}] FUNC_PROTO '{get(w[p])}' ret_type_id={w[p + 2]} vlen={w[p + 1] & 0xFFFF}"
-                     + "".join([f"\n\t'{get(a)}' type_id={b}"
-                                for a, b in zip(w[p + 3:p + 3 + 2 * (w[p + 1] & 0xFFFF):2],
-                                                w[p + 4:p + 4 + 2 * (w[p + 1] & 0xFFFF):2])]) + "\n"
-                     for i, p in zip(tids, ps)]
+            # Parameter lines of every prototype with one format operation over the
+            # (name, type) word pairs of all records, split back per prototype.
+            vlens = [w[p + 1] & 0xFFFF for p in ps]
+            heads = [f"[{i}] FUNC_PROTO '{get(w[p])}' ret_type_id={w[p + 2]} vlen={v}"
+                     for i, p, v in zip(tids, ps, vlens)]
+            vals = list(chain.from_iterable(map(w.__getitem__, map(slice, [p + 3 for p in ps],
+                                                                   [p + 3 + 2 * v for p, v in zip(ps, vlens)]))))
+            vals[0::2] = map(get, vals[0::2])
+            body = ("".join(map(_PARAM_FORMATS.__getitem__, vlens)) % tuple(vals)).split("\0")
+            lines = list(map(str.__add__, heads, body))
         elif k in (2, 8, 9, 10, 11, 18):
             kn = KIND_NAMES[k]
             lines = [f"[{i}] {kn} '{get(w[p])}' type_id={w[p + 2]}\n" for i, p in zip(tids, ps)]
@@ -109,8 +148,10 @@ def raw_text(btf, ids=None, table: Table | None = None) -> str:
                      for i, p in zip(tids, ps)]
         else:
             lines = [_other(t, get, i, p, k) for i, p in zip(tids, ps)]
-        for j, line in zip(js, lines):
-            out[j] = line
+        groups.append(lines)
+    # ``order`` lists the positions in group order: scatter the lines back (in C).
+    out = [""] * len(ids)
+    deque(map(out.__setitem__, order, chain.from_iterable(groups)), 0)
     return "".join(out)
 
 

@@ -5,6 +5,15 @@ SOURCE is a BPF object (its ``.BTF`` section), a raw BTF file such as
 ``/sys/kernel/btf/nf_tables``) whose base is given with ``--base``; like
 bpftool, a file under ``/sys/kernel/btf/`` other than ``vmlinux`` gets
 ``/sys/kernel/btf/vmlinux`` as its base by default.
+
+Rendering cache (an extra, never needed for correctness): the text of a
+kernel-sized rendering (input of 1 MiB or more, piped output) is kept under
+``$XDG_CACHE_HOME/bpfinspect/btf/`` (``~/.cache/...``), keyed by the SHA-256 of
+the input bytes (and of the base's), the format and options, the bpfinspect
+version and the size and modification time of the modules that render.  A
+later identical run prints the kept bytes without decoding anything.  Set
+``BPFINSPECT_NO_CACHE=1`` to neither read nor write it.  At most
+``_CACHE_KEEP`` renderings are kept (oldest removed first).
 """
 
 from __future__ import annotations
@@ -46,16 +55,86 @@ def _base_for(args):
     return None
 
 
+# Inputs smaller than this render fast enough: they are never cached.
+_CACHE_MIN_INPUT = 1 << 20
+_CACHE_KEEP = 8
+# The modules whose code decides the rendered text.
+_RENDER_MODULES = ("btf/btf.py", "btf/c_table.py", "btf/raw.py", "btf/c_dump.py", "views/btf.py",
+                   "cli/cmd_btf.py")
+
+
+def _cache_dir() -> str | None:
+    if os.environ.get("BPFINSPECT_NO_CACHE"):
+        return None
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(root, "bpfinspect", "btf")
+
+
+def _cache_key(args, fmt: str, base: str | None) -> str | None:
+    """The cache file name for this run, or None when the run is not worth caching."""
+    if args.json or args.type_name:
+        return None
+    try:
+        sizes = [os.path.getsize(args.source)]
+        if sizes[0] < _CACHE_MIN_INPUT:
+            return None
+        import hashlib
+
+        import bpfinspect
+        h = hashlib.sha256()
+        h.update(f"{bpfinspect.__version__}\0{fmt}\0{args.sorted}\0{args.no_guards}\0".encode())
+        pkg = os.path.dirname(os.path.abspath(bpfinspect.__file__))
+        for rel in _RENDER_MODULES:
+            st = os.stat(os.path.join(pkg, rel))
+            h.update(f"{rel}:{st.st_size}:{st.st_mtime_ns}\0".encode())
+        for path in (args.source, base):
+            h.update(b"\0input\0")
+            if path is not None:
+                with open(path, "rb") as f:
+                    h.update(f.read())
+        return h.hexdigest()
+    except OSError:
+        return None
+
+
+def _cache_read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _cache_write(directory: str, path: str, data: bytes) -> None:
+    """Store ``data`` atomically; a cache that cannot be written is silently skipped."""
+    try:
+        os.makedirs(directory, exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+        kept = sorted((e for e in os.scandir(directory) if e.name.endswith(".out")),
+                      key=lambda e: e.stat().st_mtime_ns, reverse=True)
+        for e in kept[_CACHE_KEEP:]:
+            os.unlink(e.path)
+    except OSError:
+        pass
+
+
+def _write_bytes(data: bytes) -> None:
+    import sys
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
 def run(args) -> int:
     import gc
 
     # A short-lived run over up to a few hundred thousand small objects, none of them in
     # reference cycles: the cyclic collector would only rescan them again and again.
     gc.disable()
-    from bpfinspect.btf import load_btf
-    from bpfinspect.btf.c_table import Table
     from bpfinspect.errors import UsageError
-    from bpfinspect.views import btf as view
 
     fmt = args.format or "raw"
     if args.json and args.format == "c":
@@ -63,6 +142,21 @@ def run(args) -> int:
     if fmt == "raw" and (args.sorted or args.no_guards):
         raise UsageError("--sorted and --no-guards apply to --format c")
     base = _base_for(args)
+    cache = _cache_dir()
+    cache_file = None
+    if cache is not None and not _isatty():
+        key = _cache_key(args, fmt, base)
+        if key is not None:
+            cache_file = os.path.join(cache, key + ".out")
+            data = _cache_read(cache_file)
+            if data is not None:
+                _write_bytes(data)
+                return 0
+
+    from bpfinspect.btf import load_btf
+    from bpfinspect.btf.c_table import Table
+    from bpfinspect.views import btf as view
+
     btf = load_btf(args.source, base=load_btf(base) if base else None)
     table = Table(btf)
     ids = None
@@ -77,5 +171,18 @@ def run(args) -> int:
         text = view.c(btf, ids, guards=not args.no_guards, sort=args.sorted, table=table)
     else:
         text = view.raw(btf, ids, table=table)
+    if cache_file is not None:
+        data = text.encode("utf-8", "surrogateescape")
+        _write_bytes(data)
+        _cache_write(cache, cache_file, data)
+        return 0
     view.write_text(text, fmt)
     return 0
+
+
+def _isatty() -> bool:
+    import sys
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False

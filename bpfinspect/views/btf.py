@@ -94,10 +94,11 @@ def write_json(doc: dict, stream=None) -> None:
 def write_text(text: str, fmt: str, stream=None) -> None:
     """Print ``text``: highlighted on a terminal when small, else the exact bytes."""
     stream = stream or sys.stdout
-    from bpfinspect.views.table import use_rich
-    if use_rich(stream) and len(text) <= _HIGHLIGHT_LIMIT:
-        _write_rich(text, fmt, stream)
-        return
+    if len(text) <= _HIGHLIGHT_LIMIT and _isatty(stream):
+        from bpfinspect.views.table import use_rich
+        if use_rich(stream):
+            _write_rich(text, fmt, stream)
+            return
     data = text.encode("utf-8", "surrogateescape")
     buf = getattr(stream, "buffer", None)
     if buf is not None:
@@ -106,6 +107,13 @@ def write_text(text: str, fmt: str, stream=None) -> None:
         buf.flush()
     else:
         stream.write(text)
+
+
+def _isatty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _write_rich(text: str, fmt: str, stream) -> None:
