@@ -30,21 +30,13 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 
 from common import ENV, PY, ROOT  # noqa: E402
+from common import run_once as common_run_once  # noqa: E402
 
 COLD = dict(ENV, BPFINSPECT_NO_CACHE="1")
 
 
 def run_once(cmd: list[str], env: dict) -> tuple[float, int]:
-    """(wall seconds, peak RSS in KiB) of one run of ``cmd``."""
-    t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT, env=env)
-    _, status, usage = os.wait4(p.pid, 0)
-    wall = time.perf_counter() - t0
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        err = p.stderr.read().decode(errors="replace") if p.stderr else ""
-        raise SystemExit(f"{' '.join(cmd)} exited {code}: {err[-400:]}")
-    return wall, usage.ru_maxrss
+    return common_run_once(cmd, env=env)
 
 
 def measure(cmds: dict[str, list[str]], runs: int, env: dict = COLD) -> dict[str, tuple[float, int]]:

@@ -14,15 +14,24 @@ PY = sys.executable
 BPFI = [PY, "-m", "bpfinspect"]
 
 
-# Byte-code caching as an installed package has it (some machines disable it in the environment,
-# which would make every run recompile every module).
-ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+def bench_env() -> dict:
+    """The environment of a timed run, read when the run starts (benchmarks change it).
+
+    Byte-code caching is on, as an installed package has it (some machines disable it in
+    the environment, which would make every run recompile every module), and rendering
+    caches are off unless a benchmark asks for them: figures are cold unless labelled."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.setdefault("BPFINSPECT_NO_CACHE", "1")
+    return env
 
 
-def run_once(cmd: list[str], stdout=subprocess.DEVNULL) -> tuple[float, int]:
-    """(wall seconds, peak RSS in KiB) of one run of ``cmd``."""
+ENV = bench_env()
+
+
+def run_once(cmd: list[str], stdout=subprocess.DEVNULL, env: dict | None = None) -> tuple[float, int]:
+    """(wall seconds, peak RSS in KiB) of one run of ``cmd`` (in ``env``, default :func:`bench_env`)."""
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE, cwd=ROOT, env=ENV)
+    p = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE, cwd=ROOT, env=env or bench_env())
     _, status, usage = os.wait4(p.pid, 0)
     wall = time.perf_counter() - t0
     code = os.waitstatus_to_exitcode(status)
