@@ -9,6 +9,7 @@ beyond the machine number it reports.
 from __future__ import annotations
 
 import os
+import stat
 import struct
 from dataclasses import dataclass
 from functools import cached_property
@@ -17,6 +18,7 @@ from bpfinspect.errors import MalformedInput
 
 EM_BPF = 247
 
+SHT_STRTAB = 3
 SHT_NOBITS = 8
 SHT_REL = 9
 SHT_RELA = 4
@@ -36,6 +38,8 @@ _SECTION_TYPE_NAMES = {
 # Limits that keep hostile files from making us allocate or loop without end.
 MAX_SECTIONS = 65535
 MAX_SYMBOLS = 1 << 20
+# What is read from a pipe or device before giving up (a regular file is read whole).
+MAX_STREAM = 256 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,8 +166,18 @@ class ElfFile:
     def from_path(cls, path: str | os.PathLike) -> "ElfFile":
         path = os.fspath(path)
         try:
-            with open(path, "rb") as f:
-                data = f.read()
+            # O_NONBLOCK: opening a named pipe nobody writes to must not wait forever
+            # (reads are blocking again once it is open; no writer then reads as empty).
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+            os.set_blocking(fd, True)
+            with open(fd, "rb") as f:
+                if stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                    data = f.read()
+                else:  # a pipe or a device (/dev/zero): no size to trust, so a bound
+                    data = f.read(MAX_STREAM + 1)
+                    if len(data) > MAX_STREAM:
+                        raise MalformedInput(f"not a regular file, and more than {MAX_STREAM >> 20} MB",
+                                             path=path)
         except FileNotFoundError:
             raise MalformedInput("no such file", path=path) from None
         except IsADirectoryError:
@@ -180,12 +194,20 @@ class ElfFile:
         size = len(self.data)
         headers = [self._raw_header(i) for i in range(self.shnum)]
         names = b""
-        if 0 < self._shstrndx < len(headers):
+        if headers:
+            # Without its name table no section can be told from another: libbpf refuses
+            # such a file too, so an index that names no string table is an error.
+            where = 62 if self.elfclass == 64 else 50
+            if not 0 < self._shstrndx < len(headers):
+                raise self._error(f"section name table index {self._shstrndx} out of range "
+                                  f"({len(headers)} sections)", where)
             h = headers[self._shstrndx]
-            if h[1] != SHT_NOBITS:
-                if h[4] + h[5] > size:
-                    raise self._error("section name table runs past end of file", h[4])
-                names = self.data[h[4]:h[4] + h[5]]
+            if h[1] != SHT_STRTAB:
+                raise self._error(f"section name table [{self._shstrndx}] is not a string table "
+                                  f"(type {_SECTION_TYPE_NAMES.get(h[1], hex(h[1]))})", where)
+            if h[4] + h[5] > size:
+                raise self._error("section name table runs past end of file", h[4])
+            names = self.data[h[4]:h[4] + h[5]]
         out = []
         for i, (name_off, stype, flags, addr, offset, length, link, info, align, entsize) in enumerate(headers):
             name = _cstr(names, name_off) if name_off < len(names) else (f"<bad name {name_off}>" if i else "")

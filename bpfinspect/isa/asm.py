@@ -29,7 +29,14 @@ class AsmError(Exception):
 
 
 def _num(tok) -> int:
-    return int(str(tok), 0)
+    text = str(tok)
+    digits = text.lstrip("+-")
+    if len(digits) > 1 and digits[0] == "0" and digits[1] not in "xX":
+        # llvm reads a leading 0 as octal, Python refuses it: neither guess is safe
+        raise AsmError(f"number {text}: a decimal number has no leading zero (hexadecimal is written 0x...)")
+    if len(digits) > 40:  # far past any 64-bit value; also keeps int() off huge digit strings
+        raise AsmError(f"number {text[:24]}... is too long")
+    return int(text, 0)
 
 
 def _reg(tok, width: str | None = None) -> int:

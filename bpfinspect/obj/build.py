@@ -56,6 +56,8 @@ def build(elf: ElfFile) -> BpfObject:
         raise MalformedInput(f"not a BPF object (ELF machine {elf.machine}, expected {EM_BPF})", path=path, offset=18)
     if elf.elf_type != 1:  # ET_REL
         raise MalformedInput(f"not a relocatable object (ELF type {elf.elf_type})", path=path, offset=16)
+    if elf.elfclass != 64:  # libbpf reads only ELF64; BPF relocations are defined for it alone
+        raise MalformedInput(f"ELF class {elf.elfclass}: BPF objects are 64-bit ELF files", path=path, offset=4)
     return BpfObject(elf)
 
 
@@ -79,14 +81,28 @@ def _code_secs(obj: BpfObject) -> dict[int, str]:
 
 def load_btf_section(obj: BpfObject) -> Btf | None:
     sec = obj.elf.section_by_name(".BTF")
-    return parse_btf(sec.data(), path=obj.path, section=".BTF") if sec is not None else None
+    if sec is None:
+        return None
+    btf = parse_btf(sec.data(), path=obj.path, section=".BTF")
+    _check_byte_order(obj, btf.endian, ".BTF")
+    return btf
 
 
 def load_btf_ext_section(obj: BpfObject):
     sec = obj.elf.section_by_name(".BTF.ext")
     if sec is None or obj.btf is None:
         return None
-    return parse_btf_ext(sec.data(), obj.btf, path=obj.path)
+    ext = parse_btf_ext(sec.data(), obj.btf, path=obj.path)
+    _check_byte_order(obj, "little" if sec.data()[:2] == b"\x9f\xeb" else "big", ".BTF.ext")
+    return ext
+
+
+def _check_byte_order(obj: BpfObject, endian: str, section: str) -> None:
+    """BTF written in the other byte order than its object's: offsets, sizes and
+    instructions would be read one way and types the other."""
+    if endian != obj.endian:
+        raise MalformedInput(f"{section} is {endian}-endian in a {obj.endian}-endian object", path=obj.path,
+                             section=section, offset=0)
 
 
 def license_of(obj: BpfObject) -> str | None:
@@ -193,6 +209,9 @@ def functions_of(obj: BpfObject) -> list[Function]:
         syms = sorted(func_syms.get(idx, ()), key=lambda s: (s.value, s.name))
         sec = sections[idx]
         is_text = secname == ".text"
+        if sec.size % 8:
+            raise MalformedInput(f"code size {sec.size} is not a multiple of 8 bytes", path=obj.path,
+                                 section=secname, offset=sec.size - sec.size % 8)
         if not syms:
             if sec.size:
                 out.append(Function(secname.replace("/", "_"), secname, idx, 0, sec.size, "global", is_text))

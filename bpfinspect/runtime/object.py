@@ -26,10 +26,15 @@ import errno
 import os
 import weakref
 
-from bpfinspect.errors import UsageError
+from bpfinspect.errors import MalformedInput, UsageError
 from bpfinspect.runtime._lib import OpenOpts, c_size_t, errno_name, journal, last_errno, lib, make_error
 from bpfinspect.runtime.guard import no_interrupt
 from bpfinspect.runtime.maps import BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, Map
+
+# The kernel refuses an array map value over INT_MAX bytes (E2BIG), so a data section
+# beyond it is a damaged object; its initial bytes are not copied out of libbpf (which
+# ctypes.string_at could not do anyway: its size is a C int).
+MAX_DATA_SECTION = (1 << 31) - 1
 
 DEFAULT_LOG_SIZE = 1 << 20
 MAX_LOG_SIZE = (1 << 30) - 1
@@ -441,6 +446,9 @@ class Object:
             if not addr:
                 continue
             n = int(size.value)
+            if n > MAX_DATA_SECTION:
+                raise MalformedInput(f"data section {mp.name} claims {n} bytes, more than any kernel maps",
+                                     path=self.path)
             ctype = sections.get(mp.name)
             if ctype is None:
                 ctype = ctypes.c_uint8 * n

@@ -151,20 +151,8 @@ def program_names(obj) -> list[str]:
     """
     if "programs" in getattr(obj, "__dict__", {}):
         return [p.name for p in obj.programs if not p.is_subprog]
-    code = {s.index: s for s in obj.sections if s.kind == "program"}
-    funcs: dict[int, list] = {}
-    for sym in obj.elf.symbols:
-        if sym.type == "FUNC" and sym.shndx in code:
-            funcs.setdefault(sym.shndx, []).append(sym)
-    names = []
-    for idx in sorted(code):
-        syms = funcs.get(idx)
-        if not syms:
-            if code[idx].size:
-                names.append(code[idx].name.replace("/", "_"))
-            continue
-        names.extend(s.name for s in sorted(syms, key=lambda s: (s.value, s.name)))
-    return names
+    # obj.functions reads only the symbol table (and checks the code sections' sizes)
+    return [f.name for f in obj.functions if not f.is_subprog]
 
 
 def _data_map_name(obj_name: str, section: str) -> str:
@@ -257,6 +245,8 @@ def _fill_kconfig(sec: SkelDatasec, externs, typer, warnings, type_ids) -> None:
         try:
             size, align = typer.sizeof(e.type_id), typer.alignof(e.type_id)
         except MalformedInput:
+            size = align = 0
+        if size <= 0 or align <= 0:  # the C printer's "unknown": size -EINVAL, alignment 0
             warnings.append(f".kconfig: extern {e.name!r} has no size; left out")
             continue
         items.append((-align, size, e.name, e.type_id, align))
@@ -295,10 +285,13 @@ def _layout(sec: SkelDatasec, rows, typer, warnings, type_ids, strip_mods: bool)
         align = 1
         if typer is not None and tid:
             try:
-                align = typer.alignof(tid)
-                size = typer.sizeof(tid)
+                t_align, t_size = typer.alignof(tid), typer.sizeof(tid)
             except MalformedInput:
+                t_align = t_size = -1
+            if t_align <= 0 or t_size < 0:  # the C printer's "unknown": alignment 0, size -EINVAL
                 tid = 0
+            else:
+                align, size = t_align, t_size
         if not tid or typer is None:
             align = 1
         if (off + align - 1) // align * align != need:
