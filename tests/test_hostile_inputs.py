@@ -400,3 +400,48 @@ def test_object_read_from_a_pipe(tmp_path):
                         str(FIXTURES / "kprobe.bpf.o")], capture_output=True, text=True, timeout=TIME_LIMIT)
     assert r.returncode == 0, r.stderr
     assert "kprobe/do_unlinkat" in r.stdout and len(data) > 0
+
+
+# -- BTF shapes that once recursed, hung or crashed (reproducers in tests/data/hostile/) -------
+
+HOSTILE_BTF = Path(__file__).resolve().parent / "data" / "hostile"
+
+
+@pytest.mark.parametrize("name", ["btf_sizeof_array_of_itself.btf", "btf_type_name_const_of_itself.btf",
+                                  "btf_type_name_proto_param_itself.btf"])
+def test_self_referring_btf_is_an_error_not_a_recursion(name):
+    from bpfinspect.btf import load_btf
+    from bpfinspect.errors import BpfInspectError
+
+    btf = load_btf(HOSTILE_BTF / name)
+    for tid in btf.ids():
+        for query in (btf.sizeof, btf.type_name, btf.alignof):
+            try:
+                query(tid)
+            except BpfInspectError:
+                pass
+
+
+@pytest.mark.parametrize("fmt", ["raw", "c"])
+@pytest.mark.parametrize("name", sorted(p.name for p in HOSTILE_BTF.glob("*.btf")))
+def test_hostile_btf_through_the_cli(name, fmt):
+    p = subprocess.run([sys.executable, "-m", "bpfinspect", "btf", str(HOSTILE_BTF / name), "--format", fmt],
+                       capture_output=True, text=True, timeout=TIME_LIMIT,
+                       env=dict(os.environ, BPFINSPECT_NO_CACHE="1"))
+    assert p.returncode in (0, 2), p.stderr
+    assert "Traceback" not in p.stderr and "internal error" not in p.stderr
+    if p.returncode == 2:
+        assert len(p.stderr.splitlines()) == 1 and name in p.stderr
+
+
+def test_btf_padding_past_any_layout_is_refused_quickly():
+    p = subprocess.run([sys.executable, "-m", "bpfinspect", "btf", str(HOSTILE_BTF / "btf_c_padding_hang.btf"),
+                        "--format", "c"], capture_output=True, text=True, timeout=TIME_LIMIT,
+                       env=dict(os.environ, BPFINSPECT_NO_CACHE="1"))
+    assert p.returncode == 2 and "past the previous one" in p.stderr
+
+
+def test_raw_btf_from_an_endless_device_is_bounded():
+    p = subprocess.run([sys.executable, "-m", "bpfinspect", "btf", "/dev/zero"], capture_output=True, text=True,
+                       timeout=TIME_LIMIT)
+    assert p.returncode == 2 and "not a regular file" in p.stderr

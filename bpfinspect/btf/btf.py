@@ -333,20 +333,21 @@ class Btf:
 
     def sizeof(self, tid: int) -> int:
         """Size in bytes, as the kernel computes it (pointers are 8 bytes)."""
-        for depth in range(MAX_CHAIN):
+        factor = 1  # product of the element counts of the arrays walked through
+        for _ in range(MAX_CHAIN):
             self.check_id(tid)
             k = self.kind(tid)
             if k in SIZED_KINDS:
-                return self.size(tid)
+                return factor * self.size(tid)
             if k == Kind.PTR:
-                return 8
+                return factor * 8
             if k == Kind.ARRAY:
                 arr = self.type(tid).array
-                n = arr.nelems
-                if n == 0:
+                if arr.nelems == 0:
                     return 0
-                elem = self.sizeof(arr.type) if depth < MAX_CHAIN else 0
-                return n * elem
+                factor *= arr.nelems
+                tid = arr.type
+                continue
             if k in MODIFIER_KINDS or k == Kind.VAR:
                 tid = self.ref(tid)
                 continue
@@ -433,11 +434,26 @@ class Btf:
         return _declare(self, tid, var)
 
 
+# Steps one C type name may take, over all its nested parts.
+_DECLARE_BUDGET = 20000
+_DECLARE_DEPTH = 200
+
 _ANON = {Kind.STRUCT: "struct", Kind.UNION: "union", Kind.ENUM: "enum", Kind.ENUM64: "enum"}
 
 
-def _declare(btf: Btf, tid: int, inner: str) -> str:
+def _declare(btf: Btf, tid: int, inner: str, budget: list[int] | None = None, depth: int = 0) -> str:
+    """The declarator text; ``budget`` bounds the total work over the nested calls (hostile
+    BTF can make qualifiers, parameters and variables refer back to themselves)."""
+    if budget is None:
+        budget = [_DECLARE_BUDGET]
+    if depth > _DECLARE_DEPTH:
+        raise MalformedInput(f"type [{tid}] refers back to itself or nests too deeply to be named",
+                             path=btf.path, section=btf.section)
     for _ in range(MAX_CHAIN):
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise MalformedInput(f"type [{tid}] refers back to itself or nests too deeply to be named",
+                                 path=btf.path, section=btf.section)
         btf.check_id(tid)
         k = btf.kind(tid)
         if k == Kind.UNKN:
@@ -460,7 +476,7 @@ def _declare(btf: Btf, tid: int, inner: str) -> str:
                 inner = f"{q} {inner}" if inner else q
                 tid = target
                 continue
-            return q + " " + _declare(btf, target, inner)
+            return q + " " + _declare(btf, target, inner, budget, depth + 1)
         if k == Kind.TYPE_TAG:
             tid = btf.ref(tid)
             continue
@@ -478,7 +494,7 @@ def _declare(btf: Btf, tid: int, inner: str) -> str:
                 if p.type == 0 and not p.name:
                     params.append("...")
                 else:
-                    params.append(_declare(btf, p.type, p.name))
+                    params.append(_declare(btf, p.type, p.name, budget, depth + 1))
             if not params:
                 params = ["void"]
             if inner:
@@ -487,7 +503,7 @@ def _declare(btf: Btf, tid: int, inner: str) -> str:
             tid = t.type
             continue
         if k in (Kind.FUNC, Kind.VAR):
-            return _declare(btf, btf.ref(tid), inner or name)
+            return _declare(btf, btf.ref(tid), inner or name, budget, depth + 1)
         if k in (Kind.DATASEC, Kind.DECL_TAG):
             return _join(name, inner)
         return _join(f"<kind {k}>", inner)
@@ -511,15 +527,9 @@ def load_btf(path: str | os.PathLike, base: "Btf | str | os.PathLike | None" = N
     path = os.fspath(path)
     if base is not None and not isinstance(base, Btf):
         base = load_btf(base)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise MalformedInput("no such file", path=path) from None
-    except IsADirectoryError:
-        raise MalformedInput("is a directory", path=path) from None
-    except OSError as exc:
-        raise MalformedInput(exc.strerror or str(exc), path=path) from None
+    from bpfinspect.elf.reader import read_input
+
+    data = read_input(path)
     if data[:4] == b"\x7fELF":
         from bpfinspect.elf import ElfFile
         elf = ElfFile(data, path=path)

@@ -142,6 +142,8 @@ _MODS = frozenset({VOLATILE, CONST, RESTRICT, TYPE_TAG})
 # Kinds a declarator chain walks through (to the type in the third word; arrays aside).
 _THROUGH = frozenset({PTR, VOLATILE, CONST, RESTRICT, FUNC_PROTO, TYPE_TAG})
 _TABS = ["\t" * i for i in range(64)]
+# More padding than this between two members (64 MiB) is no record any compiler lays out.
+_MAX_PAD_BITS = 64 << 23
 _REF_THIRD = frozenset({PTR, TYPEDEF, VOLATILE, CONST, RESTRICT, FUNC, VAR, DECL_TAG, TYPE_TAG})
 _REF_MANY = frozenset({STRUCT, UNION, FUNC_PROTO, ARRAY, DATASEC})
 _ALIGN_THROUGH = frozenset({TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG, ARRAY})
@@ -766,6 +768,10 @@ class CDumper:
             if in_bitfield or (new == nxt and aligned != new) or (new != nxt and nxt - new <= new - cur):
                 add(f"{pad_type}: {new - cur if in_bitfield else 0}")
             cur = new
+        if nxt - cur > _MAX_PAD_BITS:
+            raise MalformedInput(f"a member lies {(nxt - cur) // 8} bytes past the previous one: "
+                                 "not a record a C compiler could lay out", path=self.btf.path,
+                                 section=self.btf.section)
         while cur != nxt:
             bits = min(nxt - cur, pad_bits)
             if bits == pad_bits:

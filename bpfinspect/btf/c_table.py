@@ -100,9 +100,8 @@ class Table:
         self.pos = pos
         self.count = len(pos) - 1
         self.start_id = btf.start_id
-        kinds = [(w[p + 1] >> 24) & 0x1F for p in pos]
-        kinds[0] = 0
-        self.kind = kinds
+        # id 0 (void) has no record: its kind is 0 even when there are no records at all
+        self.kind = [0] + [(w[p + 1] >> 24) & 0x1F for p in pos[1:]]
         self.strs = self._strings(raw)
 
     def _strings(self, raw: bytes) -> StringTable:

@@ -44,8 +44,13 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-class _ArgumentParserExit(Exception):
-    pass
+def _input_of(args) -> str:
+    """``"FILE: "`` for the command's input file, to start an error line with."""
+    for attr in ("object", "source", "file"):
+        value = getattr(args, attr, None)
+        if isinstance(value, str):
+            return f"{value}: "
+    return ""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,10 +75,10 @@ def main(argv: list[str] | None = None) -> int:
             pass
         return 0
     except MemoryError:
-        print("bpfinspect: out of memory while reading the input", file=sys.stderr)
+        print(f"bpfinspect: {_input_of(args)}out of memory while reading the input", file=sys.stderr)
         return 2
     except RecursionError:
-        print("bpfinspect: input nests too deeply to process", file=sys.stderr)
+        print(f"bpfinspect: {_input_of(args)}input nests too deeply to process", file=sys.stderr)
         return 2
     except Exception as exc:  # a defect of ours: still one line, unless asked for the traceback
         if os.environ.get("BPFINSPECT_DEBUG"):

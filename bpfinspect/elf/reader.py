@@ -165,26 +165,7 @@ class ElfFile:
     @classmethod
     def from_path(cls, path: str | os.PathLike) -> "ElfFile":
         path = os.fspath(path)
-        try:
-            # O_NONBLOCK: opening a named pipe nobody writes to must not wait forever
-            # (reads are blocking again once it is open; no writer then reads as empty).
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-            os.set_blocking(fd, True)
-            with open(fd, "rb") as f:
-                if stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                    data = f.read()
-                else:  # a pipe or a device (/dev/zero): no size to trust, so a bound
-                    data = f.read(MAX_STREAM + 1)
-                    if len(data) > MAX_STREAM:
-                        raise MalformedInput(f"not a regular file, and more than {MAX_STREAM >> 20} MB",
-                                             path=path)
-        except FileNotFoundError:
-            raise MalformedInput("no such file", path=path) from None
-        except IsADirectoryError:
-            raise MalformedInput("is a directory, not an object file", path=path) from None
-        except OSError as exc:
-            raise MalformedInput(exc.strerror or str(exc), path=path) from None
-        return cls(data, path=path)
+        return cls(read_input(path), path=path)
 
     def _error(self, what: str, offset: int | None = None, section: str | None = None) -> MalformedInput:
         return MalformedInput(what, path=self.path, offset=offset, section=section)
@@ -321,3 +302,28 @@ def _cstr(blob: bytes, off: int) -> str:
 _BINDS = {0: "LOCAL", 1: "GLOBAL", 2: "WEAK", 10: "GNU_UNIQUE"}
 _STTYPES = {0: "NOTYPE", 1: "OBJECT", 2: "FUNC", 3: "SECTION", 4: "FILE", 5: "COMMON", 6: "TLS"}
 _VIS = {0: "DEFAULT", 1: "INTERNAL", 2: "HIDDEN", 3: "PROTECTED"}
+
+
+def read_input(path: str) -> bytes:
+    """The bytes of an input file, bounded, never blocking on a pipe without a writer.
+
+    Shared by everything that reads a user's file (objects, raw BTF)."""
+    try:
+        # O_NONBLOCK: opening a named pipe nobody writes to must not wait forever
+        # (reads are blocking again once it is open; no writer then reads as empty).
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        os.set_blocking(fd, True)
+        with open(fd, "rb") as f:
+            if stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                return f.read()
+            # a pipe or a device (/dev/zero): no size to trust, so a bound
+            data = f.read(MAX_STREAM + 1)
+            if len(data) > MAX_STREAM:
+                raise MalformedInput(f"not a regular file, and more than {MAX_STREAM >> 20} MB", path=path)
+            return data
+    except FileNotFoundError:
+        raise MalformedInput("no such file", path=path) from None
+    except IsADirectoryError:
+        raise MalformedInput("is a directory", path=path) from None
+    except OSError as exc:
+        raise MalformedInput(exc.strerror or str(exc), path=path) from None
