@@ -527,7 +527,7 @@ def load_btf(path: str | os.PathLike, base: "Btf | str | os.PathLike | None" = N
     path = os.fspath(path)
     if base is not None and not isinstance(base, Btf):
         base = load_btf(base)
-    from bpfinspect.elf.reader import read_input
+    from bpfinspect.fileio import read_input
 
     data = read_input(path)
     if data[:4] == b"\x7fELF":

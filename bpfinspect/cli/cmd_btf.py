@@ -108,11 +108,10 @@ def _cache_read(path: str) -> bytes | None:
 def _cache_write(directory: str, path: str, data: bytes) -> None:
     """Store ``data`` atomically; a cache that cannot be written is silently skipped."""
     try:
+        from bpfinspect.fileio import write_atomic
+
         os.makedirs(directory, exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
+        write_atomic(path, data)
         kept = sorted((e for e in os.scandir(directory) if e.name.endswith(".out")),
                       key=lambda e: e.stat().st_mtime_ns, reverse=True)
         for e in kept[_CACHE_KEEP:]:

@@ -31,16 +31,10 @@ def _write(text: str, output: str | None) -> None:
         sys.stdout.flush()
         return
     from bpfinspect.errors import OperationFailed
-    tmp = f"{output}.tmp{os.getpid()}"
+    from bpfinspect.fileio import write_atomic
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, output)
+        write_atomic(output, text)
     except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
         raise OperationFailed(f"cannot write {output}: {exc.strerror or exc}") from None
 
 

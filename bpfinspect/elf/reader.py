@@ -9,7 +9,6 @@ beyond the machine number it reports.
 from __future__ import annotations
 
 import os
-import stat
 import struct
 from dataclasses import dataclass
 from functools import cached_property
@@ -38,8 +37,6 @@ _SECTION_TYPE_NAMES = {
 # Limits that keep hostile files from making us allocate or loop without end.
 MAX_SECTIONS = 65535
 MAX_SYMBOLS = 1 << 20
-# What is read from a pipe or device before giving up (a regular file is read whole).
-MAX_STREAM = 256 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +161,8 @@ class ElfFile:
 
     @classmethod
     def from_path(cls, path: str | os.PathLike) -> "ElfFile":
+        from bpfinspect.fileio import read_input
+
         path = os.fspath(path)
         return cls(read_input(path), path=path)
 
@@ -303,27 +302,3 @@ _BINDS = {0: "LOCAL", 1: "GLOBAL", 2: "WEAK", 10: "GNU_UNIQUE"}
 _STTYPES = {0: "NOTYPE", 1: "OBJECT", 2: "FUNC", 3: "SECTION", 4: "FILE", 5: "COMMON", 6: "TLS"}
 _VIS = {0: "DEFAULT", 1: "INTERNAL", 2: "HIDDEN", 3: "PROTECTED"}
 
-
-def read_input(path: str) -> bytes:
-    """The bytes of an input file, bounded, never blocking on a pipe without a writer.
-
-    Shared by everything that reads a user's file (objects, raw BTF)."""
-    try:
-        # O_NONBLOCK: opening a named pipe nobody writes to must not wait forever
-        # (reads are blocking again once it is open; no writer then reads as empty).
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        os.set_blocking(fd, True)
-        with open(fd, "rb") as f:
-            if stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                return f.read()
-            # a pipe or a device (/dev/zero): no size to trust, so a bound
-            data = f.read(MAX_STREAM + 1)
-            if len(data) > MAX_STREAM:
-                raise MalformedInput(f"not a regular file, and more than {MAX_STREAM >> 20} MB", path=path)
-            return data
-    except FileNotFoundError:
-        raise MalformedInput("no such file", path=path) from None
-    except IsADirectoryError:
-        raise MalformedInput("is a directory", path=path) from None
-    except OSError as exc:
-        raise MalformedInput(exc.strerror or str(exc), path=path) from None

@@ -21,9 +21,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 
 from bpfinspect.expand.vmlinux import cache_root
+from bpfinspect.fileio import replacing
 
 MIN_SIZE = 256 * 1024   # smaller headers parse faster than a PCH loads
 KEEP = 6                # precompiled headers kept in the cache
@@ -71,19 +71,9 @@ def prefix_pch(ci, index, header: str, args: list[str], version: str) -> str | N
         if any(d.severity >= ci.Diagnostic.Error for d in tu.diagnostics):
             return None
         os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".build-", suffix=".pch")
-        os.close(fd)
-        try:
+        with replacing(target, prefix=".build-", suffix=".pch") as tmp:
             tu.save(tmp)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-            discard(seen)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        discard(seen)
         _prune(directory)
         return target
     except (OSError, ci.TranslationUnitLoadError, ci.TranslationUnitSaveError):

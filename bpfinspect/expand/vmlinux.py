@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 
 from bpfinspect.errors import EnvironmentProblem, UsageError
+from bpfinspect.fileio import write_atomic
 
 DEFAULT_BTF = "/sys/kernel/btf/vmlinux"
 
@@ -76,18 +76,7 @@ def ensure_vmlinux_dir(include_name: str, btf_path: str | None = None) -> str:
     text = _btf_to_c(path)
     try:
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".vmlinux-", suffix=".h")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
-                f.write(text)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        write_atomic(target, text)
     except OSError as exc:
         raise EnvironmentProblem(f"cannot write {target}: {exc.strerror or exc}") from exc
     return directory
