@@ -287,16 +287,10 @@ def _sym_section_is_code(sym, code_secs) -> bool:
     return sym.shndx in code_secs
 
 
-def _func_name_for(sym, sections, symbols, insn_index: int | None = None) -> str:
-    """The function a symbol designates (through a section symbol plus offset when needed)."""
+def _func_name_for(sym, sections, symbols) -> str:
+    """The function a symbol designates (its section's name for a section symbol)."""
     if sym.type == "FUNC" and sym.name:
         return sym.name
-    if insn_index is not None:
-        for s in symbols:
-            if s.type == "FUNC" and s.shndx == sym.shndx and s.value // 8 <= insn_index < (s.value + max(s.size, 8)) // 8:
-                if s.value // 8 == insn_index:
-                    return s.name
-        return f"{_section_name(sections, sym.shndx)}+{insn_index}"
     return sym.name or _section_name(sections, sym.shndx)
 
 
@@ -322,8 +316,7 @@ def _classify_code_reloc(elf, r, secname, code, sections, symbols, text_index, m
             return mk("kfunc", sym.name)
         if sym.shndx == text_index or sym.shndx in func_syms:
             if sym.type == "FUNC":
-                target_insn = sym.value // 8 + imm + 1 if sym.type == "SECTION" else sym.value // 8
-                return mk("subprog_call", sym.name, target_insn)
+                return mk("subprog_call", sym.name, sym.value // 8)
             target_insn = sym.value // 8 + imm + 1
             return mk("subprog_call", _func_at(func_syms, sym.shndx, target_insn, sections), target_insn)
         return mk("unknown", sym.name or _section_name(sections, sym.shndx))
