@@ -13,7 +13,9 @@ def to_json(obj: BpfObject) -> dict:
         "file": obj.path,
         "sections": [
             {"index": s.index, "name": s.name, "type": s.type, "flags": s.flags_text, "size": s.size,
-             "offset": s.offset, "kind": s.kind, "program_type": s.program_type}
+             "offset": s.offset, "kind": s.kind, "program_type": s.program_type,
+             # beyond the contract: the raw sh_flags value and the alignment
+             "flags_value": s.flags, "align": s.align}
             for s in obj.sections if s.index != 0
         ],
     }
