@@ -24,7 +24,7 @@ def to_json(obj: BpfObject) -> dict:
 def blocks(obj: BpfObject) -> list[Block]:
     t = Table(["Idx", "Name", "Type", "Flags", "Size", "Offset", "Kind", "Program type"],
               title=f"{obj.path}: {len(obj.sections) - 1} sections", right=frozenset({"Idx", "Size", "Offset"}),
-              styles={"Name": "bold", "Kind": "cyan", "Program type": "green"})
+              styles={"Name": "bold", "Kind": "cyan", "Program type": "green"}, nowrap=frozenset({"Name"}))
     for s in obj.sections:
         if s.index == 0:
             continue

@@ -19,6 +19,7 @@ class Table:
     title: str | None = None
     right: frozenset[str] = frozenset()  # columns to right-align
     styles: dict[str, str] = field(default_factory=dict)  # column -> rich style
+    nowrap: frozenset[str] = frozenset()  # columns never wrapped on a terminal (besides the first)
 
 
 @dataclass
@@ -89,12 +90,12 @@ def render_plain(blocks: list[Block]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _render_rich(blocks: list[Block], stream) -> None:
+def _render_rich(blocks: list[Block], stream, width: int | None = None) -> None:
     from rich import box
     from rich.console import Console
     from rich.table import Table as RTable
 
-    console = Console(file=stream, highlight=False)
+    console = Console(file=stream, highlight=False, width=width, force_terminal=True)
     for i, b in enumerate(blocks):
         if i:
             console.print()
@@ -107,12 +108,43 @@ def _render_rich(blocks: list[Block], stream) -> None:
             for k, v in b.items:
                 t.add_row(k, v)
             console.print(t)
+        elif _natural_width(b) > 1.25 * console.width:  # wrapping would shred every cell
+            _render_records(console, b)
         else:
             t = RTable(box=box.SIMPLE_HEAD, title=b.title, title_justify="left", title_style="bold",
                        header_style="bold")
-            for c in b.columns:
+            for i, c in enumerate(b.columns):
+                # the first column names the row: never wrapped; the others wrap between words
+                # (lists are ", "-separated) and fold only words longer than their column
                 t.add_column(c, justify="right" if c in b.right else "left", style=b.styles.get(c),
-                             overflow="fold")
+                             no_wrap=i == 0 or c in b.nowrap, overflow="fold")
             for row in b.rows:
                 t.add_row(*row)
             console.print(t)
+
+
+def _natural_width(b: Table) -> int:
+    """Width of the table with no cell wrapped (rich's SIMPLE_HEAD: 3 columns of padding each)."""
+    widths = [len(c) for c in b.columns]
+    for row in b.rows:
+        for j, cell in enumerate(row):
+            widths[j] = max(widths[j], len(cell))
+    return sum(widths) + 3 * len(widths) + 1
+
+
+def _render_records(console, b: Table) -> None:
+    """A table too wide for the terminal: one record per row, a field per line, headed by the
+    row's name (the first never-wrapped column, or the first column)."""
+    if b.title:
+        console.print(b.title, style="bold", markup=False)
+    key = next((j for j, c in enumerate(b.columns) if c in b.nowrap), 0)
+    others = [j for j in range(len(b.columns)) if j != key]
+    width = max((len(b.columns[j]) for j in others), default=0)
+    for row in b.rows:
+        console.print(row[key], style="bold " + (b.styles.get(b.columns[key]) or ""), markup=False,
+                      highlight=False)
+        for j in others:
+            if row[j]:
+                col = b.columns[j]
+                console.print(f"  {col + ':':<{width + 1}} ", end="", style="cyan", markup=False, highlight=False)
+                console.print(row[j], style=b.styles.get(col), markup=False, highlight=False)
