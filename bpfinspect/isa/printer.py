@@ -272,7 +272,7 @@ def _ldx(tname: str):
         s = RS[regs]
         if d is None or s is None or imm:
             return None
-        return fmt % (d, s, f"+ {off:#x}" if off >= 0 else f"- {-off:#x}")
+        return fmt % (d, s, _mem(off))
     return f
 
 
@@ -283,7 +283,7 @@ def _st(tname: str):
         d = RD0[regs]
         if d is None:
             return None
-        return fmt % (d, f"+ {off:#x}" if off >= 0 else f"- {-off:#x}", imm)
+        return fmt % (d, _mem(off), imm)
     return f
 
 
@@ -295,7 +295,7 @@ def _stx(tname: str):
         s = RS[regs]
         if d is None or s is None or imm:
             return None
-        return fmt % (d, f"+ {off:#x}" if off >= 0 else f"- {-off:#x}", s)
+        return fmt % (d, _mem(off), s)
     return f
 
 
@@ -312,7 +312,7 @@ def _atomic(size: int):
         s = RS[regs]
         if d is None or s is None:
             return None
-        m = f"+ {off:#x}" if off >= 0 else f"- {-off:#x}"
+        m = _mem(off)
         if imm == oc.ATOMIC_LOAD_ACQ:
             return f"{ltab[regs & 0x0F]} = load_acquire(({tname} *)({s} {m}))"
         if imm == oc.ATOMIC_STORE_REL:
