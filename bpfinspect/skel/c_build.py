@@ -13,7 +13,6 @@ from bpfinspect.skel.c_model import (RESERVED_TOP, NameSpace, SkelDatasec, SkelM
                                      SkelProg, member_name)
 from bpfinspect.skel.names import c_ident, guard_macro, sanitize
 
-_SHT_PROGBITS, _SHT_NOBITS = "PROGBITS", "NOBITS"
 
 
 def build_model(obj, name: str | None = None, types: bool = False) -> SkelModel:
@@ -47,12 +46,10 @@ def build_model(obj, name: str | None = None, types: bool = False) -> SkelModel:
 
     datasecs = []
     for ds in obj.datasecs:
-        info = obj.section(ds.name)
-        stype = info.type if info is not None else ""
         if ds.size == 0:
             continue
-        if (ds.kind == "bss") != (stype == _SHT_NOBITS) or stype not in (_SHT_PROGBITS, _SHT_NOBITS):
-            continue
+        if (ds.kind == "bss") != (obj.sections[ds.index].type == "NOBITS"):
+            continue  # a .bss with bytes or a .data without: libbpf would not map it as such
         datasecs.append(ds)
         entries.append(dict(raw=ds.skel_name, libbpf=_data_map_name(libbpf_name, ds.name), kind="data", ds=ds))
 
@@ -87,7 +84,6 @@ def build_model(obj, name: str | None = None, types: bool = False) -> SkelModel:
     skel_datasecs: list[SkelDatasec] = []
     skel_maps: list[SkelMap] = []
     type_ids: list[int] = []
-    symbols = _data_symbols(obj)
     for e in entries:
         kind = e["kind"]
         sm = SkelMap(e["member"], e["libbpf"], kind)
@@ -105,7 +101,7 @@ def build_model(obj, name: str | None = None, types: bool = False) -> SkelModel:
             ds = e["ds"]
             top_name = top.take(ds.skel_name)
             sec = SkelDatasec(top_name, f"{ident}__{top_name.c}", ds.name, ds.size)
-            _fill_datasec(sec, ds, obj, typer, symbols, warnings, type_ids)
+            _fill_datasec(sec, ds, typer, warnings, type_ids)
             skel_datasecs.append(sec)
             sm.mmaped = top_name
         elif kind == "kconfig":
@@ -141,17 +137,8 @@ def build_model(obj, name: str | None = None, types: bool = False) -> SkelModel:
 
 
 def program_names(obj) -> list[str]:
-    """Names of the programs (functions outside ``.text``) in libbpf's order.
-
-    The same list as ``[p.name for p in obj.programs if not p.is_subprog]``
-    (a test holds them equal), read straight from the symbol table: building
-    ``obj.programs`` also decodes every ``SEC()`` name and its attach target,
-    which a skeleton does not need and which costs more than the rest of the
-    generation.
-    """
-    if "programs" in getattr(obj, "__dict__", {}):
-        return [p.name for p in obj.programs if not p.is_subprog]
-    # obj.functions reads only the symbol table (and checks the code sections' sizes)
+    """Names of the programs (functions outside ``.text``) in libbpf's order, from the
+    model's symbol-only function list (no section-name decoding needed)."""
     return [f.name for f in obj.functions if not f.is_subprog]
 
 
@@ -197,41 +184,10 @@ def _tag_clash(btf, type_ids, ident: str) -> str | None:
     return None
 
 
-def _data_symbols(obj) -> dict[str, set[int]]:
-    """Variable name -> the ELF sections defining a symbol of that name."""
-    out: dict[str, set[int]] = {}
-    for s in obj.elf.symbols:
-        if s.name and s.type in ("OBJECT", "NOTYPE") and s.shndx:
-            out.setdefault(s.name, set()).add(s.shndx)
-    return out
-
-
-def _var_type(obj, v) -> int:
-    """The BTF type of a variable (looked up by name when the section's DATASEC misses it)."""
-    if v.type_id:
-        return v.type_id
-    if obj.btf is None:
-        return 0
-    from bpfinspect.btf import Kind
-    found = obj.btf.find(v.name, Kind.VAR)
-    if len(found) == 1:
-        return obj.btf.ref(found[0])
-    return 0
-
-
-def _fill_datasec(sec: SkelDatasec, ds, obj, typer, symbols, warnings, type_ids) -> None:
-    rows = []
-    for v in ds.variables:
-        if v.is_static or v.linkage != "global":
-            continue
-        where = symbols.get(v.name)
-        if where is not None and ds.index not in where:
-            # The DATASEC lists a variable whose symbol lives in another section (clang 14 does
-            # this for zero-initialised globals): it belongs there, not here.
-            warnings.append(f"{ds.name}: variable {v.name!r} is listed by BTF but defined in another section; "
-                            "left out of this section")
-            continue
-        rows.append((v.offset, v.name, v.size, _var_type(obj, v)))
+def _fill_datasec(sec: SkelDatasec, ds, typer, warnings, type_ids) -> None:
+    # the model already places each variable in the section of its symbol, with its BTF type
+    rows = [(v.offset, v.name, v.size, v.type_id) for v in ds.variables
+            if not v.is_static and v.linkage == "global"]
     rows.sort()
     _layout(sec, rows, typer, warnings, type_ids, strip_mods=True)
 
