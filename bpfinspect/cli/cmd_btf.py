@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 
-from bpfinspect.cli.common import add_json_arg
+from bpfinspect.cli.common import add_json_arg, gc_paused
 
 SYSFS_BTF = "/sys/kernel/btf/"
 VMLINUX = "/sys/kernel/btf/vmlinux"
@@ -127,12 +127,8 @@ def _write_bytes(data: bytes) -> None:
     sys.stdout.buffer.flush()
 
 
+@gc_paused
 def run(args) -> int:
-    import gc
-
-    # A short-lived run over up to a few hundred thousand small objects, none of them in
-    # reference cycles: the cyclic collector would only rescan them again and again.
-    gc.disable()
     from bpfinspect.errors import UsageError
 
     fmt = args.format or "raw"
