@@ -221,10 +221,6 @@ class Btf:
         b, p = self._owner(tid)
         return b._w[p + 2]
 
-    def words(self, tid: int) -> tuple[array, int]:
-        """The raw word array and record position for ``tid`` (for fast printers)."""
-        return self._owner(tid)
-
     # -- typed view ---------------------------------------------------------------------------
 
     def type(self, tid: int) -> Type:

@@ -1046,13 +1046,6 @@ class CDumper:
 
     # -- whole dumps ----------------------------------------------------------------------------
 
-    def dump_type(self, tid: int) -> None:
-        """Order one root and emit what it queued (appends to ``self.out``)."""
-        self.queue = []
-        self._order(tid, False, 0)
-        for q in self.queue:
-            self._emit(q, 0, 0)
-
     def _dump_all(self, roots, id_order: bool) -> None:
         kinds, ostate, w, pos = self.kinds, self.ostate, self.w, self.pos
         order, emit = self._order, self._emit

@@ -62,15 +62,3 @@ class Type:
     int_bits: int = 0
     linkage: int = 0         # FUNC (vlen) and VAR
     component_idx: int = -1  # DECL_TAG
-
-    @property
-    def kind_name(self) -> str:
-        return self.kind.name
-
-    @property
-    def is_signed_enum(self) -> bool:
-        return self.kflag
-
-    @property
-    def fwd_is_union(self) -> bool:
-        return self.kflag

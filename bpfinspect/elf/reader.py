@@ -252,9 +252,6 @@ class ElfFile:
                 out[s.info] = s
         return out
 
-    def reloc_section_for(self, section_index: int) -> ElfSection | None:
-        return self._rel_sections.get(section_index)
-
     def relocations(self, section_index: int) -> tuple[ElfReloc, ...]:
         rel = self._rel_sections.get(section_index)
         if rel is None:

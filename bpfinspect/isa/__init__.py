@@ -10,13 +10,22 @@ Layout:
   helpers.py       helper id -> name (table from linux/bpf.h in helper_table.py)
 """
 
-from bpfinspect.isa.decode import Insn, Slot, insn_at, iter_insns, unpack_slots, wide_pair
-from bpfinspect.isa.helpers import helper_name
-from bpfinspect.isa.labels import TargetNamer, absolute_symbols, section_symbols
-from bpfinspect.isa.printer import diagnose, format_slot, raw_text, render, render_text
+import importlib
 
-__all__ = [
-    "Insn", "Slot", "TargetNamer", "absolute_symbols", "diagnose", "format_slot", "helper_name",
-    "insn_at", "iter_insns", "raw_text", "render", "render_text", "section_symbols",
-    "unpack_slots", "wide_pair",
-]
+# Names are loaded on first use: the printer builds its formatter tables when imported,
+# which commands that only need opcodes or helper names (progs, info, gen-skel) skip.
+_WHERE = {
+    "Insn": "decode", "Slot": "decode", "insn_at": "decode", "iter_insns": "decode", "unpack_slots": "decode",
+    "wide_pair": "decode", "helper_name": "helpers", "TargetNamer": "labels", "absolute_symbols": "labels",
+    "section_symbols": "labels", "diagnose": "printer", "format_slot": "printer", "raw_text": "printer",
+    "render": "printer", "render_text": "printer",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

@@ -33,13 +33,6 @@ def check_fields(op: int, dst: int, src: int, off: int, imm: int) -> tuple[int, 
     return op, dst, src, off, imm
 
 
-def encode_slot(op: int, dst: int, src: int, off: int, imm: int, little: bool = True) -> bytes:
-    op, dst, src, off, imm = check_fields(op, dst, src, off, imm)
-    if little:
-        return _LE.pack(op, (src << 4) | dst, off, imm)
-    return _BE.pack(op, (dst << 4) | src, off, imm)
-
-
 def encode(fields: Iterable[Fields], little: bool = True) -> bytes:
     """Bytes of a sequence of slots (fields already range-checked by the caller or not)."""
     pack = _LE.pack if little else _BE.pack
@@ -47,14 +40,4 @@ def encode(fields: Iterable[Fields], little: bool = True) -> bytes:
     for op, dst, src, off, imm in fields:
         op, dst, src, off, imm = check_fields(op, dst, src, off, imm)
         out += pack(op, (src << 4) | dst if little else (dst << 4) | src, off, imm)
-    return bytes(out)
-
-
-def from_slots(slots, little: bool = True) -> bytes:
-    """Inverse of :func:`bpfinspect.isa.decode.unpack_slots` (normalised register bytes)."""
-    if little:
-        return b"".join(_LE.pack(*s) for s in slots)
-    out = bytearray()
-    for op, regs, off, imm in slots:
-        out += _BE.pack(op, ((regs & 0x0F) << 4) | (regs >> 4), off, imm)
     return bytes(out)

@@ -10,14 +10,3 @@ def helper_name(helper_id: int) -> str | None:
     if 0 < helper_id < len(HELPER_NAMES):
         return HELPER_NAMES[helper_id]
     return None
-
-
-def helper_id(name: str) -> int | None:
-    """Inverse of :func:`helper_name`; accepts the name with or without ``bpf_``."""
-    if not name.startswith("bpf_"):
-        name = "bpf_" + name
-    try:
-        found = HELPER_NAMES.index(name)
-    except ValueError:
-        return None
-    return found or None

@@ -7,14 +7,13 @@ import struct
 
 from bpfinspect.btf import Btf, Kind, parse_btf, parse_btf_ext
 from bpfinspect.btf.core import core_relo_text
-from bpfinspect.btf.ext import CORE_KINDS
 from bpfinspect.elf import EM_BPF, ElfFile
 from bpfinspect.errors import MalformedInput
+from bpfinspect.isa import opcodes as oc
 from bpfinspect.obj import maps as mapdefs
 from bpfinspect.obj.model import (BpfObject, CoreReloInfo, DataSection, Extern, Function, Program, Reloc,
                                   SectionInfo, Var)
-from bpfinspect.obj.names import (internal_map_name, libbpf_object_name, skeleton_object_name,  # noqa: F401
-                                  skeleton_section_name)
+from bpfinspect.obj.names import internal_map_name, skeleton_section_name
 
 R_BPF_NAMES = {0: "R_BPF_NONE", 1: "R_BPF_64_64", 2: "R_BPF_64_ABS64", 3: "R_BPF_64_ABS32",
                4: "R_BPF_64_NODYLD32", 10: "R_BPF_64_32"}
@@ -23,10 +22,7 @@ SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR = 0x1, 0x2, 0x4
 _FLAG_LETTERS = [(0x1, "W"), (0x2, "A"), (0x4, "X"), (0x10, "M"), (0x20, "S"), (0x40, "I"), (0x80, "L"),
                  (0x100, "O"), (0x200, "G"), (0x400, "T"), (0x800, "C"), (0x80000000, "E")]
 
-OP_CALL = 0x85
-OP_LD_IMM64 = 0x18
-PSEUDO_CALL = 1
-PSEUDO_KFUNC_CALL = 2
+OP_CALL = oc.JMP | oc.JMP_CALL | oc.K
 
 
 def open_object(path: str | os.PathLike) -> BpfObject:
@@ -143,7 +139,7 @@ def maps_of(obj: BpfObject) -> list[Map]:
         out.extend(mapdefs.legacy_maps(elf, sec_legacy, symbols))
     for s in elf.sections:
         if s.name in (".struct_ops", ".struct_ops.link"):
-            prog_at = {r.offset: _func_name_for(r.symbol, elf.sections, symbols) for r in elf.relocations(s.index)}
+            prog_at = {r.offset: _func_name_for(r.symbol, elf.sections) for r in elf.relocations(s.index)}
             out.extend(mapdefs.struct_ops_maps(elf, btf, s, symbols, prog_at))
     return out
 
@@ -171,7 +167,7 @@ def relocs_of(obj: BpfObject) -> list[Reloc]:
     for idx, secname in sorted(code_secs.items()):
         code = sections[idx].data()
         for r in elf.relocations(idx):
-            relocs.append(_classify_code_reloc(elf, r, secname, code, sections, symbols, text_index, map_sections,
+            relocs.append(_classify_code_reloc(elf, r, secname, code, sections, text_index, map_sections,
                                                datasec_by_index, extern_kind, map_at, func_syms))
     for s in sections:
         if s.index in code_secs or s.type not in (1, 8):
@@ -179,8 +175,7 @@ def relocs_of(obj: BpfObject) -> list[Reloc]:
         if s.name.startswith(".debug") or s.name in (".BTF", ".BTF.ext"):
             continue
         for r in elf.relocations(s.index):
-            tname = _func_name_for(r.symbol, sections, symbols) if r.symbol.shndx in code_secs else (
-                r.symbol.name or _section_name(sections, r.symbol.shndx))
+            tname = _func_name_for(r.symbol, sections)
             if s.name == ".maps":
                 kind = "map_slot"
             elif s.name.startswith(".struct_ops"):
@@ -236,7 +231,7 @@ def core_relos_of(obj: BpfObject) -> list[CoreReloInfo]:
         return out
     for secname, recs in ext.core_relos.items():
         for rec in recs:
-            out.append(CoreReloInfo(secname, rec.insn_off, rec.insn_off // 8, CORE_KINDS.get(rec.kind, f"kind{rec.kind}"),
+            out.append(CoreReloInfo(secname, rec.insn_off, rec.insn_off // 8, rec.kind_name,
                                     rec.type_id, rec.access, core_relo_text(btf, rec)))
     return out
 
@@ -283,18 +278,12 @@ def _section_name(sections, index: int) -> str:
     return sections[index].name if 0 < index < len(sections) else ""
 
 
-def _sym_section_is_code(sym, code_secs) -> bool:
-    return sym.shndx in code_secs
-
-
-def _func_name_for(sym, sections, symbols) -> str:
+def _func_name_for(sym, sections) -> str:
     """The function a symbol designates (its section's name for a section symbol)."""
-    if sym.type == "FUNC" and sym.name:
-        return sym.name
     return sym.name or _section_name(sections, sym.shndx)
 
 
-def _classify_code_reloc(elf, r, secname, code, sections, symbols, text_index, map_sections, datasec_by_index,
+def _classify_code_reloc(elf, r, secname, code, sections, text_index, map_sections, datasec_by_index,
                          extern_kind, map_at, func_syms) -> Reloc:
     sym = r.symbol
     off = r.offset
@@ -320,7 +309,7 @@ def _classify_code_reloc(elf, r, secname, code, sections, symbols, text_index, m
             target_insn = sym.value // 8 + imm + 1
             return mk("subprog_call", _func_at(func_syms, sym.shndx, target_insn, sections), target_insn)
         return mk("unknown", sym.name or _section_name(sections, sym.shndx))
-    if op == OP_LD_IMM64:
+    if op == oc.LD_IMM64:
         if not sym.defined:
             kind = extern_kind.get(sym.name, "ksym")
             return mk("kfunc" if kind == "kfunc" else kind, sym.name)
@@ -492,7 +481,7 @@ def _programs(obj: BpfObject) -> list[Program]:
     direct = {}
     for name, secname, idx, off, size, linkage, is_sub in progs_raw:
         code = sections[idx].data()[off:off + size]
-        helpers, local_calls, kfunc_calls = scan_code(code, elf.little)
+        helpers, local_calls = scan_code(code, elf.little)
         own = [r for r in relocs_by_sec.get(secname, ()) if off <= r.offset < off + size]
         callees = set()
         for r in own:

@@ -177,14 +177,18 @@ class BpfObject:
 
     def __init__(self, elf: "ElfFile") -> None:
         import importlib
+
+        from bpfinspect.obj.names import libbpf_object_name, skeleton_object_name
+
+        # the stage functions live in obj.build, which imports this module
         _b = importlib.import_module("bpfinspect.obj.build")
         self._b = _b
         self.elf = elf
         self.path: str | None = elf.path
         self.data: bytes = elf.data
         self.endian: str = elf.endian
-        self.name: str = _b.skeleton_object_name(elf.path)
-        self.libbpf_name: str = _b.libbpf_object_name(elf.path)
+        self.name: str = skeleton_object_name(elf.path)
+        self.libbpf_name: str = libbpf_object_name(elf.path)
         self._warnings: list[str] = []
         self.sections: tuple[SectionInfo, ...] = _b.section_infos(self)
 
@@ -277,27 +281,7 @@ class BpfObject:
                 return m
         return None
 
-    def relocs_at(self, section: str, insn_index: int) -> list[Reloc]:
-        return self._reloc_index.get((section, insn_index), [])
-
-    def core_relos_at(self, section: str, insn_index: int) -> list[CoreReloInfo]:
-        return list(self._core_index.get((section, insn_index), []))
-
     def line_info(self, section: str) -> "tuple[LineInfo, ...]":
         if self.btf_ext is None:
             return ()
         return tuple(sorted(self.btf_ext.line_info.get(section, ()), key=lambda li: li.insn_off))
-
-    @cached_property
-    def _reloc_index(self) -> dict:
-        out: dict = {}
-        for r in self.relocs:
-            out.setdefault((r.section, r.insn_index), []).append(r)
-        return out
-
-    @cached_property
-    def _core_index(self) -> dict:
-        out: dict = {}
-        for c in self.core_relos:
-            out.setdefault((c.section, c.insn_index), []).append(c)
-        return out
