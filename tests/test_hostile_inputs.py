@@ -386,7 +386,7 @@ def test_endless_device_is_read_only_so_far(cmd, tmp_path):
     assert "not a regular file" in r.stderr
 
 
-@pytest.mark.parametrize("cmd", ["info", "progs"])
+@pytest.mark.parametrize("cmd", ["info", "progs", "btf", "load"])
 def test_named_pipe_without_writer_does_not_block(cmd, tmp_path):
     fifo = tmp_path / "pipe.bpf.o"
     os.mkfifo(fifo)
@@ -395,11 +395,10 @@ def test_named_pipe_without_writer_does_not_block(cmd, tmp_path):
 
 
 def test_object_read_from_a_pipe(tmp_path):
-    data = (FIXTURES / "kprobe.bpf.o").read_bytes()
     r = subprocess.run(["bash", "-c", f'"{sys.executable}" -m bpfinspect sections <(cat "$0")',
                         str(FIXTURES / "kprobe.bpf.o")], capture_output=True, text=True, timeout=TIME_LIMIT)
     assert r.returncode == 0, r.stderr
-    assert "kprobe/do_unlinkat" in r.stdout and len(data) > 0
+    assert "kprobe/do_unlinkat" in r.stdout
 
 
 # -- BTF shapes that once recursed, hung or crashed (reproducers in tests/data/hostile/) -------

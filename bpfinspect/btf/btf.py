@@ -221,6 +221,10 @@ class Btf:
         b, p = self._owner(tid)
         return b._w[p + 2]
 
+    def words(self, tid: int) -> tuple[array, int]:
+        """The raw word array and the record's word position for ``tid`` (to patch or print raw)."""
+        return self._owner(tid)
+
     # -- typed view ---------------------------------------------------------------------------
 
     def type(self, tid: int) -> Type:

@@ -10,6 +10,8 @@ or tracefs missing for an attach.
 
 from __future__ import annotations
 
+import os
+
 from bpfinspect.cli.common import add_json_arg, add_object_arg
 
 
@@ -27,24 +29,23 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from bpfinspect.errors import EnvironmentProblem, MalformedInput, UsageError
+    from bpfinspect.errors import EnvironmentProblem, MalformedInput
+
+    from bpfinspect.fileio import read_input
 
     path = args.object
-    try:
-        with open(path, "rb") as f:
-            head = f.read(4)
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror.lower() if exc.strerror else exc}") from None
-    if head != b"\x7fELF":
+    data = read_input(path)  # bounded, and never blocks on a pipe nobody writes to
+    if data[:4] != b"\x7fELF":
         raise MalformedInput("not an ELF file", path=path, offset=0)
     if not _bpf_syscall_available():
         raise EnvironmentProblem("the kernel offers no bpf() system call here "
                                  "(/proc/sys/kernel/unprivileged_bpf_disabled missing or bpf() returned ENOSYS)")
     from bpfinspect.runtime.loadcheck import check_load
 
-    report = check_load(path, programs=args.prog or None, attach=args.attach, full_log=args.verbose)
+    # the bytes just read, under the name libbpf gives a file (up to its first dot)
+    report = check_load(data, name=os.path.basename(path).split(".", 1)[0], programs=args.prog or None,
+                        attach=args.attach, full_log=args.verbose)
+    report.path = path
     if args.json:
         from bpfinspect.views.jsonout import emit
         emit(report.to_json())

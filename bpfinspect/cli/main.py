@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except BpfInspectError as exc:
+        if exc.path is None:  # every error line names the input it is about
+            exc.path = _input_of(args)[:-2] or None
         print(f"bpfinspect: {exc.one_line()}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
