@@ -57,3 +57,22 @@ def write_atomic(target: str, data: bytes | str) -> None:
     with replacing(target, prefix=f".{os.path.basename(target)}-") as tmp:
         with open(tmp, "wb") as f:
             f.write(data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data)
+
+
+def cache_dir(sub: str) -> str:
+    """``$XDG_CACHE_HOME/bpfinspect/<sub>`` (``~/.cache/...`` by default); not created here."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "bpfinspect", sub)
+
+
+def code_fingerprint(*modules: str) -> str:
+    """bpfinspect's version and the size and time of ``modules`` (paths inside the package):
+    part of a cache key, so that a changed renderer never serves what the old one wrote."""
+    import bpfinspect
+
+    pkg = os.path.dirname(os.path.abspath(bpfinspect.__file__))
+    parts = [bpfinspect.__version__]
+    for rel in modules:
+        st = os.stat(os.path.join(pkg, rel))
+        parts.append(f"{rel}:{st.st_size}:{st.st_mtime_ns}")
+    return "\0".join(parts)

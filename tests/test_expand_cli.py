@@ -313,3 +313,19 @@ def test_many_errors_are_capped(tmp_path):
     assert len(lines) == 51
     assert lines[0].startswith(f"bpfinspect: {src}:1:6: error: ")
     assert lines[-1] == "bpfinspect: ... and 70 more errors"
+
+
+def test_cli_architectures_are_the_expanders():
+    from bpfinspect.cli.cmd_expand import ARCH_CHOICES
+    from bpfinspect.expand.clangfront import ARCHES
+    assert ARCH_CHOICES == ARCHES
+
+
+def test_json_keeps_non_ascii_text(tmp_path):
+    src = tmp_path / "cafe.bpf.c"
+    src.write_text('/* café */\n#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n'
+                   'SEC("xdp") int f(void *ctx) { return 2; }\n')
+    p = subprocess.run([sys.executable, "-m", "bpfinspect", "expand", str(src), "--json"], capture_output=True,
+                       text=True)
+    assert p.returncode == 0, p.stderr
+    assert "café" in p.stdout and json.loads(p.stdout)["sites"]

@@ -66,8 +66,8 @@ _RENDER_MODULES = ("btf/btf.py", "btf/c_table.py", "btf/raw.py", "btf/c_dump.py"
 def _cache_dir() -> str | None:
     if os.environ.get("BPFINSPECT_NO_CACHE"):
         return None
-    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(root, "bpfinspect", "btf")
+    from bpfinspect.fileio import cache_dir
+    return cache_dir("btf")
 
 
 def _cache_key(args, fmt: str, base: str | None) -> str | None:
@@ -80,13 +80,10 @@ def _cache_key(args, fmt: str, base: str | None) -> str | None:
             return None
         import hashlib
 
-        import bpfinspect
+        from bpfinspect.fileio import code_fingerprint
         h = hashlib.sha256()
-        h.update(f"{bpfinspect.__version__}\0{fmt}\0{args.sorted}\0{args.no_guards}\0".encode())
-        pkg = os.path.dirname(os.path.abspath(bpfinspect.__file__))
-        for rel in _RENDER_MODULES:
-            st = os.stat(os.path.join(pkg, rel))
-            h.update(f"{rel}:{st.st_size}:{st.st_mtime_ns}\0".encode())
+        h.update(f"{fmt}\0{args.sorted}\0{args.no_guards}\0".encode())
+        h.update(code_fingerprint(*_RENDER_MODULES).encode())
         for path in (args.source, base):
             h.update(b"\0input\0")
             if path is not None:

@@ -64,10 +64,6 @@ class MacroDef:
     variadic: bool
     body: tuple[Tok, ...]
 
-    @property
-    def function_like(self) -> bool:
-        return self.params is not None
-
 
 def parse_definition(toks: list[Tok]) -> MacroDef | None:
     """A MacroDef from the tokens of ``NAME[(params)] body`` (the text after

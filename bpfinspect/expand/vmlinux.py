@@ -14,7 +14,7 @@ import os
 import re
 
 from bpfinspect.errors import EnvironmentProblem, UsageError
-from bpfinspect.fileio import write_atomic
+from bpfinspect.fileio import cache_dir, code_fingerprint, write_atomic
 
 DEFAULT_BTF = "/sys/kernel/btf/vmlinux"
 
@@ -40,8 +40,7 @@ def find_on_path(name: str, source_dir: str | None, include_dirs: list[str]) -> 
 
 
 def cache_root() -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "bpfinspect", "vmlinux")
+    return cache_dir("vmlinux")
 
 
 def _btf_to_c(path: str) -> str:
@@ -49,8 +48,7 @@ def _btf_to_c(path: str) -> str:
     from bpfinspect.btf import load_btf  # noqa: PLC0415 - only when a header must be made
     from bpfinspect.btf import c_dump  # noqa: PLC0415
 
-    printer = getattr(c_dump, "dump_c", None) or c_dump.c_text
-    return printer(load_btf(path))
+    return c_dump.c_text(load_btf(path))
 
 
 def ensure_vmlinux_dir(include_name: str, btf_path: str | None = None) -> str:
@@ -68,7 +66,9 @@ def ensure_vmlinux_dir(include_name: str, btf_path: str | None = None) -> str:
             f"has no {DEFAULT_BTF}; pass -I DIR or --btf PATH") from exc
     except OSError as exc:
         raise EnvironmentProblem(f"cannot read {path}: {exc.strerror or exc}") from exc
-    digest = hashlib.sha256(data).hexdigest()[:32]
+    # the printer's own code is part of the key: a fixed printer never serves an old header
+    digest = hashlib.sha256(data + code_fingerprint("btf/btf.py", "btf/c_table.py", "btf/c_dump.py").encode()
+                            ).hexdigest()[:32]
     directory = os.path.join(cache_root(), digest)
     target = os.path.join(directory, include_name)
     if os.path.isfile(target):

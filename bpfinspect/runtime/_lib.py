@@ -236,7 +236,6 @@ _SIGNATURES: dict[str, tuple] = {
     "libbpf_num_possible_cpus": (c_int, [], True),
     "libbpf_bpf_prog_type_str": (c_char_p, [c_int], False),
     "libbpf_bpf_map_type_str": (c_char_p, [c_int], False),
-    "libbpf_bpf_attach_type_str": (c_char_p, [c_int], False),
     "bpf_object__open_mem": (P, [c_void_p, c_size_t, ctypes.POINTER(OpenOpts)], True),
     "bpf_object__open_file": (P, [c_char_p, ctypes.POINTER(OpenOpts)], True),
     "bpf_object__load": (c_int, [P], True),
@@ -383,13 +382,6 @@ class Libbpf:
             if s:
                 return s.decode()
         return f"type_{t}"
-
-    def attach_type_name(self, t: int) -> str:
-        if self.libbpf_bpf_attach_type_str is not None:
-            s = self.libbpf_bpf_attach_type_str(t)
-            if s:
-                return s.decode()
-        return f"attach_{t}"
 
     def info_by_fd(self, fd: int, buf, kind: str = "prog") -> int:
         """bpf_{prog,map}_get_info_by_fd when present (1.2+), else bpf_obj_get_info_by_fd."""

@@ -40,10 +40,6 @@ class Codec:
         else:
             self.int_type = None
 
-    def encode_into(self, value, buf, offset: int = 0) -> None:
-        data = self.to_bytes(value)
-        ctypes.memmove(ctypes.addressof(buf) + offset, data, self.size)
-
     def to_bytes(self, value) -> bytes:
         if isinstance(value, bool) and self.int_type is not None:
             value = int(value)

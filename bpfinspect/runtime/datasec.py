@@ -123,11 +123,6 @@ class _View:
     def __bytes__(self) -> bytes:
         return bytes(self._live())
 
-    def _copy(self):
-        """The current contents as a detached ctypes copy."""
-        target = self._live()
-        return type(target).from_buffer_copy(bytes(target))
-
     def __dir__(self):
         target = self._live()
         return sorted(set(_field_names(type(target))))
@@ -231,9 +226,6 @@ class DataSection(_View):
                 # Someone still holds a ctypes object inside the mapping: the mapping
                 # (and the kernel map it pins) goes away when that object does.
                 pass
-
-    def _frozen(self) -> bool:
-        return self._node.frozen
 
     def _section_name(self) -> str:
         return self._node.name

@@ -337,7 +337,3 @@ def _attach_all(report: LoadReport, obj: Object, only: str | None = None) -> Non
             v.attach = AttachResult(False, error=exc.message, errno_name=getattr(exc, "errno_name", None),
                                     tracefs_missing=bool(getattr(exc, "tracefs_missing", False)))
             report.environment_problem = exc.message
-
-
-def tracefs_hint() -> str | None:
-    return None if tracefs_mounted() else "mount -t tracefs tracefs /sys/kernel/tracing"

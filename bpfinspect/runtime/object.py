@@ -27,7 +27,8 @@ import os
 import weakref
 
 from bpfinspect.errors import MalformedInput, UsageError
-from bpfinspect.runtime._lib import OpenOpts, c_size_t, errno_name, journal, last_errno, lib, make_error
+from bpfinspect.runtime._lib import (OpenOpts, _last_meaningful_line, c_size_t, errno_name, journal, last_errno, lib,
+                                     make_error)
 from bpfinspect.runtime.guard import no_interrupt
 from bpfinspect.runtime.maps import BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, Map
 
@@ -513,7 +514,7 @@ class Object:
             if failed is not None:
                 what += f": program '{failed.name}' (SEC(\"{failed.section}\")) rejected"
             exc = make_error(what, -res, since=mark, log=log, program=failed.name if failed else None)
-            exc.reason = verifier_reason(log) if log else _last_line(exc.libbpf_message)
+            exc.reason = verifier_reason(log) if log else _last_meaningful_line(exc.libbpf_message)
             if exc.reason and exc.reason not in exc.message:
                 exc.message += f": {exc.reason}"
             if -res == errno.ENOSPC and log:
@@ -565,11 +566,6 @@ class Object:
     def __repr__(self) -> str:
         state = "closed" if self.closed else ("loaded" if self.loaded else "opened")
         return f"<Object {getattr(self, 'name', '?')} {state}>"
-
-
-def _last_line(text: str) -> str:
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and "PROG LOAD LOG" not in ln]
-    return lines[-1] if lines else ""
 
 
 def verifier_reason(log: str) -> str:

@@ -36,8 +36,8 @@ def template_text(name: str) -> str:
 
 
 def _cache_dir() -> str | None:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    path = os.path.join(base, "bpfinspect", "templates")
+    from bpfinspect.fileio import cache_dir
+    path = cache_dir("templates")
     try:
         os.makedirs(path, exist_ok=True)
     except OSError:
