@@ -20,31 +20,25 @@ def register(sub) -> None:
 
 @gc_paused
 def run(args) -> int:
-    from bpfinspect.errors import EnvironmentProblem, UsageError
+    from bpfinspect.errors import OperationFailed, UsageError
+    from bpfinspect.fileio import read_input, write_atomic
     from bpfinspect.isa.asm import assemble
 
+    if args.file == "-":
+        data, path = sys.stdin.buffer.read(), "<stdin>"
+    else:
+        data, path = read_input(args.file), args.file
     try:
-        if args.file == "-":
-            text = sys.stdin.read()
-            path = "<stdin>"
-        else:
-            with open(args.file, encoding="utf-8") as fh:
-                text = fh.read()
-            path = args.file
-    except FileNotFoundError:
-        raise UsageError(f"{args.file}: no such file") from None
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise UsageError(f"{args.file}: not UTF-8 text") from None
-    except OSError as exc:
-        raise EnvironmentProblem(f"{args.file}: {exc.strerror}") from None
+        raise UsageError(f"{path}: not UTF-8 text") from None
     code = assemble(text, little=args.endian == "little", path=path)
+    if args.output == "-":
+        sys.stdout.buffer.write(code)
+        sys.stdout.buffer.flush()
+        return 0
     try:
-        if args.output == "-":
-            sys.stdout.buffer.write(code)
-            sys.stdout.buffer.flush()
-        else:
-            with open(args.output, "wb") as fh:
-                fh.write(code)
+        write_atomic(args.output, code)
     except OSError as exc:
-        raise EnvironmentProblem(f"{args.output}: {exc.strerror}") from None
+        raise OperationFailed(f"cannot write {args.output}: {exc.strerror or exc}") from None
     return 0

@@ -24,19 +24,13 @@ import re
 import shlex
 
 from bpfinspect.errors import UsageError
+from bpfinspect.skel.names import sanitize
 
 LINE = 100  # base64 characters per line
 
 # Names the generated module defines itself.
 RESERVED = {"ctypes", "ELF_BYTES", "_base64", "_hashlib", "_layout", "_Skeleton", "Skeleton", "_DATA_SECTIONS",
             "_MAPS", "_PROGRAMS"}
-
-AUTO_ATTACH_PREFIXES = ("tp/", "tracepoint/", "raw_tp/", "raw_tracepoint/", "tp_btf/", "fentry/", "fexit/",
-                        "fmod_ret/", "lsm/", "kprobe/", "kretprobe/", "ksyscall/", "kretsyscall/", "iter/",
-                        "uprobe/", "uretprobe/", "usdt/", "kprobe.multi/", "kretprobe.multi/", "freplace/",
-                        "raw_tp.w/", "raw_tracepoint.w/", "fentry.s/", "fexit.s/", "lsm.s/", "iter.s/",
-                        "fmod_ret.s/", "uprobe.s/", "uretprobe.s/")
-
 
 def class_name_for(object_name: str) -> str:
     """``h_boot_bpf`` -> ``HBootBpf``."""
@@ -48,7 +42,8 @@ def class_name_for(object_name: str) -> str:
 
 
 def member_name(name: str) -> str:
-    s = re.sub(r"[^A-Za-z0-9_]", "_", name) or "_"
+    """A Python attribute name for ``name`` (the C skeleton's member rules, Python's keywords)."""
+    s = sanitize(name) or "_"
     if s[0].isdigit():
         s = "_" + s
     import keyword
@@ -60,27 +55,12 @@ def member_name(name: str) -> str:
 def _template():
     import jinja2
 
-    text = None
-    try:
-        from importlib.resources import files
-        text = files("bpfinspect.templates").joinpath("skel_python.py.j2").read_text(encoding="utf-8")
-    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError, TypeError):
-        here = os.path.dirname(os.path.abspath(__file__))
-        path = os.path.join(here, "..", "..", "templates", "skel_python.py.j2")
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+    from bpfinspect.skel.c_template import template_text
+
     env = jinja2.Environment(autoescape=False, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
     env.filters["pyrepr"] = repr
     env.filters["shell_quote"] = shlex.quote
-    return env.from_string(text)
-
-
-def _auto_attach(prog) -> bool:
-    spec = getattr(prog, "spec", None)
-    value = getattr(spec, "auto_attach", None) if spec is not None else None
-    if value is not None:
-        return bool(value)
-    return prog.section.startswith(AUTO_ATTACH_PREFIXES)
+    return env.from_string(template_text("skel_python.py.j2"))
 
 
 def generate(obj, *, types=(), module_name: str | None = None, name: str | None = None) -> str:
@@ -94,7 +74,7 @@ def generate(obj, *, types=(), module_name: str | None = None, name: str | None 
         raise UsageError(f"the object is {obj.endian}-endian and this machine is {sys.byteorder}-endian: a Python "
                          f"skeleton runs on the machine that loads it", path=obj.path)
     # --name replaces the object name (as for C skeletons): the class is named after it
-    object_name = re.sub(r"[^A-Za-z0-9_]", "_", name) if name else obj.name
+    object_name = sanitize(name) if name else obj.name
     class_name = class_name_for(object_name)
     module_name = module_name or f"{object_name}_skel"
     btf = obj.btf
@@ -124,19 +104,15 @@ def generate(obj, *, types=(), module_name: str | None = None, name: str | None 
         return name
 
     maps = []
-    data_map_names = {ds.map_name for ds in obj.datasecs}
-    used_members: set[str] = set()
     for m in obj.maps:
         if m.section not in (".maps", "maps"):
             continue
         member = member_name(m.name)
-        used_members.add(member)
         maps.append({
             "member": member, "name": m.name, "type": m.type,
             "key": m.key_type, "value": m.value_type,
             "key_expr": type_expr(m.key_type_id), "value_expr": type_expr(m.value_type_id),
         })
-    del data_map_names
 
     datasecs = []
     for ds in obj.datasecs:
@@ -153,14 +129,12 @@ def generate(obj, *, types=(), module_name: str | None = None, name: str | None 
                 if type_expr_name.isidentifier() and type_expr_name not in exports:
                     exports.append(type_expr_name)
         exports.append(cls)
+        # the runtime opens the object under object_name, so libbpf names the map after it
         datasecs.append({
             "member": member, "section": ds.name, "kind": ds.kind, "size": ds.size,
             "map_name": internal_map_name(object_name, ds.name), "class_name": cls,
             "vars": [v[0] for v in variables], "first_var": variables[0][0] if variables else None,
         })
-        if member not in used_members:
-            maps.append({"member": member, "name": internal_map_name(object_name, ds.name), "type": "array",
-                         "key": None, "value": None, "key_expr": "None", "value_expr": "None", "internal": True})
 
     types_source = layout.source().strip("\n") if layout is not None else ""
     if layout is None:
@@ -171,10 +145,9 @@ def generate(obj, *, types=(), module_name: str | None = None, name: str | None 
                           f"    _fields_ = [('__raw', ctypes.c_uint8 * {ds['size']})]\n")
         types_source = "\n\n".join(chunks).strip("\n")
 
-    # the internal maps are looked up by the runtime through DATA_SECTIONS
-    map_rows = [m for m in maps if not m.get("internal")]
-    progs = [{"member": member_name(p.name), "name": p.name, "section": p.section, "auto_attach": _auto_attach(p)}
-             for p in obj.programs if not p.is_subprog]
+    # (the internal maps of data sections are looked up by the runtime through DATA_SECTIONS)
+    progs = [{"member": member_name(p.name), "name": p.name, "section": p.section,
+              "auto_attach": p.spec.auto_attach} for p in obj.programs if not p.is_subprog]
 
     b64 = base64.b64encode(obj.data).decode("ascii")
     elf_lines = [b64[i:i + LINE] for i in range(0, len(b64), LINE)] or [""]
@@ -187,5 +160,5 @@ def generate(obj, *, types=(), module_name: str | None = None, name: str | None 
         object_name=object_name, class_name=class_name, module_name=module_name,
         requested_types=list(types), elf_lines=elf_lines, elf_size=len(obj.data),
         elf_sha256=hashlib.sha256(obj.data).hexdigest(), types_source=types_source,
-        datasecs=datasecs, maps=map_rows, progs=progs, exports=export_list,
+        datasecs=datasecs, maps=maps, progs=progs, exports=export_list,
     )
