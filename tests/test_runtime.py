@@ -228,7 +228,10 @@ def test_ctrl_c_during_poll_interrupts_and_cleans_up(tracefs):
     from bpfinspect.runtime import Object
     before = anon_fds()
     obj = Object.open(RT_TEST_OBJ.read_bytes(), name="rt_test")
-    timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+    # aimed at the main thread: a process-wide kill may land on the timer's own thread, which
+    # would leave the main thread waiting in epoll until its timeout
+    main = threading.main_thread().ident
+    timer = threading.Timer(0.3, lambda: signal.pthread_kill(main, signal.SIGINT))
     start = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         with obj:
