@@ -769,9 +769,8 @@ class CDumper:
                 add(f"{pad_type}: {new - cur if in_bitfield else 0}")
             cur = new
         if nxt - cur > _MAX_PAD_BITS:
-            raise MalformedInput(f"a member lies {(nxt - cur) // 8} bytes past the previous one: "
-                                 "not a record a C compiler could lay out", path=self.btf.path,
-                                 section=self.btf.section)
+            self.fail(f"a member lies {(nxt - cur) // 8} bytes past the previous one: "
+                      "not a record a C compiler could lay out")
         while cur != nxt:
             bits = min(nxt - cur, pad_bits)
             if bits == pad_bits:

@@ -114,15 +114,12 @@ def parse_btf_ext(data: bytes, btf: Btf, path: str | None = None) -> BtfExt:
             lst.append(FuncInfo(insn_off, type_id))
     line_info: dict[str, list] = {}
     rec_li = 16
-    text_cache: dict[int, str] = {}
     for sec, rec_size, pos, num in groups(li_off, li_len, 16, "line_info"):
         rec_li = rec_size
         lst = line_info.setdefault(sec, [])
         for i in range(num):
             insn_off, file_off, line_off, line_col = struct.unpack_from(e + "IIII", data, pos + i * rec_size)
-            if line_off not in text_cache:
-                text_cache[line_off] = btf.string(line_off)
-            lst.append(LineInfo(insn_off, btf.string(file_off), text_cache[line_off], line_col >> 10,
+            lst.append(LineInfo(insn_off, btf.string(file_off), btf.string(line_off), line_col >> 10,
                                 line_col & 0x3FF))
     core: dict[str, list] = {}
     rec_cr = 16

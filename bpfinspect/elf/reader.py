@@ -253,10 +253,13 @@ class ElfFile:
         return out
 
     def relocations(self, section_index: int) -> tuple[ElfReloc, ...]:
-        rel = self._rel_sections.get(section_index)
-        if rel is None:
-            return ()
-        return self._decode_relocs(rel)
+        """The relocations that apply to section ``section_index`` (decoded once)."""
+        cache = self.__dict__.setdefault("_relocs_cache", {})
+        found = cache.get(section_index)
+        if found is None:
+            rel = self._rel_sections.get(section_index)
+            found = cache[section_index] = self._decode_relocs(rel) if rel is not None else ()
+        return found
 
     def _decode_relocs(self, rel: ElfSection) -> tuple[ElfReloc, ...]:
         rela = rel.type == SHT_RELA

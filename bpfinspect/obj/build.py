@@ -6,6 +6,7 @@ import os
 import struct
 
 from bpfinspect.btf import Btf, Kind, parse_btf, parse_btf_ext
+from bpfinspect.btf.kinds import LINKAGE_NAMES
 from bpfinspect.btf.core import core_relo_text
 from bpfinspect.elf import EM_BPF, ElfFile
 from bpfinspect.errors import MalformedInput
@@ -406,9 +407,10 @@ def _datasecs(elf: ElfFile, btf: Btf | None, symbols, libbpf_name: str) -> list[
     sym_section = {sym.name: sym.shndx for sym in symbols
                    if sym.shndx in data_indexes and sym.type in ("OBJECT", "NOTYPE") and sym.name}
     btf_var_of: dict[str, int] = {}   # variable name -> BTF VAR id, from every data DATASEC
+    datasec_ids = {s.index: btf.find(s.name, Kind.DATASEC) for s in data_secs} if btf is not None else {}
     if btf is not None:
         for s in data_secs:
-            for ds in btf.find(s.name, Kind.DATASEC):
+            for ds in datasec_ids[s.index]:
                 for dv in btf.type(ds).vars:
                     if btf.valid(dv.type) and btf.kind(dv.type) == Kind.VAR:
                         btf_var_of.setdefault(btf.name(dv.type), dv.type)
@@ -421,7 +423,7 @@ def _datasecs(elf: ElfFile, btf: Btf | None, symbols, libbpf_name: str) -> list[
                     if sym.shndx == s.index and sym.type in ("OBJECT", "NOTYPE") and sym.name}
         covered = set()
         if btf is not None:
-            ids = btf.find(s.name, Kind.DATASEC)
+            ids = datasec_ids[s.index]
             if ids:
                 btf_id = ids[0]
                 for dv in btf.type(btf_id).vars:
@@ -453,7 +455,7 @@ def _btf_var(btf: Btf, t, offset: int, fallback_size: int, data) -> Var:
         size = btf.sizeof(t.type)
     except MalformedInput:
         size = fallback_size
-    linkage = {0: "static", 1: "global", 2: "extern"}.get(t.linkage, str(t.linkage))
+    linkage = LINKAGE_NAMES.get(t.linkage, str(t.linkage))
     return _var(t.name, offset, size, btf.type_name(t.type), t.type, linkage, data)
 
 

@@ -72,10 +72,7 @@ def render_plain(blocks: list[Block]) -> str:
         else:
             if b.title:
                 out.append(b.title)
-            widths = [len(c) for c in b.columns]
-            for row in b.rows:
-                for j, cell in enumerate(row):
-                    widths[j] = max(widths[j], len(cell))
+            widths = _widths(b)
             def line(cells):
                 parts = []
                 for j, cell in enumerate(cells):
@@ -123,12 +120,18 @@ def _render_rich(blocks: list[Block], stream, width: int | None = None) -> None:
             console.print(t)
 
 
-def _natural_width(b: Table) -> int:
-    """Width of the table with no cell wrapped (rich's SIMPLE_HEAD: 3 columns of padding each)."""
+def _widths(b: Table) -> list[int]:
+    """Each column's widest text, header included."""
     widths = [len(c) for c in b.columns]
     for row in b.rows:
         for j, cell in enumerate(row):
             widths[j] = max(widths[j], len(cell))
+    return widths
+
+
+def _natural_width(b: Table) -> int:
+    """Width of the table with no cell wrapped (rich's SIMPLE_HEAD: 3 columns of padding each)."""
+    widths = _widths(b)
     return sum(widths) + 3 * len(widths) + 1
 
 
