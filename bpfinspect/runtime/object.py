@@ -27,6 +27,7 @@ import os
 import weakref
 
 from bpfinspect.errors import MalformedInput, UsageError
+from bpfinspect.errors import BpfInspectError
 from bpfinspect.runtime._lib import (OpenOpts, _last_meaningful_line, c_size_t, errno_name, journal, last_errno, lib,
                                      make_error)
 from bpfinspect.runtime.guard import no_interrupt
@@ -405,16 +406,12 @@ class Object:
         if self._btf is None and not self._btf_tried:
             self._btf_tried = True
             try:
-                from bpfinspect.btf import parse_btf
-                from bpfinspect.elf import ElfFile
+                from bpfinspect.obj import from_bytes, open_object
                 if self._elf_bytes is not None:
-                    elf = ElfFile(self._elf_bytes)
+                    self._btf = from_bytes(self._elf_bytes).btf
                 else:
-                    elf = ElfFile.from_path(self.path)
-                sec = elf.section_by_name(".BTF")
-                if sec is not None:
-                    self._btf = parse_btf(sec.data())
-            except Exception:
+                    self._btf = open_object(self.path).btf
+            except BpfInspectError:  # BTF we cannot read: keys and values stay bytes
                 self._btf = None
         return self._btf
 
