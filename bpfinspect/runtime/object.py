@@ -26,8 +26,7 @@ import errno
 import os
 import weakref
 
-from bpfinspect.errors import MalformedInput, UsageError
-from bpfinspect.errors import BpfInspectError
+from bpfinspect.errors import BpfInspectError, MalformedInput, UsageError
 from bpfinspect.runtime._lib import (OpenOpts, _last_meaningful_line, c_size_t, errno_name, journal, last_errno, lib,
                                      make_error)
 from bpfinspect.runtime.guard import no_interrupt
