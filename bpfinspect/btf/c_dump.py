@@ -118,10 +118,20 @@ is depth-limited, and a RecursionError never escapes.
 
 from __future__ import annotations
 
-from itertools import compress
+import marshal
+import os
+import re
+import signal
+import sys
+from collections import Counter
+from itertools import accumulate, chain, compress, repeat
+from operator import add as _add, eq as _eq, is_ as _is, lt as _lt, mod as _mod, not_ as _not
 
 from bpfinspect.btf.c_table import Table
 from bpfinspect.errors import MalformedInput
+
+# A name settled at the end of a whole dump (see CDumper._settle_names).
+_PLACEHOLDER = re.compile("\x01(e?[0-9]+)\x02")
 
 # How deep the type graph may nest before we call it a cycle.
 MAX_DEPTH = 300
@@ -169,7 +179,6 @@ class CDumper:
         self.w = t.w
         self.pos = t.pos
         self.kinds = t.kind
-        self.strs = t.strs
         n = t.count + 1
         self.n = n
         self.ptr_sz = t.ptr_size()
@@ -191,7 +200,23 @@ class CDumper:
         # In an id-order dump, leaf roots below this id count as visited.
         self._roots_done = 0
         self._strip_all = False   # within a strip_mods declaration
-        self.out: list[str] = []
+        # What emission writes, in order: a type id for its top-level definition, a negated
+        # struct/union id for a forward declaration (see _text_of).
+        self.out: list[int] = []
+        # Whole dumps print names that may clash as placeholders, settled in one pass at the
+        # end (see _settle_names), so that definitions can be rendered ahead, in bulk.
+        self._defer = False
+        self._dup_tags: frozenset = frozenset()
+        self._dup_idents: frozenset = frozenset()
+        self._ph_enums: frozenset = frozenset()
+        self._pre: dict[int, str] = {}   # top-level struct/union definitions rendered ahead
+
+    def __getattr__(self, name: str):
+        # The string table is decoded on first use (a walk over the type graph never needs it).
+        if name == "strs":
+            strs = self.strs = self.t.strs
+            return strs
+        raise AttributeError(name)
 
     # -- errors ---------------------------------------------------------------------------------
 
@@ -257,6 +282,11 @@ class CDumper:
         if k == FWD or (k == ENUM and not self.w[p + 1] & 0xFFFF):
             self.names[tid] = name
             return name
+        if self._defer:
+            dups = self._dup_idents if k == TYPEDEF else self._dup_tags
+            r = f"\x01{tid}\x02" if name in dups else name
+            self.names[tid] = r
+            return r
         c = counts.get(name, 0) + 1
         counts[name] = c
         r = f"{name}___{c}" if c > 1 else name
@@ -361,7 +391,7 @@ class CDumper:
         for _ in range(vlen):
             mt = w[q + 1]
             if mt == tid:
-                self.fail(f"type [{tid}] contains itself")
+                self.fail(f"type [{tid}] contains itself (a cycle by value)")
             a = self.alignof(mt, depth + 1)
             if a <= 0:
                 return a
@@ -502,11 +532,10 @@ class CDumper:
             if k == STRUCT or k == UNION:
                 if tid == cont or not w[p]:
                     return
-                self.out.append(self.struct_fwd(tid) + ";\n\n")
+                self.out.append(-tid)
                 self.fwd[tid] = 1
             elif k == TYPEDEF:
-                if not self._blacklisted(tid):
-                    self.out.append(self.typedef_def(tid, 0) + ";\n\n")
+                self.out.append(tid)
                 self.fwd[tid] = 1
             return
         if k == PTR or k == CONST or k == VOLATILE or k == RESTRICT or k == TYPE_TAG:
@@ -535,18 +564,18 @@ class CDumper:
                             continue
                     emit(mt, inner, d1)
             elif not self.fwd[tid] and tid != cont:
-                self.out.append(self.struct_fwd(tid) + ";\n\n")
+                self.out.append(-tid)
                 self.fwd[tid] = 1
             if top:
-                self.out.append(self.struct_def(tid, 0) + ";\n\n")
+                self.out.append(tid)
                 estate[tid] = 2
             else:
                 estate[tid] = 0
         elif k == TYPEDEF:
             estate[tid] = 1
             self._emit(w[p + 2], tid, depth + 1)
-            if not self.fwd[tid] and not self._blacklisted(tid):
-                self.out.append(self.typedef_def(tid, 0) + ";\n\n")
+            if not self.fwd[tid]:
+                self.out.append(tid)
             estate[tid] = 2
         elif k == ARRAY:
             elem = w[p + 3]
@@ -564,10 +593,10 @@ class CDumper:
                 estate[tid] = 2
         elif k == ENUM or k == ENUM64:
             if cont == 0:
-                self.out.append(self.enum_def(tid, 0) + ";\n\n")
+                self.out.append(tid)
             estate[tid] = 2
         elif k == FWD:
-            self.out.append(self.fwd_def(tid) + ";\n\n")
+            self.out.append(tid)
             estate[tid] = 2
         elif k == INT:
             estate[tid] = 2
@@ -575,6 +604,44 @@ class CDumper:
     def _blacklisted(self, tid: int) -> bool:
         off = self.w[self.pos[tid]]
         return bool(off) and self.strs[off] == "__builtin_va_list"
+
+    # -- rendering what emission wrote ------------------------------------------------------------
+
+    def _text_of(self, item: int) -> str:
+        """The text of one emitted item: a top-level definition, or (negative id) a forward
+        declaration of a struct/union."""
+        if item < 0:
+            return self.struct_fwd(-item) + ";\n\n"
+        k = self.kinds[item]
+        if k == STRUCT or k == UNION:
+            return self.struct_def(item, 0) + ";\n\n"
+        if k == TYPEDEF:
+            return "" if self._blacklisted(item) else self.typedef_def(item, 0) + ";\n\n"
+        if k == ENUM or k == ENUM64:
+            return self.enum_def(item, 0) + ";\n\n"
+        return self.fwd_def(item) + ";\n\n"
+
+    def _render(self, items, whole: bool) -> str:
+        """The text of ``items`` in order.  Names are claimed in print order: one item after the
+        other, or, for a whole dump, with placeholders settled at the end (definitions are
+        then rendered ahead, in bulk, records a column at a time).
+
+        ``items`` may also be a callable that returns them: a whole dump renders ahead while
+        the walk that decides the order runs in another process (see _forked_walk).
+        """
+        text_of = self._text_of
+        if whole and not self._strip_all and self._guard(self._start_deferred):
+            try:
+                self._guard(self._prerender)
+                if callable(items):
+                    items = items()
+                pre = self._pre
+                return self._settle_names("".join([pre.get(i) or text_of(i) for i in items]))
+            finally:
+                self._end_deferred()
+        if callable(items):
+            items = items()
+        return "".join(map(text_of, items))
 
     # -- definitions ----------------------------------------------------------------------------
 
@@ -609,12 +676,23 @@ class CDumper:
         add = parts.append
         q = p + 3
         is64 = self.kinds[tid] == ENUM64
+        defer = self._defer
+        if defer:
+            # Each printing of an enumerator claims its name anew: placeholders for every
+            # enumerator of an enum that may be printed more than once (an anonymous one
+            # written inline), and for names something else also claims.
+            every = tid in self._ph_enums
+            dups = self._dup_idents
         for _ in range(vlen):
             name = strs[w[q]]
-            c = counts.get(name, 0) + 1
-            counts[name] = c
-            if c > 1:
-                name = f"{name}___{c}"
+            if defer:
+                if every or name in dups:
+                    name = f"\x01e{w[q]}\x02"
+            else:
+                c = counts.get(name, 0) + 1
+                counts[name] = c
+                if c > 1:
+                    name = f"{name}___{c}"
             if is64:
                 v = w[q + 1] | (w[q + 2] << 32)
                 if signed:
@@ -634,7 +712,7 @@ class CDumper:
         return "".join(parts)
 
     def _member_info(self, mt: int, lvl1: int) -> tuple:
-        """(declarator head, tail, size in bits, alignment) of a member type; head is None when the
+        """(declarator head, tail, size in bits, alignment, alignment in bits or 1) of a member type; head is None when the
         declarator writes an anonymous definition inline (then it is rebuilt every time)."""
         c = self._dcache.get(mt)
         if c is None:
@@ -653,10 +731,12 @@ class CDumper:
             a = self._align.get(mt)
             if a is None:
                 a = self.alignof(mt)
+        # a * 8 as the divisor of the misalignment test (1 when the alignment is unknown: no test)
+        abits = a << 3 if a > 0 else 1
         if c is None:
-            info = (None, None, sz * 8 if sz > 0 else 0, a)
+            info = (None, None, sz * 8 if sz > 0 else 0, a, abits)
         else:
-            info = (c[0], c[1], sz * 8 if sz > 0 else 0, a)
+            info = (c[0], c[1], sz * 8 if sz > 0 else 0, a, abits)
             self._minfo[mt] = info
         return info
 
@@ -672,15 +752,15 @@ class CDumper:
             head = ("struct " if is_struct else "union ") + self.tag_name(tid) + " {"
         else:
             head = "struct {" if is_struct else "union {"
+        # Inside a declaration asked for with strip_mods, inline members lose qualifiers too.
+        strip = self._strip_all
+        lvl1 = lvl + 1
         items = []
         add = items.append
         strs = self.strs
         decl = self.decl
         mget = self._minfo.get
         minfo = self._member_info
-        # Inside a declaration asked for with strip_mods, inline members lose qualifiers too.
-        strip = self._strip_all
-        lvl1 = lvl + 1
         # Packed-ness needs every member's alignment; it is tracked along the way and only
         # computed up front when a gap needs padding before the last member is seen.
         packed = None if is_struct else False
@@ -694,7 +774,7 @@ class CDumper:
                 mi = mget(mt)
                 if mi is None:
                     mi = minfo(mt, lvl1)
-                h, tl, bits, a = mi
+                h, tl, bits, a, _ = mi
                 if a > best:
                     best = a
                 if a and moff % (a << 3):
@@ -716,7 +796,7 @@ class CDumper:
                 mi = mget(mt)
                 if mi is None:
                     mi = minfo(mt, lvl1)
-                h, tl, bits, a = mi
+                h, tl, bits, a, _ = mi
                 if a > best:
                     best = a
                 if a and not bsz and moff % (a << 3):
@@ -1107,12 +1187,215 @@ class CDumper:
             for tid in roots:
                 if not 0 <= tid < self.n:
                     self.fail(f"type id {tid} out of range (last is {self.n - 1})")
-        self._guard(self._dump_all, roots, ids is None and not sort)
-        body = "".join(self.out)
-        self.out = []
+        whole = ids is None
+        id_order = whole and not sort
+        walk = None
+        if whole and self.n > _FORK_MIN_TYPES and _fork_allowed():
+            walk = _ForkedWalk.start(self, roots, id_order)
+        if walk is None:
+            self._guard(self._dump_all, roots, id_order)
+            items = self.out
+            self.out = []
+            body = self._guard(self._render, items, whole)
+        else:
+            try:
+                body = self._guard(self._render, walk, whole)
+            finally:
+                walk.close()
         if guards:
             return HEADER + body + FOOTER
         return body
+
+    # -- whole dumps: names settled at the end, records rendered ahead --------------------------
+    #
+    # In a whole dump every named struct/union is written once at the top level, so its text
+    # can be rendered before its turn comes -- in bulk, a column of all members of all records
+    # at a time -- if rendering it does not depend on what was printed before.  Only the
+    # ``___N`` suffixes do: a name that more than one type (or enumerator) claims gets its
+    # suffix in the order the claims are printed.  Such names are printed as placeholders
+    # (``\x01<id>\x02`` for a type, ``\x01e<string offset>\x02`` for an enumerator, every
+    # printing of which claims anew) and settled in one pass over the finished text, in text
+    # order, which is the order they would have been claimed in.  Names no two claimants
+    # share (nearly all) are printed as they are.
+
+    def _ids_of(self, kind: int) -> list:
+        return list(compress(range(self.n), map(_eq, self.kinds, repeat(kind))))
+
+    def _start_deferred(self) -> bool:
+        raw = self.strs.raw
+        if b"\x01" in raw or b"\x02" in raw:
+            return False   # a name holding a placeholder's delimiters: settle names as printed
+        w, pos, strs = self.w, self.pos, self.strs
+        tags = []
+        idents = []
+        enums = self._ids_of(ENUM) + self._ids_of(ENUM64)
+        anon_enums = []
+        for tid in enums:
+            p = pos[tid]
+            info = w[p + 1]
+            vlen = info & 0xFFFF
+            step = 3 if self.kinds[tid] == ENUM64 else 2
+            idents.extend(w[p + 3:p + 3 + step * vlen:step])
+            if not w[p]:
+                anon_enums.append(tid)
+            elif vlen:
+                tags.append(w[p])
+        for kind in (STRUCT, UNION):
+            tags.extend(w[pos[tid]] for tid in self._ids_of(kind))
+        idents.extend(w[pos[tid]] for tid in self._ids_of(TYPEDEF))
+        get = strs.__getitem__
+
+        def dups(offsets):
+            counts = Counter(map(get, filter(None, offsets)))
+            return frozenset(name for name, c in counts.items() if c > 1)
+
+        self._dup_tags = dups(tags)
+        self._dup_idents = dups(idents)
+        if "__gnuc_va_list" in self._dup_idents:
+            return False   # the typedef is recognised by its printed name
+        referenced = self.referenced
+        self._ph_enums = frozenset(tid for tid in anon_enums if tid in referenced)
+        self._defer = True
+        return True
+
+    def _end_deferred(self) -> None:
+        """Back to settling names as they are printed; caches holding placeholders go."""
+        if not self._defer:
+            return
+        self._defer = False
+        self._pre = {}
+        self._dcache = {}
+        self._minfo = {}
+        for tid, r in list(self.names.items()):
+            if r.startswith("\x01"):
+                del self.names[tid]
+
+    def _settle_names(self, text: str) -> str:
+        """Replace the placeholders in ``text`` by the names as printing in order gives them."""
+        if "\x01" not in text:
+            return text
+        w, pos, kinds, strs = self.w, self.pos, self.kinds, self.strs
+        tag_counts, ident_counts = self.tag_counts, self.ident_counts
+        settled: dict[int, str] = {}
+
+        def settle(m) -> str:
+            key = m.group(1)
+            if key[0] == "e":
+                name = strs[int(key[1:])]
+                c = ident_counts.get(name, 0) + 1
+                ident_counts[name] = c
+                return f"{name}___{c}" if c > 1 else name
+            tid = int(key)
+            r = settled.get(tid)
+            if r is None:
+                name = strs[w[pos[tid]]]
+                counts = ident_counts if kinds[tid] == TYPEDEF else tag_counts
+                c = counts.get(name, 0) + 1
+                counts[name] = c
+                r = settled[tid] = f"{name}___{c}" if c > 1 else name
+            return r
+
+        text = _PLACEHOLDER.sub(settle, text)
+        for tid, r in settled.items():
+            self.names[tid] = r
+        return text
+
+    def _prerender(self) -> None:
+        """Render ahead the top-level definition of every named struct/union whose members are
+        all named, none a bitfield or an anonymous type written inline (the others are left to
+        struct_def when their turn comes)."""
+        w, pos, strs = self.w, self.pos, self.strs
+        recs = []
+        for tid in sorted(self._ids_of(STRUCT) + self._ids_of(UNION)):
+            p = pos[tid]
+            if not w[p]:
+                continue
+            info = w[p + 1]
+            vlen = info & 0xFFFF
+            if not vlen or (info >> 31 and max(w[p + 5:p + 3 + 3 * vlen:3]) >> 24):
+                continue
+            recs.append(tid)
+        if not recs:
+            return
+        starts = [pos[tid] + 3 for tid in recs]
+        vlens = [w[q - 2] & 0xFFFF for q in starts]
+        idx = list(chain.from_iterable(map(range, starts, map(_add, starts, [3 * v for v in vlens]),
+                                           repeat(3))))
+        get = w.__getitem__
+        fos = list(map(get, idx))
+        mts = list(map(get, map(_add, idx, repeat(1))))
+        offs = list(map(get, map(_add, idx, repeat(2))))
+        mget = self._minfo.get
+        minfo = self._member_info
+        for mt in set(mts).difference(self._minfo):
+            minfo(mt, 1)
+        infos = list(map(mget, mts))
+        # Records with an unnamed member, or one whose type is written inline, are left out.
+        owner = list(chain.from_iterable(map(repeat, range(len(recs)), vlens)))
+        bad = set(map(owner.__getitem__, compress(range(len(idx)), map(_is, infos, repeat(None)))))
+        bad.update(map(owner.__getitem__, compress(range(len(idx)), map(_not, fos))))
+        if bad:
+            dummy = ("", "", 0, 0, 1)
+            infos = [dummy if i is None else i for i in infos]
+        heads, tails, bits, aligns, abits = zip(*infos)
+        ends = list(map(_add, offs, bits))
+        prev = [0]
+        prev += ends
+        firsts = [0]
+        firsts += accumulate(vlens)
+        for f in firsts:
+            prev[f] = 0
+        misaligned = set(map(owner.__getitem__, compress(range(len(idx)), map(_mod, offs, abits))))
+        sep = ";\n\t"
+        seps = [sep] * len(idx)
+        for f in firsts[:-1]:
+            seps[f] = "\n\t"
+        packed = {}
+        for i in compress(range(len(idx)), map(_lt, prev, offs)):
+            r = owner[i]
+            if r in bad:
+                continue
+            pk = packed.get(r)
+            if pk is None:
+                pk = packed[r] = self.is_packed(recs[r])
+            pads = []
+            self._pad(pads.append, prev[i], offs[i], 1 if pk else aligns[i], False)
+            if pads:
+                seps[i] += sep.join(pads) + sep
+        parts = [None] * (4 * len(idx))
+        parts[0::4] = seps
+        parts[1::4] = heads
+        parts[2::4] = map(strs.__getitem__, fos)
+        parts[3::4] = tails
+        pre = self._pre
+        tag_name = self.tag_name
+        kinds = self.kinds
+        join = "".join
+        for r, tid in enumerate(recs):
+            if r in bad:
+                continue
+            a = firsts[r]
+            b = firsts[r + 1]
+            p = pos[tid]
+            size = w[p + 2]
+            is_struct = kinds[tid] == STRUCT
+            pk = packed.get(r)
+            if pk is None:
+                if r in misaligned:
+                    pk = True
+                else:
+                    best = max(aligns[a:b])
+                    pk = best > 1 and size % best != 0
+            head = ("struct " if is_struct else "union ") + tag_name(tid) + " {"
+            end = ends[b - 1]
+            trail = ""
+            if is_struct and end < size * 8:
+                pads = []
+                self._pad(pads.append, end, size * 8, 1 if pk else self.alignof(tid), False)
+                if pads:
+                    trail = sep + sep.join(pads)
+            closer = ";\n} __attribute__((packed));\n\n" if pk else ";\n};\n\n"
+            pre[tid] = head + join(parts[4 * a:4 * b]) + trail + closer
 
     # -- sorted order (bpftool >= 7.5) ----------------------------------------------------------
 
@@ -1272,6 +1555,117 @@ class CDeclarations(CDumper):
         if not 0 <= tid < self.n:
             self.fail(f"type id {tid} out of range (last is {self.n - 1})")
         return self._guard(CDumper.alignof, self, tid, depth)
+
+
+# Whole dumps of at least this many types walk the type graph in a second process while this
+# one renders the definitions (a kernel's BTF has over 100,000 types; objects a few hundred).
+_FORK_MIN_TYPES = 20000
+
+
+def _fork_allowed() -> bool:
+    """A second process is worth it and safe: fork exists, two CPUs are ours, no threads run,
+    and ``BPFINSPECT_JOBS=1`` does not ask for one process."""
+    if os.environ.get("BPFINSPECT_JOBS", "").strip() == "1" or not hasattr(os, "fork"):
+        return False
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    if cpus < 2:
+        return False
+    threading = sys.modules.get("threading")
+    return threading is None or threading.active_count() <= 1
+
+
+class _ForkedWalk:
+    """The ordering and emission walk of a whole dump, run by a forked child.
+
+    The child has the same tables (copy-on-write) and sends back the emitted items, a list
+    of ints, through a pipe; meanwhile this process renders every definition ahead.
+    Calling the object returns the items.  Should the child fail (hostile BTF, most
+    likely), the walk is redone here, so that its error is raised here.
+    """
+
+    def __init__(self, dumper: "CDumper", roots, id_order: bool, pid: int, rfd: int) -> None:
+        self.dumper = dumper
+        self.roots = roots
+        self.id_order = id_order
+        self.pid = pid
+        self.rfd = rfd
+
+    @classmethod
+    def start(cls, dumper: "CDumper", roots, id_order: bool) -> "_ForkedWalk | None":
+        try:
+            rfd, wfd = os.pipe()
+        except OSError:
+            return None
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(rfd)
+            os.close(wfd)
+            return None
+        if pid == 0:   # the child: walk, send the items, leave without any clean-up of ours
+            status = 1
+            try:
+                os.close(rfd)
+                dumper._dump_all(roots, id_order)
+                view = memoryview(marshal.dumps(dumper.out))
+                while view:
+                    view = view[os.write(wfd, view):]
+                status = 0
+            except BaseException:
+                pass
+            os._exit(status)
+        os.close(wfd)
+        return cls(dumper, roots, id_order, pid, rfd)
+
+    def __call__(self) -> list:
+        chunks = []
+        try:
+            while True:
+                chunk = os.read(self.rfd, 1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        except OSError:
+            chunks = []
+        status = self._reap(wait=True)
+        if status == 0 and chunks:
+            try:
+                items = marshal.loads(b"".join(chunks))
+            except (EOFError, ValueError, TypeError):
+                items = None
+            if type(items) is list:
+                return items
+        d = self.dumper
+        d._dump_all(self.roots, self.id_order)
+        items = d.out
+        d.out = []
+        return items
+
+    def _reap(self, wait: bool) -> int:
+        if self.rfd >= 0:
+            os.close(self.rfd)
+            self.rfd = -1
+        if self.pid <= 0:
+            return -1
+        if not wait:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except OSError:
+                pass
+        try:
+            _, status = os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            status = -1
+        self.pid = 0
+        return status
+
+    def close(self) -> None:
+        """Stop and reap the child if its items were never collected (an error here)."""
+        if self.pid > 0:
+            self._reap(wait=False)
 
 
 def c_text(btf, ids=None, *, guards: bool = True, sort: bool = False, table: Table | None = None) -> str:

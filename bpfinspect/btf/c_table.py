@@ -7,9 +7,9 @@ Instead :class:`Table` gives plain lists indexed by type id:
 ``w``      all record words (a split blob's base words come first),
 ``pos``    word position of each id's record (``pos[0]`` is unused),
 ``kind``   kind number per id (0 for void),
-``strs``   a dict from string offset to string, decoded in one bulk pass;
-           offsets that do not start a string are decoded on demand and
-           checked against the string section.
+``strs``   a dict from string offset to string, decoded in one bulk pass
+           the first time it is used; offsets that do not start a string are
+           decoded on demand and checked against the string section.
 
 Strings are decoded as UTF-8 with ``surrogateescape`` so that any byte
 sequence round-trips to the exact bytes when written out again.
@@ -25,9 +25,9 @@ from bpfinspect.errors import MalformedInput
 
 # The names libbpf accepts for the C ``long`` type when it guesses the pointer size.
 _LONG_NAMES = frozenset({
-    "long", "long int", "int long", "unsigned long", "long unsigned", "unsigned long int",
-    "unsigned int long", "long unsigned int", "long int unsigned", "int unsigned long",
-    "int long unsigned",
+    b"long", b"long int", b"int long", b"unsigned long", b"long unsigned", b"unsigned long int",
+    b"unsigned int long", b"long unsigned int", b"long int unsigned", b"int unsigned long",
+    b"int long unsigned",
 })
 
 
@@ -102,7 +102,14 @@ class Table:
         self.start_id = btf.start_id
         # id 0 (void) has no record: its kind is 0 even when there are no records at all
         self.kind = [0] + [(w[p + 1] >> 24) & 0x1F for p in pos[1:]]
-        self.strs = self._strings(raw)
+        self._raw_strs = raw
+
+    def __getattr__(self, name: str):
+        # ``strs`` is built on first use: a walk over the type graph alone never needs it.
+        if name == "strs":
+            strs = self.strs = self._strings(self._raw_strs)
+            return strs
+        raise AttributeError(name)
 
     def _strings(self, raw: bytes) -> StringTable:
         if not raw:
@@ -139,10 +146,13 @@ class Table:
 
     def ptr_size(self) -> int:
         """Pointer size as libbpf guesses it: the size of the first ``long`` INT (else 8)."""
-        w, pos, strs = self.w, self.pos, self.strs
+        w, pos, raw = self.w, self.pos, self._raw_strs
         for tid, k in enumerate(self.kind):
             if k == 1 and tid:
                 p = pos[tid]
-                if w[p + 2] in (4, 8) and strs[w[p]] in _LONG_NAMES:
-                    return w[p + 2]
+                off = w[p]
+                if w[p + 2] in (4, 8) and off < len(raw):
+                    end = raw.find(b"\0", off)
+                    if raw[off:end if end >= 0 else len(raw)] in _LONG_NAMES:
+                        return w[p + 2]
         return 8
