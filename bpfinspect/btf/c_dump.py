@@ -123,6 +123,7 @@ import os
 import re
 import signal
 import sys
+from bisect import bisect_right
 from collections import Counter
 from itertools import accumulate, chain, compress, repeat
 from operator import add as _add, eq as _eq, is_ as _is, lt as _lt, mod as _mod, not_ as _not
@@ -208,7 +209,9 @@ class CDumper:
         self._defer = False
         self._dup_tags: frozenset = frozenset()
         self._dup_idents: frozenset = frozenset()
-        self._ph_enums: frozenset = frozenset()
+        self._records: list = []
+        self._enums: list = []
+        self._typedefs: list = []
         self._pre: dict[int, str] = {}   # top-level struct/union definitions rendered ahead
 
     def __getattr__(self, name: str):
@@ -618,7 +621,7 @@ class CDumper:
         if k == TYPEDEF:
             return "" if self._blacklisted(item) else self.typedef_def(item, 0) + ";\n\n"
         if k == ENUM or k == ENUM64:
-            return self.enum_def(item, 0) + ";\n\n"
+            return self.enum_def(item, 0, True) + ";\n\n"
         return self.fwd_def(item) + ";\n\n"
 
     def _render(self, items, whole: bool) -> str:
@@ -632,8 +635,9 @@ class CDumper:
         text_of = self._text_of
         if whole and not self._strip_all and self._guard(self._start_deferred):
             try:
-                self._guard(self._prerender)
-                if callable(items):
+                forked = callable(items)
+                self._guard(self._prerender, forked)
+                if forked:
                     items = items()
                 pre = self._pre
                 return self._settle_names("".join([pre.get(i) or text_of(i) for i in items]))
@@ -660,7 +664,8 @@ class CDumper:
             return "typedef __builtin_va_list __gnuc_va_list"
         return "typedef " + self.decl(target, name, lvl)
 
-    def enum_def(self, tid: int, lvl: int) -> str:
+    def enum_def(self, tid: int, lvl: int, top: bool = False) -> str:
+        """An enum's definition; ``top`` when it is a top-level definition (printed once)."""
         w = self.w
         p = self.pos[tid]
         info = w[p + 1]
@@ -681,8 +686,24 @@ class CDumper:
             # Each printing of an enumerator claims its name anew: placeholders for every
             # enumerator of an enum that may be printed more than once (an anonymous one
             # written inline), and for names something else also claims.
-            every = tid in self._ph_enums
+            every = not top
             dups = self._dup_idents
+            if not is64:
+                e = q + 2 * vlen
+                offs = w[q:e:2]
+                vals = w[q + 1:e:2]
+                if every:
+                    names = [f"\x01e{o}\x02" for o in offs]
+                else:
+                    names = [strs[o] for o in offs]
+                    if not dups.isdisjoint(names):
+                        names = [f"\x01e{o}\x02" if nm in dups else nm for nm, o in zip(names, offs)]
+                if signed:
+                    vals = [v - 0x100000000 if v & 0x80000000 else v for v in vals]
+                nl_ind = "\n" + ind
+                add("".join([f"{nl_ind}{nm} = {v}," for nm, v in zip(names, vals)]))
+                add(f"\n{_tabs(lvl)}}}")
+                return "".join(parts)
         for _ in range(vlen):
             name = strs[w[q]]
             if defer:
@@ -1218,43 +1239,46 @@ class CDumper:
     # order, which is the order they would have been claimed in.  Names no two claimants
     # share (nearly all) are printed as they are.
 
-    def _ids_of(self, kind: int) -> list:
-        return list(compress(range(self.n), map(_eq, self.kinds, repeat(kind))))
+    def _ids_by_kind(self, kinds) -> list:
+        """The ids of the types of the given kinds, in id order."""
+        sel = bytearray(256)
+        for k in kinds:
+            sel[k] = 1
+        return list(compress(range(self.n), self.kinds.translate(sel)))
 
     def _start_deferred(self) -> bool:
         raw = self.strs.raw
         if b"\x01" in raw or b"\x02" in raw:
             return False   # a name holding a placeholder's delimiters: settle names as printed
         w, pos, strs = self.w, self.pos, self.strs
-        tags = []
-        idents = []
-        enums = self._ids_of(ENUM) + self._ids_of(ENUM64)
-        anon_enums = []
+        records = self._ids_by_kind((STRUCT, UNION))
+        enums = self._ids_by_kind((ENUM, ENUM64))
+        typedefs = self._ids_by_kind((TYPEDEF,))
+        tags = [w[pos[tid]] for tid in records]
+        idents = [w[pos[tid]] for tid in typedefs]
+        kinds = self.kinds
         for tid in enums:
             p = pos[tid]
-            info = w[p + 1]
-            vlen = info & 0xFFFF
-            step = 3 if self.kinds[tid] == ENUM64 else 2
-            idents.extend(w[p + 3:p + 3 + step * vlen:step])
-            if not w[p]:
-                anon_enums.append(tid)
-            elif vlen:
+            vlen = w[p + 1] & 0xFFFF
+            if kinds[tid] == ENUM64:
+                idents.extend(w[p + 3:p + 3 + 3 * vlen:3])
+            else:
+                idents.extend(w[p + 3:p + 3 + 2 * vlen:2])
+            if vlen and w[p]:
                 tags.append(w[p])
-        for kind in (STRUCT, UNION):
-            tags.extend(w[pos[tid]] for tid in self._ids_of(kind))
-        idents.extend(w[pos[tid]] for tid in self._ids_of(TYPEDEF))
         get = strs.__getitem__
 
         def dups(offsets):
             counts = Counter(map(get, filter(None, offsets)))
+            if len(counts) == len(offsets):
+                return frozenset()
             return frozenset(name for name, c in counts.items() if c > 1)
 
         self._dup_tags = dups(tags)
         self._dup_idents = dups(idents)
         if "__gnuc_va_list" in self._dup_idents:
             return False   # the typedef is recognised by its printed name
-        referenced = self.referenced
-        self._ph_enums = frozenset(tid for tid in anon_enums if tid in referenced)
+        self._records, self._enums, self._typedefs = records, enums, typedefs
         self._defer = True
         return True
 
@@ -1300,13 +1324,87 @@ class CDumper:
             self.names[tid] = r
         return text
 
-    def _prerender(self) -> None:
-        """Render ahead the top-level definition of every named struct/union whose members are
-        all named, none a bitfield or an anonymous type written inline (the others are left to
-        struct_def when their turn comes)."""
-        w, pos, strs = self.w, self.pos, self.strs
+    def _prerender(self, records_only: bool = False) -> None:
+        """Render ahead every top-level definition a whole dump can print (names deferred);
+        with ``records_only`` just structs and unions (a forked walk does the rest)."""
+        pre = self._pre
+        text_of = self._text_of
+        self._prerender_records()
+        for tid in self._records:
+            if tid not in pre and self.w[self.pos[tid]]:
+                pre[tid] = text_of(tid)
+        if not records_only:
+            for tid in self._enums:
+                pre[tid] = text_of(tid)
+            for tid in self._typedefs:
+                pre[tid] = text_of(tid)
+
+    def _render_small_items(self, items: list) -> dict:
+        """Texts of the enums and typedefs among ``items``, names deferred (the part of the
+        rendering a forked walk takes on), or nothing when names cannot be deferred."""
+        if not self._start_deferred():
+            return {}
+        kinds = self.kinds
+        text_of = self._text_of
+        small = (ENUM, ENUM64, TYPEDEF)
+        return {tid: text_of(tid) for tid in items if tid > 0 and kinds[tid] in small}
+
+    def _member_infos(self, types: set) -> dict:
+        """_member_info of each of ``types`` (names deferred), the common member types --
+        pointers to named records or typedefs, named records, typedefs and enums -- worked
+        out inline; the result also holds anonymous member types (head None)."""
+        w, pos, kinds, strs = self.w, self.pos, self.kinds, self.strs
+        minfo = self._minfo
+        out = dict(minfo)
+        dup_tags, dup_idents = self._dup_tags, self._dup_idents
+        ptr = self.ptr_sz
+        pbits = ptr * 8
+        alignof, sizeof = self.alignof, self.sizeof
+        rest = []
+        for mt in types.difference(minfo):
+            k = kinds[mt]
+            if k == PTR:
+                t = w[pos[mt] + 2]
+                tk = kinds[t]
+                if t and (tk == STRUCT or tk == UNION or tk == TYPEDEF):
+                    off = w[pos[t]]
+                    if off:
+                        nm = strs[off]
+                        if tk == TYPEDEF:
+                            head = (self.ident_name(t) if nm in dup_idents else nm) + " *"
+                        else:
+                            head = ("struct " if tk == STRUCT else "union ") + (
+                                self.tag_name(t) if nm in dup_tags else nm) + " *"
+                        out[mt] = minfo[mt] = (head, "", pbits, ptr, pbits)
+                        continue
+            elif k == STRUCT or k == UNION or k == TYPEDEF or k == ENUM:
+                off = w[pos[mt]]
+                if off and (k != ENUM or w[pos[mt] + 1] & 0xFFFF):
+                    nm = strs[off]
+                    if k == TYPEDEF:
+                        head = (self.ident_name(mt) if nm in dup_idents else nm) + " "
+                    else:
+                        kw = "struct " if k == STRUCT else "union " if k == UNION else "enum "
+                        head = kw + (self.tag_name(mt) if nm in dup_tags else nm) + " "
+                    sz = sizeof(mt)
+                    a = alignof(mt)
+                    out[mt] = minfo[mt] = (head, "", sz * 8 if sz > 0 else 0, a, a << 3 if a > 0 else 1)
+                    continue
+            rest.append(mt)
+        member_info = self._member_info
+        for mt in rest:
+            out[mt] = member_info(mt, 1)
+        return out
+
+    def _prerender_records(self) -> None:
+        """Render ahead the definitions of named structs/unions whose members are all named,
+        none a bitfield or an anonymous type written inline: a column of all their members
+        at a time (the others are left to struct_def)."""
+        w, pos, strs, kinds = self.w, self.pos, self.strs, self.kinds
         recs = []
-        for tid in sorted(self._ids_of(STRUCT) + self._ids_of(UNION)):
+        starts = []
+        vlens = []
+        for tid in self._records:
             p = pos[tid]
             if not w[p]:
                 continue
@@ -1315,61 +1413,57 @@ class CDumper:
             if not vlen or (info >> 31 and max(w[p + 5:p + 3 + 3 * vlen:3]) >> 24):
                 continue
             recs.append(tid)
+            starts.append(p + 3)
+            vlens.append(vlen)
         if not recs:
             return
-        starts = [pos[tid] + 3 for tid in recs]
-        vlens = [w[q - 2] & 0xFFFF for q in starts]
-        idx = list(chain.from_iterable(map(range, starts, map(_add, starts, [3 * v for v in vlens]),
-                                           repeat(3))))
-        get = w.__getitem__
-        fos = list(map(get, idx))
-        mts = list(map(get, map(_add, idx, repeat(1))))
-        offs = list(map(get, map(_add, idx, repeat(2))))
-        mget = self._minfo.get
-        minfo = self._member_info
-        for mt in set(mts).difference(self._minfo):
-            minfo(mt, 1)
-        infos = list(map(mget, mts))
-        # Records with an unnamed member, or one whose type is written inline, are left out.
-        owner = list(chain.from_iterable(map(repeat, range(len(recs)), vlens)))
-        bad = set(map(owner.__getitem__, compress(range(len(idx)), map(_is, infos, repeat(None)))))
-        bad.update(map(owner.__getitem__, compress(range(len(idx)), map(_not, fos))))
-        if bad:
-            dummy = ("", "", 0, 0, 1)
-            infos = [dummy if i is None else i for i in infos]
-        heads, tails, bits, aligns, abits = zip(*infos)
-        ends = list(map(_add, offs, bits))
-        prev = [0]
-        prev += ends
+        idx = [q for q0, v in zip(starts, vlens) for q in range(q0, q0 + 3 * v, 3)]
+        fos = [w[q] for q in idx]
+        mts = [w[q + 1] for q in idx]
+        offs = [w[q + 2] for q in idx]
+        infos = self._member_infos(set(mts))
         firsts = [0]
         firsts += accumulate(vlens)
+        nmem = len(idx)
+        # Records with an unnamed member, or one whose type is written inline, are left out.
+        heads, tails, bits, aligns, abits = zip(*[infos[m] for m in mts])
+        bad = set()
+        if None in heads:
+            bad.update(bisect_right(firsts, i) - 1 for i in compress(range(nmem), map(_is, heads, repeat(None))))
+            heads = [h or "" for h in heads]
+            tails = [t or "" for t in tails]
+        if 0 in fos:
+            bad.update(bisect_right(firsts, i) - 1 for i in compress(range(nmem), map(_not, fos)))
+        ends = [o + b for o, b in zip(offs, bits)]
+        prev = [0]
+        prev += ends
         for f in firsts:
             prev[f] = 0
-        misaligned = set(map(owner.__getitem__, compress(range(len(idx)), map(_mod, offs, abits))))
+        misaligned = {bisect_right(firsts, i) - 1 for i in compress(range(nmem), map(_mod, offs, abits))}
         sep = ";\n\t"
-        seps = [sep] * len(idx)
+        seps = [sep] * nmem
         for f in firsts[:-1]:
             seps[f] = "\n\t"
-        packed = {}
-        for i in compress(range(len(idx)), map(_lt, prev, offs)):
-            r = owner[i]
+        packed: dict = {}
+        pad = self._pad
+        for i in compress(range(nmem), map(_lt, prev, offs)):
+            r = bisect_right(firsts, i) - 1
             if r in bad:
                 continue
             pk = packed.get(r)
             if pk is None:
-                pk = packed[r] = self.is_packed(recs[r])
+                pk = packed[r] = kinds[recs[r]] == STRUCT and self.is_packed(recs[r])
             pads = []
-            self._pad(pads.append, prev[i], offs[i], 1 if pk else aligns[i], False)
+            pad(pads.append, prev[i], offs[i], 1 if pk else aligns[i], False)
             if pads:
                 seps[i] += sep.join(pads) + sep
-        parts = [None] * (4 * len(idx))
+        parts = [None] * (4 * nmem)
         parts[0::4] = seps
         parts[1::4] = heads
-        parts[2::4] = map(strs.__getitem__, fos)
+        parts[2::4] = [strs[o] for o in fos]
         parts[3::4] = tails
         pre = self._pre
-        tag_name = self.tag_name
-        kinds = self.kinds
+        dup_tags = self._dup_tags
         join = "".join
         for r, tid in enumerate(recs):
             if r in bad:
@@ -1378,24 +1472,27 @@ class CDumper:
             b = firsts[r + 1]
             p = pos[tid]
             size = w[p + 2]
-            is_struct = kinds[tid] == STRUCT
-            pk = packed.get(r)
-            if pk is None:
-                if r in misaligned:
-                    pk = True
-                else:
-                    best = max(aligns[a:b])
-                    pk = best > 1 and size % best != 0
-            head = ("struct " if is_struct else "union ") + tag_name(tid) + " {"
-            end = ends[b - 1]
-            trail = ""
-            if is_struct and end < size * 8:
-                pads = []
-                self._pad(pads.append, end, size * 8, 1 if pk else self.alignof(tid), False)
-                if pads:
-                    trail = sep + sep.join(pads)
-            closer = ";\n} __attribute__((packed));\n\n" if pk else ";\n};\n\n"
-            pre[tid] = head + join(parts[4 * a:4 * b]) + trail + closer
+            name = strs[w[p]]
+            if name in dup_tags:
+                name = self.tag_name(tid)
+            if kinds[tid] == STRUCT:
+                pk = packed.get(r)
+                if pk is None:
+                    if r in misaligned:
+                        pk = True
+                    else:
+                        best = max(aligns[a:b])
+                        pk = best > 1 and size % best != 0
+                end = ends[b - 1]
+                text = "struct " + name + " {" + join(parts[4 * a:4 * b])
+                if end < size * 8:
+                    pads = []
+                    pad(pads.append, end, size * 8, 1 if pk else self.alignof(tid), False)
+                    if pads:
+                        text += sep + sep.join(pads)
+                pre[tid] = text + (";\n} __attribute__((packed));\n\n" if pk else ";\n};\n\n")
+            else:
+                pre[tid] = "union " + name + " {" + join(parts[4 * a:4 * b]) + ";\n};\n\n"
 
     # -- sorted order (bpftool >= 7.5) ----------------------------------------------------------
 
@@ -1536,7 +1633,7 @@ class CDeclarations(CDumper):
         if k in (STRUCT, UNION):
             return self._guard(self.struct_def, tid, 0) + ";"
         if k in (ENUM, ENUM64):
-            return self._guard(self.enum_def, tid, 0) + ";"
+            return self._guard(self.enum_def, tid, 0, True) + ";"
         if k == TYPEDEF:
             return self._guard(self.typedef_def, tid, 0) + ";"
         if k == FWD:
@@ -1610,7 +1707,10 @@ class _ForkedWalk:
             try:
                 os.close(rfd)
                 dumper._dump_all(roots, id_order)
-                view = memoryview(marshal.dumps(dumper.out))
+                items = dumper.out
+                # Then the enums and typedefs, which this process renders as the other
+                # renders the records, and the same way.
+                view = memoryview(marshal.dumps((items, dumper._render_small_items(items))))
                 while view:
                     view = view[os.write(wfd, view):]
                 status = 0
@@ -1633,10 +1733,12 @@ class _ForkedWalk:
         status = self._reap(wait=True)
         if status == 0 and chunks:
             try:
-                items = marshal.loads(b"".join(chunks))
+                items, texts = marshal.loads(b"".join(chunks))
             except (EOFError, ValueError, TypeError):
-                items = None
-            if type(items) is list:
+                items = texts = None
+            if type(items) is list and type(texts) is dict:
+                if self.dumper._defer:
+                    self.dumper._pre.update(texts)
                 return items
         d = self.dumper
         d._dump_all(self.roots, self.id_order)

@@ -6,7 +6,7 @@ Instead :class:`Table` gives plain lists indexed by type id:
 
 ``w``      all record words (a split blob's base words come first),
 ``pos``    word position of each id's record (``pos[0]`` is unused),
-``kind``   kind number per id (0 for void),
+``kind``   kind number per id (0 for void), as bytes,
 ``strs``   a dict from string offset to string, decoded in one bulk pass
            the first time it is used; offsets that do not start a string are
            decoded on demand and checked against the string section.
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import operator
 from array import array
-from itertools import accumulate, repeat
+from itertools import accumulate, islice, repeat
 
 from bpfinspect.errors import MalformedInput
 
@@ -101,7 +101,7 @@ class Table:
         self.count = len(pos) - 1
         self.start_id = btf.start_id
         # id 0 (void) has no record: its kind is 0 even when there are no records at all
-        self.kind = [0] + [(w[p + 1] >> 24) & 0x1F for p in pos[1:]]
+        self.kind = b"\0" + bytes([(w[p + 1] >> 24) & 0x1F for p in islice(pos, 1, None)])
         self._raw_strs = raw
 
     def __getattr__(self, name: str):
