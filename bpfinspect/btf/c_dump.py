@@ -155,8 +155,21 @@ _THROUGH = frozenset({PTR, VOLATILE, CONST, RESTRICT, FUNC_PROTO, TYPE_TAG})
 _TABS = ["\t" * i for i in range(64)]
 # More padding than this between two members (64 MiB) is no record any compiler lays out.
 _MAX_PAD_BITS = 64 << 23
-_REF_THIRD = frozenset({PTR, TYPEDEF, VOLATILE, CONST, RESTRICT, FUNC, VAR, DECL_TAG, TYPE_TAG})
-_REF_MANY = frozenset({STRUCT, UNION, FUNC_PROTO, ARRAY, DATASEC})
+
+
+def _selector(*kinds: int) -> bytes:
+    """A bytes.translate table turning a kind byte into 1 for ``kinds``, else 0 (for compress)."""
+    sel = bytearray(256)
+    for k in kinds:
+        sel[k] = 1
+    return bytes(sel)
+
+
+_SEL_REF_THIRD = _selector(PTR, TYPEDEF, VOLATILE, CONST, RESTRICT, FUNC, VAR, DECL_TAG, TYPE_TAG)
+_SEL_RECORDS = _selector(STRUCT, UNION)
+_SEL_PROTOS = _selector(FUNC_PROTO)
+_SEL_ARRAYS = _selector(ARRAY)
+_SEL_DATASECS = _selector(DATASEC)
 _ALIGN_THROUGH = frozenset({TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG, ARRAY})
 _ROOT_SKIP = frozenset({0, INT, FLOAT, FUNC, VAR, DATASEC, DECL_TAG})
 _ROOT_ALWAYS = frozenset({STRUCT, UNION, ENUM, ENUM64, FWD, TYPEDEF})
@@ -217,7 +230,7 @@ class CDumper:
     def __getattr__(self, name: str):
         # The string table is decoded on first use (a walk over the type graph never needs it).
         if name == "strs":
-            strs = self.strs = self.t.strs
+            strs = self.strs = self.t.lazy_strs
             return strs
         raise AttributeError(name)
 
@@ -248,23 +261,18 @@ class CDumper:
         """Every id some other type refers to (libbpf's rule: not a prototype's return type)."""
         w, pos, kinds = self.w, self.pos, self.kinds
         # Kinds that refer through their third word (pointers, typedefs, qualifiers, functions,
-        # variables, decl and type tags): one comprehension over every record.
-        third = _REF_THIRD
-        ref = set([w[p + 2] for p, k in zip(pos, kinds) if k in third])
-        upd = ref.update
-        # The kinds with lists (members, parameters, variables) and arrays, one record at a time.
-        many = _REF_MANY
-        for tid in compress(range(self.n), map(many.__contains__, kinds)):
-            k = kinds[tid]
-            p = pos[tid]
-            if k == FUNC_PROTO:
-                upd(w[p + 4:p + 3 + 2 * (w[p + 1] & 0xFFFF):2])
-            elif k == STRUCT or k == UNION:
-                upd(w[p + 4:p + 3 + 3 * (w[p + 1] & 0xFFFF):3])
-            elif k == ARRAY:
-                upd(w[p + 3:p + 5])
-            else:  # DATASEC
-                upd(w[p + 3:p + 3 + 3 * (w[p + 1] & 0xFFFF):3])
+        # variables, decl and type tags), then the lists (members, parameters, section
+        # variables) and arrays: one comprehension per shape over the records of those kinds.
+        ref = set([w[p + 2] for p in compress(pos, kinds.translate(_SEL_REF_THIRD))])
+        ref.update([w[q] for p in compress(pos, kinds.translate(_SEL_RECORDS))
+                    for q in range(p + 4, p + 3 + 3 * (w[p + 1] & 0xFFFF), 3)])
+        ref.update([w[q] for p in compress(pos, kinds.translate(_SEL_PROTOS))
+                    for q in range(p + 4, p + 3 + 2 * (w[p + 1] & 0xFFFF), 2)])
+        for p in compress(pos, kinds.translate(_SEL_ARRAYS)):
+            ref.add(w[p + 3])
+            ref.add(w[p + 4])
+        for p in compress(pos, kinds.translate(_SEL_DATASECS)):
+            ref.update(w[p + 3:p + 3 + 3 * (w[p + 1] & 0xFFFF):3])
         return ref
 
     # -- names ----------------------------------------------------------------------------------
@@ -633,9 +641,12 @@ class CDumper:
         the walk that decides the order runs in another process (see _forked_walk).
         """
         text_of = self._text_of
-        if whole and not self._strip_all and self._guard(self._start_deferred):
+        forked = callable(items)
+        deferred = whole and not self._strip_all and self._guard(self._start_deferred)
+        if forked:
+            items.send_names((sorted(self._dup_tags), sorted(self._dup_idents)) if deferred else None)
+        if deferred:
             try:
-                forked = callable(items)
                 self._guard(self._prerender, forked)
                 if forked:
                     items = items()
@@ -1155,9 +1166,7 @@ class CDumper:
             if ostate[tid] == 2:
                 continue
             k = kinds[tid]
-            if id_order:
-                self._roots_done = tid
-            elif k in _ROOT_SKIP:
+            if not id_order and k in _ROOT_SKIP:
                 ostate[tid] = 2
                 continue
             if k == PTR:
@@ -1173,6 +1182,8 @@ class CDumper:
                 # ordering the prototype would queue nothing.
                 if ostate[w[p + 2]] and all(map(ostate.__getitem__, w[p + 4:p + 3 + 2 * vlen:2])):
                     continue
+            if id_order:
+                self._roots_done = tid
             queue = self.queue = []
             order(tid, False, 0)
             for q in queue:
@@ -1241,22 +1252,19 @@ class CDumper:
 
     def _ids_by_kind(self, kinds) -> list:
         """The ids of the types of the given kinds, in id order."""
-        sel = bytearray(256)
-        for k in kinds:
-            sel[k] = 1
-        return list(compress(range(self.n), self.kinds.translate(sel)))
+        return list(compress(range(self.n), self.kinds.translate(_selector(*kinds))))
 
     def _start_deferred(self) -> bool:
         raw = self.strs.raw
         if b"\x01" in raw or b"\x02" in raw:
             return False   # a name holding a placeholder's delimiters: settle names as printed
-        w, pos, strs = self.w, self.pos, self.strs
-        records = self._ids_by_kind((STRUCT, UNION))
-        enums = self._ids_by_kind((ENUM, ENUM64))
-        typedefs = self._ids_by_kind((TYPEDEF,))
+        w, pos, strs, kinds = self.w, self.pos, self.strs, self.kinds
+        named = self._ids_by_kind((STRUCT, UNION, ENUM, ENUM64, TYPEDEF))
+        records = [tid for tid in named if kinds[tid] <= UNION]   # STRUCT, UNION
+        enums = [tid for tid in named if kinds[tid] == ENUM or kinds[tid] == ENUM64]
+        typedefs = [tid for tid in named if kinds[tid] == TYPEDEF]
         tags = [w[pos[tid]] for tid in records]
         idents = [w[pos[tid]] for tid in typedefs]
-        kinds = self.kinds
         for tid in enums:
             p = pos[tid]
             vlen = w[p + 1] & 0xFFFF
@@ -1266,13 +1274,20 @@ class CDumper:
                 idents.extend(w[p + 3:p + 3 + 2 * vlen:2])
             if vlen and w[p]:
                 tags.append(w[p])
+        strs.prefetch(tags)
+        strs.prefetch(idents)
         get = strs.__getitem__
 
         def dups(offsets):
-            counts = Counter(map(get, filter(None, offsets)))
-            if len(counts) == len(offsets):
-                return frozenset()
-            return frozenset(name for name, c in counts.items() if c > 1)
+            # Names are compared through their offsets when no two offsets in use hold the
+            # same name (string sections are deduplicated); by name otherwise.
+            offsets = list(filter(None, offsets))
+            distinct = set(offsets)
+            if len(set(map(get, distinct))) == len(distinct):
+                if len(distinct) == len(offsets):
+                    return frozenset()
+                return frozenset(get(o) for o, c in Counter(offsets).items() if c > 1)
+            return frozenset(name for name, c in Counter(map(get, offsets)).items() if c > 1)
 
         self._dup_tags = dups(tags)
         self._dup_idents = dups(idents)
@@ -1329,9 +1344,11 @@ class CDumper:
         with ``records_only`` just structs and unions (a forked walk does the rest)."""
         pre = self._pre
         text_of = self._text_of
-        self._prerender_records()
+        w, pos = self.w, self.pos
+        leave = self._records_for_child() if records_only else ()
+        self._prerender_records(leave)
         for tid in self._records:
-            if tid not in pre and self.w[self.pos[tid]]:
+            if tid not in pre and w[pos[tid]] and tid not in leave:
                 pre[tid] = text_of(tid)
         if not records_only:
             for tid in self._enums:
@@ -1339,15 +1356,45 @@ class CDumper:
             for tid in self._typedefs:
                 pre[tid] = text_of(tid)
 
-    def _render_small_items(self, items: list) -> dict:
-        """Texts of the enums and typedefs among ``items``, names deferred (the part of the
-        rendering a forked walk takes on), or nothing when names cannot be deferred."""
-        if not self._start_deferred():
+    def _records_for_child(self, ids=None) -> set:
+        """The named records a forked walk renders besides enums and typedefs (to share the
+        work evenly): those with bitfields, which are written member by member."""
+        w, pos = self.w, self.pos
+        if ids is None:
+            ids = self._records
+        out = set()
+        for tid in ids:
+            p = pos[tid]
+            info = w[p + 1]
+            if info >> 31 and w[p] and max(w[p + 5:p + 3 + 3 * (info & 0xFFFF):3], default=0) >> 24:
+                out.add(tid)
+        return out
+
+    def _render_small_items(self, items: list, dups) -> dict:
+        """Texts of the enums and typedefs among ``items``, names deferred with the clashing
+        names ``dups`` (tags, identifiers): the part of the rendering a forked walk takes on.
+        Nothing when ``dups`` is None (names cannot be deferred)."""
+        if dups is None:
             return {}
-        kinds = self.kinds
+        self._dup_tags, self._dup_idents = frozenset(dups[0]), frozenset(dups[1])
+        self._defer = True
+        w, pos, kinds = self.w, self.pos, self.kinds
+        enums = [tid for tid in items if tid > 0 and (kinds[tid] == ENUM or kinds[tid] == ENUM64)]
+        typedefs = [tid for tid in items if tid > 0 and kinds[tid] == TYPEDEF]
+        records = self._records_for_child([tid for tid in items if tid > 0 and kinds[tid] <= UNION
+                                           and kinds[tid] >= STRUCT])
+        offsets = [w[pos[tid]] for tid in enums]
+        offsets += [w[pos[tid]] for tid in typedefs]
+        for tid in enums:
+            p = pos[tid]
+            step = 3 if kinds[tid] == ENUM64 else 2
+            offsets += w[p + 3:p + 3 + step * (w[p + 1] & 0xFFFF):step]
+        self.strs.prefetch(offsets)
         text_of = self._text_of
-        small = (ENUM, ENUM64, TYPEDEF)
-        return {tid: text_of(tid) for tid in items if tid > 0 and kinds[tid] in small}
+        texts = {tid: text_of(tid) for tid in enums}
+        texts.update((tid, text_of(tid)) for tid in typedefs)
+        texts.update((tid, text_of(tid)) for tid in records)
+        return texts
 
     def _member_infos(self, types: set) -> dict:
         """_member_info of each of ``types`` (names deferred), the common member types --
@@ -1360,13 +1407,50 @@ class CDumper:
         ptr = self.ptr_sz
         pbits = ptr * 8
         alignof, sizeof = self.alignof, self.sizeof
+        dcache = self._dcache
+        simple = self._simple_decl
         rest = []
         for mt in types.difference(minfo):
             k = kinds[mt]
             if k == PTR:
                 t = w[pos[mt] + 2]
                 tk = kinds[t]
-                if t and (tk == STRUCT or tk == UNION or tk == TYPEDEF):
+                if tk == FUNC_PROTO:
+                    # A function pointer, ``ret (*name)(params)``, when the return and parameter
+                    # types are all plain chains.
+                    pp = pos[t]
+                    vlen = w[pp + 1] & 0xFFFF
+                    c = dcache.get(w[pp + 2])
+                    if c is None:
+                        c = simple(w[pp + 2])
+                        if c is not None:
+                            dcache[w[pp + 2]] = c
+                    if c is not None:
+                        if vlen == 0 or (vlen == 1 and w[pp + 4] == 0):
+                            params = "(void)"
+                        else:
+                            decls = []
+                            q = pp + 3
+                            for i in range(vlen):
+                                pt = w[q + 1]
+                                if pt == 0 and i == vlen - 1:
+                                    decls.append("...")
+                                    break
+                                pc = dcache.get(pt)
+                                if pc is None:
+                                    pc = simple(pt)
+                                    if pc is None:
+                                        decls = None
+                                        break
+                                    dcache[pt] = pc
+                                name = strs[w[q]]
+                                decls.append(pc[0] + name + pc[1] if name else pc[2])
+                                q += 2
+                            params = None if decls is None else "(" + ", ".join(decls) + ")"
+                        if params is not None:
+                            out[mt] = minfo[mt] = (c[2] + " (*", ")" + params, pbits, ptr, pbits)
+                            continue
+                elif t and (tk == STRUCT or tk == UNION or tk == TYPEDEF):
                     off = w[pos[t]]
                     if off:
                         nm = strs[off]
@@ -1396,7 +1480,7 @@ class CDumper:
             out[mt] = member_info(mt, 1)
         return out
 
-    def _prerender_records(self) -> None:
+    def _prerender_records(self, leave=()) -> None:
         """Render ahead the definitions of named structs/unions whose members are all named,
         none a bitfield or an anonymous type written inline: a column of all their members
         at a time (the others are left to struct_def)."""
@@ -1406,7 +1490,7 @@ class CDumper:
         vlens = []
         for tid in self._records:
             p = pos[tid]
-            if not w[p]:
+            if not w[p] or tid in leave:
                 continue
             info = w[p + 1]
             vlen = info & 0xFFFF
@@ -1460,6 +1544,7 @@ class CDumper:
         parts = [None] * (4 * nmem)
         parts[0::4] = seps
         parts[1::4] = heads
+        strs.prefetch(fos)
         parts[2::4] = [strs[o] for o in fos]
         parts[3::4] = tails
         pre = self._pre
@@ -1674,66 +1759,96 @@ def _fork_allowed() -> bool:
     return threading is None or threading.active_count() <= 1
 
 
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 class _ForkedWalk:
     """The ordering and emission walk of a whole dump, run by a forked child.
 
-    The child has the same tables (copy-on-write) and sends back the emitted items, a list
-    of ints, through a pipe; meanwhile this process renders every definition ahead.
-    Calling the object returns the items.  Should the child fail (hostile BTF, most
-    likely), the walk is redone here, so that its error is raised here.
+    The child has the same tables (copy-on-write).  It walks; then, given the names that
+    clash (which this process works out first and sends it, see :meth:`send_names`), it
+    renders the enums and typedefs it emitted, and sends back the emitted items (a list
+    of ints) and those texts.  Meanwhile this process renders the records.  Calling the
+    object returns the items.  Should the child fail (hostile BTF, most likely), the walk
+    is redone here, so that its error is raised here.
     """
 
-    def __init__(self, dumper: "CDumper", roots, id_order: bool, pid: int, rfd: int) -> None:
+    def __init__(self, dumper: "CDumper", roots, id_order: bool, pid: int, rfd: int, names_fd: int) -> None:
         self.dumper = dumper
         self.roots = roots
         self.id_order = id_order
         self.pid = pid
         self.rfd = rfd
+        self.names_fd = names_fd
 
     @classmethod
     def start(cls, dumper: "CDumper", roots, id_order: bool) -> "_ForkedWalk | None":
+        fds = []
         try:
             rfd, wfd = os.pipe()
-        except OSError:
-            return None
-        try:
+            fds += (rfd, wfd)
+            names_r, names_w = os.pipe()
+            fds += (names_r, names_w)
             pid = os.fork()
         except OSError:
-            os.close(rfd)
-            os.close(wfd)
+            for fd in fds:
+                os.close(fd)
             return None
-        if pid == 0:   # the child: walk, send the items, leave without any clean-up of ours
+        if pid == 0:   # the child: leaves without any clean-up of ours
             status = 1
             try:
                 os.close(rfd)
+                os.close(names_w)
                 dumper._dump_all(roots, id_order)
                 items = dumper.out
-                # Then the enums and typedefs, which this process renders as the other
-                # renders the records, and the same way.
-                view = memoryview(marshal.dumps((items, dumper._render_small_items(items))))
-                while view:
-                    view = view[os.write(wfd, view):]
+                try:
+                    names = marshal.loads(_read_all(names_r))
+                except (EOFError, ValueError, TypeError):
+                    names = None
+                texts = dumper._render_small_items(items, names)
+                _write_all(wfd, marshal.dumps((items, texts)))
                 status = 0
             except BaseException:
                 pass
             os._exit(status)
         os.close(wfd)
-        return cls(dumper, roots, id_order, pid, rfd)
+        os.close(names_r)
+        return cls(dumper, roots, id_order, pid, rfd, names_w)
+
+    def send_names(self, dups) -> None:
+        """Tell the child the clashing names (tags, identifiers), or None: do not render."""
+        if self.names_fd < 0:
+            return
+        try:
+            _write_all(self.names_fd, marshal.dumps(dups))
+        except OSError:
+            pass   # the child is gone: __call__ finds out
+        finally:
+            os.close(self.names_fd)
+            self.names_fd = -1
 
     def __call__(self) -> list:
-        chunks = []
+        self.send_names(None)   # (if not sent yet)
         try:
-            while True:
-                chunk = os.read(self.rfd, 1 << 20)
-                if not chunk:
-                    break
-                chunks.append(chunk)
+            data = _read_all(self.rfd)
         except OSError:
-            chunks = []
+            data = b""
         status = self._reap(wait=True)
-        if status == 0 and chunks:
+        if status == 0 and data:
             try:
-                items, texts = marshal.loads(b"".join(chunks))
+                items, texts = marshal.loads(data)
             except (EOFError, ValueError, TypeError):
                 items = texts = None
             if type(items) is list and type(texts) is dict:
@@ -1747,6 +1862,9 @@ class _ForkedWalk:
         return items
 
     def _reap(self, wait: bool) -> int:
+        if self.names_fd >= 0:
+            os.close(self.names_fd)
+            self.names_fd = -1
         if self.rfd >= 0:
             os.close(self.rfd)
             self.rfd = -1

@@ -9,7 +9,9 @@ Instead :class:`Table` gives plain lists indexed by type id:
 ``kind``   kind number per id (0 for void), as bytes,
 ``strs``   a dict from string offset to string, decoded in one bulk pass
            the first time it is used; offsets that do not start a string are
-           decoded on demand and checked against the string section.
+           decoded on demand and checked against the string section;
+``lazy_strs`` the same, decoding each string when first looked up (or a
+           batch of them with ``prefetch``).
 
 Strings are decoded as UTF-8 with ``surrogateescape`` so that any byte
 sequence round-trips to the exact bytes when written out again.
@@ -32,13 +34,42 @@ _LONG_NAMES = frozenset({
 
 
 class StringTable(dict):
-    """Offset -> string; unknown offsets are decoded (and checked) on first use."""
+    """Offset -> string; unknown offsets are decoded (and checked) on first use, or a batch
+    of them at once with :meth:`prefetch`."""
 
     def __init__(self, raw: bytes, path, section, items=()) -> None:
         super().__init__(items)
         self.raw = raw
         self.path = path
         self.section = section
+        # The section as text with a terminating NUL (ASCII sections: offsets index it), or
+        # as bytes with one (others); made on first use.
+        self._text: str | bytes | None = None
+
+    def _terminated(self) -> str | bytes:
+        t = self._text
+        if t is None:
+            raw = self.raw
+            t = self._text = raw.decode("ascii") + "\0" if raw.isascii() else raw + b"\0"
+        return t
+
+    def prefetch(self, offsets) -> None:
+        """Decode, in one pass, the strings at those of ``offsets`` not decoded yet."""
+        missing = [o for o in set(offsets) if o not in self]
+        if not missing:
+            return
+        if max(missing) >= len(self.raw):
+            for o in missing:
+                self[o]   # the one outside the section raises
+            return
+        t = self._terminated()
+        if type(t) is str:
+            find = t.index
+            self.update(zip(missing, [t[o:find("\0", o)] for o in missing]))
+        else:
+            find = t.index
+            self.update(zip(missing, [t[o:find(b"\0", o)].decode("utf-8", "surrogateescape")
+                                      for o in missing]))
 
     def with_anon(self, anon: str = "(anon)") -> "StringTable":
         """A copy where offset 0 reads ``anon`` instead of the empty string."""
@@ -52,10 +83,11 @@ class StringTable(dict):
         if not 0 <= off < len(raw):
             raise MalformedInput(f"name offset {off} is outside the string section ({len(raw)} bytes)",
                                  path=self.path, section=self.section)
-        end = raw.find(b"\0", off)
-        if end < 0:
-            end = len(raw)
-        s = raw[off:end].decode("utf-8", "surrogateescape")
+        t = self._terminated()
+        if type(t) is str:
+            s = t[off:t.index("\0", off)]
+        else:
+            s = t[off:t.index(b"\0", off)].decode("utf-8", "surrogateescape")
         self[off] = s
         return s
 
@@ -106,8 +138,14 @@ class Table:
 
     def __getattr__(self, name: str):
         # ``strs`` is built on first use: a walk over the type graph alone never needs it.
+        # ``lazy_strs`` decodes only what is looked up (or prefetched): for printers that
+        # need a part of the names.
         if name == "strs":
             strs = self.strs = self._strings(self._raw_strs)
+            return strs
+        if name == "lazy_strs":
+            raw = self._raw_strs
+            strs = self.lazy_strs = StringTable(raw, self.path, self.section, () if raw else {0: ""})
             return strs
         raise AttributeError(name)
 
