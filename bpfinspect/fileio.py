@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 from collections.abc import Iterator
 
 from bpfinspect.errors import MalformedInput
@@ -41,6 +40,8 @@ def replacing(target: str, *, prefix: str = ".tmp-", suffix: str = "") -> Iterat
     """A temporary path beside ``target``; once the block has written it, it replaces
     ``target`` in one step (readers never see half a file).  On any error it is removed."""
     directory = os.path.dirname(target) or "."
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=suffix)
     os.close(fd)
     try:

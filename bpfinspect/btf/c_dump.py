@@ -1530,15 +1530,36 @@ class CDumper:
             seps[f] = "\n\t"
         packed: dict = {}
         pad = self._pad
+        # A gap that the next member's own alignment (1, 2, 4 or 8 bytes, at most a long's)
+        # already produces needs no padding member (what _pad would find out the long way).
+        natural = {1: 8, 2: 16, 4: 32, 8: 64} if self.ptr_sz == 8 else {1: 8, 2: 16, 4: 32}
+
+        def is_packed(r: int) -> bool:
+            pk = packed.get(r)
+            if pk is None:
+                tid = recs[r]
+                if kinds[tid] != STRUCT:
+                    pk = False
+                elif r in misaligned:
+                    pk = True
+                else:
+                    best = max(aligns[firsts[r]:firsts[r + 1]])
+                    pk = best > 1 and w[pos[tid] + 2] % best != 0
+                packed[r] = pk
+            return pk
+
         for i in compress(range(nmem), map(_lt, prev, offs)):
             r = bisect_right(firsts, i) - 1
             if r in bad:
                 continue
-            pk = packed.get(r)
-            if pk is None:
-                pk = packed[r] = kinds[recs[r]] == STRUCT and self.is_packed(recs[r])
+            a = 1 if is_packed(r) else aligns[i]
+            cur = prev[i]
+            nxt = offs[i]
+            ab = natural.get(a)
+            if ab and -(-cur // ab) * ab == nxt:
+                continue
             pads = []
-            pad(pads.append, prev[i], offs[i], 1 if pk else aligns[i], False)
+            pad(pads.append, cur, nxt, a, False)
             if pads:
                 seps[i] += sep.join(pads) + sep
         parts = [None] * (4 * nmem)
@@ -1561,20 +1582,17 @@ class CDumper:
             if name in dup_tags:
                 name = self.tag_name(tid)
             if kinds[tid] == STRUCT:
-                pk = packed.get(r)
-                if pk is None:
-                    if r in misaligned:
-                        pk = True
-                    else:
-                        best = max(aligns[a:b])
-                        pk = best > 1 and size % best != 0
+                pk = is_packed(r)
                 end = ends[b - 1]
                 text = "struct " + name + " {" + join(parts[4 * a:4 * b])
                 if end < size * 8:
-                    pads = []
-                    pad(pads.append, end, size * 8, 1 if pk else self.alignof(tid), False)
-                    if pads:
-                        text += sep + sep.join(pads)
+                    ra = 1 if pk else self.alignof(tid)
+                    ab = natural.get(ra)
+                    if not ab or -(-end // ab) * ab != size * 8:
+                        pads = []
+                        pad(pads.append, end, size * 8, ra, False)
+                        if pads:
+                            text += sep + sep.join(pads)
                 pre[tid] = text + (";\n} __attribute__((packed));\n\n" if pk else ";\n};\n\n")
             else:
                 pre[tid] = "union " + name + " {" + join(parts[4 * a:4 * b]) + ";\n};\n\n"
