@@ -29,7 +29,7 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
-from common import ENV, PY, ROOT  # noqa: E402
+from common import BPFI, ENV, PY, ROOT  # noqa: E402
 from common import run_once as common_run_once  # noqa: E402
 
 COLD = dict(ENV, BPFINSPECT_NO_CACHE="1")
@@ -59,7 +59,7 @@ def main() -> int:
     ap.add_argument("--source", default="/sys/kernel/btf/vmlinux")
     ap.add_argument("--bpftool", default=shutil.which("bpftool") or "/usr/sbin/bpftool")
     args = ap.parse_args()
-    ours = [PY, "-m", "bpfinspect", "btf", args.source]
+    ours = BPFI + ["btf", args.source]
     ref = [args.bpftool, "btf", "dump", "file", args.source]
     rows = []
     for fmt in ("c", "raw"):

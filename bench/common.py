@@ -11,7 +11,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
-BPFI = [PY, "-m", "bpfinspect"]
+# The installed command, as users run it (``python -m bpfinspect`` adds runpy's start-up).
+_SCRIPT = Path(PY).with_name("bpfinspect")
+BPFI = [str(_SCRIPT)] if _SCRIPT.exists() else [PY, "-m", "bpfinspect"]
 
 
 def bench_env() -> dict:
