@@ -117,7 +117,7 @@ class Btf:
         w = self._w
         n = len(w)
         pos = 0
-        starts = array("I")
+        starts: list[int] = []
         append = starts.append
         # Record length (in words) by info word: kernel BTF has only a few hundred distinct
         # info words, so the length arithmetic and kind check run once per distinct word.

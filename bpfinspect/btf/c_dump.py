@@ -1200,14 +1200,17 @@ class CDumper:
         names; when all of those have smaller ids they were dealt with as roots before it
         (ordered, or leaves that count as ordered), so its own turn would queue nothing and
         mark it ordered, which a later walk through it finds out again at once: it is left
-        out too.  Prototypes (many parameters each) are cheaper to check in the loop, against
-        what is ordered by then; so is everything else that remains.
+        out too; so is a prototype whose return and parameter types all have smaller ids
+        (nearly all of a kernel's, which come right after what they use).  What remains is
+        checked in the loop against what is ordered by then.
         """
         w, pos, kinds = self.w, self.pos, self.kinds
         always, third = _ROOT_ALWAYS, _ROOT_THIRD
         return [tid for tid, k, p in zip(range(self.n), kinds, pos)
-                if k in always or k == FUNC_PROTO
+                if k in always
                 or (k in third and w[p + 2] > tid)
+                or (k == FUNC_PROTO and (w[p + 2] >= tid or max(
+                    w[p + 4:p + 3 + 2 * (w[p + 1] & 0xFFFF):2], default=0) >= tid))
                 or (k == ARRAY and w[p + 3] > tid)]
 
     def dump(self, ids=None, *, guards: bool = True, sort: bool = False) -> str:
@@ -1274,20 +1277,29 @@ class CDumper:
                 idents.extend(w[p + 3:p + 3 + 2 * vlen:2])
             if vlen and w[p]:
                 tags.append(w[p])
+        # Tag names are printed here (decoded now, in one pass and kept); typedef names and
+        # enumerators are only compared here (the enums are rendered by the forked walk).
         strs.prefetch(tags)
-        strs.prefetch(idents)
-        get = strs.__getitem__
+        text = strs._terminated()
+        end = text.index
+        nul = "\0" if type(text) is str else 0
 
         def dups(offsets):
             # Names are compared through their offsets when no two offsets in use hold the
             # same name (string sections are deduplicated); by name otherwise.
             offsets = list(filter(None, offsets))
             distinct = set(offsets)
-            if len(set(map(get, distinct))) == len(distinct):
+            if max(distinct, default=0) >= len(raw):
+                for o in distinct:
+                    strs[o]   # the offset outside the string section raises
+            names = [text[o:end(nul, o)] for o in distinct]
+            if len(set(names)) == len(distinct):
                 if len(distinct) == len(offsets):
                     return frozenset()
-                return frozenset(get(o) for o, c in Counter(offsets).items() if c > 1)
-            return frozenset(name for name, c in Counter(map(get, offsets)).items() if c > 1)
+                return frozenset(strs[o] for o, c in Counter(offsets).items() if c > 1)
+            by_off = dict(zip(distinct, names))
+            return frozenset(name if type(name) is str else name.decode("utf-8", "surrogateescape")
+                             for name, c in Counter(map(by_off.__getitem__, offsets)).items() if c > 1)
 
         self._dup_tags = dups(tags)
         self._dup_idents = dups(idents)

@@ -50,7 +50,10 @@ class StringTable(dict):
         t = self._text
         if t is None:
             raw = self.raw
-            t = self._text = raw.decode("ascii") + "\0" if raw.isascii() else raw + b"\0"
+            t = raw + b"\0"
+            if raw.isascii():
+                t = t.decode("ascii")
+            self._text = t
         return t
 
     def prefetch(self, offsets) -> None:
