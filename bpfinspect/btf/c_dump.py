@@ -121,13 +121,12 @@ from __future__ import annotations
 import marshal
 import os
 import re
-import signal
-import sys
 from bisect import bisect_right
 from collections import Counter
 from itertools import accumulate, chain, compress, repeat
-from operator import add as _add, eq as _eq, is_ as _is, lt as _lt, mod as _mod, not_ as _not
+from operator import add as _add, ge as _ge, is_ as _is, lt as _lt, mod as _mod, not_ as _not
 
+from bpfinspect.btf import parallel
 from bpfinspect.btf.c_table import Table
 from bpfinspect.errors import MalformedInput
 
@@ -170,10 +169,10 @@ _SEL_RECORDS = _selector(STRUCT, UNION)
 _SEL_PROTOS = _selector(FUNC_PROTO)
 _SEL_ARRAYS = _selector(ARRAY)
 _SEL_DATASECS = _selector(DATASEC)
+_SEL_ROOT_ALWAYS = _selector(STRUCT, UNION, ENUM, ENUM64, FWD, TYPEDEF)
+_SEL_ROOT_THIRD = _selector(PTR, VOLATILE, CONST, RESTRICT, TYPE_TAG)
 _ALIGN_THROUGH = frozenset({TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG, ARRAY})
 _ROOT_SKIP = frozenset({0, INT, FLOAT, FUNC, VAR, DATASEC, DECL_TAG})
-_ROOT_ALWAYS = frozenset({STRUCT, UNION, ENUM, ENUM64, FWD, TYPEDEF})
-_ROOT_THIRD = frozenset({PTR, VOLATILE, CONST, RESTRICT, TYPE_TAG})
 
 
 def _tabs(n: int) -> str:
@@ -202,6 +201,7 @@ class CDumper:
         self.ostate[0] = 2
         self.estate[0] = 2
         self._referenced: set | None = None
+        self._protos: tuple | None = None
         self.names: dict[int, str] = {}        # resolved (possibly suffixed) names
         self.tag_counts: dict[str, int] = {}   # struct/union/enum tags
         self.ident_counts: dict[str, int] = {}  # typedefs and enumerators
@@ -266,14 +266,29 @@ class CDumper:
         ref = set([w[p + 2] for p in compress(pos, kinds.translate(_SEL_REF_THIRD))])
         ref.update([w[q] for p in compress(pos, kinds.translate(_SEL_RECORDS))
                     for q in range(p + 4, p + 3 + 3 * (w[p + 1] & 0xFFFF), 3)])
-        ref.update([w[q] for p in compress(pos, kinds.translate(_SEL_PROTOS))
-                    for q in range(p + 4, p + 3 + 2 * (w[p + 1] & 0xFFFF), 2)])
+        ref.update(self._proto_scan()[0])
         for p in compress(pos, kinds.translate(_SEL_ARRAYS)):
             ref.add(w[p + 3])
             ref.add(w[p + 4])
         for p in compress(pos, kinds.translate(_SEL_DATASECS)):
             ref.update(w[p + 3:p + 3 + 3 * (w[p + 1] & 0xFFFF):3])
         return ref
+
+    def _proto_scan(self) -> tuple:
+        """(the parameter types of every prototype, the prototypes with a return or parameter
+        type whose id is not below their own), for _find_referenced and _id_order_roots."""
+        r = self._protos
+        if r is None:
+            w, pos = self.w, self.pos
+            pids = list(compress(range(self.n), self.kinds.translate(_SEL_PROTOS)))
+            starts = [pos[t] + 4 for t in pids]
+            vlens = [w[q - 3] & 0xFFFF for q in starts]
+            params = [w[q] for q0, v in zip(starts, vlens) for q in range(q0, q0 + 2 * v, 2)]
+            owners = [t for t, v in zip(pids, vlens) for _ in range(v)]
+            late = set(compress(owners, map(_ge, params, owners)))
+            late.update([t for t, q in zip(pids, starts) if w[q - 2] >= t])
+            r = self._protos = (params, late)
+        return r
 
     # -- names ----------------------------------------------------------------------------------
 
@@ -1205,13 +1220,13 @@ class CDumper:
         checked in the loop against what is ordered by then.
         """
         w, pos, kinds = self.w, self.pos, self.kinds
-        always, third = _ROOT_ALWAYS, _ROOT_THIRD
-        return [tid for tid, k, p in zip(range(self.n), kinds, pos)
-                if k in always
-                or (k in third and w[p + 2] > tid)
-                or (k == FUNC_PROTO and (w[p + 2] >= tid or max(
-                    w[p + 4:p + 3 + 2 * (w[p + 1] & 0xFFFF):2], default=0) >= tid))
-                or (k == ARRAY and w[p + 3] > tid)]
+        ids = range(self.n)
+        roots = list(compress(ids, kinds.translate(_SEL_ROOT_ALWAYS)))
+        roots += [t for t in compress(ids, kinds.translate(_SEL_ROOT_THIRD)) if w[pos[t] + 2] > t]
+        roots += [t for t in compress(ids, kinds.translate(_SEL_ARRAYS)) if w[pos[t] + 3] > t]
+        roots += self._proto_scan()[1]
+        roots.sort()
+        return roots
 
     def dump(self, ids=None, *, guards: bool = True, sort: bool = False) -> str:
         """The C text for every type (or for ``ids`` and what they need)."""
@@ -1225,7 +1240,7 @@ class CDumper:
         whole = ids is None
         id_order = whole and not sort
         walk = None
-        if whole and self.n > _FORK_MIN_TYPES and _fork_allowed():
+        if whole and parallel.worth_it(self.n):
             walk = _ForkedWalk.start(self, roots, id_order)
         if walk is None:
             self._guard(self._dump_all, roots, id_order)
@@ -1769,41 +1784,6 @@ class CDeclarations(CDumper):
         return self._guard(CDumper.alignof, self, tid, depth)
 
 
-# Whole dumps of at least this many types walk the type graph in a second process while this
-# one renders the definitions (a kernel's BTF has over 100,000 types; objects a few hundred).
-_FORK_MIN_TYPES = 20000
-
-
-def _fork_allowed() -> bool:
-    """A second process is worth it and safe: fork exists, two CPUs are ours, no threads run,
-    and ``BPFINSPECT_JOBS=1`` does not ask for one process."""
-    if os.environ.get("BPFINSPECT_JOBS", "").strip() == "1" or not hasattr(os, "fork"):
-        return False
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
-    if cpus < 2:
-        return False
-    threading = sys.modules.get("threading")
-    return threading is None or threading.active_count() <= 1
-
-
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while True:
-        chunk = os.read(fd, 1 << 20)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
 class _ForkedWalk:
     """The ordering and emission walk of a whole dump, run by a forked child.
 
@@ -1844,11 +1824,11 @@ class _ForkedWalk:
                 dumper._dump_all(roots, id_order)
                 items = dumper.out
                 try:
-                    names = marshal.loads(_read_all(names_r))
+                    names = marshal.loads(parallel.read_all(names_r))
                 except (EOFError, ValueError, TypeError):
                     names = None
                 texts = dumper._render_small_items(items, names)
-                _write_all(wfd, marshal.dumps((items, texts)))
+                parallel.write_all(wfd, marshal.dumps((items, texts)))
                 status = 0
             except BaseException:
                 pass
@@ -1862,7 +1842,7 @@ class _ForkedWalk:
         if self.names_fd < 0:
             return
         try:
-            _write_all(self.names_fd, marshal.dumps(dups))
+            parallel.write_all(self.names_fd, marshal.dumps(dups))
         except OSError:
             pass   # the child is gone: __call__ finds out
         finally:
@@ -1872,7 +1852,7 @@ class _ForkedWalk:
     def __call__(self) -> list:
         self.send_names(None)   # (if not sent yet)
         try:
-            data = _read_all(self.rfd)
+            data = parallel.read_all(self.rfd)
         except OSError:
             data = b""
         status = self._reap(wait=True)
@@ -1900,15 +1880,7 @@ class _ForkedWalk:
             self.rfd = -1
         if self.pid <= 0:
             return -1
-        if not wait:
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-            except OSError:
-                pass
-        try:
-            _, status = os.waitpid(self.pid, 0)
-        except ChildProcessError:
-            status = -1
+        status = parallel.reap(self.pid, kill=not wait)
         self.pid = 0
         return status
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from itertools import chain
 
+from bpfinspect.btf import parallel
 from bpfinspect.btf.c_table import Table
 
 KIND_NAMES = ["UNKNOWN", "INT", "PTR", "ARRAY", "STRUCT", "UNION", "ENUM", "FWD", "TYPEDEF", "VOLATILE",
@@ -90,9 +91,37 @@ def raw_text(btf, ids=None, table: Table | None = None) -> str:
     empty = strs[0]
     strs[0] = "(anon)"
     try:
+        if type(ids) is range and parallel.worth_it(len(ids)):
+            return _raw_text_split(t, ids, kk, strs.__getitem__)
         return _raw_text(t, ids, kk, strs.__getitem__)
     finally:
         strs[0] = empty
+
+
+def _raw_text_split(t: Table, ids: range, kk, get) -> str:
+    """A kernel-sized dump in two parts, the second rendered by a forked child.  The child
+    also encodes and sends its text: it gets a little less than half of the words."""
+    w_half = len(t.w) * 11 // 20
+    pos = t.pos
+    lo, hi = 0, len(ids)
+    while lo < hi:   # the first id whose record starts in the second half of the words
+        mid = (lo + hi) // 2
+        if pos[ids[mid]] < w_half:
+            lo = mid + 1
+        else:
+            hi = mid
+    first, second = ids[:lo], ids[lo:]
+    job = parallel.Job.start(lambda: _raw_text(t, second, kk[lo:], get).encode("utf-8", "surrogateescape"))
+    if job is None:
+        return _raw_text(t, ids, kk, get)
+    try:
+        head = _raw_text(t, first, kk[:lo], get)
+        tail = job.result()
+    finally:
+        job.close()
+    if type(tail) is bytes:
+        return head + tail.decode("utf-8", "surrogateescape")
+    return head + _raw_text(t, second, kk[lo:], get)
 
 
 def _raw_text(t: Table, ids, kk: list, get) -> str:

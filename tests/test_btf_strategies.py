@@ -1,4 +1,4 @@
-"""The C printer's ways of producing a whole dump give the same bytes.
+"""The BTF printers' ways of producing a whole dump give the same bytes.
 
 A whole dump of a large BTF (a kernel's) settles clashing ``___N`` names at the end,
 renders definitions ahead in bulk, and walks the type graph in a forked child while the
@@ -17,9 +17,10 @@ from btf_util import BtfBuilder, VMLINUX, bpftool_dump, has_btf
 from conftest import ALL_OBJECTS, BPFTOOL, obj_id
 from test_btf_dump import stress_objects  # noqa: F401  (the fixture)
 
-from bpfinspect.btf import c_dump, load_btf, parse_btf
+from bpfinspect.btf import load_btf, parallel, parse_btf
 from bpfinspect.btf.c_dump import CDumper
 from bpfinspect.btf.c_table import Table
+from bpfinspect.btf.raw import raw_text
 from bpfinspect.errors import MalformedInput
 
 BTF_OBJECTS = [p for p in ALL_OBJECTS if has_btf(p)]
@@ -30,8 +31,8 @@ needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="this platform h
 @pytest.fixture
 def forced_fork(monkeypatch):
     """Every whole dump forks its walk, whatever its size; yields the list of forks made."""
-    monkeypatch.setattr(c_dump, "_FORK_MIN_TYPES", 0)
-    monkeypatch.setattr(c_dump, "_fork_allowed", lambda: True)
+    monkeypatch.setattr(parallel, "MIN_TYPES", 0)
+    monkeypatch.setattr(parallel, "allowed", lambda: True)
     forks = []
     real_fork = os.fork
 
@@ -96,8 +97,8 @@ def test_stress_objects_every_strategy(stress_objects, monkeypatch):
             elif label == "forked":
                 if not hasattr(os, "fork"):
                     continue
-                m.setattr(c_dump, "_FORK_MIN_TYPES", 0)
-                m.setattr(c_dump, "_fork_allowed", lambda: True)
+                m.setattr(parallel, "MIN_TYPES", 0)
+                m.setattr(parallel, "allowed", lambda: True)
             for path, ref in zip(stress, refs):
                 assert render(path) == ref, (label, path)
 
@@ -106,9 +107,9 @@ def test_stress_objects_every_strategy(stress_objects, monkeypatch):
 def test_child_failure_falls_back_to_walking_here(monkeypatch, forced_fork):
     """A child that dies after its walk: the parent walks itself, the output is unchanged."""
     path = next(p for p in BTF_OBJECTS if p.name == "btf_shapes.bpf.o")
-    monkeypatch.setattr(c_dump, "_FORK_MIN_TYPES", 10 ** 9)
+    monkeypatch.setattr(parallel, "MIN_TYPES", 10 ** 9)
     expected = render(path)
-    monkeypatch.setattr(c_dump, "_FORK_MIN_TYPES", 0)
+    monkeypatch.setattr(parallel, "MIN_TYPES", 0)
 
     def boom(self, items, dups):
         raise RuntimeError("child failure on purpose")
@@ -147,7 +148,7 @@ def test_names_with_placeholder_bytes_are_settled_as_printed():
 
 def test_jobs_1_keeps_one_process(monkeypatch):
     monkeypatch.setenv("BPFINSPECT_JOBS", "1")
-    assert not c_dump._fork_allowed()
+    assert not parallel.allowed()
 
 
 @pytest.mark.skipif(not VMLINUX.exists(), reason="this kernel has no /sys/kernel/btf/vmlinux")
@@ -156,3 +157,33 @@ def test_vmlinux_without_the_fork_matches_bpftool(monkeypatch):
     monkeypatch.setenv("BPFINSPECT_JOBS", "1")
     btf = load_btf(VMLINUX)
     assert CDumper(btf, Table(btf)).dump().encode() == bpftool_dump(VMLINUX, "c")
+
+
+# -- the raw rendering in two processes ---------------------------------------------------------
+
+@needs_bpftool
+@needs_fork
+@pytest.mark.parametrize("path", BTF_OBJECTS, ids=obj_id)
+def test_forked_raw_dump_matches_bpftool(path, forced_fork):
+    ref = bpftool_dump(path, "raw")
+    if ref is None:
+        return
+    btf = load_btf(path)
+    if btf.count < 2:
+        return
+    assert raw_text(btf).encode("utf-8", "surrogateescape") == ref
+    assert len(forced_fork) == 1
+    assert no_child_left()
+
+
+@needs_fork
+def test_raw_child_failure_falls_back(monkeypatch, forced_fork):
+    path = next(p for p in BTF_OBJECTS if p.name == "btf_shapes.bpf.o")
+    btf = load_btf(path)
+    monkeypatch.setattr(parallel, "MIN_TYPES", 10 ** 9)
+    expected = raw_text(btf)
+    monkeypatch.setattr(parallel, "MIN_TYPES", 0)
+    monkeypatch.setattr(os, "_exit", lambda status, real=os._exit: real(7))   # every child fails
+    assert raw_text(load_btf(path)) == expected
+    assert forced_fork
+    assert no_child_left()
