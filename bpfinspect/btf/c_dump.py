@@ -1536,15 +1536,31 @@ class CDumper:
         firsts = [0]
         firsts += accumulate(vlens)
         nmem = len(idx)
-        # Records with an unnamed member, or one whose type is written inline, are left out.
         heads, tails, bits, aligns, abits = zip(*[infos[m] for m in mts])
         bad = set()
+        inline: dict = {}
         if None in heads:
-            bad.update(bisect_right(firsts, i) - 1 for i in compress(range(nmem), map(_is, heads, repeat(None))))
-            heads = [h or "" for h in heads]
-            tails = [t or "" for t in tails]
+            # A member of an anonymous struct, union or enum type has that type's definition
+            # written inline (one tab deeper), then its name if it has one.  Records with any
+            # other declarator that is not a plain chain are left to struct_def.
+            heads = list(heads)
+            tails = list(tails)
+            for i in compress(range(nmem), map(_is, heads, repeat(None))):
+                mt = mts[i]
+                k = kinds[mt]
+                if (k == STRUCT or k == UNION or k == ENUM or k == ENUM64) and not w[pos[mt]]:
+                    text = inline.get(mt)
+                    if text is None:
+                        text = inline[mt] = self.struct_def(mt, 1) if k <= UNION else self.enum_def(mt, 1)
+                    heads[i] = text + " " if fos[i] else text
+                else:
+                    bad.add(bisect_right(firsts, i) - 1)
+                    heads[i] = ""
+                tails[i] = ""
         if 0 in fos:
-            bad.update(bisect_right(firsts, i) - 1 for i in compress(range(nmem), map(_not, fos)))
+            # Unnamed members: only an inline definition may go without a name.
+            bad.update(bisect_right(firsts, i) - 1 for i in compress(range(nmem), map(_not, fos))
+                       if mts[i] not in inline)
         ends = [o + b for o, b in zip(offs, bits)]
         prev = [0]
         prev += ends
