@@ -1419,9 +1419,55 @@ class CDumper:
         self.strs.prefetch(offsets)
         text_of = self._text_of
         texts = {tid: text_of(tid) for tid in enums}
-        texts.update((tid, text_of(tid)) for tid in typedefs)
+        fnptr = self._fnptr_parts
+        for tid in typedefs:
+            # Most of a kernel's typedefs name function pointers.
+            target = w[pos[tid] + 2]
+            if kinds[target] == PTR and kinds[w[pos[target] + 2]] == FUNC_PROTO and not self._blacklisted(tid):
+                parts = fnptr(target)
+                if parts is not None:
+                    texts[tid] = "typedef " + parts[0] + self.ident_name(tid) + parts[1] + ";\n\n"
+                    continue
+            texts[tid] = text_of(tid)
         texts.update((tid, text_of(tid)) for tid in records)
         return texts
+
+    def _fnptr_parts(self, mt: int):
+        """(head, tail) of the declarator of ``mt``, a pointer to a function prototype, when
+        its return and parameter types are all plain chains: ``ret (*`` and ``)(params)``
+        around the declared name; None otherwise (the general declarator path does it)."""
+        w, pos = self.w, self.pos
+        dcache = self._dcache
+        simple = self._simple_decl
+        pp = pos[w[pos[mt] + 2]]
+        vlen = w[pp + 1] & 0xFFFF
+        ret = w[pp + 2]
+        c = dcache.get(ret)
+        if c is None:
+            c = simple(ret)
+            if c is None:
+                return None
+            dcache[ret] = c
+        if vlen == 0 or (vlen == 1 and w[pp + 4] == 0):
+            return c[2] + " (*", ")(void)"
+        strs = self.strs
+        decls = []
+        q = pp + 3
+        for i in range(vlen):
+            pt = w[q + 1]
+            if pt == 0 and i == vlen - 1:
+                decls.append("...")
+                break
+            pc = dcache.get(pt)
+            if pc is None:
+                pc = simple(pt)
+                if pc is None:
+                    return None
+                dcache[pt] = pc
+            name = strs[w[q]]
+            decls.append(pc[0] + name + pc[1] if name else pc[2])
+            q += 2
+        return c[2] + " (*", ")(" + ", ".join(decls) + ")"
 
     def _member_infos(self, types: set) -> dict:
         """_member_info of each of ``types`` (names deferred), the common member types --
@@ -1434,8 +1480,7 @@ class CDumper:
         ptr = self.ptr_sz
         pbits = ptr * 8
         alignof, sizeof = self.alignof, self.sizeof
-        dcache = self._dcache
-        simple = self._simple_decl
+        fnptr = self._fnptr_parts
         rest = []
         for mt in types.difference(minfo):
             k = kinds[mt]
@@ -1443,40 +1488,10 @@ class CDumper:
                 t = w[pos[mt] + 2]
                 tk = kinds[t]
                 if tk == FUNC_PROTO:
-                    # A function pointer, ``ret (*name)(params)``, when the return and parameter
-                    # types are all plain chains.
-                    pp = pos[t]
-                    vlen = w[pp + 1] & 0xFFFF
-                    c = dcache.get(w[pp + 2])
-                    if c is None:
-                        c = simple(w[pp + 2])
-                        if c is not None:
-                            dcache[w[pp + 2]] = c
-                    if c is not None:
-                        if vlen == 0 or (vlen == 1 and w[pp + 4] == 0):
-                            params = "(void)"
-                        else:
-                            decls = []
-                            q = pp + 3
-                            for i in range(vlen):
-                                pt = w[q + 1]
-                                if pt == 0 and i == vlen - 1:
-                                    decls.append("...")
-                                    break
-                                pc = dcache.get(pt)
-                                if pc is None:
-                                    pc = simple(pt)
-                                    if pc is None:
-                                        decls = None
-                                        break
-                                    dcache[pt] = pc
-                                name = strs[w[q]]
-                                decls.append(pc[0] + name + pc[1] if name else pc[2])
-                                q += 2
-                            params = None if decls is None else "(" + ", ".join(decls) + ")"
-                        if params is not None:
-                            out[mt] = minfo[mt] = (c[2] + " (*", ")" + params, pbits, ptr, pbits)
-                            continue
+                    parts = fnptr(mt)
+                    if parts is not None:
+                        out[mt] = minfo[mt] = (parts[0], parts[1], pbits, ptr, pbits)
+                        continue
                 elif t and (tk == STRUCT or tk == UNION or tk == TYPEDEF):
                     off = w[pos[t]]
                     if off:
