@@ -57,13 +57,34 @@ around the declared name: qualifiers on the base go first (``const char
 and function prototypes wrap the inner declarator in parentheses (``int
 (*fn)(void)``, ``char (*p)[16]``, ``int m[2][3]``).
 
+Walking and writing are separate: emission records *items* (a type id for
+a top-level definition, a negated struct/union id for a forward
+declaration), and the text of the items is rendered afterwards.  Nothing
+the walk decides depends on text; the only thing text depends on, beyond
+the type itself, is the ``___N`` suffixes, which follow print order.
+
 Speed: everything works on the flat, id-indexed word table of
 :mod:`bpfinspect.btf.c_table`, never on per-type objects.  Pointers,
 arrays, qualifiers and prototypes (which the walks above pass through
 every time) are marked done as soon as everything they lead to is, so
 later walks stop at once; declarators of plain types are cached as a
-(head, tail) pair around the name, with the type's size and alignment;
-a struct's member lines are joined once.
+(head, tail) pair around the name, with the type's size and alignment.
+For a whole dump three more things happen:
+
+* names that more than one type (or enumerator) claims -- a few dozen in a
+  kernel -- are printed as placeholders and settled in one pass over the
+  finished text, in text order, which is print order; every other name is
+  printed as it is.  Rendering thereby stops depending on order, so:
+* every definition is rendered ahead, the named structs and unions a
+  column at a time (all their members' declarators, sizes, offsets and
+  padding as lists, each record then one slice of a joined list);
+* on a kernel-sized BTF with two CPUs free (:mod:`bpfinspect.btf.parallel`)
+  the walk runs in a forked child, which then renders the enums, typedefs
+  and bitfield records it emitted -- this process sends it the clashing
+  names as soon as it knows them -- while this process renders the other
+  records.  The child sends back the items and its texts; should it fail,
+  this process walks and renders itself.  The output is the same bytes
+  whichever way it is made (the tests force each way on every object).
 
 ``--sorted`` (what newer bpftool does by default): the roots are taken in
 a sorted order instead of id order: by a rank (anonymous enums 0, named

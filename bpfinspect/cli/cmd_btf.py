@@ -14,6 +14,9 @@ version and the size and modification time of the modules that render.  A
 later identical run prints the kept bytes without decoding anything.  Set
 ``BPFINSPECT_NO_CACHE=1`` to neither read nor write it.  At most
 ``_CACHE_KEEP`` renderings are kept (oldest removed first).
+
+A kernel-sized dump splits its work with a forked child (see
+:mod:`bpfinspect.btf.parallel`); ``BPFINSPECT_JOBS=1`` keeps to one process.
 """
 
 from __future__ import annotations
@@ -59,8 +62,8 @@ def _base_for(args):
 _CACHE_MIN_INPUT = 1 << 20
 _CACHE_KEEP = 8
 # The modules whose code decides the rendered text.
-_RENDER_MODULES = ("btf/btf.py", "btf/c_table.py", "btf/raw.py", "btf/c_dump.py", "views/btf.py",
-                   "cli/cmd_btf.py")
+_RENDER_MODULES = ("btf/btf.py", "btf/c_table.py", "btf/raw.py", "btf/c_dump.py", "btf/parallel.py",
+                   "views/btf.py", "cli/cmd_btf.py")
 
 
 def _cache_dir() -> str | None:
