@@ -79,10 +79,10 @@ For a whole dump three more things happen:
   column at a time (all their members' declarators, sizes, offsets and
   padding as lists, each record then one slice of a joined list);
 * on a kernel-sized BTF with two CPUs free (:mod:`bpfinspect.btf.parallel`)
-  the walk runs in a forked child, which then renders the enums, typedefs
-  and bitfield records it emitted -- this process sends it the clashing
-  names as soon as it knows them -- while this process renders the other
-  records.  The child sends back the items and its texts; should it fail,
+  the walk runs in a forked child, which then renders the enums and
+  typedefs it emitted and the last few records -- this process sends it the
+  clashing names as soon as it knows them -- while this process renders the
+  other records.  The child sends back the items and its texts; should it fail,
   this process walks and renders itself.  The output is the same bytes
   whichever way it is made (the tests force each way on every object).
 
@@ -150,6 +150,17 @@ from operator import add as _add, ge as _ge, is_ as _is, lt as _lt, mod as _mod,
 from bpfinspect.btf import parallel
 from bpfinspect.btf.c_table import Table
 from bpfinspect.errors import MalformedInput
+
+# In a whole dump with a forked walk, the child also renders this share of the records (the
+# last ones by id): the walk is shorter than the parent's rendering.
+_CHILD_RECORDS = 0.07
+
+
+def _split_records(records: list) -> tuple:
+    """(the parent's records, the forked walk's) of a whole dump's list of records."""
+    cut = len(records) - int(len(records) * _CHILD_RECORDS)
+    return records[:cut], records[cut:]
+
 
 # A name settled at the end of a whole dump (see CDumper._settle_names).
 _PLACEHOLDER = re.compile("\x01(e?[0-9]+)\x02")
@@ -1389,34 +1400,19 @@ class CDumper:
 
     def _prerender(self, records_only: bool = False) -> None:
         """Render ahead every top-level definition a whole dump can print (names deferred);
-        with ``records_only`` just structs and unions (a forked walk does the rest)."""
+        with ``records_only`` just this process's share of the structs and unions (a forked
+        walk does the rest, see _render_small_items)."""
         pre = self._pre
         text_of = self._text_of
-        w, pos = self.w, self.pos
-        leave = self._records_for_child() if records_only else ()
-        self._prerender_records(leave)
-        for tid in self._records:
-            if tid not in pre and w[pos[tid]] and tid not in leave:
-                pre[tid] = text_of(tid)
+        records = self._records
+        if records_only:
+            records = _split_records(records)[0]
+        self._prerender_records(records)
         if not records_only:
             for tid in self._enums:
                 pre[tid] = text_of(tid)
             for tid in self._typedefs:
                 pre[tid] = text_of(tid)
-
-    def _records_for_child(self, ids=None) -> set:
-        """The named records a forked walk renders besides enums and typedefs (to share the
-        work evenly): those with bitfields, which are written member by member."""
-        w, pos = self.w, self.pos
-        if ids is None:
-            ids = self._records
-        out = set()
-        for tid in ids:
-            p = pos[tid]
-            info = w[p + 1]
-            if info >> 31 and w[p] and max(w[p + 5:p + 3 + 3 * (info & 0xFFFF):3], default=0) >> 24:
-                out.add(tid)
-        return out
 
     def _render_small_items(self, items: list, dups) -> dict:
         """Texts of the enums and typedefs among ``items``, names deferred with the clashing
@@ -1429,8 +1425,6 @@ class CDumper:
         w, pos, kinds = self.w, self.pos, self.kinds
         enums = [tid for tid in items if tid > 0 and (kinds[tid] == ENUM or kinds[tid] == ENUM64)]
         typedefs = [tid for tid in items if tid > 0 and kinds[tid] == TYPEDEF]
-        records = self._records_for_child([tid for tid in items if tid > 0 and kinds[tid] <= UNION
-                                           and kinds[tid] >= STRUCT])
         offsets = [w[pos[tid]] for tid in enums]
         offsets += [w[pos[tid]] for tid in typedefs]
         for tid in enums:
@@ -1450,7 +1444,10 @@ class CDumper:
                     texts[tid] = "typedef " + parts[0] + self.ident_name(tid) + parts[1] + ";\n\n"
                     continue
             texts[tid] = text_of(tid)
-        texts.update((tid, text_of(tid)) for tid in records)
+        # And the last part of the records (the same list the other process splits).
+        pre = self._pre
+        self._prerender_records(_split_records(self._ids_by_kind((STRUCT, UNION)))[1])
+        texts.update(pre)
         return texts
 
     def _fnptr_parts(self, mt: int):
@@ -1543,22 +1540,27 @@ class CDumper:
             out[mt] = member_info(mt, 1)
         return out
 
-    def _prerender_records(self, leave=()) -> None:
-        """Render ahead the definitions of named structs/unions whose members are all named,
-        none a bitfield or an anonymous type written inline: a column of all their members
-        at a time (the others are left to struct_def)."""
+    def _prerender_records(self, records) -> None:
+        """Render ahead the definitions of the named ones of ``records`` (structs/unions): a
+        column of all their members at a time; a record with a member whose declarator is
+        neither a plain chain nor an anonymous type written inline goes through struct_def."""
         w, pos, strs, kinds = self.w, self.pos, self.strs, self.kinds
         recs = []
         starts = []
         vlens = []
-        for tid in self._records:
+        kflags = []   # record indices whose offset words carry bitfield sizes
+        pre = self._pre
+        for tid in records:
             p = pos[tid]
-            if not w[p] or tid in leave:
+            if not w[p]:
                 continue
             info = w[p + 1]
             vlen = info & 0xFFFF
-            if not vlen or (info >> 31 and max(w[p + 5:p + 3 + 3 * vlen:3]) >> 24):
+            if not vlen:
+                pre[tid] = self._text_of(tid)
                 continue
+            if info >> 31:
+                kflags.append(len(recs))
             recs.append(tid)
             starts.append(p + 3)
             vlens.append(vlen)
@@ -1573,6 +1575,23 @@ class CDumper:
         firsts += accumulate(vlens)
         nmem = len(idx)
         heads, tails, bits, aligns, abits = zip(*[infos[m] for m in mts])
+        # Bitfields: the offset word holds the size above bit 24; a bitfield member ends
+        # where its bits end, is written ``decl: size``, never counts as misaligned, and
+        # padding between two of them is always written.
+        bitfield = {}
+        if kflags:
+            tails = list(tails)
+            bits = list(bits)
+            abits = list(abits)
+            for r in kflags:
+                for i in range(firsts[r], firsts[r + 1]):
+                    word = offs[i]
+                    offs[i] = word & 0xFFFFFF
+                    bsz = word >> 24
+                    if bsz:
+                        bitfield[i] = bsz
+                        bits[i] = bsz
+                        abits[i] = 1
         bad = set()
         inline: dict = {}
         if None in heads:
@@ -1593,6 +1612,10 @@ class CDumper:
                     bad.add(bisect_right(firsts, i) - 1)
                     heads[i] = ""
                 tails[i] = ""
+        if bitfield:
+            tails = list(tails)
+            for i, bsz in bitfield.items():
+                tails[i] = f"{tails[i]}: {bsz}"
         if 0 in fos:
             # Unnamed members: only an inline definition may go without a name.
             bad.update(bisect_right(firsts, i) - 1 for i in compress(range(nmem), map(_not, fos))
@@ -1634,11 +1657,13 @@ class CDumper:
             a = 1 if is_packed(r) else aligns[i]
             cur = prev[i]
             nxt = offs[i]
-            ab = natural.get(a)
-            if ab and -(-cur // ab) * ab == nxt:
-                continue
+            in_bitfield = i in bitfield and i - 1 in bitfield and i != firsts[r]
+            if not in_bitfield:
+                ab = natural.get(a)
+                if ab and -(-cur // ab) * ab == nxt:
+                    continue
             pads = []
-            pad(pads.append, cur, nxt, a, False)
+            pad(pads.append, cur, nxt, a, in_bitfield)
             if pads:
                 seps[i] += sep.join(pads) + sep
         parts = [None] * (4 * nmem)
@@ -1647,11 +1672,11 @@ class CDumper:
         strs.prefetch(fos)
         parts[2::4] = [strs[o] for o in fos]
         parts[3::4] = tails
-        pre = self._pre
         dup_tags = self._dup_tags
         join = "".join
         for r, tid in enumerate(recs):
             if r in bad:
+                pre[tid] = self._text_of(tid)
                 continue
             a = firsts[r]
             b = firsts[r + 1]
