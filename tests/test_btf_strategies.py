@@ -17,7 +17,7 @@ from btf_util import BtfBuilder, VMLINUX, bpftool_dump, has_btf
 from conftest import ALL_OBJECTS, BPFTOOL, obj_id
 from test_btf_dump import stress_objects  # noqa: F401  (the fixture)
 
-from bpfinspect.btf import load_btf, parallel, parse_btf
+from bpfinspect.btf import c_dump, load_btf, parallel, parse_btf
 from bpfinspect.btf.c_dump import CDumper
 from bpfinspect.btf.c_table import Table
 from bpfinspect.btf.raw import raw_text
@@ -67,7 +67,8 @@ def no_child_left() -> bool:
 @needs_bpftool
 @needs_fork
 @pytest.mark.parametrize("path", BTF_OBJECTS, ids=obj_id)
-def test_forked_dump_matches_bpftool(path, forced_fork):
+def test_forked_dump_matches_bpftool(path, forced_fork, monkeypatch):
+    monkeypatch.setattr(c_dump, "_CHILD_RECORDS", 0.5)   # a good share of the records in the child
     ref = bpftool_dump(path, "c")
     if ref is None:
         return
@@ -115,6 +116,7 @@ def test_child_failure_falls_back_to_walking_here(monkeypatch, forced_fork):
         raise RuntimeError("child failure on purpose")
 
     monkeypatch.setattr(CDumper, "_render_small_items", boom)
+    monkeypatch.setattr(c_dump, "_CHILD_RECORDS", 0.5)   # the records the child would have done
     assert render(path) == expected
     assert forced_fork
     assert no_child_left()

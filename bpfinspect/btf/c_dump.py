@@ -144,8 +144,8 @@ import os
 import re
 from bisect import bisect_right
 from collections import Counter
-from itertools import accumulate, chain, compress, repeat
-from operator import add as _add, ge as _ge, is_ as _is, lt as _lt, mod as _mod, not_ as _not
+from itertools import accumulate, compress, repeat
+from operator import ge as _ge, is_ as _is, lt as _lt, mod as _mod, not_ as _not
 
 from bpfinspect.btf import parallel
 from bpfinspect.btf.c_table import Table
@@ -257,7 +257,7 @@ class CDumper:
         self._records: list = []
         self._enums: list = []
         self._typedefs: list = []
-        self._pre: dict[int, str] = {}   # top-level struct/union definitions rendered ahead
+        self._pre: dict[int, str] = {}   # top-level definitions rendered ahead (whole dumps)
 
     def __getattr__(self, name: str):
         # The string table is decoded on first use (a walk over the type graph never needs it).
@@ -684,8 +684,8 @@ class CDumper:
         other, or, for a whole dump, with placeholders settled at the end (definitions are
         then rendered ahead, in bulk, records a column at a time).
 
-        ``items`` may also be a callable that returns them: a whole dump renders ahead while
-        the walk that decides the order runs in another process (see _forked_walk).
+        ``items`` may also be a _ForkedWalk, called for them: a whole dump renders ahead while
+        the walk that decides the order runs in another process.
         """
         text_of = self._text_of
         forked = callable(items)
@@ -791,8 +791,9 @@ class CDumper:
         return "".join(parts)
 
     def _member_info(self, mt: int, lvl1: int) -> tuple:
-        """(declarator head, tail, size in bits, alignment, alignment in bits or 1) of a member type; head is None when the
-        declarator writes an anonymous definition inline (then it is rebuilt every time)."""
+        """(declarator head, tail, size in bits, alignment, alignment in bits or 1) of a member
+        type; head is None when the declarator writes an anonymous definition inline (then it
+        is rebuilt every time)."""
         c = self._dcache.get(mt)
         if c is None:
             c = self._simple_decl(mt)
@@ -1327,7 +1328,7 @@ class CDumper:
         # Tag names are printed here (decoded now, in one pass and kept); typedef names and
         # enumerators are only compared here (the enums are rendered by the forked walk).
         strs.prefetch(tags)
-        text = strs._terminated()
+        text = strs.terminated_text()
         end = text.index
         nul = "\0" if type(text) is str else 0
 
@@ -1866,8 +1867,9 @@ class _ForkedWalk:
 
     The child has the same tables (copy-on-write).  It walks; then, given the names that
     clash (which this process works out first and sends it, see :meth:`send_names`), it
-    renders the enums and typedefs it emitted, and sends back the emitted items (a list
-    of ints) and those texts.  Meanwhile this process renders the records.  Calling the
+    renders the enums and typedefs it emitted and the last few records, and sends back the
+    emitted items (a list of ints) and those texts.  Meanwhile this process renders the
+    other records.  Calling the
     object returns the items.  Should the child fail (hostile BTF, most likely), the walk
     is redone here, so that its error is raised here.
     """

@@ -46,7 +46,9 @@ class StringTable(dict):
         # as bytes with one (others); made on first use.
         self._text: str | bytes | None = None
 
-    def _terminated(self) -> str | bytes:
+    def terminated_text(self) -> str | bytes:
+        """The whole section with a NUL added at the end: a str when it is ASCII (offsets then
+        index it), else bytes."""
         t = self._text
         if t is None:
             raw = self.raw
@@ -65,7 +67,7 @@ class StringTable(dict):
             for o in missing:
                 self[o]   # the one outside the section raises
             return
-        t = self._terminated()
+        t = self.terminated_text()
         if type(t) is str:
             find = t.index
             self.update(zip(missing, [t[o:find("\0", o)] for o in missing]))
@@ -86,7 +88,7 @@ class StringTable(dict):
         if not 0 <= off < len(raw):
             raise MalformedInput(f"name offset {off} is outside the string section ({len(raw)} bytes)",
                                  path=self.path, section=self.section)
-        t = self._terminated()
+        t = self.terminated_text()
         if type(t) is str:
             s = t[off:t.index("\0", off)]
         else:
