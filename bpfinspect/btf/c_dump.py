@@ -145,7 +145,7 @@ import re
 from bisect import bisect_right
 from collections import Counter
 from itertools import accumulate, compress, repeat
-from operator import ge as _ge, is_ as _is, lt as _lt, mod as _mod, not_ as _not
+from operator import eq as _eq, ge as _ge, is_ as _is, lt as _lt, mod as _mod, not_ as _not
 
 from bpfinspect.btf import parallel
 from bpfinspect.btf.c_table import Table
@@ -203,6 +203,8 @@ _SEL_ARRAYS = _selector(ARRAY)
 _SEL_DATASECS = _selector(DATASEC)
 _SEL_ROOT_ALWAYS = _selector(STRUCT, UNION, ENUM, ENUM64, FWD, TYPEDEF)
 _SEL_ROOT_THIRD = _selector(PTR, VOLATILE, CONST, RESTRICT, TYPE_TAG)
+_SEL_FUNCS = _selector(FUNC)
+_SEL_SORT_OTHERS = bytes(0 if k in (FUNC, FUNC_PROTO) else 1 for k in range(256))
 _ALIGN_THROUGH = frozenset({TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG, ARRAY})
 _ROOT_SKIP = frozenset({0, INT, FLOAT, FUNC, VAR, DATASEC, DECL_TAG})
 
@@ -1761,16 +1763,30 @@ class CDumper:
 
         mask = (1 << 64) - 1
 
+        # Both hashes are pure functions of their argument: each is worked out once.
+        str_hashes: dict = {}
+        type_hashes: tuple = ({}, {})   # without, with members
+
         def shash(s):
-            h = 0
-            for ch in s.encode("utf-8", "surrogateescape"):
-                h = (h * 31 + ch) & mask
+            h = str_hashes.get(s)
+            if h is None:
+                h = 0
+                for ch in s.encode("utf-8", "surrogateescape"):
+                    h = (h * 31 + ch) & mask
+                str_hashes[s] = h
             return h
 
         def nhash(h, off):
             return (h * 31 + shash(strs[off])) & mask if off else h
 
         def dhash(x, members, depth=0):
+            known = type_hashes[members]
+            h = known.get(x)
+            if h is None:
+                h = known[x] = type_hash(x, members, depth)
+            return h
+
+        def type_hash(x, members, depth):
             if depth > MAX_DEPTH:
                 self.fail("type chain is a cycle")
             p = pos[x]
@@ -1795,23 +1811,35 @@ class CDumper:
                 h = (h * 31 + dhash(w[p + 3], members, depth + 1)) & mask
             return h
 
-        keys = [(rank(x), sort_name(x).encode("utf-8", "surrogateescape"),
-                 strs[w[pos[x]]].encode("utf-8", "surrogateescape"), x) for x in range(1, n)]
+        # Every type's own name is part of its key: decoded in one pass.
+        strs.prefetch([w[p] for p in pos[1:]])
+        # Functions (rank 10) and prototypes (rank 4 when named) sort by their own names;
+        # they are most of a kernel's types and need no walk.
+        ids = range(n)
+        keys = [(10, (nm := strs[w[pos[x]]]), nm, x) for x in compress(ids, kinds.translate(_SEL_FUNCS))]
+        keys += [(4 if (o := w[pos[x]]) else 10, (nm := strs[o]), nm, x)
+                 for x in compress(ids, kinds.translate(_SEL_PROTOS))]
+        keys += [(rank(x), sort_name(x), strs[w[pos[x]]], x)
+                 for x in compress(ids, kinds.translate(_SEL_SORT_OTHERS)) if x]
+        # Names compare as bytes (C's strcmp); ASCII names compare the same as text.
+        if not strs.raw.isascii():
+            keys = [(r, s.encode("utf-8", "surrogateescape"), nm.encode("utf-8", "surrogateescape"), x)
+                    for r, s, nm, x in keys]
         keys.sort()
+        out = [k[3] for k in keys]
         # Ties on (rank, sort name, own name) are broken by the structural hash, then by id;
         # the hash is only worth computing inside such ties.
-        out = []
+        heads = [k[:3] for k in keys]
         i = 0
-        while i < len(keys):
+        end = len(out)
+        tie_starts = list(compress(range(end - 1), map(_eq, heads, heads[1:])))
+        for i in tie_starts:
+            if i and heads[i - 1] == heads[i]:
+                continue   # inside a run already sorted
             j = i + 1
-            k0 = keys[i][:3]
-            while j < len(keys) and keys[j][:3] == k0:
+            while j < end and heads[j] == heads[i]:
                 j += 1
-            if j - i > 1:
-                out.extend(sorted((k[3] for k in keys[i:j]), key=lambda x: (dhash(x, True), x)))
-            else:
-                out.append(keys[i][3])
-            i = j
+            out[i:j] = sorted(out[i:j], key=lambda x: (dhash(x, True), x))
         return out
 
 
