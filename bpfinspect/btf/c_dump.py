@@ -1453,22 +1453,27 @@ class CDumper:
         texts.update(pre)
         return texts
 
+    def _plain_decl(self, tid: int):
+        """The cached [head, tail, unnamed] declarator of a plain chain (see _simple_decl), or
+        None for any other type."""
+        c = self._dcache.get(tid)
+        if c is None:
+            c = self._simple_decl(tid)
+            if c is not None:
+                self._dcache[tid] = c
+        return c
+
     def _fnptr_parts(self, mt: int):
         """(head, tail) of the declarator of ``mt``, a pointer to a function prototype, when
         its return and parameter types are all plain chains: ``ret (*`` and ``)(params)``
         around the declared name; None otherwise (the general declarator path does it)."""
         w, pos = self.w, self.pos
-        dcache = self._dcache
-        simple = self._simple_decl
+        plain = self._plain_decl
         pp = pos[w[pos[mt] + 2]]
         vlen = w[pp + 1] & 0xFFFF
-        ret = w[pp + 2]
-        c = dcache.get(ret)
+        c = plain(w[pp + 2])
         if c is None:
-            c = simple(ret)
-            if c is None:
-                return None
-            dcache[ret] = c
+            return None
         if vlen == 0 or (vlen == 1 and w[pp + 4] == 0):
             return c[2] + " (*", ")(void)"
         strs = self.strs
@@ -1479,12 +1484,9 @@ class CDumper:
             if pt == 0 and i == vlen - 1:
                 decls.append("...")
                 break
-            pc = dcache.get(pt)
+            pc = plain(pt)
             if pc is None:
-                pc = simple(pt)
-                if pc is None:
-                    return None
-                dcache[pt] = pc
+                return None
             name = strs[w[q]]
             decls.append(pc[0] + name + pc[1] if name else pc[2])
             q += 2
@@ -1912,17 +1914,10 @@ class _ForkedWalk:
 
     @classmethod
     def start(cls, dumper: "CDumper", roots, id_order: bool) -> "_ForkedWalk | None":
-        fds = []
-        try:
-            rfd, wfd = os.pipe()
-            fds += (rfd, wfd)
-            names_r, names_w = os.pipe()
-            fds += (names_r, names_w)
-            pid = os.fork()
-        except OSError:
-            for fd in fds:
-                os.close(fd)
+        forked = parallel.fork_with_pipes(2)
+        if forked is None:
             return None
+        pid, [(rfd, wfd), (names_r, names_w)] = forked
         if pid == 0:   # the child: leaves without any clean-up of ours
             status = 1
             try:

@@ -56,6 +56,21 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
+def fork_with_pipes(count: int) -> "tuple[int, list[tuple[int, int]]] | None":
+    """``os.fork()`` once ``count`` pipes are made: (pid, [(read fd, write fd), ...]) in both
+    processes, or None when a pipe or the fork fails (nothing is then left open)."""
+    pipes: list[tuple[int, int]] = []
+    try:
+        for _ in range(count):
+            pipes.append(os.pipe())
+        return os.fork(), pipes
+    except OSError:
+        for rfd, wfd in pipes:
+            os.close(rfd)
+            os.close(wfd)
+        return None
+
+
 def reap(pid: int, kill: bool) -> int:
     """Wait for child ``pid`` (killed first when ``kill``); its wait status, -1 if unknown."""
     if kill:
@@ -80,15 +95,10 @@ class Job:
 
     @classmethod
     def start(cls, fn) -> "Job | None":
-        fds = []
-        try:
-            rfd, wfd = os.pipe()
-            fds += (rfd, wfd)
-            pid = os.fork()
-        except OSError:
-            for fd in fds:
-                os.close(fd)
+        forked = fork_with_pipes(1)
+        if forked is None:
             return None
+        pid, [(rfd, wfd)] = forked
         if pid == 0:   # the child: leaves without running any clean-up of the parent's
             status = 1
             try:
