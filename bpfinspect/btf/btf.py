@@ -522,14 +522,17 @@ def parse_btf(data: bytes, base: Btf | None = None, path: str | None = None, sec
     return Btf(data, base=base, path=path, section=section)
 
 
-def load_btf(path: str | os.PathLike, base: "Btf | str | os.PathLike | None" = None) -> Btf:
-    """A BTF blob from a raw BTF file (``/sys/kernel/btf/vmlinux``) or an ELF file's ``.BTF``."""
+def load_btf(path: str | os.PathLike, base: "Btf | str | os.PathLike | None" = None, *,
+             data: bytes | None = None) -> Btf:
+    """A BTF blob from a raw BTF file (``/sys/kernel/btf/vmlinux``) or an ELF file's ``.BTF``;
+    ``data``, when given, is the file's content already read."""
     path = os.fspath(path)
     if base is not None and not isinstance(base, Btf):
         base = load_btf(base)
-    from bpfinspect.fileio import read_input
+    if data is None:
+        from bpfinspect.fileio import read_input
 
-    data = read_input(path)
+        data = read_input(path)
     if data[:4] == b"\x7fELF":
         from bpfinspect.elf import ElfFile
         elf = ElfFile(data, path=path)

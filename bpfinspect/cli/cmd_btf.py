@@ -73,13 +73,13 @@ def _cache_dir() -> str | None:
     return cache_dir("btf")
 
 
-def _cache_key(args, fmt: str, base: str | None) -> str | None:
-    """The cache file name for this run, or None when the run is not worth caching."""
+def _cache_key(args, fmt: str, base: str | None) -> tuple[str, dict] | None:
+    """The cache file name for this run and the input bytes it read (by path, for the
+    decoder to reuse), or None when the run is not worth caching."""
     if args.json or args.type_name:
         return None
     try:
-        sizes = [os.path.getsize(args.source)]
-        if sizes[0] < _CACHE_MIN_INPUT:
+        if os.path.getsize(args.source) < _CACHE_MIN_INPUT:
             return None
         import hashlib
 
@@ -87,12 +87,14 @@ def _cache_key(args, fmt: str, base: str | None) -> str | None:
         h = hashlib.sha256()
         h.update(f"{fmt}\0{args.sorted}\0{args.no_guards}\0".encode())
         h.update(code_fingerprint(*_RENDER_MODULES).encode())
+        read = {}
         for path in (args.source, base):
             h.update(b"\0input\0")
             if path is not None:
                 with open(path, "rb") as f:
-                    h.update(f.read())
-        return h.hexdigest()
+                    read[path] = f.read()
+                h.update(read[path])
+        return h.hexdigest(), read
     except OSError:
         return None
 
@@ -139,9 +141,11 @@ def run(args) -> int:
     base = _base_for(args)
     cache = _cache_dir()
     cache_file = None
+    read: dict = {}
     if cache is not None and not _isatty():
-        key = _cache_key(args, fmt, base)
-        if key is not None:
+        keyed = _cache_key(args, fmt, base)
+        if keyed is not None:
+            key, read = keyed
             cache_file = os.path.join(cache, key + ".out")
             data = _cache_read(cache_file)
             if data is not None:
@@ -152,7 +156,8 @@ def run(args) -> int:
     from bpfinspect.btf.c_table import Table
     from bpfinspect.views import btf as view
 
-    btf = load_btf(args.source, base=load_btf(base) if base else None)
+    btf = load_btf(args.source, base=load_btf(base, data=read.get(base)) if base else None,
+                   data=read.get(args.source))
     table = Table(btf)
     ids = None
     if args.type_name:
