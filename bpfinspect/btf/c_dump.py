@@ -149,6 +149,7 @@ from operator import eq as _eq, ge as _ge, is_ as _is, lt as _lt, mod as _mod, n
 
 from bpfinspect.btf import parallel
 from bpfinspect.btf.c_table import Table
+from bpfinspect.btf.kinds import Kind
 from bpfinspect.errors import MalformedInput
 
 # In a whole dump with a forked walk, the child also renders this share of the records (the
@@ -174,9 +175,9 @@ HEADER = ("#ifndef __VMLINUX_H__\n#define __VMLINUX_H__\n\n#ifndef BPF_NO_PRESER
 FOOTER = ("#ifndef BPF_NO_PRESERVE_ACCESS_INDEX\n#pragma clang attribute pop\n#endif\n\n"
           "#endif /* __VMLINUX_H__ */\n")
 
-# Kind numbers.
-INT, PTR, ARRAY, STRUCT, UNION, ENUM, FWD, TYPEDEF, VOLATILE, CONST, RESTRICT = range(1, 12)
-FUNC, FUNC_PROTO, VAR, DATASEC, FLOAT, DECL_TAG, TYPE_TAG, ENUM64 = range(12, 20)
+# Kind numbers, as plain ints (compared in every hot loop).
+(INT, PTR, ARRAY, STRUCT, UNION, ENUM, FWD, TYPEDEF, VOLATILE, CONST, RESTRICT, FUNC, FUNC_PROTO, VAR,
+ DATASEC, FLOAT, DECL_TAG, TYPE_TAG, ENUM64) = (int(k) for k in list(Kind)[1:])
 
 _QUAL_PREFIX = {VOLATILE: "volatile ", CONST: "const ", RESTRICT: "restrict "}
 _QUAL_SUFFIX = {VOLATILE: " volatile", CONST: " const", RESTRICT: " restrict"}

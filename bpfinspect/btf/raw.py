@@ -28,10 +28,10 @@ from itertools import chain
 
 from bpfinspect.btf import parallel
 from bpfinspect.btf.c_table import Table
+from bpfinspect.btf.kinds import Kind
 
-KIND_NAMES = ["UNKNOWN", "INT", "PTR", "ARRAY", "STRUCT", "UNION", "ENUM", "FWD", "TYPEDEF", "VOLATILE",
-              "CONST", "RESTRICT", "FUNC", "FUNC_PROTO", "VAR", "DATASEC", "FLOAT", "DECL_TAG", "TYPE_TAG",
-              "ENUM64"]
+# bpftool's spelling of each kind number (0 is "UNKNOWN").
+KIND_NAMES = ["UNKNOWN"] + [k.name for k in list(Kind)[1:]]
 _INT_ENC = {0: "(none)", 1: "SIGNED", 2: "CHAR", 4: "BOOL"}
 _LINKAGE = {0: "static", 1: "global", 2: "extern"}
 
