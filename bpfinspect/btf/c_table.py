@@ -68,13 +68,12 @@ class StringTable(dict):
                 self[o]   # the one outside the section raises
             return
         t = self.terminated_text()
+        find = t.index
         if type(t) is str:
-            find = t.index
-            self.update(zip(missing, [t[o:find("\0", o)] for o in missing]))
+            names = [t[o:find("\0", o)] for o in missing]
         else:
-            find = t.index
-            self.update(zip(missing, [t[o:find(b"\0", o)].decode("utf-8", "surrogateescape")
-                                      for o in missing]))
+            names = [t[o:find(b"\0", o)].decode("utf-8", "surrogateescape") for o in missing]
+        self.update(zip(missing, names))
 
     def with_anon(self, anon: str = "(anon)") -> "StringTable":
         """A copy where offset 0 reads ``anon`` instead of the empty string."""
