@@ -448,20 +448,22 @@ class CDumper:
         vlen = w[p + 1] & 0xFFFF
         kflag = w[p + 1] >> 31
         best = 1
-        q = p + 3
-        for _ in range(vlen):
-            mt = w[q + 1]
+        e = p + 3 + 3 * vlen
+        aget = self._align.get
+        alignof = self.alignof
+        d1 = depth + 1
+        for mt, off in zip(w[p + 4:e:3], w[p + 5:e:3]):
             if mt == tid:
                 self.fail(f"type [{tid}] contains itself (a cycle by value)")
-            a = self.alignof(mt, depth + 1)
+            a = aget(mt)
+            if a is None:
+                a = alignof(mt, d1)
             if a <= 0:
                 return a
             if a > best:
                 best = a
-            off = w[q + 2]
             if (not kflag or not off >> 24) and off % (8 * a):
                 return 1
-            q += 3
         return 1 if w[p + 2] % best else best
 
     def is_packed(self, tid: int) -> bool:
@@ -1536,7 +1538,7 @@ class CDumper:
                     else:
                         kw = "struct " if k == STRUCT else "union " if k == UNION else "enum "
                         head = kw + (self.tag_name(mt) if nm in dup_tags else nm) + " "
-                    sz = sizeof(mt)
+                    sz = sizeof(mt) if k == TYPEDEF else w[pos[mt] + 2]
                     a = alignof(mt)
                     out[mt] = minfo[mt] = (head, "", sz * 8 if sz > 0 else 0, a, a << 3 if a > 0 else 1)
                     continue
