@@ -8,8 +8,8 @@ registers mean ALU / JMP32, ``r`` registers ALU64 / JMP.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
-from importlib import resources
 
 from bpfinspect.errors import MalformedInput, UsageError
 from bpfinspect.isa import opcodes as oc
@@ -282,7 +282,8 @@ def _wrap(name, fn):
 def _parser():
     from lark import Lark
 
-    grammar = resources.files("bpfinspect.isa").joinpath("asm.lark").read_text()
+    with open(os.path.join(os.path.dirname(__file__), "asm.lark"), encoding="utf-8") as f:
+        grammar = f.read()
     builder = _Builder()
     callbacks = {name: _wrap(name, getattr(builder, name)) for name in dir(_Builder)
                  if not name.startswith("_")}

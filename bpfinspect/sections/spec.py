@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
-from importlib import resources
 
 from .table import INSTALLED_LIBBPF, SECTION_TABLE, WORD_KEYS, SecDef, version_key
 
@@ -93,7 +93,8 @@ def installed_libbpf_accepts(spec: SectionSpec, version: str = INSTALLED_LIBBPF)
 def _parser():
     from lark import Lark  # imported only when a target has to be read
 
-    text = resources.files(__package__).joinpath("targets.lark").read_text()
+    with open(os.path.join(os.path.dirname(__file__), "targets.lark"), encoding="utf-8") as f:
+        text = f.read()
     starts = ["kprobe", "uprobe", "uprobe_multi", "usdt", "glob", "btf_func",
               "btf_multi", "tracepoint", "word"]
     # LALR with the contextual lexer: each parser state only admits the terminals that can
