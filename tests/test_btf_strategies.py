@@ -177,3 +177,13 @@ def test_raw_child_failure_falls_back(monkeypatch, forced_fork):
     assert raw_text(load_btf(path)) == expected
     assert forced_fork
     assert no_child_left()
+
+
+@needs_fork
+def test_sorted_dump_is_the_same_with_the_fork(stress_objects, monkeypatch):
+    """--sorted: the child works out the order itself; the text is that of one process."""
+    expected = [CDumper(load_btf(p)).dump(sort=True) for p in stress_objects]
+    monkeypatch.setattr(parallel, "MIN_TYPES", 0)
+    monkeypatch.setattr(parallel, "allowed", lambda: True)
+    assert [CDumper(load_btf(p)).dump(sort=True) for p in stress_objects] == expected
+    assert no_child_left()

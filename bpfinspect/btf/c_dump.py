@@ -693,14 +693,16 @@ class CDumper:
         the walk that decides the order runs in another process.
         """
         text_of = self._text_of
-        forked = callable(items)
+        # A forked walk in id order shares the rendering; one that sorts first has enough to do.
+        share = callable(items) and items.id_order
         deferred = whole and not self._strip_all and self._guard(self._start_deferred)
-        if forked:
-            items.send_names((sorted(self._dup_tags), sorted(self._dup_idents)) if deferred else None)
+        if callable(items):
+            items.send_names((sorted(self._dup_tags), sorted(self._dup_idents)) if deferred and share
+                             else None)
         if deferred:
             try:
-                self._guard(self._prerender, forked)
-                if forked:
+                self._guard(self._prerender, share)
+                if callable(items):
                     items = items()
                 pre = self._pre
                 return self._settle_names("".join([pre.get(i) or text_of(i) for i in items]))
@@ -1269,7 +1271,8 @@ class CDumper:
     def dump(self, ids=None, *, guards: bool = True, sort: bool = False) -> str:
         """The C text for every type (or for ``ids`` and what they need)."""
         if ids is None:
-            roots = self.sorted_ids() if sort else range(1, self.n)
+            # (the sorted order is worked out where the walk runs: see _ForkedWalk)
+            roots = None if sort else range(1, self.n)
         else:
             roots = list(ids)
             for tid in roots:
@@ -1281,6 +1284,8 @@ class CDumper:
         if whole and parallel.worth_it(self.n):
             walk = _ForkedWalk.start(self, roots, id_order)
         if walk is None:
+            if roots is None:
+                roots = self.sorted_ids()
             self._guard(self._dump_all, roots, id_order)
             items = self.out
             self.out = []
@@ -1908,7 +1913,7 @@ class _ForkedWalk:
     """
 
     def __init__(self, dumper: "CDumper", roots, id_order: bool, pid: int, rfd: int, names_fd: int) -> None:
-        self.dumper = dumper
+        self.dumper = dumper   # ``roots`` None: the sorted order, worked out by the child
         self.roots = roots
         self.id_order = id_order
         self.pid = pid
@@ -1926,6 +1931,8 @@ class _ForkedWalk:
             try:
                 os.close(rfd)
                 os.close(names_w)
+                if roots is None:
+                    roots = dumper.sorted_ids()
                 dumper._dump_all(roots, id_order)
                 items = dumper.out
                 try:
@@ -1971,7 +1978,7 @@ class _ForkedWalk:
                     self.dumper._pre.update(texts)
                 return items
         d = self.dumper
-        d._dump_all(self.roots, self.id_order)
+        d._dump_all(d.sorted_ids() if self.roots is None else self.roots, self.id_order)
         items = d.out
         d.out = []
         return items
