@@ -82,7 +82,8 @@ For a whole dump three more things happen:
   the walk runs in a forked child, which then renders the enums and
   typedefs it emitted and the last few records -- this process sends it the
   clashing names as soon as it knows them -- while this process renders the
-  other records.  The child sends back the items and its texts; should it fail,
+  other records (with ``--sorted`` the child works out the sorted order and
+  walks, and this process renders everything).  The child sends back the items and its texts; should it fail,
   this process walks and renders itself.  The output is the same bytes
   whichever way it is made (the tests force each way on every object).
 
