@@ -32,13 +32,11 @@ fixtures: setup
 # (re-run one: $(PY) tests/fuzz/fuzz_<target>.py build/fuzz/<target>-crash-...)
 FUZZ_TIME ?= 60
 FUZZ_TARGETS ?= obj disasm asm btf skel
-FUZZ_ONLY_OURS ?= 0
 fuzz: setup
 	@$(PY) -c 'import atheris' 2>/dev/null || .venv/bin/pip install -q atheris || echo "no atheris: Hypothesis driver"
 	@mkdir -p build/fuzz
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		echo "### fuzz $$t ($(FUZZ_TIME) s)"; mkdir -p build/fuzz/corpus-$$t; \
-		BPFI_FUZZ_ONLY_OURS=$(FUZZ_ONLY_OURS) BPFI_FUZZ_FOREIGN_DIR=build/fuzz/foreign \
 		$(PY) tests/fuzz/fuzz_$$t.py -max_total_time=$(FUZZ_TIME) -rss_limit_mb=2048 -timeout=10 \
 			-workers=1 -artifact_prefix=build/fuzz/$$t- build/fuzz/corpus-$$t; \
 	done

@@ -17,9 +17,9 @@ flipping random bits of a 30 KB file.  Without atheris (or with
 
 The only exceptions a target may raise are bpfinspect's own
 (:class:`bpfinspect.errors.BpfInspectError`); anything else is a defect.
-``BPFI_FUZZ_ONLY_OURS=1`` lets exceptions whose innermost bpfinspect frame is
-in a file listed in ``FOREIGN`` through (files others own and fix; their
-crashes are reported, and fuzzing the rest can go on).
+
+A target starts with :func:`import_package` (which instruments the package
+when atheris runs) and ends with :func:`main`.
 """
 
 from __future__ import annotations
@@ -30,15 +30,22 @@ import struct
 import subprocess
 import sys
 import tempfile
-import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "fixtures"
 
-# Files whose crashes are reported to their owners rather than fixed here.
-FOREIGN = ("bpfinspect/btf/btf.py", "bpfinspect/btf/c_table.py", "bpfinspect/btf/raw.py",
-           "bpfinspect/btf/c_dump.py", "bpfinspect/views/btf.py", "bpfinspect/cli/cmd_btf.py")
+
+
+def atheris_module():
+    """atheris, unless it is missing or ``BPFI_FUZZ_DRIVER=hypothesis`` asks for Hypothesis."""
+    if os.environ.get("BPFI_FUZZ_DRIVER") == "hypothesis":
+        return None
+    try:
+        import atheris
+    except ImportError:
+        return None
+    return atheris
 
 
 def debian_objects() -> list[Path]:
@@ -91,16 +98,8 @@ def is_ours(exc: BaseException) -> bool:
     return isinstance(exc, BpfInspectError)
 
 
-def innermost_package_file(exc: BaseException) -> str | None:
-    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        fn = frame.filename.replace(os.sep, "/")
-        if "/bpfinspect/" in fn and "/tests/" not in fn:
-            return "bpfinspect/" + fn.rsplit("/bpfinspect/", 1)[1]
-    return None
-
-
-def import_package(atheris=None) -> None:
-    """Import every bpfinspect module a target may reach (instrumented when atheris is given).
+def import_package() -> None:
+    """Import every bpfinspect module a target may reach (instrumented when atheris runs).
 
     The package imports heavy modules lazily, inside functions; importing them here,
     up front, is what puts them under coverage.
@@ -109,6 +108,7 @@ def import_package(atheris=None) -> None:
     import importlib
     import pkgutil
 
+    atheris = atheris_module()
     ctx = atheris.instrument_imports(include=["bpfinspect"]) if atheris is not None else contextlib.nullcontext()
     with ctx:
         import bpfinspect
@@ -120,41 +120,16 @@ def import_package(atheris=None) -> None:
             importlib.import_module(mod.name)
 
 
-def _signature(exc: BaseException) -> str:
-    """``Type-file-line`` of the innermost bpfinspect frame: one name per distinct defect."""
-    where = "unknown-0"
-    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        fn = frame.filename.replace(os.sep, "/")
-        if "/bpfinspect/" in fn and "/tests/" not in fn:
-            where = f"{fn.rsplit('/', 1)[1]}-{frame.lineno}"
-            break
-    return f"{type(exc).__name__}-{where}"
-
-
 def guard(fn):
-    """Call ``fn(data)``: bpfinspect's errors are the expected outcome of bad input.
-
-    With ``BPFI_FUZZ_ONLY_OURS=1`` a defect in a ``FOREIGN`` file does not stop the
-    run: its first input per signature is kept in ``BPFI_FUZZ_FOREIGN_DIR``
-    (default ``./foreign-crashes``) to be reported, and fuzzing goes on.
-    """
-    only_ours = os.environ.get("BPFI_FUZZ_ONLY_OURS") == "1"
-    keep = Path(os.environ.get("BPFI_FUZZ_FOREIGN_DIR", "foreign-crashes"))
+    """Call ``fn(data)``: bpfinspect's errors are the expected outcome of bad input; any other
+    exception is a defect and goes through."""
 
     def run(data: bytes) -> None:
         try:
             fn(data)
         except Exception as exc:  # noqa: BLE001 - the point is to sort them
-            if is_ours(exc):
-                return
-            if only_ours and innermost_package_file(exc) in FOREIGN:
-                keep.mkdir(parents=True, exist_ok=True)
-                target = keep / _signature(exc)
-                if not target.exists():
-                    target.write_bytes(data)
-                    sys.stderr.write(f"foreign defect kept: {target} ({type(exc).__name__}: {exc})\n"[:400])
-                return
-            raise
+            if not is_ours(exc):
+                raise
     return run
 
 
@@ -248,12 +223,7 @@ def _write_seeds(name: str, seeds: list[bytes]) -> str:
 def main(name: str, one_input, seeds, *, elf_mutator: bool = False, max_len: int = 72 * 1024) -> None:
     """Run ``one_input`` under atheris (or Hypothesis), with ``seeds()`` as starting inputs."""
     argv = list(sys.argv)
-    try:
-        import atheris
-    except ImportError:
-        atheris = None
-    if os.environ.get("BPFI_FUZZ_DRIVER") == "hypothesis":
-        atheris = None
+    atheris = atheris_module()
     if atheris is None:
         _hypothesis_main(name, one_input, seeds, argv)
         return

@@ -15,11 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import _harness  # noqa: E402
 
-try:
-    import atheris
-except ImportError:
-    atheris = None
-_harness.import_package(atheris)
+_harness.import_package()
 
 from bpfinspect.errors import BpfInspectError  # noqa: E402
 from bpfinspect.isa.asm import assemble  # noqa: E402

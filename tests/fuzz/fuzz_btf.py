@@ -18,11 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import _harness  # noqa: E402
 
-try:
-    import atheris
-except ImportError:
-    atheris = None
-_harness.import_package(atheris)
+_harness.import_package()
 
 from bpfinspect.btf import parse_btf, parse_btf_ext  # noqa: E402
 from bpfinspect.btf.c_dump import c_text  # noqa: E402

@@ -12,11 +12,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import _harness  # noqa: E402
 
-try:
-    import atheris
-except ImportError:
-    atheris = None
-_harness.import_package(atheris)
+_harness.import_package()
 
 import bpfinspect.obj  # noqa: E402
 from bpfinspect.views import globals as v_globals, info, maps, progs, relocs, sections  # noqa: E402

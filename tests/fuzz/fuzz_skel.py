@@ -14,11 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import _harness  # noqa: E402
 
-try:
-    import atheris
-except ImportError:
-    atheris = None
-_harness.import_package(atheris)
+_harness.import_package()
 
 import bpfinspect.obj  # noqa: E402
 from bpfinspect.skel import c as skel_c, python as skel_py  # noqa: E402
