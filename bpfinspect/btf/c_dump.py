@@ -1336,22 +1336,25 @@ class CDumper:
                 idents.extend(w[p + 3:p + 3 + 2 * vlen:2])
             if vlen and w[p]:
                 tags.append(w[p])
-        # Tag names are printed here (decoded now, in one pass and kept); typedef names and
+        # Tag names are printed here (decoded now, in one pass, and kept); typedef names and
         # enumerators are only compared here (the enums are rendered by the forked walk).
         strs.prefetch(tags)
         text = strs.terminated_text()
         end = text.index
         nul = "\0" if type(text) is str else 0
 
-        def dups(offsets):
+        def dups(offsets, decoded: bool):
             # Names are compared through their offsets when no two offsets in use hold the
             # same name (string sections are deduplicated); by name otherwise.
             offsets = list(filter(None, offsets))
             distinct = set(offsets)
-            if max(distinct, default=0) >= len(raw):
-                for o in distinct:
-                    strs[o]   # the offset outside the string section raises
-            names = [text[o:end(nul, o)] for o in distinct]
+            if decoded:
+                names = [strs[o] for o in distinct]
+            else:
+                if max(distinct, default=0) >= len(raw):
+                    for o in distinct:
+                        strs[o]   # the offset outside the string section raises
+                names = [text[o:end(nul, o)] for o in distinct]
             if len(set(names)) == len(distinct):
                 if len(distinct) == len(offsets):
                     return frozenset()
@@ -1360,8 +1363,8 @@ class CDumper:
             return frozenset(name if type(name) is str else name.decode("utf-8", "surrogateescape")
                              for name, c in Counter(map(by_off.__getitem__, offsets)).items() if c > 1)
 
-        self._dup_tags = dups(tags)
-        self._dup_idents = dups(idents)
+        self._dup_tags = dups(tags, True)
+        self._dup_idents = dups(idents, False)
         if "__gnuc_va_list" in self._dup_idents:
             return False   # the typedef is recognised by its printed name
         self._records, self._enums, self._typedefs = records, enums, typedefs
