@@ -22,6 +22,7 @@ import errno as _errno
 import os
 import threading
 
+from bpfinspect import interrupts
 from bpfinspect.errors import EnvironmentProblem, OperationFailed
 
 c_int, c_uint, c_size_t, c_void_p, c_char_p, c_bool = (ctypes.c_int, ctypes.c_uint, ctypes.c_size_t,
@@ -275,6 +276,10 @@ _SIGNATURES: dict[str, tuple] = {
     "bpf_map__set_initial_value": (c_int, [P, c_void_p, c_size_t], True),
     "bpf_map__initial_value": (c_void_p, [P, ctypes.POINTER(c_size_t)], True),
     "bpf_map__autocreate": (c_bool, [P], False),
+    "bpf_map__pin_path": (c_char_p, [P], False),
+    "bpf_map__get_pin_path": (c_char_p, [P], False),
+    "bpf_map__is_pinned": (c_bool, [P], True),
+    "bpf_obj_get": (c_int, [c_char_p], True),
     "bpf_map__set_autocreate": (c_int, [P, c_bool], False),
     "bpf_map_lookup_elem_flags": (c_int, [c_int, c_void_p, c_void_p, c_u64], True),
     "bpf_map_update_elem": (c_int, [c_int, c_void_p, c_void_p, c_u64], True),
@@ -353,7 +358,8 @@ class Libbpf:
             n = os.cpu_count() or 1
         return n
 
-    def _on_print(self, level, fmt, va):  # called from C
+    @interrupts.protect  # a Ctrl-C while C calls this is raised once the libbpf call returns
+    def _on_print(self, level, fmt, va):
         try:
             n = self._vsnprintf(self._print_buf, len(self._print_buf), fmt, va)
             text = self._print_buf.value.decode("utf-8", "replace")
@@ -402,6 +408,9 @@ def lib() -> Libbpf:
     if _LIB is None:
         with _LIB_LOCK:
             if _LIB is None:
+                # the protections of bpfinspect.interrupts (callbacks, clean-up) need its handler;
+                # a program with its own SIGINT handler keeps it
+                interrupts.install()
                 _LIB = Libbpf()
     return _LIB
 

@@ -3,9 +3,14 @@
 A callback runs inside libbpf's poll loop, in C.  An exception raised there
 cannot cross back into C, so it is caught, kept, the poll is stopped (for a
 ring buffer by returning an error to libbpf), and re-raised when ``poll`` or
-``consume`` returns to Python.  Each record is copied into ``bytes`` before
-the callback sees it: libbpf reuses the memory as soon as the callback
+``consume`` returns to Python; a Ctrl-C during a callback is raised there too
+(:func:`bpfinspect.interrupts.protect`).  Each record is copied into ``bytes``
+before the callback sees it: libbpf reuses the memory as soon as the callback
 returns.
+
+The C callbacks refer to a small shared box for the pending exception, never to
+the buffer object itself: a buffer dropped without ``close()`` is freed (and its
+libbpf ring or perf buffer with it) by reference counting alone.
 """
 
 from __future__ import annotations
@@ -14,20 +19,22 @@ import ctypes
 import errno
 import weakref
 
+from bpfinspect import interrupts
 from bpfinspect.runtime._lib import (PERF_LOST_FN, PERF_SAMPLE_FN, RINGBUF_SAMPLE_FN, SizedOpts, journal,
                                      last_errno, lib, make_error)
-from bpfinspect.runtime.guard import no_interrupt
 
 
+@interrupts.protect
 def _free_ring(ptr_box: list) -> None:
-    with no_interrupt():
+    with interrupts.shielded():
         ptr, ptr_box[0] = ptr_box[0], None
         if ptr:
             lib().ring_buffer__free(ptr)
 
 
+@interrupts.protect
 def _free_perf(ptr_box: list) -> None:
-    with no_interrupt():
+    with interrupts.shielded():
         ptr, ptr_box[0] = ptr_box[0], None
         if ptr:
             lib().perf_buffer__free(ptr)
@@ -37,7 +44,7 @@ class _Buffer:
     _kind = "buffer"
 
     def __init__(self) -> None:
-        self._pending: BaseException | None = None
+        self._error: list = [None]   # the exception a callback raised, re-raised by poll()
         self._box: list = [None]
         self._finalizer = None
 
@@ -52,7 +59,7 @@ class _Buffer:
         return p
 
     def _raise_pending(self) -> None:
-        exc, self._pending = self._pending, None
+        exc, self._error[0] = self._error[0], None
         if exc is not None:
             raise exc
 
@@ -93,7 +100,7 @@ class RingBuffer(_Buffer):
         cb = self._make_cb(callback, record_type)
         mark = journal.mark()
         opts = SizedOpts(ctypes.sizeof(SizedOpts))
-        with no_interrupt():
+        with interrupts.shielded():
             ptr = lib().ring_buffer__new(fd, cb, None, ctypes.byref(opts))
             if ptr:
                 self._box[0] = ptr
@@ -105,9 +112,11 @@ class RingBuffer(_Buffer):
 
     def _make_cb(self, callback, record_type):
         size_needed = ctypes.sizeof(record_type) if record_type is not None else 0
+        error = self._error
 
+        @interrupts.protect
         def on_sample(_ctx, data, size):
-            if self._pending is not None:
+            if error[0] is not None:
                 return -1
             try:
                 raw = ctypes.string_at(data, size)
@@ -118,7 +127,7 @@ class RingBuffer(_Buffer):
                 ret = callback(rec)
                 return int(ret) if isinstance(ret, int) and ret < 0 else 0
             except BaseException as exc:  # re-raised from poll()
-                self._pending = exc
+                error[0] = exc
                 return -1
 
         cb = RINGBUF_SAMPLE_FN(on_sample)
@@ -165,9 +174,11 @@ class PerfBuffer(_Buffer):
             from bpfinspect.errors import UsageError
             raise UsageError(f"perf buffer page count must be a power of two, not {page_cnt}")
         size_needed = ctypes.sizeof(record_type) if record_type is not None else 0
+        error = self._error
 
+        @interrupts.protect
         def on_sample(_ctx, cpu, data, size):
-            if self._pending is not None:
+            if error[0] is not None:
                 return
             try:
                 raw = ctypes.string_at(data, size)
@@ -175,20 +186,21 @@ class PerfBuffer(_Buffer):
                     raw = record_type.from_buffer_copy(raw[:size_needed].ljust(size_needed, b"\0"))
                 callback(cpu, raw)
             except BaseException as exc:
-                self._pending = exc
+                error[0] = exc
 
+        @interrupts.protect
         def on_lost(_ctx, cpu, count):
-            if lost is None or self._pending is not None:
+            if lost is None or error[0] is not None:
                 return
             try:
                 lost(cpu, count)
             except BaseException as exc:
-                self._pending = exc
+                error[0] = exc
 
         self._cbs = (PERF_SAMPLE_FN(on_sample), PERF_LOST_FN(on_lost))
         opts = SizedOpts(ctypes.sizeof(SizedOpts))
         mark = journal.mark()
-        with no_interrupt():
+        with interrupts.shielded():
             ptr = lib().perf_buffer__new(map_.fd, page_cnt, self._cbs[0], self._cbs[1], None, ctypes.byref(opts))
             if ptr:
                 self._box[0] = ptr

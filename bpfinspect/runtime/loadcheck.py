@@ -21,6 +21,10 @@ up to three steps:
 A failure with an empty verifier log means libbpf gave up before the kernel
 saw the program (a map it could not create, a CO-RE relocation, BTF): the
 libbpf messages captured during that attempt become the reason.
+
+Pins: maps pinned by name are pinned (or reused) by libbpf as they would be in
+real use; every pin a load created is removed again when its object closes,
+and a pin that existed before stays (the report lists both).
 """
 
 from __future__ import annotations
@@ -117,6 +121,7 @@ class LoadReport:
     object_error: str | None = None
     attach_requested: bool = False
     environment_problem: str | None = None
+    pins: list = field(default_factory=list)   # runtime.object.Pin: maps pinned by name
 
     @property
     def all_loaded(self) -> bool:
@@ -140,6 +145,7 @@ class LoadReport:
             "strategy": self.strategy, "loaded": self.all_loaded, "error": self.object_error,
             "environment_problem": self.environment_problem,
             "programs": [p.to_json() for p in self.programs], "maps": [m.to_json() for m in self.maps],
+            "pins": [{"map": p.map, "path": p.path, "kept": p.existed} for p in self.pins],
         }
 
 
@@ -149,7 +155,7 @@ def _raise_environment(exc: BaseException) -> None:
 
 
 def _open(source, name, selected: set[str] | None, level: int, size: int, btf_custom_path=None) -> Object:
-    obj = Object.open(source, name=name, capture_logs=False, btf_custom_path=btf_custom_path)
+    obj = Object.open(source, name=name, capture_logs=False, btf_custom_path=btf_custom_path, keep_pins=False)
     try:
         for prog in obj.programs.values():
             if selected is not None and prog.name not in selected:
@@ -207,9 +213,11 @@ def check_load(source, *, name: str | None = None, programs: list[str] | None = 
         try:
             obj.load()
         except LibbpfError as exc:
+            report.pins = list(obj.pins)
             _raise_environment(exc)
             first_error = exc
         else:
+            report.pins = list(obj.pins)
             first_error = None
             for v in report.programs:
                 if v.selected:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import weakref
 
 from bpfinspect.errors import UsageError
 from bpfinspect.runtime._lib import journal, lib, make_error
@@ -24,7 +25,24 @@ PERCPU_MAP_TYPES = {5, 6, 10, 21}  # percpu_hash, percpu_array, lru_percpu_hash,
 _MISSING = object()
 
 
-class Map:
+class _Part:
+    """A program or map of an :class:`Object`: it knows its object by a weak reference
+    (the object holds it; a strong reference back would make a cycle, and a dropped object
+    would then wait for the garbage collector to be freed)."""
+
+    _what = "part"
+    name: str
+
+    @property
+    def _owner(self) -> "Object":
+        obj = self._owner_ref()
+        if obj is None:
+            raise UsageError(f"{self._what} '{self.name}': its BPF object was dropped and freed "
+                             f"(keep a reference to the object or skeleton while using its parts)")
+        return obj
+
+
+class Map(_Part):
     """One map of a :class:`~bpfinspect.runtime.Object`.
 
     Works like a dict once the object is loaded: ``m[key]``, ``m[key] = v``,
@@ -33,8 +51,10 @@ class Map:
     value per possible CPU.
     """
 
+    _what = "map"
+
     def __init__(self, owner, ptr: int, *, key_type=None, value_type=None) -> None:
-        self._owner = owner
+        self._owner_ref = weakref.ref(owner)
         self._ptr = ptr
         L = lib()
         self.name: str = L.bpf_map__name(ptr).decode("utf-8", "replace")

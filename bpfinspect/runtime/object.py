@@ -4,13 +4,23 @@ Lifetime rules (nothing may leak, even on exceptions or Ctrl-C):
 
 * every libbpf pointer we create is recorded in the object's ``_State`` right
   after the call that made it, with SIGINT/SIGTERM held back in between
-  (:func:`~bpfinspect.runtime.guard.no_interrupt`);
+  (:class:`bpfinspect.interrupts.shielded`);
 * ``close()`` (also run by ``with``, and by a ``weakref.finalize`` when the
   Python object is collected) frees in dependency order: ring/perf buffers,
-  links, data-section mappings, then ``bpf_object__close`` which releases
-  programs and maps;
-* ``_State`` holds no reference back to the :class:`Object`, so the finalizer
-  does not keep it alive.
+  links, data-section mappings, the pins this object made when it was asked
+  not to keep them, then ``bpf_object__close`` which releases programs and
+  maps; a Ctrl-C cannot cut it short (:func:`bpfinspect.interrupts.protect`);
+* nothing the finalizer holds refers back to the :class:`Object`, and the
+  object is in no reference cycle: its programs and maps (and through them its
+  links) know it by a weak reference.  An object dropped without ``close()``
+  is therefore freed at once by reference counting, attached or not, without
+  waiting for the cyclic garbage collector.
+
+Pins: a map with ``LIBBPF_PIN_BY_NAME`` is pinned by libbpf at load under
+``/sys/fs/bpf/<name>`` (or reuses the map already pinned there).  libbpf leaves
+its pins in place when the object closes; ``Object(..., keep_pins=False)``
+removes the pins this object created at close -- and only those: a pin that
+existed before the load, or that now holds another map, stays.
 
 Verifier logs: before load each program gets its own log buffer
 (``bpf_program__set_log_buf``).  With the default log level 0 libbpf first
@@ -26,11 +36,11 @@ import errno
 import os
 import weakref
 
+from bpfinspect import interrupts
 from bpfinspect.errors import BpfInspectError, MalformedInput, UsageError
 from bpfinspect.runtime._lib import (OpenOpts, _last_meaningful_line, c_size_t, errno_name, journal, last_errno, lib,
                                      make_error)
-from bpfinspect.runtime.guard import no_interrupt
-from bpfinspect.runtime.maps import BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, Map
+from bpfinspect.runtime.maps import BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, Map, _Part
 
 # The kernel refuses an array map value over INT_MAX bytes (E2BIG), so a data section
 # beyond it is a damaged object; its initial bytes are not copied out of libbpf (which
@@ -57,9 +67,11 @@ class _State:
         self.buffers: list = []        # weak references to ring/perf buffers
         self.sections: list = []       # DataSection views
         self.keep: list = []           # memory libbpf points into (names, ELF bytes, log buffers)
+        self.unpin: list = []          # (map pointer, pin path) this object may pin and must unpin
 
+    @interrupts.protect
     def close(self) -> None:
-        with no_interrupt():
+        with interrupts.shielded():
             for ref in self.buffers:
                 buf = ref()
                 if buf is not None:
@@ -72,8 +84,29 @@ class _State:
                 sec._close()
             ptr, self.ptr = self.ptr, None
             if ptr:
+                self._unpin_created()
                 lib().bpf_object__close(ptr)
             self.keep.clear()
+
+    def _unpin_created(self) -> None:
+        """Remove the pins listed in ``unpin`` that hold this object's map (libbpf pinned them)."""
+        from bpfinspect.runtime.info import map_info
+        L = lib()
+        todo, self.unpin = self.unpin, []
+        for map_ptr, path in todo:
+            if not L.bpf_map__is_pinned(map_ptr):
+                continue
+            ours = int(L.bpf_map__fd(map_ptr))
+            pinned = int(L.bpf_obj_get(path.encode()))
+            if ours < 0 or pinned < 0:
+                continue
+            try:
+                if map_info(ours)["id"] == map_info(pinned)["id"]:
+                    os.unlink(path)
+            except (OSError, BpfInspectError):
+                pass
+            finally:
+                os.close(pinned)
 
 
 class Link:
@@ -94,7 +127,7 @@ class Link:
         return not self._ptr
 
     def _destroy(self) -> None:
-        with no_interrupt():
+        with interrupts.shielded():
             ptr, self._ptr = self._ptr, None
             if ptr:
                 lib().bpf_link__destroy(ptr)
@@ -102,9 +135,9 @@ class Link:
     def destroy(self) -> None:
         """Detach now (also happens when the object closes)."""
         self._destroy()
-        state = self.program._owner._state
-        if self in state.links:
-            state.links.remove(self)
+        obj = self.program._owner_ref()
+        if obj is not None and self in obj._state.links:
+            obj._state.links.remove(self)
 
     detach = destroy
 
@@ -112,11 +145,13 @@ class Link:
         return f"<Link {self.program.name} fd={self.fd}>"
 
 
-class Program:
+class Program(_Part):
     """One program of an :class:`Object` (libbpf's ``bpf_program``)."""
 
+    _what = "program"
+
     def __init__(self, owner: "Object", ptr: int) -> None:
-        self._owner = owner
+        self._owner_ref = weakref.ref(owner)
         self._ptr = ptr
         L = lib()
         self.name: str = L.bpf_program__name(ptr).decode("utf-8", "replace")
@@ -226,7 +261,7 @@ class Program:
         if self.fd < 0:
             raise UsageError(f"program '{self.name}' was not loaded (autoload off)")
         mark = journal.mark()
-        with no_interrupt():
+        with interrupts.shielded():
             ptr = lib().bpf_program__attach(self._p())
             err = last_errno() if not ptr else 0
             if ptr:
@@ -270,9 +305,12 @@ class Object:
 
     def __init__(self, source, *, name: str | None = None, log_size: int = DEFAULT_LOG_SIZE,
                  log_level: int = 0, btf_custom_path: str | None = None, kconfig: str | None = None,
-                 capture_logs: bool = True, btf=None, sections: dict | None = None) -> None:
+                 capture_logs: bool = True, btf=None, sections: dict | None = None,
+                 keep_pins: bool = True) -> None:
         L = lib()
         self._state = _State()
+        self.keep_pins = keep_pins
+        self.pins: list[Pin] = []
         self.loaded = False
         self._btf = btf
         self._btf_tried = btf is not None
@@ -302,7 +340,7 @@ class Object:
         if log_level:
             opts.kernel_log_level = int(log_level)
         mark = journal.mark()
-        with no_interrupt():
+        with interrupts.shielded():
             if data is not None:
                 buf = ctypes.create_string_buffer(data, len(data))
                 state.keep.append(buf)
@@ -501,6 +539,7 @@ class Object:
             if prog._log_buf is not None:
                 ctypes.memset(prog._log_buf, 0, 1)
         self._log_owner = None
+        self._note_pins()
         res = lib().bpf_object__load(self._state.ptr)
         if res < 0:
             failed = self._failed_program(mark)
@@ -520,6 +559,25 @@ class Object:
         self.loaded = True
         self._map_sections_out()
         return self
+
+    def _note_pins(self) -> None:
+        """Before load: the pins libbpf will make or reuse, and (``keep_pins=False``) the
+        ones to remove at close because they do not exist yet."""
+        L = lib()
+        getter = L.bpf_map__pin_path or L.bpf_map__get_pin_path
+        self.pins = []
+        unpin = []
+        for mp in self.maps.values():
+            raw = getter(mp._ptr) if getter is not None else None
+            if not raw:
+                continue
+            path = raw.decode("utf-8", "surrogateescape")
+            existed = os.path.lexists(path)
+            self.pins.append(Pin(mp.name, path, existed))
+            if not existed:
+                unpin.append((mp._ptr, path))
+        if not self.keep_pins:
+            self._state.unpin = unpin
 
     def _failed_program(self, mark: int):
         """Which program libbpf was loading when it gave up (from its messages, else from the logs)."""
@@ -562,6 +620,21 @@ class Object:
     def __repr__(self) -> str:
         state = "closed" if self.closed else ("loaded" if self.loaded else "opened")
         return f"<Object {getattr(self, 'name', '?')} {state}>"
+
+
+class Pin:
+    """A map pinned by name: ``map`` (its name), ``path``, and whether the pin ``existed``
+    before the load (libbpf then reused the map pinned there)."""
+
+    __slots__ = ("map", "path", "existed")
+
+    def __init__(self, map_name: str, path: str, existed: bool) -> None:
+        self.map = map_name
+        self.path = path
+        self.existed = existed
+
+    def __repr__(self) -> str:
+        return f"<Pin {self.map} {self.path}{' (existed)' if self.existed else ''}>"
 
 
 def verifier_reason(log: str) -> str:

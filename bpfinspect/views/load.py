@@ -93,5 +93,16 @@ def blocks(report, *, verbose: bool = False, tail: int = DEFAULT_TAIL) -> list:
         out.append(att)
     if report.environment_problem:
         out.append(Text(f"environment: {report.environment_problem}", style="bold yellow"))
-    out.append(Text("everything was unloaded again", style="dim"))
+    kept = [p for p in report.pins if p.existed]
+    ending = "everything was unloaded again"
+    if report.pins and not kept:
+        ending += f" (and the {_plural(len(report.pins), 'pin')} it made removed)"
+    out.append(Text(ending, style="dim"))
+    for p in kept:
+        out.append(Text(f"kept: {p.path} (map {p.map}) was pinned before this run; libbpf reused that map, "
+                        f"and the pin stays", style="dim"))
     return out
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
