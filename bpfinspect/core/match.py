@@ -1,0 +1,325 @@
+"""Candidate search and matching, libbpf 1.1's rules (``relo_core.c``, ``libbpf.c``).
+
+- Candidates of a local root type: every target type of a compatible kind (the same
+  kind; enum and enum64 mix) whose essential name (the name without ``___flavour``)
+  equals the local one, in id order.
+- Field kinds: each named accessor is looked up by name in the target, descending into
+  anonymous members; the two member types must be compatible
+  (:func:`fields_are_compat`); array indices must be within bounds (flexible arrays
+  excepted).
+- Type kinds: :func:`types_are_compat`, or the stricter :func:`types_match` for
+  ``type_matches``.
+- Enum kinds: an enumerator with the same essential name.
+
+Every function returns libbpf's tri-state: 1 match, 0 no match, or raises
+:class:`~bpfinspect.core.types.CoreError` where libbpf returns a negative errno.
+"""
+
+from __future__ import annotations
+
+from bpfinspect.btf.btf import Btf
+from bpfinspect.btf.kinds import Kind
+from bpfinspect.core.spec import (ENUMVAL_KINDS, FIELD_KINDS, SPEC_MAX_LEN, TYPE_KINDS, TYPE_MATCHES, Accessor,
+                                  Spec, is_flex_array)
+from bpfinspect.core.types import (COMPOSITE_KINDS, ENUM_KINDS, MAX_DEPTH, CoreError, essential_len, kinds_compat,
+                                   resolve_size, skip_mods)
+
+
+class CandidateIndex:
+    """Target type ids by essential name and kind family, built in one pass on first use."""
+
+    def __init__(self, btf: Btf) -> None:
+        self.btf = btf
+        self._by_name: dict[str, list[int]] | None = None
+
+    def _build(self) -> dict[str, list[int]]:
+        btf = self.btf
+        out: dict[str, list[int]] = {}
+        seen: dict[str, str] = {}
+        # Walk from the root of a split chain so that ids come in order.
+        chain = []
+        b: Btf | None = btf
+        while b is not None:
+            chain.append(b)
+            b = b.base
+        for part in reversed(chain):
+            for tid in part.ids():
+                name = part.name(tid)
+                if not name:
+                    continue
+                ess = seen.get(name)
+                if ess is None:
+                    ess = name[:essential_len(name)]
+                    seen[name] = ess
+                lst = out.get(ess)
+                if lst is None:
+                    out[ess] = [tid]
+                else:
+                    lst.append(tid)
+        return out
+
+    def candidates(self, local_btf: Btf, local_id: int) -> list[int]:
+        if self._by_name is None:
+            self._by_name = self._build()
+        name = local_btf.name(local_id)
+        ess = name[:essential_len(name)]
+        if not ess:
+            return []
+        lk = local_btf.kind(local_id)
+        return [t for t in self._by_name.get(ess, ()) if kinds_compat(self.btf.kind(t), lk)]
+
+
+# -- type compatibility (type_exists, type_size, target_type_id) -----------------------------------
+
+def types_are_compat(lb: Btf, lid: int, tb: Btf, tid: int, level: int = 32) -> int:
+    """libbpf's ``__bpf_core_types_are_compat``."""
+    if not kinds_compat(lb.kind(lid), tb.kind(tid)):
+        return 0
+    depth = MAX_DEPTH
+    while True:
+        depth -= 1
+        if depth < 0:
+            raise CoreError("EINVAL", "types nest too deeply to compare")
+        lid = skip_mods(lb, lid)
+        tid = skip_mods(tb, tid)
+        lk, tk = lb.kind(lid), tb.kind(tid)
+        if not kinds_compat(lk, tk):
+            return 0
+        if lk in (Kind.UNKN, Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.FWD, Kind.ENUM64):
+            return 1
+        if lk == Kind.INT:
+            return int(lb.type(lid).int_offset == 0 and tb.type(tid).int_offset == 0)
+        if lk == Kind.PTR:
+            lid, tid = lb.ref(lid), tb.ref(tid)
+            continue
+        if lk == Kind.ARRAY:
+            lid, tid = lb.type(lid).array.type, tb.type(tid).array.type
+            continue
+        if lk == Kind.FUNC_PROTO:
+            lt, tt = lb.type(lid), tb.type(tid)
+            if len(lt.params) != len(tt.params):
+                return 0
+            for lp, tp in zip(lt.params, tt.params):
+                if level <= 0:
+                    raise CoreError("EINVAL", "function prototypes nest too deeply to compare")
+                r = types_are_compat(lb, skip_mods(lb, lp.type), tb, skip_mods(tb, tp.type), level - 1)
+                if r <= 0:
+                    return r
+            lid, tid = skip_mods(lb, lt.type), skip_mods(tb, tt.type)
+            continue
+        return 0
+
+
+# -- field compatibility ------------------------------------------------------------------------
+
+def _names_equal_essential(a: str, b: str) -> bool:
+    la, lb_ = essential_len(a), essential_len(b)
+    return la == lb_ and a[:la] == b[:lb_]
+
+
+def fields_are_compat(lb: Btf, lid: int, tb: Btf, tid: int) -> int:
+    """libbpf's ``bpf_core_fields_are_compat``."""
+    for _ in range(MAX_DEPTH * 16):
+        lid = skip_mods(lb, lid)
+        tid = skip_mods(tb, tid)
+        lk, tk = lb.kind(lid), tb.kind(tid)
+        if lk in COMPOSITE_KINDS and tk in COMPOSITE_KINDS:
+            return 1
+        if not kinds_compat(lk, tk):
+            return 0
+        if lk in (Kind.PTR, Kind.FLOAT):
+            return 1
+        if lk in (Kind.FWD, Kind.ENUM, Kind.ENUM64):
+            ln, tn = lb.name(lid), tb.name(tid)
+            return int(essential_len(ln) == 0 or essential_len(tn) == 0 or _names_equal_essential(ln, tn))
+        if lk == Kind.INT:
+            return int(lb.type(lid).int_offset == 0 and tb.type(tid).int_offset == 0)
+        if lk == Kind.ARRAY:
+            lid, tid = lb.type(lid).array.type, tb.type(tid).array.type
+            continue
+        return 0
+    raise CoreError("EINVAL", "array types nest too deeply to compare")
+
+
+def _match_member(lb: Btf, local_acc: Accessor, tb: Btf, targ_id: int, spec: Spec, depth: int = 0) -> tuple[int, int]:
+    """libbpf's ``bpf_core_match_member``: (found, next target type id)."""
+    if depth > SPEC_MAX_LEN:
+        raise CoreError("E2BIG", "anonymous members nest too deeply")
+    targ_id = skip_mods(tb, targ_id)
+    if tb.kind(targ_id) not in COMPOSITE_KINDS:
+        return 0, targ_id
+    local_member = lb.type(local_acc.type_id).members[local_acc.idx]
+    t = tb.type(targ_id)
+    for i, m in enumerate(t.members):
+        if len(spec.raw) == SPEC_MAX_LEN:
+            raise CoreError("E2BIG", "access nests too deeply")
+        spec.bit_offset += m.bit_offset
+        spec.raw.append(i)
+        if not m.name:
+            found, nxt = _match_member(lb, local_acc, tb, m.type, spec, depth + 1)
+            if found:
+                return found, nxt
+        elif m.name == local_member.name:
+            spec.accessors.append(Accessor(targ_id, i, m.name))
+            found = fields_are_compat(lb, local_member.type, tb, m.type)
+            if not found:
+                spec.accessors.pop()
+            return found, m.type
+        spec.bit_offset -= m.bit_offset
+        spec.raw.pop()
+    return 0, targ_id
+
+
+# -- type_matches ----------------------------------------------------------------------------------
+
+def _names_match(ln: str, tn: str) -> bool:
+    if not tn:
+        return not ln
+    return _names_equal_essential(ln, tn)
+
+
+def _enums_match(lb: Btf, lid: int, tb: Btf, tid: int) -> int:
+    lt, tt = lb.type(lid), tb.type(tid)
+    if lt.size != tt.size or len(lt.values) > len(tt.values):
+        return 0
+    for lv in lt.values:
+        if not any(_names_match(lv.name, tv.name) for tv in tt.values):
+            return 0
+    return 1
+
+
+def _composites_match(lb: Btf, lid: int, tb: Btf, tid: int, behind_ptr: bool, level: int) -> int:
+    lt, tt = lb.type(lid), tb.type(tid)
+    if len(lt.members) > len(tt.members):
+        return 0
+    for lm in lt.members:
+        matched = False
+        for tm in tt.members:
+            if not _names_match(lm.name, tm.name):
+                continue
+            r = types_match(lb, lm.type, tb, tm.type, behind_ptr, level - 1)
+            if r > 0:
+                matched = True
+                break
+        if not matched:
+            return 0
+    return 1
+
+
+def types_match(lb: Btf, lid: int, tb: Btf, tid: int, behind_ptr: bool = False, level: int = 32) -> int:
+    """libbpf's ``__bpf_core_types_match`` (the ``type_matches`` relation)."""
+    if level <= 0:
+        raise CoreError("EINVAL", "types nest too deeply to match")
+    depth = MAX_DEPTH
+    while True:
+        depth -= 1
+        if depth < 0:
+            raise CoreError("EINVAL", "types nest too deeply to match")
+        lid = skip_mods(lb, lid)
+        tid = skip_mods(tb, tid)
+        if not _names_match(lb.name(lid), tb.name(tid)):
+            return 0
+        lk, tk = lb.kind(lid), tb.kind(tid)
+        if lk == Kind.UNKN:
+            return int(lk == tk)
+        if lk == Kind.FWD:
+            lf = lb.kflag(lid)
+            if behind_ptr:
+                if lk == tk:
+                    return int(lf == tb.kflag(tid))
+                return int((tk == Kind.STRUCT and not lf) or (tk == Kind.UNION and lf))
+            if lk != tk:
+                return 0
+            return int(lf == tb.kflag(tid))
+        if lk in ENUM_KINDS:
+            if tk not in ENUM_KINDS:
+                return 0
+            return _enums_match(lb, lid, tb, tid)
+        if lk in COMPOSITE_KINDS:
+            if behind_ptr:
+                if lk == tk:
+                    return 1
+                if tk != Kind.FWD:
+                    return 0
+                return int((lk == Kind.UNION) == tb.kflag(tid))
+            if lk != tk:
+                return 0
+            return _composites_match(lb, lid, tb, tid, behind_ptr, level)
+        if lk == Kind.INT:
+            if lk != tk:
+                return 0
+            lt, tt = lb.type(lid), tb.type(tid)
+            return int(lt.size == tt.size and (lt.int_encoding & 1) == (tt.int_encoding & 1))
+        if lk == Kind.PTR:
+            if lk != tk:
+                return 0
+            behind_ptr = True
+            lid, tid = lb.ref(lid), tb.ref(tid)
+            continue
+        if lk == Kind.ARRAY:
+            if lk != tk:
+                return 0
+            la, ta = lb.type(lid).array, tb.type(tid).array
+            if la.nelems != ta.nelems:
+                return 0
+            lid, tid = la.type, ta.type
+            continue
+        if lk == Kind.FUNC_PROTO:
+            if lk != tk:
+                return 0
+            lt, tt = lb.type(lid), tb.type(tid)
+            if len(lt.params) != len(tt.params):
+                return 0
+            for lp, tp in zip(lt.params, tt.params):
+                r = types_match(lb, lp.type, tb, tp.type, behind_ptr, level - 1)
+                if r <= 0:
+                    return r
+            lid, tid = lt.type, tt.type
+            continue
+        return 0
+
+
+# -- one candidate ---------------------------------------------------------------------------------
+
+def spec_match(local: Spec, tb: Btf, targ_id: int) -> tuple[int, Spec]:
+    """libbpf's ``bpf_core_spec_match``: (1 or 0, the target spec as far as it got)."""
+    targ = Spec(tb, targ_id, local.kind)
+    if local.kind in TYPE_KINDS:
+        if local.kind == TYPE_MATCHES:
+            return types_match(local.btf, local.root_type_id, tb, targ_id), targ
+        return types_are_compat(local.btf, local.root_type_id, tb, targ_id), targ
+    if local.kind in ENUMVAL_KINDS:
+        tid = skip_mods(tb, targ_id)
+        if tb.kind(tid) not in ENUM_KINDS:
+            return 0, targ
+        lname = local.accessors[0].name or ""
+        ll = essential_len(lname)
+        for i, v in enumerate(tb.type(tid).values):
+            if essential_len(v.name) == ll and v.name[:ll] == lname[:ll]:
+                targ.accessors.append(Accessor(tid, i, v.name))
+                targ.raw.append(i)
+                return 1, targ
+        return 0, targ
+    if local.kind not in FIELD_KINDS:
+        raise CoreError("EINVAL", f"unknown relocation kind {local.kind}")
+    tid = targ_id
+    for i, acc in enumerate(local.accessors):
+        tid = skip_mods(tb, tid)
+        if acc.name:
+            found, tid = _match_member(local.btf, acc, tb, tid, targ)
+            if found <= 0:
+                return found, targ
+            continue
+        if i > 0:
+            if tb.kind(tid) != Kind.ARRAY:
+                return 0, targ
+            arr = tb.type(tid).array
+            if not is_flex_array(tb, targ.accessors[-1], arr.nelems) and acc.idx >= arr.nelems:
+                return 0, targ
+            tid = skip_mods(tb, arr.type)
+        if len(targ.raw) == SPEC_MAX_LEN:
+            raise CoreError("E2BIG", "access nests too deeply")
+        targ.accessors.append(Accessor(tid, acc.idx, None))
+        targ.raw.append(acc.idx)
+        targ.bit_offset += acc.idx * resolve_size(tb, tid) * 8
+    return 1, targ
