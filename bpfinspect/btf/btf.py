@@ -223,7 +223,8 @@ class Btf:
 
     def words(self, tid: int) -> tuple[array, int]:
         """The raw word array and the record's word position for ``tid`` (to patch or print raw)."""
-        return self._owner(tid)
+        b, p = self._owner(tid)
+        return b._w, p
 
     # -- typed view ---------------------------------------------------------------------------
 

@@ -102,6 +102,7 @@ class Resolver:
         self.btf: Btf | None = obj.btf
         self.ext = obj.btf_ext
         self._code = None
+        self._check = True
 
     @property
     def records(self) -> list[tuple[str, int, object]]:
@@ -115,7 +116,11 @@ class Resolver:
             self._code = code_of(self.obj)
         return self._code
 
-    def resolve(self, target: Btf, path: str, *, reach: bool = True) -> TargetReport:
+    def resolve(self, target: Btf, path: str, *, reach: bool = True, check_insns: bool = True) -> TargetReport:
+        """Every record against ``target``; ``check_insns`` adds libbpf's checks of the
+        instructions (bpftool's ``gen min_core_btf`` does not patch, so does not check),
+        ``reach`` decides guarded or would-fail for poisoned instructions."""
+        self._check = check_insns
         index = CandidateIndex(target)
         cache: dict[int, list[int]] = {}
         progs = [p for p in self.obj.programs]
@@ -149,7 +154,7 @@ class Resolver:
             local = parse_spec(btf, rec.type_id, rec.access, rec.kind)
             r.local = format_spec(local)
             self._match(r, rec, local, target, index, cache)
-            if r.status != "ambiguous":
+            if r.status != "ambiguous" and self._check:
                 self._check_insn(r, sec, sec_insn)
         except CoreError as exc:
             r.status = "error"

@@ -1,0 +1,148 @@
+"""Writing BTF: a type table built type by type, serialised as a raw ``.BTF`` blob.
+
+The builder follows the semantics of libbpf's writer API (``btf__new_empty``,
+``btf__add_str``, ``btf__add_struct``/``btf__add_field``, ``btf__add_type``), because
+its output is compared byte for byte with bpftool's:
+
+- the string section starts with the empty string; every other string is stored once,
+  in the order it was first added (an empty name takes offset 0);
+- a copied type brings its strings in the order libbpf visits them: the type's name,
+  then its members', enumerators' or parameters' names;
+- a struct or union gets ``kind_flag`` as soon as one of its fields is a bitfield (a
+  field with a bit size, or an offset that is not a whole byte), and then keeps it;
+- type ids are copied as they are; :meth:`BtfBuilder.remap_ids` rewrites them all at
+  the end (every place a type id lives in a record, by kind).
+
+:meth:`BtfBuilder.raw` gives the blob: a 24-byte header (``hdr_len`` 24, the type
+section at offset 0, the strings right after it), little-endian unless asked otherwise.
+"""
+
+from __future__ import annotations
+
+import struct
+from array import array
+from collections.abc import Callable
+
+from bpfinspect.btf.btf import BTF_MAGIC, Btf
+from bpfinspect.btf.kinds import EXTRA_FIXED, EXTRA_PER_VLEN, Kind
+from bpfinspect.errors import UsageError
+
+HEADER_LEN = 24
+# Kinds whose third word is a type id.
+_REF_KINDS = frozenset({Kind.PTR, Kind.TYPEDEF, Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.FUNC,
+                        Kind.VAR, Kind.DECL_TAG, Kind.TYPE_TAG, Kind.FUNC_PROTO})
+
+
+def record_words(btf: Btf, tid: int) -> list[int]:
+    """The 32-bit words of type ``tid``'s record, as stored."""
+    words, pos = btf.words(tid)
+    info = words[pos + 1]
+    kind = (info >> 24) & 0x1F
+    n = 3 + EXTRA_FIXED[kind] + EXTRA_PER_VLEN[kind] * (info & 0xFFFF)
+    return list(words[pos:pos + n])
+
+
+def _info(kind: int, vlen: int, kflag: bool) -> int:
+    return (int(kflag) << 31) | ((kind & 0x1F) << 24) | (vlen & 0xFFFF)
+
+
+class BtfBuilder:
+    """A new type table (ids from 1), filled in order."""
+
+    def __init__(self) -> None:
+        self._strs = bytearray(b"\0")
+        self._str_off: dict[bytes, int] = {b"": 0}
+        self.types: list[list[int]] = []
+
+    # -- strings ----------------------------------------------------------------------------
+
+    def add_str(self, s: str | bytes) -> int:
+        b = s.encode("utf-8", "surrogateescape") if isinstance(s, str) else bytes(s)
+        if b"\0" in b:
+            raise UsageError("a BTF string cannot hold a NUL byte")
+        off = self._str_off.get(b)
+        if off is None:
+            off = len(self._strs)
+            self._strs += b + b"\0"
+            self._str_off[b] = off
+        return off
+
+    # -- types ------------------------------------------------------------------------------
+
+    @property
+    def count(self) -> int:
+        return len(self.types)
+
+    def _commit(self, words: list[int]) -> int:
+        self.types.append(words)
+        return len(self.types)
+
+    def add_composite(self, kind: Kind, name: str, size: int) -> int:
+        """``btf__add_struct``/``btf__add_union``: an empty record, fields follow."""
+        return self._commit([self.add_str(name) if name else 0, _info(kind, 0, False), size & 0xFFFFFFFF])
+
+    def add_field(self, name: str, type_id: int, bit_offset: int, bit_size: int) -> None:
+        """``btf__add_field``: a member of the last struct or union."""
+        if not self.types:
+            raise UsageError("a field needs a struct or union before it")
+        rec = self.types[-1]
+        kind = (rec[1] >> 24) & 0x1F
+        if kind not in (Kind.STRUCT, Kind.UNION):
+            raise UsageError("a field needs a struct or union before it")
+        bitfield = bool(bit_size) or bit_offset % 8 != 0
+        if bitfield and (bit_size == 0 or bit_size > 255 or bit_offset > 0xFFFFFF):
+            raise UsageError(f"field {name!r}: bitfield size {bit_size} or offset {bit_offset} out of range")
+        if kind == Kind.UNION and bit_offset:
+            raise UsageError(f"field {name!r}: a union member at offset {bit_offset}")
+        name_off = self.add_str(name) if name else 0
+        rec += [name_off, type_id, bit_offset | (bit_size << 24)]
+        vlen = (rec[1] & 0xFFFF) + 1
+        rec[1] = _info(kind, vlen, bitfield or bool(rec[1] >> 31))
+
+    def add_type(self, src: Btf, tid: int) -> int:
+        """``btf__add_type``: a copy of ``src``'s type ``tid`` with its strings re-added (type
+        ids inside are kept as they are)."""
+        words = record_words(src, tid)
+        kind = (words[1] >> 24) & 0x1F
+        vlen = words[1] & 0xFFFF
+        if words[0]:
+            words[0] = self.add_str(src.string(words[0]))
+        step = {Kind.STRUCT: 3, Kind.UNION: 3, Kind.ENUM: 2, Kind.ENUM64: 3, Kind.FUNC_PROTO: 2}.get(kind)
+        if step:
+            for i in range(vlen):
+                at = 3 + step * i
+                if words[at]:
+                    words[at] = self.add_str(src.string(words[at]))
+        return self._commit(words)
+
+    def remap_ids(self, mapping: Callable[[int], int]) -> None:
+        """Rewrite every type id held by every record through ``mapping``."""
+        for rec in self.types:
+            kind = (rec[1] >> 24) & 0x1F
+            vlen = rec[1] & 0xFFFF
+            if kind in _REF_KINDS:
+                rec[2] = mapping(rec[2])
+            if kind == Kind.ARRAY:
+                rec[3] = mapping(rec[3])
+                rec[4] = mapping(rec[4])
+            elif kind in (Kind.STRUCT, Kind.UNION):
+                for i in range(vlen):
+                    rec[3 + 3 * i + 1] = mapping(rec[3 + 3 * i + 1])
+            elif kind == Kind.FUNC_PROTO:
+                for i in range(vlen):
+                    rec[3 + 2 * i + 1] = mapping(rec[3 + 2 * i + 1])
+            elif kind == Kind.DATASEC:
+                for i in range(vlen):
+                    rec[3 + 3 * i] = mapping(rec[3 + 3 * i])
+
+    # -- output -----------------------------------------------------------------------------
+
+    def raw(self, endian: str = "little") -> bytes:
+        words = array("I", [w & 0xFFFFFFFF for rec in self.types for w in rec])
+        if (endian == "little") != (struct.pack("=I", 1) == struct.pack("<I", 1)):
+            words.byteswap()
+        types = words.tobytes()
+        e = "<" if endian == "little" else ">"
+        header = struct.pack(e + "HBBIIIII", BTF_MAGIC, 1, 0, HEADER_LEN, 0, len(types), len(types),
+                             len(self._strs))
+        return header + types + bytes(self._strs)
