@@ -25,6 +25,23 @@ from bpfinspect.core.types import (COMPOSITE_KINDS, ENUM_KINDS, MAX_DEPTH, CoreE
                                    resolve_size, skip_mods)
 
 
+# Work allowed for matching one candidate: hostile BTF can make anonymous members and
+# by-value members a DAG whose walk (as libbpf does it) grows exponentially.
+MAX_STEPS = 50_000
+
+
+class Budget:
+    __slots__ = ("left",)
+
+    def __init__(self, steps: int = MAX_STEPS) -> None:
+        self.left = steps
+
+    def spend(self, n: int = 1) -> None:
+        self.left -= n
+        if self.left < 0:
+            raise CoreError("E2BIG", "the types are too intricate to match (work limit reached)")
+
+
 class CandidateIndex:
     """Target type ids by essential name and kind family, built in one pass on first use."""
 
@@ -141,8 +158,10 @@ def fields_are_compat(lb: Btf, lid: int, tb: Btf, tid: int) -> int:
     raise CoreError("EINVAL", "array types nest too deeply to compare")
 
 
-def _match_member(lb: Btf, local_acc: Accessor, tb: Btf, targ_id: int, spec: Spec, depth: int = 0) -> tuple[int, int]:
+def _match_member(lb: Btf, local_acc: Accessor, tb: Btf, targ_id: int, spec: Spec, budget: Budget,
+                  depth: int = 0) -> tuple[int, int]:
     """libbpf's ``bpf_core_match_member``: (found, next target type id)."""
+    budget.spend()
     if depth > SPEC_MAX_LEN:
         raise CoreError("E2BIG", "anonymous members nest too deeply")
     targ_id = skip_mods(tb, targ_id)
@@ -156,7 +175,7 @@ def _match_member(lb: Btf, local_acc: Accessor, tb: Btf, targ_id: int, spec: Spe
         spec.bit_offset += m.bit_offset
         spec.raw.append(i)
         if not m.name:
-            found, nxt = _match_member(lb, local_acc, tb, m.type, spec, depth + 1)
+            found, nxt = _match_member(lb, local_acc, tb, m.type, spec, budget, depth + 1)
             if found:
                 return found, nxt
         elif m.name == local_member.name:
@@ -188,8 +207,9 @@ def _enums_match(lb: Btf, lid: int, tb: Btf, tid: int) -> int:
     return 1
 
 
-def _composites_match(lb: Btf, lid: int, tb: Btf, tid: int, behind_ptr: bool, level: int) -> int:
+def _composites_match(lb: Btf, lid: int, tb: Btf, tid: int, behind_ptr: bool, level: int, budget: Budget) -> int:
     lt, tt = lb.type(lid), tb.type(tid)
+    budget.spend(len(lt.members) * len(tt.members) + 1)
     if len(lt.members) > len(tt.members):
         return 0
     for lm in lt.members:
@@ -197,7 +217,7 @@ def _composites_match(lb: Btf, lid: int, tb: Btf, tid: int, behind_ptr: bool, le
         for tm in tt.members:
             if not _names_match(lm.name, tm.name):
                 continue
-            r = types_match(lb, lm.type, tb, tm.type, behind_ptr, level - 1)
+            r = types_match(lb, lm.type, tb, tm.type, behind_ptr, level - 1, budget)
             if r > 0:
                 matched = True
                 break
@@ -206,8 +226,12 @@ def _composites_match(lb: Btf, lid: int, tb: Btf, tid: int, behind_ptr: bool, le
     return 1
 
 
-def types_match(lb: Btf, lid: int, tb: Btf, tid: int, behind_ptr: bool = False, level: int = 32) -> int:
+def types_match(lb: Btf, lid: int, tb: Btf, tid: int, behind_ptr: bool = False, level: int = 32,
+                budget: Budget | None = None) -> int:
     """libbpf's ``__bpf_core_types_match`` (the ``type_matches`` relation)."""
+    if budget is None:
+        budget = Budget()
+    budget.spend()
     if level <= 0:
         raise CoreError("EINVAL", "types nest too deeply to match")
     depth = MAX_DEPTH
@@ -244,7 +268,7 @@ def types_match(lb: Btf, lid: int, tb: Btf, tid: int, behind_ptr: bool = False, 
                 return int((lk == Kind.UNION) == tb.kflag(tid))
             if lk != tk:
                 return 0
-            return _composites_match(lb, lid, tb, tid, behind_ptr, level)
+            return _composites_match(lb, lid, tb, tid, behind_ptr, level, budget)
         if lk == Kind.INT:
             if lk != tk:
                 return 0
@@ -271,7 +295,7 @@ def types_match(lb: Btf, lid: int, tb: Btf, tid: int, behind_ptr: bool = False, 
             if len(lt.params) != len(tt.params):
                 return 0
             for lp, tp in zip(lt.params, tt.params):
-                r = types_match(lb, lp.type, tb, tp.type, behind_ptr, level - 1)
+                r = types_match(lb, lp.type, tb, tp.type, behind_ptr, level - 1, budget)
                 if r <= 0:
                     return r
             lid, tid = lt.type, tt.type
@@ -303,10 +327,11 @@ def spec_match(local: Spec, tb: Btf, targ_id: int) -> tuple[int, Spec]:
     if local.kind not in FIELD_KINDS:
         raise CoreError("EINVAL", f"unknown relocation kind {local.kind}")
     tid = targ_id
+    budget = Budget()
     for i, acc in enumerate(local.accessors):
         tid = skip_mods(tb, tid)
         if acc.name:
-            found, tid = _match_member(local.btf, acc, tb, tid, targ)
+            found, tid = _match_member(local.btf, acc, tb, tid, targ, budget)
             if found <= 0:
                 return found, targ
             continue

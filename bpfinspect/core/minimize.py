@@ -48,6 +48,9 @@ class Marks:
         self.target = target
         self.types: set[int] = set()
         self.members: dict[int, set[int]] = {}
+        # (type, flag) walks already done: marking is idempotent, so a walk done once need not
+        # be redone (this keeps hostile DAGs and cycles of by-value members finite)
+        self._walked: set[tuple[str, int, bool]] = set()
 
     def member(self, tid: int, idx: int) -> None:
         self.members.setdefault(tid, set()).add(idx)
@@ -56,6 +59,9 @@ class Marks:
         """bpftool's ``btfgen_mark_type``."""
         btf = self.target
         while tid:
+            if ("t", tid, follow_pointers) in self._walked:
+                return
+            self._walked.add(("t", tid, follow_pointers))
             if depth > MAX_MARK_DEPTH:
                 raise OperationFailed("type references nest too deeply to mark")
             depth += 1
@@ -86,6 +92,9 @@ class Marks:
         """bpftool's ``btfgen_mark_type_match``."""
         btf = self.target
         while tid:
+            if ("m", tid, behind_ptr) in self._walked:
+                return
+            self._walked.add(("m", tid, behind_ptr))
             if depth > MAX_MARK_DEPTH:
                 raise OperationFailed("type references nest too deeply to mark")
             depth += 1

@@ -123,6 +123,7 @@ class Resolver:
         self._check = check_insns
         index = CandidateIndex(target)
         cache: dict[int, list[int]] = {}
+        self._matches: dict[tuple, tuple[int, Spec] | CoreError] = {}
         progs = [p for p in self.obj.programs]
         out: list[Relocation] = []
         for sec, i, rec in self.records:
@@ -185,7 +186,7 @@ class Resolver:
         kept: list[int] = []
         first: tuple[RelocValue, Spec] | None = None
         for c in cands:
-            found, cspec = spec_match(local, target, c)
+            found, cspec = self._spec_match(local, rec, target, c)
             r.candidates.append(Candidate(c, type_text(target, c), bool(found), format_spec(cspec)))
             if not found:
                 continue
@@ -210,7 +211,7 @@ class Resolver:
         else:
             res = calc_relo(kind, local, None)
             r.status = "not_found"
-            r.reason = self._why_not_found(r, local, target, cands)
+            r.reason = self._why_not_found(r, rec, local, target, cands)
         r.res = res
         r.orig_value = res.orig_val
         if res.poison:
@@ -219,7 +220,23 @@ class Resolver:
         else:
             r.value = res.new_val
 
-    def _why_not_found(self, r: Relocation, local: Spec, target: Btf, cands: list[int]) -> str:
+    def _spec_match(self, local: Spec, rec, target: Btf, cand: int) -> tuple[int, Spec]:
+        """spec_match, remembered per (root, access, kind family, candidate) for this target:
+        relocations of one field by several kinds match it once."""
+        family = rec.kind if rec.kind in TYPE_KINDS else (0 if rec.kind in FIELD_KINDS else 10)
+        key = (rec.type_id, rec.access, family, cand)
+        hit = self._matches.get(key)
+        if hit is None:
+            try:
+                hit = spec_match(local, target, cand)
+            except CoreError as exc:
+                hit = exc
+            self._matches[key] = hit
+        if isinstance(hit, CoreError):
+            raise hit
+        return hit
+
+    def _why_not_found(self, r: Relocation, rec, local: Spec, target: Btf, cands: list[int]) -> str:
         btf = self.btf
         root = type_text(btf, local.root_type_id)
         ess = btf.name(local.root_type_id)
@@ -235,7 +252,7 @@ class Resolver:
         # field kinds: find the first accessor that no candidate could match
         best = None
         for c in cands:
-            _found, cspec = spec_match(local, target, c)
+            _found, cspec = self._spec_match(local, rec, target, c)
             if best is None or len(cspec.accessors) > len(best.accessors):
                 best = cspec
         assert best is not None
