@@ -313,6 +313,16 @@ class Btf:
                 out.append(self.start_id + i)
         return out
 
+    def name_offsets(self) -> list[int]:
+        """The name offset of every type this blob defines (item i: type ``start_id + i``)."""
+        w = self._w
+        return [w[p] for p in self._starts]
+
+    def string_table(self) -> tuple[int, bytes]:
+        """(the offset its first byte has in this blob's split-aware string offsets, the bytes)
+        of this blob's own string section."""
+        return self._base_str_len, self._strs
+
     def check_id(self, tid: int, where: str = "") -> int:
         if not 0 <= tid <= self.count:
             raise MalformedInput(f"type id {tid}{' in ' + where if where else ''} out of range (last is {self.count})",

@@ -18,6 +18,7 @@ def register(sub) -> None:
     p.add_argument("--base", metavar="BASE", help="base BTF of split (module) target BTFs")
     p.add_argument("--prog", metavar="NAME", help="only the relocations of this program (and its subprograms)")
     p.add_argument("-v", "--verbose", action="store_true", help="list every candidate of every relocation")
+    p.add_argument("--summary", action="store_true", help="one line per target (and on how many the object works)")
     add_json_arg(p)
     p.set_defaults(run=run)
 
@@ -35,11 +36,10 @@ def _run(args) -> int:
     obj = open_obj(args.object)
     targets = resolve_targets(obj, args.btf, base=args.base, program=args.prog)
     if args.json:
-        from bpfinspect.views.core import to_json
-        from bpfinspect.views.jsonout import emit
-        emit(to_json(args.object, targets))
+        from bpfinspect.views.core import to_json, write_json
+        write_json(to_json(args.object, targets))
     else:
         from bpfinspect.views.core import blocks
         from bpfinspect.views.table import render
-        render(blocks(args.object, targets, verbose=args.verbose))
+        render(blocks(args.object, targets, verbose=args.verbose, summary=args.summary))
     return 0 if all(t.summary and t.summary["works"] for t in targets) else 1

@@ -17,6 +17,9 @@ Every function returns libbpf's tri-state: 1 match, 0 no match, or raises
 
 from __future__ import annotations
 
+import weakref
+from itertools import accumulate
+
 from bpfinspect.btf.btf import Btf
 from bpfinspect.btf.kinds import Kind
 from bpfinspect.core.spec import (ENUMVAL_KINDS, FIELD_KINDS, SPEC_MAX_LEN, TYPE_KINDS, TYPE_MATCHES, Accessor,
@@ -43,45 +46,66 @@ class Budget:
 
 
 class CandidateIndex:
-    """Target type ids by essential name and kind family, built in one pass on first use."""
+    """Target type ids by essential name, in id order.
+
+    Built in one pass for all the names asked at once (:meth:`prepare`): the string
+    sections are split once, the names kept are the wanted ones and their flavours, then
+    the types' name offsets are looked up.  Kernel BTF has ~150,000 types; decoding every
+    name would dominate the run."""
 
     def __init__(self, btf: Btf) -> None:
         self.btf = btf
-        self._by_name: dict[str, list[int]] | None = None
+        self._by_name: dict[str, list[int]] = {}
+        self._prepared: set[str] = set()
 
-    def _build(self) -> dict[str, list[int]]:
-        btf = self.btf
-        out: dict[str, list[int]] = {}
-        seen: dict[str, str] = {}
-        # Walk from the root of a split chain so that ids come in order.
+    def prepare(self, names) -> None:
+        wanted = {n.encode("utf-8", "surrogateescape") for n in names if n} - \
+            {n.encode("utf-8", "surrogateescape") for n in self._prepared}
+        if not wanted:
+            return
         chain = []
-        b: Btf | None = btf
+        b: Btf | None = self.btf
         while b is not None:
             chain.append(b)
             b = b.base
+        found: dict[str, list[int]] = {}
         for part in reversed(chain):
-            for tid in part.ids():
-                name = part.name(tid)
-                if not name:
-                    continue
-                ess = seen.get(name)
-                if ess is None:
-                    ess = name[:essential_len(name)]
-                    seen[name] = ess
-                lst = out.get(ess)
-                if lst is None:
-                    out[ess] = [tid]
-                else:
-                    lst.append(tid)
-        return out
+            start, blob = part.string_table()
+            parts = blob.split(b"\0")
+            offsets = accumulate((len(x) + 1 for x in parts), initial=start)
+            hits: dict[int, str] = {o: x.decode("utf-8", "surrogateescape")
+                                    for o, x in zip(offsets, parts) if x in wanted}
+            # flavoured names (``name___flavour``) are few: from each ``___`` to its string's ends
+            at = blob.find(b"___")
+            while at >= 0:
+                lo = blob.rfind(b"\0", 0, at) + 1
+                hi = blob.find(b"\0", at)
+                hi = len(blob) if hi < 0 else hi
+                name = blob[lo:hi].decode("utf-8", "surrogateescape")
+                ess = name[:essential_len(name)]
+                if ess != name and ess.encode("utf-8", "surrogateescape") in wanted:
+                    hits[start + lo] = ess
+                at = blob.find(b"___", hi)
+            if not hits:
+                continue
+            get = hits.get
+            first = part.start_id
+            for i, off in enumerate(part.name_offsets()):
+                ess = get(off)
+                if ess is not None:
+                    found.setdefault(ess, []).append(first + i)
+        for n in wanted:
+            name = n.decode("utf-8", "surrogateescape")
+            self._by_name[name] = found.get(name, [])
+            self._prepared.add(name)
 
     def candidates(self, local_btf: Btf, local_id: int) -> list[int]:
-        if self._by_name is None:
-            self._by_name = self._build()
         name = local_btf.name(local_id)
         ess = name[:essential_len(name)]
         if not ess:
             return []
+        if ess not in self._prepared:
+            self.prepare([ess])
         lk = local_btf.kind(local_id)
         return [t for t in self._by_name.get(ess, ()) if kinds_compat(self.btf.kind(t), lk)]
 
@@ -158,9 +182,36 @@ def fields_are_compat(lb: Btf, lid: int, tb: Btf, tid: int) -> int:
     raise CoreError("EINVAL", "array types nest too deeply to compare")
 
 
+_MEMBER_INDEX: "weakref.WeakKeyDictionary[Btf, dict]" = weakref.WeakKeyDictionary()
+
+
+def _member_index(btf: Btf, tid: int) -> tuple[dict[str, int], list[int]]:
+    """(first index of each member name, indices of the anonymous members) of a struct/union,
+    kept per BTF: the member walk below visits the same big structs again and again."""
+    per = _MEMBER_INDEX.get(btf)
+    if per is None:
+        per = {}
+        _MEMBER_INDEX[btf] = per
+    hit = per.get(tid)
+    if hit is None:
+        names: dict[str, int] = {}
+        anon: list[int] = []
+        for i, m in enumerate(btf.type(tid).members):
+            if m.name:
+                names.setdefault(m.name, i)
+            else:
+                anon.append(i)
+        hit = per[tid] = (names, anon)
+    return hit
+
+
 def _match_member(lb: Btf, local_acc: Accessor, tb: Btf, targ_id: int, spec: Spec, budget: Budget,
                   depth: int = 0) -> tuple[int, int]:
-    """libbpf's ``bpf_core_match_member``: (found, next target type id)."""
+    """libbpf's ``bpf_core_match_member``: (found, next target type id).
+
+    libbpf walks the members in order, descending into each anonymous one; the first
+    member with the name ends the walk.  The same walk, without visiting the named members
+    that cannot match: the anonymous members before the first one of that name, then it."""
     budget.spend()
     if depth > SPEC_MAX_LEN:
         raise CoreError("E2BIG", "anonymous members nest too deeply")
@@ -168,17 +219,21 @@ def _match_member(lb: Btf, local_acc: Accessor, tb: Btf, targ_id: int, spec: Spe
     if tb.kind(targ_id) not in COMPOSITE_KINDS:
         return 0, targ_id
     local_member = lb.type(local_acc.type_id).members[local_acc.idx]
-    t = tb.type(targ_id)
-    for i, m in enumerate(t.members):
+    members = tb.type(targ_id).members
+    names, anon = _member_index(tb, targ_id)
+    named = names.get(local_member.name, len(members))
+    for i in [a for a in anon if a < named] + ([named] if named < len(members) else []):
+        m = members[i]
         if len(spec.raw) == SPEC_MAX_LEN:
             raise CoreError("E2BIG", "access nests too deeply")
+        budget.spend()
         spec.bit_offset += m.bit_offset
         spec.raw.append(i)
         if not m.name:
             found, nxt = _match_member(lb, local_acc, tb, m.type, spec, budget, depth + 1)
             if found:
                 return found, nxt
-        elif m.name == local_member.name:
+        else:
             spec.accessors.append(Accessor(targ_id, i, m.name))
             found = fields_are_compat(lb, local_member.type, tb, m.type)
             if not found:

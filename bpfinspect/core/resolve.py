@@ -103,6 +103,7 @@ class Resolver:
         self.ext = obj.btf_ext
         self._code = None
         self._check = True
+        self._locals: dict[tuple, tuple[Spec, str] | CoreError] = {}
 
     @property
     def records(self) -> list[tuple[str, int, object]]:
@@ -122,8 +123,12 @@ class Resolver:
         ``reach`` decides guarded or would-fail for poisoned instructions."""
         self._check = check_insns
         index = CandidateIndex(target)
+        btf = self.btf
+        if btf is not None:
+            roots = {rec.type_id for _sec, _i, rec in self.records if 0 < rec.type_id <= btf.count}
+            index.prepare({essential_name_of(btf.name(t)) for t in roots})
         cache: dict[int, list[int]] = {}
-        self._matches: dict[tuple, tuple[int, Spec] | CoreError] = {}
+        self._matches: dict[tuple, tuple[int, Spec, str] | CoreError] = {}
         progs = [p for p in self.obj.programs]
         out: list[Relocation] = []
         for sec, i, rec in self.records:
@@ -152,8 +157,7 @@ class Resolver:
                 raise CoreError("EINVAL", f"instruction offset {rec.insn_off} is not a multiple of 8")
             if not (0 < rec.type_id <= btf.count):
                 raise CoreError("EINVAL", f"type id {rec.type_id} out of range")
-            local = parse_spec(btf, rec.type_id, rec.access, rec.kind)
-            r.local = format_spec(local)
+            local, r.local = self._local(rec)
             self._match(r, rec, local, target, index, cache)
             if r.status != "ambiguous" and self._check:
                 self._check_insn(r, sec, sec_insn)
@@ -186,8 +190,8 @@ class Resolver:
         kept: list[int] = []
         first: tuple[RelocValue, Spec] | None = None
         for c in cands:
-            found, cspec = self._spec_match(local, rec, target, c)
-            r.candidates.append(Candidate(c, type_text(target, c), bool(found), format_spec(cspec)))
+            found, cspec, text = self._spec_match(local, rec, target, c)
+            r.candidates.append(Candidate(c, type_text(target, c), bool(found), text))
             if not found:
                 continue
             res = calc_relo(kind, local, cspec)
@@ -220,15 +224,34 @@ class Resolver:
         else:
             r.value = res.new_val
 
-    def _spec_match(self, local: Spec, rec, target: Btf, cand: int) -> tuple[int, Spec]:
-        """spec_match, remembered per (root, access, kind family, candidate) for this target:
-        relocations of one field by several kinds match it once."""
-        family = rec.kind if rec.kind in TYPE_KINDS else (0 if rec.kind in FIELD_KINDS else 10)
-        key = (rec.type_id, rec.access, family, cand)
+    @staticmethod
+    def _family(rec) -> tuple:
+        return (rec.type_id, rec.access, rec.kind if rec.kind in TYPE_KINDS else (0 if rec.kind in FIELD_KINDS else 10))
+
+    def _local(self, rec) -> tuple[Spec, str]:
+        """The local spec and its text, parsed once per (root, access, kind family)."""
+        key = self._family(rec)
+        hit = self._locals.get(key)
+        if hit is None:
+            try:
+                spec = parse_spec(self.btf, rec.type_id, rec.access, rec.kind)
+                hit = (spec, format_spec(spec))
+            except CoreError as exc:
+                hit = exc
+            self._locals[key] = hit
+        if isinstance(hit, CoreError):
+            raise hit
+        return hit
+
+    def _spec_match(self, local: Spec, rec, target: Btf, cand: int) -> tuple[int, Spec, str]:
+        """spec_match and the target spec's text, remembered per (root, access, kind family,
+        candidate) for this target: relocations of one field by several kinds match it once."""
+        key = (*self._family(rec), cand)
         hit = self._matches.get(key)
         if hit is None:
             try:
-                hit = spec_match(local, target, cand)
+                found, spec = spec_match(local, target, cand)
+                hit = (found, spec, format_spec(spec))
             except CoreError as exc:
                 hit = exc
             self._matches[key] = hit
@@ -252,7 +275,7 @@ class Resolver:
         # field kinds: find the first accessor that no candidate could match
         best = None
         for c in cands:
-            _found, cspec = self._spec_match(local, rec, target, c)
+            _found, cspec, _text = self._spec_match(local, rec, target, c)
             if best is None or len(cspec.accessors) > len(best.accessors):
                 best = cspec
         assert best is not None
