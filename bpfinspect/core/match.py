@@ -112,17 +112,18 @@ class CandidateIndex:
 
 # -- type compatibility (type_exists, type_size, target_type_id) -----------------------------------
 
+def _steps(what: str):
+    """libbpf's 32 steps of ``goto recur`` through pointers, arrays and return types."""
+    yield from range(MAX_DEPTH)
+    raise CoreError("EINVAL", f"types nest too deeply to {what}")
+
+
 def types_are_compat(lb: Btf, lid: int, tb: Btf, tid: int, level: int = 32) -> int:
     """libbpf's ``__bpf_core_types_are_compat``."""
     if not kinds_compat(lb.kind(lid), tb.kind(tid)):
         return 0
-    depth = MAX_DEPTH
-    while True:
-        depth -= 1
-        if depth < 0:
-            raise CoreError("EINVAL", "types nest too deeply to compare")
-        lid = skip_mods(lb, lid)
-        tid = skip_mods(tb, tid)
+    for _ in _steps("compare"):
+        lid, tid = skip_mods(lb, lid), skip_mods(tb, tid)
         lk, tk = lb.kind(lid), tb.kind(tid)
         if not kinds_compat(lk, tk):
             return 0
@@ -289,13 +290,8 @@ def types_match(lb: Btf, lid: int, tb: Btf, tid: int, behind_ptr: bool = False, 
     budget.spend()
     if level <= 0:
         raise CoreError("EINVAL", "types nest too deeply to match")
-    depth = MAX_DEPTH
-    while True:
-        depth -= 1
-        if depth < 0:
-            raise CoreError("EINVAL", "types nest too deeply to match")
-        lid = skip_mods(lb, lid)
-        tid = skip_mods(tb, tid)
+    for _ in _steps("match"):
+        lid, tid = skip_mods(lb, lid), skip_mods(tb, tid)
         if not _names_match(lb.name(lid), tb.name(tid)):
             return 0
         lk, tk = lb.kind(lid), tb.kind(tid)

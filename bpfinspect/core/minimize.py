@@ -52,6 +52,16 @@ class Marks:
         # be redone (this keeps hostile DAGs and cycles of by-value members finite)
         self._walked: set[tuple[str, int, bool]] = set()
 
+    def _enter(self, walk: str, tid: int, flag: bool, depth: int) -> bool:
+        """Mark ``tid``; False when this walk already went through it."""
+        if (walk, tid, flag) in self._walked:
+            return False
+        if depth > MAX_MARK_DEPTH:
+            raise OperationFailed("type references nest too deeply to mark")
+        self._walked.add((walk, tid, flag))
+        self.types.add(tid)
+        return True
+
     def member(self, tid: int, idx: int) -> None:
         self.members.setdefault(tid, set()).add(idx)
 
@@ -59,13 +69,9 @@ class Marks:
         """bpftool's ``btfgen_mark_type``."""
         btf = self.target
         while tid:
-            if ("t", tid, follow_pointers) in self._walked:
+            if not self._enter("t", tid, follow_pointers, depth):
                 return
-            self._walked.add(("t", tid, follow_pointers))
-            if depth > MAX_MARK_DEPTH:
-                raise OperationFailed("type references nest too deeply to mark")
             depth += 1
-            self.types.add(tid)
             k = btf.kind(tid)
             if k in (Kind.INT, Kind.FLOAT, Kind.ENUM, Kind.ENUM64, Kind.STRUCT, Kind.UNION):
                 return
@@ -92,13 +98,9 @@ class Marks:
         """bpftool's ``btfgen_mark_type_match``."""
         btf = self.target
         while tid:
-            if ("m", tid, behind_ptr) in self._walked:
+            if not self._enter("m", tid, behind_ptr, depth):
                 return
-            self._walked.add(("m", tid, behind_ptr))
-            if depth > MAX_MARK_DEPTH:
-                raise OperationFailed("type references nest too deeply to mark")
             depth += 1
-            self.types.add(tid)
             k = btf.kind(tid)
             if k in (Kind.INT, Kind.FLOAT, Kind.ENUM, Kind.ENUM64):
                 return

@@ -230,34 +230,18 @@ class Resolver:
 
     def _local(self, rec) -> tuple[Spec, str]:
         """The local spec and its text, parsed once per (root, access, kind family)."""
-        key = self._family(rec)
-        hit = self._locals.get(key)
-        if hit is None:
-            try:
-                spec = parse_spec(self.btf, rec.type_id, rec.access, rec.kind)
-                hit = (spec, format_spec(spec))
-            except CoreError as exc:
-                hit = exc
-            self._locals[key] = hit
-        if isinstance(hit, CoreError):
-            raise hit
-        return hit
+        def parse():
+            spec = parse_spec(self.btf, rec.type_id, rec.access, rec.kind)
+            return spec, format_spec(spec)
+        return _remembered(self._locals, self._family(rec), parse)
 
     def _spec_match(self, local: Spec, rec, target: Btf, cand: int) -> tuple[int, Spec, str]:
         """spec_match and the target spec's text, remembered per (root, access, kind family,
         candidate) for this target: relocations of one field by several kinds match it once."""
-        key = (*self._family(rec), cand)
-        hit = self._matches.get(key)
-        if hit is None:
-            try:
-                found, spec = spec_match(local, target, cand)
-                hit = (found, spec, format_spec(spec))
-            except CoreError as exc:
-                hit = exc
-            self._matches[key] = hit
-        if isinstance(hit, CoreError):
-            raise hit
-        return hit
+        def match():
+            found, spec = spec_match(local, target, cand)
+            return found, spec, format_spec(spec)
+        return _remembered(self._matches, (*self._family(rec), cand), match)
 
     def _why_not_found(self, r: Relocation, rec, local: Spec, target: Btf, cands: list[int]) -> str:
         btf = self.btf
@@ -407,6 +391,20 @@ class Resolver:
         for r in poisoned:
             r.guarded = not r.rejected_by
         report.rejected = rejected
+
+
+def _remembered(cache: dict, key, compute):
+    """``compute()``, once per key; a CoreError is remembered and raised again."""
+    hit = cache.get(key)
+    if hit is None:
+        try:
+            hit = compute()
+        except CoreError as exc:
+            hit = exc
+        cache[key] = hit
+    if isinstance(hit, CoreError):
+        raise hit
+    return hit
 
 
 def _s32(v: int) -> int:
