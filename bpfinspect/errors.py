@@ -64,3 +64,27 @@ class EnvironmentProblem(BpfInspectError):
     """The machine lacks something: libbpf, privilege, the bpf() syscall, tracefs..."""
 
     exit_code = 3
+
+
+def errno_name(err: int) -> str:
+    """The symbolic name of an error number (EACCES), as the kernel and libbpf spell it."""
+    import errno as _errno
+
+    err = abs(err)
+    if err == _errno.EOPNOTSUPP:
+        return "EOPNOTSUPP"  # the name libbpf and the kernel use for 95 (Python says ENOTSUP)
+    name = _errno.errorcode.get(err)
+    if name:
+        return name
+    extra = {133: "EHWPOISON", 512: "ERESTARTSYS", 513: "ERESTARTNOINTR", 514: "ERESTARTNOHAND", 515: "ENOIOCTLCMD",
+             516: "ERESTART_RESTARTBLOCK", 517: "EPROBE_DEFER", 518: "EOPENSTALE", 521: "EBADHANDLE",
+             522: "ENOTSYNC", 523: "EBADCOOKIE", 524: "ENOTSUPP", 525: "ETOOSMALL", 526: "ESERVERFAULT",
+             527: "EBADTYPE", 528: "EJUKEBOX", 529: "EIOCBQUEUED", 530: "ERECALLCONFLICT"}
+    if err in extra:  # names Python's errno module lacks, and the kernel-internal ones bpf() can return
+        return extra[err]
+    libbpf_names = {4000: "LIBBPF_ERRNO__LIBELF", 4001: "LIBBPF_ERRNO__FORMAT", 4002: "LIBBPF_ERRNO__KVERSION",
+                    4003: "LIBBPF_ERRNO__ENDIAN", 4004: "LIBBPF_ERRNO__INTERNAL", 4005: "LIBBPF_ERRNO__RELOC",
+                    4006: "LIBBPF_ERRNO__LOAD", 4007: "LIBBPF_ERRNO__VERIFY", 4008: "LIBBPF_ERRNO__PROG2BIG",
+                    4009: "LIBBPF_ERRNO__KVER", 4010: "LIBBPF_ERRNO__PROGTYPE", 4011: "LIBBPF_ERRNO__WRNGPID",
+                    4012: "LIBBPF_ERRNO__INVSEQ", 4013: "LIBBPF_ERRNO__NLPARSE"}
+    return libbpf_names.get(err, f"E{err}")

@@ -1,18 +1,19 @@
-"""`bpfinspect load OBJ [--prog NAME]... [--attach] [--json] [-v]`: the kernel's verdict per program.
+"""`bpfinspect load OBJ [--prog NAME]... [--attach] [--trace-syscalls[=all]] [--json] [-v]`: the kernel's verdict.
 
 Loads the object through the system's libbpf, reports each program as
 loaded (with instruction counts and verifier statistics) or rejected (with
 the verifier's reason and log), lists the maps created, optionally attaches
-what can be attached, then unloads everything.  Exit 0: all loaded; 1:
-something rejected or failed to attach; 3: no libbpf, no privilege, no bpf(),
-or tracefs missing for an attach.
+what can be attached, then unloads everything; with --trace-syscalls, also
+the system calls that took (a timeline, and ``"syscalls"`` in JSON).  Exit 0:
+all loaded; 1: something rejected or failed to attach; 3: no libbpf, no
+privilege, no bpf(), or tracefs missing for an attach or for recording.
 """
 
 from __future__ import annotations
 
 import os
 
-from bpfinspect.cli.common import add_json_arg, add_object_arg
+from bpfinspect.cli.common import add_json_arg, add_object_arg, add_trace_syscalls_arg
 
 
 def register(sub) -> None:
@@ -24,6 +25,7 @@ def register(sub) -> None:
     p.add_argument("--attach", action="store_true", help="also attach every loaded program that can be, and report")
     p.add_argument("-v", "--verbose", action="store_true", help="show whole verifier logs, not only their end")
     p.add_argument("--tail", type=int, default=20, metavar="N", help="verifier log lines shown without -v (20)")
+    add_trace_syscalls_arg(p)
     add_json_arg(p)
     p.set_defaults(run=run)
 
@@ -41,18 +43,29 @@ def run(args) -> int:
         raise EnvironmentProblem("the kernel offers no bpf() system call here "
                                  "(/proc/sys/kernel/unprivileged_bpf_disabled missing or bpf() returned ENOSYS)")
     from bpfinspect.runtime.loadcheck import check_load
+    from bpfinspect.runtime.systrace import recording
 
-    # the bytes just read, under the name libbpf gives a file (up to its first dot)
-    report = check_load(data, name=os.path.basename(path).split(".", 1)[0], programs=args.prog or None,
-                        attach=args.attach, full_log=args.verbose)
+    with recording(args.trace_syscalls is not None) as recorder:
+        # the bytes just read, under the name libbpf gives a file (up to its first dot)
+        report = check_load(data, name=os.path.basename(path).split(".", 1)[0], programs=args.prog or None,
+                            attach=args.attach, full_log=args.verbose)
     report.path = path
+    trace = recorder.trace if recorder is not None else None
     if args.json:
         from bpfinspect.views.jsonout import emit
-        emit(report.to_json())
+        doc = report.to_json()
+        if trace is not None:
+            doc["syscalls"] = trace.to_json()
+            doc["syscalls_lost"] = trace.lost
+        emit(doc)
     else:
         from bpfinspect.views.load import blocks
         from bpfinspect.views.table import render
-        render(blocks(report, verbose=args.verbose, tail=max(1, args.tail)))
+        out = blocks(report, verbose=args.verbose, tail=max(1, args.tail))
+        if trace is not None:
+            from bpfinspect.views import syscalls
+            out[-1:-1] = syscalls.blocks(trace, show_probes=args.trace_syscalls == "all")
+        render(out)
     if report.environment_problem:
         import sys
         print(f"bpfinspect: {report.environment_problem}", file=sys.stderr)

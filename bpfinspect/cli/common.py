@@ -13,6 +13,18 @@ def add_json_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON document (schema 1) instead of tables")
 
 
+def add_trace_syscalls_arg(p: argparse.ArgumentParser) -> None:
+    """``--trace-syscalls`` (a timeline of the BPF system calls made) and ``--trace-syscalls=all``.
+
+    Two literal options, so the value can only be given with ``=`` and a file
+    name after a bare ``--trace-syscalls`` stays the file name."""
+    p.add_argument("--trace-syscalls", dest="trace_syscalls", action="store_const", const="steps",
+                   help="record the bpf(), perf_event_open(), perf ioctl() and map mmap() calls this command makes, "
+                        "and show them as a timeline (libbpf's feature probes folded); needs root and tracefs")
+    p.add_argument("--trace-syscalls=all", dest="trace_syscalls", action="store_const", const="all",
+                   help="the same, listing the feature probes one by one")
+
+
 def open_obj(path: str):
     from bpfinspect.obj import open_object
     return open_object(path)

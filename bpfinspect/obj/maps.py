@@ -8,15 +8,8 @@ from bpfinspect.btf import Btf, Kind
 from bpfinspect.elf import ElfFile, ElfSection
 from bpfinspect.errors import MalformedInput
 from bpfinspect.obj.model import Map
+from bpfinspect.uapi import MAP_TYPES, enum_name
 
-MAP_TYPES = [
-    "unspec", "hash", "array", "prog_array", "perf_event_array", "percpu_hash", "percpu_array",
-    "stack_trace", "cgroup_array", "lru_hash", "lru_percpu_hash", "lpm_trie", "array_of_maps",
-    "hash_of_maps", "devmap", "sockmap", "cpumap", "xskmap", "sockhash", "cgroup_storage",
-    "reuseport_sockarray", "percpu_cgroup_storage", "queue", "stack", "sk_storage", "devmap_hash",
-    "struct_ops", "ringbuf", "inode_storage", "task_storage", "bloom_filter", "user_ringbuf",
-    "cgrp_storage", "arena",
-]
 MAP_TYPE_STRUCT_OPS = 26
 BPF_F_LINK = 0x2000  # libbpf marks .struct_ops.link maps with it
 
@@ -28,7 +21,7 @@ _INT_FIELDS = ("type", "max_entries", "map_flags", "numa_node", "key_size", "val
 
 
 def map_type_name(n: int) -> str:
-    return MAP_TYPES[n] if 0 <= n < len(MAP_TYPES) else f"type_{n}"
+    return enum_name(MAP_TYPES, n)
 
 
 def _int_field(btf: Btf, member_type: int, what: str) -> int:

@@ -23,7 +23,7 @@ import os
 import threading
 
 from bpfinspect import interrupts
-from bpfinspect.errors import EnvironmentProblem, OperationFailed
+from bpfinspect.errors import EnvironmentProblem, OperationFailed, errno_name
 
 c_int, c_uint, c_size_t, c_void_p, c_char_p, c_bool = (ctypes.c_int, ctypes.c_uint, ctypes.c_size_t,
                                                        ctypes.c_void_p, ctypes.c_char_p, ctypes.c_bool)
@@ -34,27 +34,6 @@ LIBBPF_NAMES = ("libbpf.so.1", "libbpf.so")
 LIBBPF_WARN, LIBBPF_INFO, LIBBPF_DEBUG = 0, 1, 2
 
 # ---------------------------------------------------------------- errors
-
-
-def errno_name(err: int) -> str:
-    err = abs(err)
-    if err == _errno.EOPNOTSUPP:
-        return "EOPNOTSUPP"  # the name libbpf and the kernel use for 95 (Python says ENOTSUP)
-    name = _errno.errorcode.get(err)
-    if name:
-        return name
-    extra = {133: "EHWPOISON", 512: "ERESTARTSYS", 513: "ERESTARTNOINTR", 514: "ERESTARTNOHAND", 515: "ENOIOCTLCMD",
-                       516: "ERESTART_RESTARTBLOCK", 517: "EPROBE_DEFER", 518: "EOPENSTALE", 521: "EBADHANDLE",
-                       522: "ENOTSYNC", 523: "EBADCOOKIE", 524: "ENOTSUPP", 525: "ETOOSMALL", 526: "ESERVERFAULT",
-                       527: "EBADTYPE", 528: "EJUKEBOX", 529: "EIOCBQUEUED", 530: "ERECALLCONFLICT"}
-    if err in extra:  # names Python's errno module lacks, and the kernel-internal ones bpf() can return
-        return extra[err]
-    libbpf_names = {4000: "LIBBPF_ERRNO__LIBELF", 4001: "LIBBPF_ERRNO__FORMAT", 4002: "LIBBPF_ERRNO__KVERSION",
-                    4003: "LIBBPF_ERRNO__ENDIAN", 4004: "LIBBPF_ERRNO__INTERNAL", 4005: "LIBBPF_ERRNO__RELOC",
-                    4006: "LIBBPF_ERRNO__LOAD", 4007: "LIBBPF_ERRNO__VERIFY", 4008: "LIBBPF_ERRNO__PROG2BIG",
-                    4009: "LIBBPF_ERRNO__KVER", 4010: "LIBBPF_ERRNO__PROGTYPE", 4011: "LIBBPF_ERRNO__WRNGPID",
-                    4012: "LIBBPF_ERRNO__INVSEQ", 4013: "LIBBPF_ERRNO__NLPARSE"}
-    return libbpf_names.get(err, f"E{err}")
 
 
 def describe_errno(err: int) -> str:
