@@ -106,6 +106,32 @@ def _cstr(raw: bytes) -> str:
     return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
 
 
+def _fields(layout, attr: bytes, limit: int, args: dict, fds: list) -> int | None:
+    """Decode ``layout`` from ``attr`` into ``args``/``fds``; returns the attach type number seen, if any."""
+    attach_type = None
+    for f in layout:
+        if f.offset + f.size > limit:
+            break
+        key = f.name.rsplit(".", 1)[-1]
+        if f.kind == "ptr":
+            continue
+        if f.kind == "name":
+            args[key] = _cstr(attr[f.offset:f.offset + f.size])
+            continue
+        value = _int(attr, f.offset, f.size, signed=f.kind in ("s32", "fd", "optfd", "fd_or_ifindex"))
+        if f.kind == "map_type":
+            value = enum_name(MAP_TYPES, value)
+        elif f.kind == "prog_type":
+            value = enum_name(PROG_TYPES, value)
+        elif f.kind == "attach_type":
+            attach_type = value
+            value = enum_name(ATTACH_TYPES, value, "attach_type")
+        elif f.kind == "fd" or (f.kind == "optfd" and value):
+            fds.append((key, value))
+        args[key] = value
+    return attach_type
+
+
 def decode_attr(cmd: str, attr: bytes, size: int) -> tuple[dict, list[tuple[str, int]]]:
     """The fields of ``union bpf_attr`` a command uses, within the ``size`` bytes passed.
 
@@ -117,34 +143,10 @@ def decode_attr(cmd: str, attr: bytes, size: int) -> tuple[dict, list[tuple[str,
     fds: list[tuple[str, int]] = []
     limit = min(size, len(attr))
     layout = U.ATTR_LAYOUTS.get(cmd, ())
-    attach_type = None
-    for f in layout:
-        if f.offset + f.size > limit:
-            break
-        if f.kind == "ptr":
-            continue
-        if f.kind == "name":
-            args[f.name] = _cstr(attr[f.offset:f.offset + f.size])
-            continue
-        value = _int(attr, f.offset, f.size, signed=f.kind in ("s32", "fd", "optfd", "fd_or_ifindex"))
-        if f.kind == "map_type":
-            args[f.name] = enum_name(MAP_TYPES, value)
-        elif f.kind == "prog_type":
-            args[f.name] = enum_name(PROG_TYPES, value)
-        elif f.kind == "attach_type":
-            attach_type = value
-            args[f.name] = enum_name(ATTACH_TYPES, value, "attach_type")
-        elif f.kind == "fd":
-            args[f.name] = value
-            fds.append((f.name, value))
-        elif f.kind == "optfd":
-            args[f.name] = value
-            if value:
-                fds.append((f.name, value))
-        elif f.kind == "fd_or_ifindex":
-            args[f.name] = value
-        else:
-            args[f.name] = value
+    attach_type = _fields(layout, attr, limit, args, fds)
+    if cmd == "BPF_LINK_CREATE" and attach_type is not None:
+        tail = U.LINK_CREATE_TAIL.get(enum_name(ATTACH_TYPES, attach_type, "attach_type"), ())
+        _fields(tail, attr, limit, args, fds)
     # A link or attach target is an interface index for some attach types, else an fd.
     for f in layout:
         if f.kind == "fd_or_ifindex" and f.name in args:
@@ -200,16 +202,16 @@ def _map_fds_of_insns(code: bytes, fd_array: list[int] | None) -> tuple[list[tup
 
 
 def _btf_summary(blob: bytes, size: int) -> dict:
-    """The number of types and their kinds, when the whole (small) BTF blob was copied."""
+    """The number of types and their kinds (in id order), when the whole (small) BTF blob was copied."""
     if len(blob) < size or size < 24:
         return {}
     try:
         from bpfinspect.btf import parse_btf
         btf = parse_btf(blob, section=None)
-        kinds = [btf.kind(t).name for t in btf.ids]
+        kinds = [btf.kind(t).name for t in btf.ids()]
     except Exception:  # a probe's deliberately odd BTF, or bytes we cannot read: no summary
         return {}
-    return {"btf_types": len(kinds), "btf_kinds": sorted(set(kinds))}
+    return {"btf_types": len(kinds), "btf_kinds": list(dict.fromkeys(kinds))}
 
 
 def _hex(b: bytes | None, n: int | None) -> str | None:

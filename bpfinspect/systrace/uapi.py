@@ -125,6 +125,24 @@ LINK_CREATE = (
     _f("prog_fd", 0, "fd"), _f("target_fd", 4, "fd_or_ifindex"), _f("attach_type", 8, "attach_type"),
     _f("flags", 12),
 )
+# The rest of BPF_LINK_CREATE's attribute depends on the attach type (a union at offset 16);
+# field names are paths below ``link_create`` (the JSON key is the last part).
+_TRACING = (_f("tracing.target_btf_id", 16), _f("tracing.cookie", 24, "u64"))
+_KPROBE_MULTI = (_f("kprobe_multi.flags", 16), _f("kprobe_multi.cnt", 20))
+_UPROBE_MULTI = (_f("uprobe_multi.cnt", 48), _f("uprobe_multi.flags", 52), _f("uprobe_multi.pid", 56))
+_RELATIVE = (_f("tcx.relative_fd", 16, "optfd"), _f("tcx.expected_revision", 24, "u64"))
+LINK_CREATE_TAIL = {
+    "perf_event": (_f("perf_event.bpf_cookie", 16, "u64"),),
+    "trace_fentry": _TRACING, "trace_fexit": _TRACING, "modify_return": _TRACING, "lsm_mac": _TRACING,
+    "trace_raw_tp": _TRACING, "trace_fsession": _TRACING,
+    "trace_iter": (_f("iter_info_len", 24),),
+    "trace_kprobe_multi": _KPROBE_MULTI, "trace_kprobe_session": _KPROBE_MULTI,
+    "trace_uprobe_multi": _UPROBE_MULTI, "trace_uprobe_session": _UPROBE_MULTI,
+    "netfilter": (_f("netfilter.pf", 16), _f("netfilter.hooknum", 20), _f("netfilter.priority", 24, "s32"),
+                  _f("netfilter.flags", 28)),
+    "tcx_ingress": _RELATIVE, "tcx_egress": _RELATIVE, "netkit_primary": _RELATIVE, "netkit_peer": _RELATIVE,
+}
+
 LINK_UPDATE = (_f("link_fd", 0, "fd"), _f("new_prog_fd", 4, "fd"), _f("flags", 8), _f("old_prog_fd", 12, "optfd"))
 LINK_DETACH = (_f("link_fd", 0, "fd"),)
 ENABLE_STATS = (_f("type", 0),)

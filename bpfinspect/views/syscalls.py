@@ -13,6 +13,7 @@ from collections import Counter
 from bpfinspect.views.table import Table, Text
 
 MAX_HEX = 32          # hex digits of a key or value shown in the timeline
+CLOSE_ROW = 100       # characters of fds one folded row of closes lists before the next row starts
 
 
 def to_json(trace) -> list[dict]:
@@ -92,7 +93,8 @@ def _prog_load(c) -> str:
     btf = next((r for r in c.refs if r.field == "prog_btf_fd"), None)
     if btf is not None:
         parts.append(f"BTF fd {btf.fd}")
-    maps = [fd_text(r.fd, r.object) for r in sorted(c.refs, key=lambda r: r.fd) if r.field in ("insns", "fd_array")]
+    maps = [f"fd {r.fd} {r.object.name}" if r.object is not None and r.object.kind == "map" else fd_text(r.fd, r.object)
+            for r in sorted(c.refs, key=lambda r: r.fd) if r.field in ("insns", "fd_array")]
     if maps:
         parts.append("maps " + ", ".join(maps))
     btfs = [fd_text(r.fd, r.object) for r in c.refs if r.field in ("kfunc_btf", "ksym_btf")]
@@ -250,8 +252,11 @@ def timeline(trace, *, show_probes: bool = False) -> Table:
             i = j
             continue
         if c.syscall == "close" and not c.probe:
-            j = i
+            j, width = i, 0
             while j < len(calls) and calls[j].syscall == "close" and not calls[j].probe:
+                width += len(details(calls[j])) + 2
+                if j > i and width > CLOSE_ROW:
+                    break
                 j += 1
             table.rows.append(_close_row(calls[i:j]))
             i = j
