@@ -416,3 +416,14 @@ def test_tracer_object_rebuilds_byte_for_byte(tmp_path):
     out = tmp_path / "syscalls.bpf.o"
     subprocess.run([str(ROOT / "scripts" / "build-tracer.sh"), str(out)], check=True, capture_output=True)
     assert out.read_bytes() == (ROOT / "bpfinspect" / "runtime" / "tracer" / "syscalls.bpf.o").read_bytes()
+
+
+def test_names_from_the_object_are_printable():
+    trace = decode([bpf("BPF_MAP_CREATE", map_attr("a\x1b[2Jb\x9b", entries=16), -22),
+                    bpf("BPF_PROG_LOAD", prog_attr("p\x07", 90), -22,
+                        data(SC_BPF, 100, R.D_LICENSE, "GPL\x1b]0;x\x07\0".encode()))])
+    create, load_call = trace.calls
+    assert create.args["map_name"] == "a\\x1b[2Jb\\x9b" and create.attempted == "map" and create.fd is None
+    assert load_call.args["prog_name"] == "p\\x07" and load_call.args["license"] == "GPL\\x1b]0;x\\x07"
+    text = view.details(create) + view.details(load_call)
+    assert not any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in text)

@@ -102,8 +102,13 @@ def _int(data: bytes, off: int, size: int, signed: bool = False) -> int:
     return int.from_bytes(data[off:off + size], "little", signed=signed)
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+
+
 def _cstr(raw: bytes) -> str:
-    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+    """A NUL-terminated string from the recorded process, safe to print: names come from the
+    object being loaded (hostile input), so control characters are shown as ``\\xNN``."""
+    return raw.split(b"\0", 1)[0].decode("utf-8", "replace").translate(_CONTROL)
 
 
 def _fields(layout, attr: bytes, limit: int, args: dict, fds: list) -> int | None:
