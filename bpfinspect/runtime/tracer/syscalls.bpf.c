@@ -320,14 +320,6 @@ int enter_bpf(struct sys_enter_ctx *ctx)
 	return 0;
 }
 
-SEC("tp/syscalls/sys_exit_bpf")
-int exit_bpf(struct sys_exit_ctx *ctx)
-{
-	if (ours())
-		record_exit(ctx, SC_BPF);
-	return 0;
-}
-
 SEC("tp/syscalls/sys_enter_perf_event_open")
 int enter_perf_event_open(struct sys_enter_ctx *ctx)
 {
@@ -354,14 +346,6 @@ int enter_perf_event_open(struct sys_enter_ctx *ctx)
 	return 0;
 }
 
-SEC("tp/syscalls/sys_exit_perf_event_open")
-int exit_perf_event_open(struct sys_exit_ctx *ctx)
-{
-	if (ours())
-		record_exit(ctx, SC_PERF_EVENT_OPEN);
-	return 0;
-}
-
 SEC("tp/syscalls/sys_enter_ioctl")
 int enter_ioctl(struct sys_enter_ctx *ctx)
 {
@@ -369,14 +353,6 @@ int enter_ioctl(struct sys_enter_ctx *ctx)
 	 * ioctl finds no ENTER to pair with and is dropped by the decoder */
 	if (ours() && ((ctx->args[1] >> 8) & 0xff) == PERF_IOC_MAGIC)
 		record_enter(ctx, SC_IOCTL, 3);
-	return 0;
-}
-
-SEC("tp/syscalls/sys_exit_ioctl")
-int exit_ioctl(struct sys_exit_ctx *ctx)
-{
-	if (ours())
-		record_exit(ctx, SC_IOCTL);
 	return 0;
 }
 
@@ -389,42 +365,29 @@ int enter_mmap(struct sys_enter_ctx *ctx)
 	return 0;
 }
 
-SEC("tp/syscalls/sys_exit_mmap")
-int exit_mmap(struct sys_exit_ctx *ctx)
-{
-	if (ours())
-		record_exit(ctx, SC_MMAP);
-	return 0;
-}
+/* The calls recorded without filter or extra data: their arguments, and every result. */
+#define RECORD_ENTER(name, id, nargs)					\
+	SEC("tp/syscalls/sys_enter_" #name)				\
+	int enter_##name(struct sys_enter_ctx *ctx)			\
+	{								\
+		if (ours())						\
+			record_enter(ctx, id, nargs);			\
+		return 0;						\
+	}
+#define RECORD_EXIT(name, id)						\
+	SEC("tp/syscalls/sys_exit_" #name)				\
+	int exit_##name(struct sys_exit_ctx *ctx)			\
+	{								\
+		if (ours())						\
+			record_exit(ctx, id);				\
+		return 0;						\
+	}
 
-SEC("tp/syscalls/sys_enter_munmap")
-int enter_munmap(struct sys_enter_ctx *ctx)
-{
-	if (ours())
-		record_enter(ctx, SC_MUNMAP, 2);
-	return 0;
-}
-
-SEC("tp/syscalls/sys_exit_munmap")
-int exit_munmap(struct sys_exit_ctx *ctx)
-{
-	if (ours())
-		record_exit(ctx, SC_MUNMAP);
-	return 0;
-}
-
-SEC("tp/syscalls/sys_enter_close")
-int enter_close(struct sys_enter_ctx *ctx)
-{
-	if (ours())
-		record_enter(ctx, SC_CLOSE, 1);
-	return 0;
-}
-
-SEC("tp/syscalls/sys_exit_close")
-int exit_close(struct sys_exit_ctx *ctx)
-{
-	if (ours())
-		record_exit(ctx, SC_CLOSE);
-	return 0;
-}
+RECORD_ENTER(munmap, SC_MUNMAP, 2)
+RECORD_ENTER(close, SC_CLOSE, 1)
+RECORD_EXIT(bpf, SC_BPF)
+RECORD_EXIT(perf_event_open, SC_PERF_EVENT_OPEN)
+RECORD_EXIT(ioctl, SC_IOCTL)
+RECORD_EXIT(mmap, SC_MMAP)
+RECORD_EXIT(munmap, SC_MUNMAP)
+RECORD_EXIT(close, SC_CLOSE)
