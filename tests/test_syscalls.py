@@ -380,3 +380,45 @@ def test_python_api_records_raw_calls_and_leaves_nothing(tracefs):
     assert create.fd == fd and create.object.label == f"map {name.decode()}" and not create.probe
     assert close.closes is create.object and close.refs[0].object is create.object
 
+
+
+def _helpers_of(pid: int) -> list[int]:
+    """Recorder helper processes started by process ``pid`` that still exist."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            argv = Path("/proc", entry, "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(b"helper_main" in a for a in argv) and str(pid).encode() in argv:
+            out.append(int(entry))
+    return out
+
+
+def test_interrupted_at_random_moments_leaves_no_recorder_behind(tracefs):
+    import random
+    import signal
+    import time
+
+    cmd = [sys.executable, "-m", "bpfinspect", "load", "--attach", "--trace-syscalls", str(BOOTSTRAP_OBJ)]
+    start = time.monotonic()
+    assert subprocess.run(cmd, capture_output=True, cwd=ROOT).returncode == 0
+    duration = time.monotonic() - start
+    rng = random.Random(int.from_bytes(os.urandom(4), "little"))
+    interrupted = 0
+    for _ in range(16):
+        delay = rng.uniform(0.05, duration)
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                             start_new_session=True)
+        time.sleep(delay)
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGINT)
+        out, err = p.communicate(timeout=120)
+        where = f"SIGINT after {delay * 1000:.0f} ms"
+        assert "Traceback" not in err and len(err.splitlines()) <= 1, f"{where}:\n{err}"
+        assert p.returncode in (0, 130), f"{where}: exit {p.returncode}\n{err}"
+        interrupted += p.returncode == 130
+        assert wait_for(lambda: not _helpers_of(p.pid), timeout=20), f"{where}: the recorder's helper is still there"
+    assert interrupted >= 4, f"only {interrupted} of 16 runs were interrupted while running"

@@ -34,6 +34,7 @@ import struct
 import sys
 import time
 
+from bpfinspect import interrupts
 from bpfinspect.errors import BpfInspectError, EnvironmentProblem, OperationFailed
 
 TRACER_OBJECT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tracer", "syscalls.bpf.o")
@@ -216,26 +217,25 @@ class SyscallRecorder:
         if self._proc is not None:
             raise OperationFailed("this recorder is already recording")
         check_environment()
-        ctl_r, ctl_w = os.pipe()
-        data_r, data_w = os.pipe()
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         code = ("import sys; sys.path.insert(0, sys.argv[1]); "
                 "from bpfinspect.runtime.systrace import helper_main; helper_main(sys.argv[2:])")
         debug = bool(os.environ.get("BPFINSPECT_DEBUG"))
-        try:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-c", code, root, str(os.getpid()), str(ctl_r), str(data_w)],
-                pass_fds=(ctl_r, data_w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=None if debug else subprocess.DEVNULL, start_new_session=True)
-        except OSError as exc:
-            for fd in (ctl_r, ctl_w, data_r, data_w):
-                os.close(fd)
-            raise EnvironmentProblem(f"cannot start the syscall recorder: {exc}") from None
-        finally:
-            if self._proc is not None:
-                os.close(ctl_r)
-                os.close(data_w)
-        self._ctl, self._data = _move_high(ctl_w), _move_high(data_r)
+        with interrupts.shielded():   # the pipes and the helper are recorded (for clean-up) as soon as they exist
+            ctl_r, ctl_w = os.pipe()
+            data_r, data_w = os.pipe()
+            try:
+                self._proc = subprocess.Popen(
+                    [sys.executable, "-c", code, root, str(os.getpid()), str(ctl_r), str(data_w)],
+                    pass_fds=(ctl_r, data_w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                    stderr=None if debug else subprocess.DEVNULL, start_new_session=True)
+            except OSError as exc:
+                for fd in (ctl_r, ctl_w, data_r, data_w):
+                    os.close(fd)
+                raise EnvironmentProblem(f"cannot start the syscall recorder: {exc}") from None
+            os.close(ctl_r)
+            os.close(data_w)
+            self._ctl, self._data = _move_high(ctl_w), _move_high(data_r)
         try:
             kind, payload = _receive(self._data, time.monotonic() + self._start_timeout)
         except BaseException as exc:
@@ -284,15 +284,16 @@ class SyscallRecorder:
         The helper exits on its own once its pipe closes (its tracer is
         released by the kernel as it exits, which takes a while: detaching from
         tracepoints waits for RCU grace periods); a thread reaps it meanwhile."""
-        proc, self._proc = self._proc, None
-        for fd in (self._ctl, self._data):
-            if fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-        self._ctl = self._data = -1
-        if proc is not None:
-            import threading
-            threading.Thread(target=proc.wait, name="bpfinspect-recorder-reaper", daemon=True).start()
+        with interrupts.shielded():
+            proc, self._proc = self._proc, None
+            for fd in (self._ctl, self._data):
+                if fd >= 0:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+            self._ctl = self._data = -1
+            if proc is not None:
+                import threading
+                threading.Thread(target=proc.wait, name="bpfinspect-recorder-reaper", daemon=True).start()
 
     def __enter__(self) -> "SyscallRecorder":
         return self.start()
@@ -386,6 +387,9 @@ def helper_main(argv: list[str]) -> None:
 def _die_with_parent(parent: int) -> None:
     import signal
 
+    # started inside the parent's shielded() block, with SIGINT and SIGTERM blocked: a kill
+    # of the helper must work (its own session keeps a terminal's Ctrl-C away)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     PR_SET_PDEATHSIG = 1
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
