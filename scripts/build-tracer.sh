@@ -27,7 +27,7 @@ multiarch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 tmp="$out.tmp.$$"
 trap 'rm -f "$tmp"' EXIT
 cd "$dir"
-"$CLANG" -O2 -g -target bpfel -fno-ident -Wall -Werror -idirafter "/usr/include/$multiarch" \
+"$CLANG" -O2 -g -target bpfel -fno-ident -fdebug-prefix-map="$dir"=. -Wall -Werror -idirafter "/usr/include/$multiarch" \
 	-c syscalls.bpf.c -o "$tmp"
 "$STRIP" -g "$tmp"
 mv "$tmp" "$out"
