@@ -38,6 +38,43 @@ _SECTION_TYPE_NAMES = {
 MAX_SECTIONS = 65535
 MAX_SYMBOLS = 1 << 20
 
+# The fixed-layout records of the two ELF classes (fields after e_ident for the header).
+# Symbols keep their on-disk field order; ElfLayout.symbol_fields says where each one is.
+_FORMATS = {
+    64: {"header": "HHIQQQIHHHHHH", "section": "IIQQQQIIQQ", "symbol": "IBBHQQ", "rel": "QQ", "rela": "QQq"},
+    32: {"header": "HHIIIIIHHHHHH", "section": "IIIIIIIIII", "symbol": "IIIBBH", "rel": "II", "rela": "IIi"},
+}
+# (name, info, other, shndx, value, size) positions within one unpacked symbol
+_SYMBOL_FIELDS = {64: (0, 1, 2, 3, 4, 5), 32: (0, 3, 4, 5, 1, 2)}
+# r_info: symbol index = info >> shift, relocation type = info & mask
+_RINFO = {64: (32, 0xFFFFFFFF), 32: (8, 0xFF)}
+
+
+@dataclass(frozen=True, slots=True)
+class ElfLayout:
+    """The record layouts of one ELF class in one byte order (sizes follow from the formats)."""
+    elfclass: int
+    little: bool
+    header: struct.Struct    # e_type ... e_shstrndx, after the 16 bytes of e_ident
+    section: struct.Struct   # name, type, flags, addr, offset, size, link, info, addralign, entsize
+    symbol: struct.Struct
+    rel: struct.Struct       # offset, info
+    rela: struct.Struct      # offset, info, addend
+    symbol_fields: tuple[int, int, int, int, int, int]
+    rinfo_shift: int
+    rtype_mask: int
+
+
+def _layout(elfclass: int, little: bool) -> ElfLayout:
+    order = "<" if little else ">"
+    recs = {k: struct.Struct(order + f) for k, f in _FORMATS[elfclass].items()}
+    shift, mask = _RINFO[elfclass]
+    return ElfLayout(elfclass, little, symbol_fields=_SYMBOL_FIELDS[elfclass], rinfo_shift=shift,
+                     rtype_mask=mask, **recs)
+
+
+LAYOUTS = {(cls, little): _layout(cls, little) for cls in (32, 64) for little in (True, False)}
+
 
 @dataclass(frozen=True, slots=True)
 class ElfSection:
@@ -123,16 +160,14 @@ class ElfFile:
         self.elfclass = 64 if cls == 2 else 32
         self.little = enc == 1
         self.endian = "little" if self.little else "big"
-        e = "<" if self.little else ">"
-        self._e = e
-        hdr = struct.Struct(e + ("HHIQQQIHHHHHH" if cls == 2 else "HHIIIIIHHHHHH"))
-        if size < 16 + hdr.size:
+        self.layout = lay = LAYOUTS[(self.elfclass, self.little)]
+        if size < 16 + lay.header.size:
             raise MalformedInput(f"truncated ELF header ({size} bytes)", path=path, offset=0)
         (self.elf_type, self.machine, _version, _entry, _phoff, shoff, _flags, _ehsize, _phentsize, _phnum,
-         shentsize, shnum, shstrndx) = hdr.unpack_from(self.data, 16)
+         shentsize, shnum, shstrndx) = lay.header.unpack_from(self.data, 16)
         self._shoff = shoff
         self._shentsize = shentsize
-        want = 64 if cls == 2 else 40
+        want = lay.section.size
         if shoff == 0:
             shnum = 0
         elif shnum == 0 and shoff:  # more than 0xff00 sections: the count lives in section 0
@@ -152,12 +187,7 @@ class ElfFile:
 
     def _raw_header(self, i: int) -> tuple:
         """(name, type, flags, addr, offset, size, link, info, align, entsize) of section ``i``."""
-        off = self._shoff + i * self._shentsize
-        if self.elfclass == 64:
-            return struct.unpack_from(self._e + "IIQQQQIIQQ", self.data, off)
-        name, typ, flags, addr, offset, sz, link, info, align, entsize = struct.unpack_from(
-            self._e + "IIIIIIIIII", self.data, off)
-        return name, typ, flags, addr, offset, sz, link, info, align, entsize
+        return self.layout.section.unpack_from(self.data, self._shoff + i * self._shentsize)
 
     @classmethod
     def from_path(cls, path: str | os.PathLike) -> "ElfFile":
@@ -177,7 +207,7 @@ class ElfFile:
         if headers:
             # Without its name table no section can be told from another: libbpf refuses
             # such a file too, so an index that names no string table is an error.
-            where = 62 if self.elfclass == 64 else 50
+            where = 16 + self.layout.header.size - 2  # e_shstrndx, the header's last field
             if not 0 < self._shstrndx < len(headers):
                 raise self._error(f"section name table index {self._shstrndx} out of range "
                                   f"({len(headers)} sections)", where)
@@ -198,11 +228,15 @@ class ElfFile:
             out.append(ElfSection(i, name, stype, flags, addr, offset, length, link, info, align, entsize, self))
         return tuple(out)
 
-    def section_by_name(self, name: str) -> ElfSection | None:
+    @cached_property
+    def _by_name(self) -> dict[str, ElfSection]:
+        out: dict[str, ElfSection] = {}
         for s in self.sections:
-            if s.name == name:
-                return s
-        return None
+            out.setdefault(s.name, s)  # the first of equally named sections, as a scan finds it
+        return out
+
+    def section_by_name(self, name: str) -> ElfSection | None:
+        return self._by_name.get(name)
 
     @cached_property
     def symtab(self) -> ElfSection | None:
@@ -216,7 +250,8 @@ class ElfFile:
         symtab = self.symtab
         if symtab is None:
             return ()
-        entsize = 24 if self.elfclass == 64 else 16
+        lay = self.layout
+        entsize = lay.symbol.size
         if symtab.entsize and symtab.entsize != entsize:
             raise self._error(f"symbol entry size {symtab.entsize}, expected {entsize}", symtab.offset, symtab.name)
         count = symtab.size // entsize
@@ -225,22 +260,17 @@ class ElfFile:
         strtab = b""
         if 0 < symtab.link < len(self.sections):
             strtab = self.sections[symtab.link].data()
-        end = "<" if self.little else ">"
-        if self.elfclass == 64:
-            fmt = struct.Struct(end + "IBBHQQ")
-        else:
-            fmt = struct.Struct(end + "IIIBBH")
         data = symtab.data()
+        names: dict[int, str] = {}
+        ni, ii, oi, si, vi, zi = lay.symbol_fields
         out = []
-        for i in range(count):
-            if self.elfclass == 64:
-                name_off, info, other, shndx, value, sz = fmt.unpack_from(data, i * entsize)
-            else:
-                name_off, value, sz, info, other, shndx = fmt.unpack_from(data, i * entsize)
-            name = _cstr(strtab, name_off) if name_off < len(strtab) else ""
-            out.append(ElfSymbol(i, name, value, sz, _BINDS.get(info >> 4, f"BIND{info >> 4}"),
-                                 _STTYPES.get(info & 0xF, f"TYPE{info & 0xF}"),
-                                 _VIS.get(other & 3, "DEFAULT"), shndx))
+        for i, rec in enumerate(lay.symbol.iter_unpack(data[:count * entsize])):
+            name_off, info, other, shndx = rec[ni], rec[ii], rec[oi], rec[si]
+            name = names.get(name_off)
+            if name is None:
+                name = names[name_off] = _cstr(strtab, name_off) if name_off < len(strtab) else ""
+            out.append(ElfSymbol(i, name, rec[vi], rec[zi], _BINDS.get(info >> 4) or f"BIND{info >> 4}",
+                                 _STTYPES.get(info & 0xF) or f"TYPE{info & 0xF}", _VIS[other & 3], shndx))
         return tuple(out)
 
     @cached_property
@@ -262,32 +292,21 @@ class ElfFile:
         return found
 
     def _decode_relocs(self, rel: ElfSection) -> tuple[ElfReloc, ...]:
+        lay = self.layout
         rela = rel.type == SHT_RELA
-        if self.elfclass == 64:
-            entsize = 24 if rela else 16
-        else:
-            entsize = 12 if rela else 8
-        count = rel.size // entsize
-        data = rel.data()
+        rec = lay.rela if rela else lay.rel
+        count = rel.size // rec.size
         syms = self.symbols
-        end = "<" if self.little else ">"
+        nsyms = len(syms)
+        shift, mask = lay.rinfo_shift, lay.rtype_mask
         out = []
-        if self.elfclass == 64:
-            fmt = struct.Struct(end + ("QQq" if rela else "QQ"))
-        else:
-            fmt = struct.Struct(end + ("IIi" if rela else "II"))
-        for i in range(count):
-            fields = fmt.unpack_from(data, i * entsize)
+        for i, fields in enumerate(rec.iter_unpack(rel.data()[:count * rec.size])):
             offset, info = fields[0], fields[1]
-            addend = fields[2] if rela else 0
-            if self.elfclass == 64:
-                sym_index, rtype = info >> 32, info & 0xFFFFFFFF
-            else:
-                sym_index, rtype = info >> 8, info & 0xFF
-            if sym_index >= len(syms):
-                raise self._error(f"relocation {i} names symbol {sym_index}, symbol table has {len(syms)}",
-                                  rel.offset + i * entsize, rel.name)
-            out.append(ElfReloc(offset, rtype, syms[sym_index], addend))
+            sym_index = info >> shift
+            if sym_index >= nsyms:
+                raise self._error(f"relocation {i} names symbol {sym_index}, symbol table has {nsyms}",
+                                  rel.offset + i * rec.size, rel.name)
+            out.append(ElfReloc(offset, info & mask, syms[sym_index], fields[2] if rela else 0))
         return tuple(out)
 
 
