@@ -1,13 +1,17 @@
 """Decoding of .BTF.ext: func_info, line_info and CO-RE relocation records.
 
 Every record keeps ``insn_off`` as stored in the ELF file: a byte offset into
-the program section the group names.
+the program section the group names.  The header and every group header are
+read and checked when the section is opened (so malformed sizes and counts are
+reported at once); the records themselves are decoded one section at a time,
+when that section's records are first asked for.
 """
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from collections.abc import Mapping
 
 from bpfinspect.btf.btf import Btf
 from bpfinspect.errors import MalformedInput
@@ -48,89 +52,155 @@ class CoreRelo:
         return CORE_KINDS.get(self.kind, f"kind{self.kind}")
 
 
-@dataclass(frozen=True)
+# The three subsections, in header order, and the size of their records (the smallest valid
+# size, and the size reported when a subsection is empty).
+SUBSECTIONS = ("func_info", "line_info", "core_relos")
+_RECORD_SIZE = {"func_info": 8, "line_info": 16, "core_relos": 16}
+
+
+class _Records(Mapping):
+    """Section name -> records of one subsection, each section decoded on first lookup."""
+
+    __slots__ = ("_groups", "_decode", "_done")
+
+    def __init__(self, groups: dict[str, list[tuple[int, int]]], decode) -> None:
+        self._groups = groups
+        self._decode = decode
+        self._done: dict[str, tuple] = {}
+
+    def __getitem__(self, name: str) -> tuple:
+        found = self._done.get(name)
+        if found is None:
+            found = self._done[name] = tuple(r for pos, num in self._groups[name] for r in self._decode(pos, num))
+        return found
+
+    def __iter__(self):
+        return iter(self._groups)
+
+    def __len__(self) -> int:
+        return len(self._groups)
+
+
 class BtfExt:
-    version: int
-    flags: int
-    func_info: dict[str, tuple[FuncInfo, ...]] = field(default_factory=dict)
-    line_info: dict[str, tuple[LineInfo, ...]] = field(default_factory=dict)
-    core_relos: dict[str, tuple[CoreRelo, ...]] = field(default_factory=dict)
-    func_info_rec_size: int = 8
-    line_info_rec_size: int = 16
-    core_relo_rec_size: int = 16
+    """A .BTF.ext section: its header and group headers read and checked at once, the
+    records of each section decoded when that section is first looked up.
 
+    ``func_info``, ``line_info`` and ``core_relos`` map a section name to its records;
+    :meth:`count` gives a subsection's record count from its group headers alone.
+    """
 
-def parse_btf_ext(data: bytes, btf: Btf, path: str | None = None) -> BtfExt:
-    def fail(what: str, off: int):
-        raise MalformedInput(what, path=path, offset=off, section=".BTF.ext")
+    def __init__(self, data: bytes, btf: Btf, path: str | None = None) -> None:
+        self._data = data
+        self._btf = btf
+        self._path = path
+        if len(data) < 8:
+            self._fail(f"too short ({len(data)} bytes) for a header", 0)
+        if struct.unpack_from("<H", data, 0)[0] == BTF_EXT_MAGIC:
+            e = "<"
+        elif struct.unpack_from(">H", data, 0)[0] == BTF_EXT_MAGIC:
+            e = ">"
+        else:
+            self._fail("bad magic", 0)
+        self._e = e
+        self.version, self.flags, hdr_len = struct.unpack_from(e + "BBI", data, 2)
+        if hdr_len < 24 or hdr_len > len(data):
+            self._fail(f"header length {hdr_len} out of range", 4)
+        fi_off, fi_len, li_off, li_len = struct.unpack_from(e + "IIII", data, 8)
+        cr_off = cr_len = 0
+        if hdr_len >= 32:
+            cr_off, cr_len = struct.unpack_from(e + "II", data, 24)
+        places = {"func_info": (fi_off, fi_len), "line_info": (li_off, li_len), "core_relos": (cr_off, cr_len)}
+        self._counts: dict[str, int] = {}
+        self._groups: dict[str, dict[str, list[tuple[int, int]]]] = {}
+        self._rec_size: dict[str, int] = {}
+        self._hdr_len = hdr_len
+        for what in SUBSECTIONS:
+            self._read_groups(what, *places[what])
+        self.func_info = _Records(self._groups["func_info"], self._func_info)
+        self.line_info = _Records(self._groups["line_info"], self._line_info)
+        self.core_relos = _Records(self._groups["core_relos"], self._core_relos)
 
-    if len(data) < 8:
-        fail(f"too short ({len(data)} bytes) for a header", 0)
-    if struct.unpack_from("<H", data, 0)[0] == BTF_EXT_MAGIC:
-        e = "<"
-    elif struct.unpack_from(">H", data, 0)[0] == BTF_EXT_MAGIC:
-        e = ">"
-    else:
-        fail("bad magic", 0)
-    version, flags, hdr_len = struct.unpack_from(e + "BBI", data, 2)
-    if hdr_len < 24 or hdr_len > len(data):
-        fail(f"header length {hdr_len} out of range", 4)
-    fi_off, fi_len, li_off, li_len = struct.unpack_from(e + "IIII", data, 8)
-    cr_off = cr_len = 0
-    if hdr_len >= 32:
-        cr_off, cr_len = struct.unpack_from(e + "II", data, 24)
+    def _fail(self, what: str, off: int):
+        raise MalformedInput(what, path=self._path, offset=off, section=".BTF.ext")
 
-    def groups(off: int, length: int, min_rec: int, what: str):
-        """Yield (section name, record size, record bytes offset, count)."""
+    def _read_groups(self, what: str, off: int, length: int) -> None:
+        """Check one subsection's record size and group headers; remember where each group is."""
+        groups: dict[str, list[tuple[int, int]]] = {}
+        self._groups[what] = groups
+        self._counts[what] = 0
+        self._rec_size[what] = _RECORD_SIZE[what]
         if length == 0:
             return
-        start = hdr_len + off
+        data, e = self._data, self._e
+        label = "core_relo" if what == "core_relos" else what
+        start = self._hdr_len + off
         end = start + length
         if end > len(data) or length < 4:
-            fail(f"{what} subsection {off}+{length} outside the data", start)
+            self._fail(f"{label} subsection {off}+{length} outside the data", start)
         rec_size = struct.unpack_from(e + "I", data, start)[0]
-        if rec_size < min_rec or rec_size % 4:
-            fail(f"{what} record size {rec_size} invalid", start)
+        if rec_size < _RECORD_SIZE[what] or rec_size % 4:
+            self._fail(f"{label} record size {rec_size} invalid", start)
+        self._rec_size[what] = rec_size
         pos = start + 4
+        total = 0
         while pos < end:
             if pos + 8 > end:
-                fail(f"{what} group header truncated", pos)
+                self._fail(f"{label} group header truncated", pos)
             name_off, num = struct.unpack_from(e + "II", data, pos)
             pos += 8
             if num == 0:
-                fail(f"{what} group with no records", pos - 4)
+                self._fail(f"{label} group with no records", pos - 4)
             if pos + num * rec_size > end:
-                fail(f"{what} group of {num} records runs past its subsection", pos - 4)
-            yield btf.string(name_off), rec_size, pos, num
+                self._fail(f"{label} group of {num} records runs past its subsection", pos - 4)
+            groups.setdefault(self._btf.string(name_off), []).append((pos, num))
+            total += num
             pos += num * rec_size
+        self._counts[what] = total
 
-    func_info: dict[str, list] = {}
-    rec_fi = 8
-    for sec, rec_size, pos, num in groups(fi_off, fi_len, 8, "func_info"):
-        rec_fi = rec_size
-        lst = func_info.setdefault(sec, [])
-        for i in range(num):
-            insn_off, type_id = struct.unpack_from(e + "II", data, pos + i * rec_size)
-            lst.append(FuncInfo(insn_off, type_id))
-    line_info: dict[str, list] = {}
-    rec_li = 16
-    for sec, rec_size, pos, num in groups(li_off, li_len, 16, "line_info"):
-        rec_li = rec_size
-        lst = line_info.setdefault(sec, [])
-        for i in range(num):
-            insn_off, file_off, line_off, line_col = struct.unpack_from(e + "IIII", data, pos + i * rec_size)
-            lst.append(LineInfo(insn_off, btf.string(file_off), btf.string(line_off), line_col >> 10,
-                                line_col & 0x3FF))
-    core: dict[str, list] = {}
-    rec_cr = 16
-    for sec, rec_size, pos, num in groups(cr_off, cr_len, 16, "core_relo"):
-        rec_cr = rec_size
-        lst = core.setdefault(sec, [])
-        for i in range(num):
-            insn_off, type_id, acc_off, kind = struct.unpack_from(e + "IIII", data, pos + i * rec_size)
-            lst.append(CoreRelo(insn_off, type_id, btf.string(acc_off), kind))
-    return BtfExt(version, flags,
-                  {k: tuple(v) for k, v in func_info.items()},
-                  {k: tuple(v) for k, v in line_info.items()},
-                  {k: tuple(v) for k, v in core.items()},
-                  rec_fi, rec_li, rec_cr)
+    # -- the records ---------------------------------------------------------------------------------
+
+    def _fields(self, what: str, pos: int, num: int):
+        size = self._rec_size[what]
+        fmt = struct.Struct(self._e + ("II" if what == "func_info" else "IIII"))
+        data = self._data
+        return (fmt.unpack_from(data, pos + i * size) for i in range(num))
+
+    def _func_info(self, pos: int, num: int):
+        return [FuncInfo(insn_off, type_id) for insn_off, type_id in self._fields("func_info", pos, num)]
+
+    def _line_info(self, pos: int, num: int):
+        string = self._btf.string
+        return [LineInfo(insn_off, string(file_off), string(line_off), line_col >> 10, line_col & 0x3FF)
+                for insn_off, file_off, line_off, line_col in self._fields("line_info", pos, num)]
+
+    def _core_relos(self, pos: int, num: int):
+        string = self._btf.string
+        return [CoreRelo(insn_off, type_id, string(acc_off), kind)
+                for insn_off, type_id, acc_off, kind in self._fields("core_relos", pos, num)]
+
+    # -- what the headers tell ----------------------------------------------------------------------
+
+    def count(self, what: str) -> int:
+        """Records in subsection ``what`` (func_info, line_info or core_relos), from its group headers."""
+        return self._counts[what]
+
+    def sections(self, what: str) -> tuple[str, ...]:
+        """The sections subsection ``what`` has records for, in the order of their first group."""
+        return tuple(self._groups[what])
+
+    @property
+    def func_info_rec_size(self) -> int:
+        return self._rec_size["func_info"]
+
+    @property
+    def line_info_rec_size(self) -> int:
+        return self._rec_size["line_info"]
+
+    @property
+    def core_relo_rec_size(self) -> int:
+        return self._rec_size["core_relos"]
+
+
+def parse_btf_ext(data: bytes, btf: Btf, path: str | None = None) -> BtfExt:
+    """Read the headers of a .BTF.ext section (records are decoded per section on first use)."""
+    return BtfExt(data, btf, path)
