@@ -63,16 +63,24 @@ class TargetNamer:
         return text
 
 
-def section_symbols(elf_symbols, section_index: int) -> list[tuple[int, str]]:
-    """Candidate (address, name) pairs llvm-objdump uses for one section.
+def symbols_by_section(elf_symbols) -> dict[int, list[tuple[int, str]]]:
+    """Section index -> the candidate (address, name) pairs llvm-objdump uses for it, in
+    symbol table order (SHN_ABS symbols under 0xfff1), from one pass over the symbols.
 
     ``elf_symbols`` are records with ``name``, ``value``, ``type`` ('SECTION',
     'FILE', ...) and ``shndx`` (bpfinspect.elf.ElfSymbol).
     """
-    return [(s.value, s.name) for s in elf_symbols
-            if s.shndx == section_index and s.name and s.type not in ("SECTION", "FILE")]
+    out: dict[int, list[tuple[int, str]]] = {}
+    for s in elf_symbols:
+        if s.name and s.type not in ("SECTION", "FILE"):
+            out.setdefault(s.shndx, []).append((s.value, s.name))
+    return out
+
+
+def section_symbols(elf_symbols, section_index: int) -> list[tuple[int, str]]:
+    """Candidate (address, name) pairs llvm-objdump uses for one section."""
+    return symbols_by_section(elf_symbols).get(section_index, [])
 
 
 def absolute_symbols(elf_symbols) -> list[tuple[int, str]]:
-    return [(s.value, s.name) for s in elf_symbols
-            if s.shndx == 0xFFF1 and s.name and s.type not in ("SECTION", "FILE")]
+    return section_symbols(elf_symbols, 0xFFF1)
