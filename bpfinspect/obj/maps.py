@@ -1,13 +1,15 @@
-"""Map definitions: BTF-defined (``.maps``), legacy (``maps``) and struct_ops."""
+"""Map definitions: BTF-defined (``.maps``), legacy (``maps``) and struct_ops (a build step)."""
 
 from __future__ import annotations
 
 import struct
+from bisect import bisect_left
 
 from bpfinspect.btf import Btf, Kind
 from bpfinspect.elf import ElfFile, ElfSection
 from bpfinspect.errors import MalformedInput
 from bpfinspect.obj.model import Map
+from bpfinspect.obj.relocs import func_name_for
 from bpfinspect.uapi import MAP_TYPES, enum_name
 
 MAP_TYPE_STRUCT_OPS = 26
@@ -35,8 +37,46 @@ def _int_field(btf: Btf, member_type: int, what: str) -> int:
     return btf.type(arr).array.nelems
 
 
+class Slots:
+    """``.rel.maps`` targets by offset, sorted once so each map finds its own by bisection."""
+
+    __slots__ = ("offsets", "names")
+
+    def __init__(self, by_offset: dict[int, str]) -> None:
+        self.offsets = sorted(by_offset)
+        self.names = [by_offset[o] for o in self.offsets]
+
+    def between(self, start: int, stop: int) -> list[tuple[int, str]]:
+        a, b = bisect_left(self.offsets, start), bisect_left(self.offsets, stop)
+        return list(zip(self.offsets[a:b], self.names[a:b]))
+
+
+_NO_SLOTS = Slots({})
+
+
+def maps_of(elf: ElfFile, btf: Btf | None, datasecs: dict[str, tuple[int, ...]]) -> tuple[Map, ...]:
+    """Every map of the object: ``.maps``, then legacy ``maps``, then struct_ops sections."""
+    symbols = elf.symbols
+    out = []
+    sec_maps = elf.section_by_name(".maps")
+    if sec_maps is not None:
+        slots = Slots({r.offset: r.symbol.name for r in elf.relocations(sec_maps.index)})
+        if btf is None:
+            raise MalformedInput("has a .maps section but no BTF to describe it", path=elf.path, section=".maps")
+        sym_by_name = {s.name: s for s in symbols if s.name and s.shndx == sec_maps.index}
+        out.extend(btf_maps(elf, btf, datasecs.get(".maps", ()), sec_maps, sym_by_name, slots))
+    sec_legacy = elf.section_by_name("maps")
+    if sec_legacy is not None:
+        out.extend(legacy_maps(elf, sec_legacy, symbols))
+    for s in elf.sections:
+        if s.name in (".struct_ops", ".struct_ops.link"):
+            prog_at = {r.offset: func_name_for(elf, r.symbol) for r in elf.relocations(s.index)}
+            out.extend(struct_ops_maps(elf, btf, datasecs.get(s.name, ()), s, symbols, prog_at))
+    return tuple(out)
+
+
 def parse_map_def(btf: Btf, name: str, def_type: int, *, section: str, offset: int, size: int,
-                  var_id: int, slots: dict[int, str], depth: int = 0) -> Map:
+                  var_id: int, slots: Slots = _NO_SLOTS, depth: int = 0) -> Map:
     """One BTF-defined map: the anonymous struct behind a ``.maps`` variable."""
     st = btf.resolve(def_type)
     if btf.kind(st) != Kind.STRUCT:
@@ -68,7 +108,7 @@ def parse_map_def(btf: Btf, name: str, def_type: int, *, section: str, offset: i
             values_elem = btf.resolve(btf.ref(ptr))
             if btf.kind(values_elem) == Kind.STRUCT and depth == 0:
                 inner = parse_map_def(btf, f"{name}.inner", values_elem, section=section, offset=0, size=0,
-                                      var_id=0, slots={}, depth=1)
+                                      var_id=0, depth=1)
     mtype = fields.get("type", 0)
     key_size = fields.get("key_size", 0)
     value_size = fields.get("value_size", 0)
@@ -82,11 +122,11 @@ def parse_map_def(btf: Btf, name: str, def_type: int, *, section: str, offset: i
         if not key_size:
             key_size = 4
     initial: list[tuple[str, str]] = []
-    if values_bit_offset is not None and slots:
+    if values_bit_offset is not None:
         base = offset + values_bit_offset // 8
-        for rel_off in sorted(slots):
-            if base <= rel_off < offset + size and (rel_off - base) % 8 == 0:
-                initial.append((str((rel_off - base) // 8), slots[rel_off]))
+        for rel_off, target in slots.between(base, offset + size):
+            if (rel_off - base) % 8 == 0:
+                initial.append((str((rel_off - base) // 8), target))
     return Map(
         name=name, type=map_type_name(mtype), type_id=mtype, key_size=key_size, value_size=value_size,
         max_entries=fields.get("max_entries", 0), map_flags=fields.get("map_flags", 0),
@@ -99,9 +139,9 @@ def parse_map_def(btf: Btf, name: str, def_type: int, *, section: str, offset: i
     )
 
 
-def btf_maps(elf: ElfFile, btf: Btf, sec: ElfSection, symbols_by_name: dict, slots: dict[int, str]) -> list[Map]:
+def btf_maps(elf: ElfFile, btf: Btf, datasec_ids: tuple[int, ...], sec: ElfSection, symbols_by_name: dict,
+             slots: Slots) -> list[Map]:
     """Maps of a ``.maps`` section, in the order of their definitions."""
-    datasec_ids = btf.find(".maps", Kind.DATASEC)
     if not datasec_ids:
         raise MalformedInput("has a .maps section but no .maps DATASEC in BTF", path=elf.path, section=".maps")
     out = []
@@ -110,7 +150,7 @@ def btf_maps(elf: ElfFile, btf: Btf, sec: ElfSection, symbols_by_name: dict, slo
         if var.kind != Kind.VAR:
             raise MalformedInput(f".maps DATASEC entry [{dv.type}] is {var.kind.name}, not VAR", path=elf.path,
                                  section=".maps")
-        sym = symbols_by_name.get((var.name, sec.index))
+        sym = symbols_by_name.get(var.name)
         offset = sym.value if sym is not None else dv.offset
         size = sym.size if sym is not None else dv.size
         out.append(parse_map_def(btf, var.name, var.type, section=".maps", offset=offset, size=size,
@@ -149,7 +189,7 @@ def legacy_maps(elf: ElfFile, sec: ElfSection, symbols: list) -> list[Map]:
     return out
 
 
-def struct_ops_maps(elf: ElfFile, btf: Btf | None, sec: ElfSection, symbols: list,
+def struct_ops_maps(elf: ElfFile, btf: Btf | None, ds: tuple[int, ...], sec: ElfSection, symbols: list,
                     prog_at: dict[int, str]) -> list[Map]:
     """Variables of ``.struct_ops``/``.struct_ops.link``: each becomes a struct_ops map.
 
@@ -157,10 +197,7 @@ def struct_ops_maps(elf: ElfFile, btf: Btf | None, sec: ElfSection, symbols: lis
     stores there; those are reported as (member name, program) slots.
     """
     out = []
-    if btf is None:
-        return out
-    ds = btf.find(sec.name, Kind.DATASEC)
-    if not ds:
+    if btf is None or not ds:
         return out
     syms = {s.name: s for s in symbols if s.shndx == sec.index and s.type == "OBJECT"}
     for dv in btf.type(ds[0]).vars:
@@ -178,7 +215,8 @@ def struct_ops_maps(elf: ElfFile, btf: Btf | None, sec: ElfSection, symbols: lis
                 if at in prog_at:
                     slots.append((m.name, prog_at[at]))
         out.append(Map(name=var.name, type="struct_ops", type_id=MAP_TYPE_STRUCT_OPS, key_size=4, value_size=size,
-                       max_entries=1, map_flags=BPF_F_LINK if sec.name.endswith(".link") else 0, numa_node=0, pinning="none", map_extra=0, key_type=None,
+                       max_entries=1, map_flags=BPF_F_LINK if sec.name.endswith(".link") else 0, numa_node=0,
+                       pinning="none", map_extra=0, key_type=None,
                        value_type=btf.type_name(st), key_type_id=0, value_type_id=st, inner=None,
                        initial_slots=tuple(slots), section=sec.name, offset=offset, size=size, btf_var_id=var.id))
     return out

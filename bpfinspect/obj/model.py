@@ -1,14 +1,20 @@
-"""The BPF object model: plain frozen records, built once by :mod:`bpfinspect.obj.build`."""
+"""The BPF object model: plain frozen records.
+
+The build steps (``obj/build.py``, ``obj/relocs.py``, ``obj/data.py``,
+``obj/programs.py``, ``obj/maps.py``) make them from the ELF container;
+:class:`bpfinspect.obj.object.BpfObject` wires the steps together lazily.
+Nothing here reads bytes or calls back into a build step.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cached_property
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 
+from bpfinspect.isa import decode as isa
+
+# (typing is not imported at run time: a constant False keeps the import for type checkers only.)
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from bpfinspect.btf import Btf, BtfExt, LineInfo
-    from bpfinspect.elf import ElfFile
     from bpfinspect.sections import SectionSpec
 
 
@@ -31,6 +37,61 @@ class SectionInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class CodeSection:
+    """The instructions of one code section, decoded once, and what names its addresses.
+
+    ``slots`` holds one ``(opcode, regs, off, imm)`` tuple per 8-byte slot (regs with
+    dst in the low nibble whatever the byte order, see :mod:`bpfinspect.isa.decode`).
+    The questions every consumer asks of an instruction are answered here, by the
+    instruction set's own predicates, so no one decodes an instruction a second time.
+    """
+    name: str
+    index: int                # ELF section index
+    address: int              # sh_addr (0 in relocatable objects)
+    slots: tuple = field(repr=False)
+    symbols: tuple = field(repr=False)           # (address, name) of the section's label candidates
+    absolute_symbols: tuple = field(repr=False)  # (address, name) of SHN_ABS symbols
+
+    def __len__(self) -> int:
+        return len(self.slots)
+
+    def insn(self, i: int) -> isa.Insn:
+        """The instruction starting at slot ``i`` (two slots for a well-formed ld_imm64)."""
+        return isa.insn_at(self.slots, i)
+
+    def is_wide(self, i: int) -> bool:
+        """Slot ``i`` starts a well-formed two-slot ld_imm64."""
+        return isa.wide_pair(self.slots, i)
+
+    def helper(self, i: int) -> int | None:
+        """The helper id slot ``i`` calls (None when it is no helper call)."""
+        return isa.helper_id(self.slots[i])
+
+    def local_call(self, i: int) -> int | None:
+        """The slot a bpf-to-bpf call at ``i`` goes to (pc-relative, as the file holds it)."""
+        return isa.local_call_target(i, self.slots[i])
+
+    def kfunc(self, i: int) -> int | None:
+        """The BTF id a kfunc call at ``i`` names (0 before libbpf's relocation)."""
+        return isa.kfunc_id(self.slots[i])
+
+    def func_address(self, i: int) -> int | None:
+        """The slot an ld_imm64 of a function's address (a callback) at ``i`` designates."""
+        return isa.func_address_target(self.slots, i)
+
+    def jump_target(self, i: int) -> int | None:
+        """The slot a branch at ``i`` goes to (goto, gotol, may_goto, conditionals)."""
+        return isa.jump_target(i, self.slots[i])
+
+    def is_exit(self, i: int) -> bool:
+        return isa.is_exit(self.slots[i])
+
+    def calls(self, start: int = 0, stop: int | None = None) -> tuple[list[int], list[int]]:
+        """(helper ids in first-call order, local call targets) of the slots ``start:stop``."""
+        return isa.scan_calls(self.slots, start, len(self.slots) if stop is None else stop)
+
+
+@dataclass(frozen=True, slots=True)
 class Reloc:
     section: str        # section the relocation applies to (a code section, .maps, .data...)
     offset: int         # byte offset in that section
@@ -42,6 +103,7 @@ class Reloc:
     target_offset: int  # offset inside the target (global data: byte offset; calls: insn index)
     elf_type: int       # R_BPF_* number
     elf_type_name: str
+    target_section: str = ""  # global_data: the data section (target is a variable of it, or it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,34 +121,16 @@ class CoreReloInfo:
         return f"<{self.kind}> {self.text}"
 
 
-@dataclass(frozen=True, slots=True)
-class Function:
-    """Where a function's code lies: cheap to find (symbols only), shared by every view."""
-    name: str
-    section: str
-    section_index: int
-    offset: int         # byte offset in the section
-    size: int           # bytes
-    linkage: str        # global, static, weak
-    is_subprog: bool    # a function of .text
+class _InSection:
+    """What a function's place says: its slots and, from its section's name, its meaning."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True, slots=True)
-class Program:
-    name: str
-    section: str
-    section_index: int
-    offset: int         # byte offset of the first instruction in the section
-    size: int           # bytes
-    insns: int          # instruction slots (size // 8)
-    is_subprog: bool
-    linkage: str        # global, static, weak
-    subprograms: tuple[str, ...]   # subprograms reachable through calls (transitively)
-    maps: tuple[str, ...]          # maps referenced (own code and reachable subprograms)
-    helpers: tuple[str, ...]       # helper names called
-    kfuncs: tuple[str, ...]
-    globals: tuple[str, ...]       # global variables referenced
-    relocs: tuple[Reloc, ...]      # relocations inside this program's own range
+    @property
+    def slot_range(self) -> range:
+        """Slot indexes of the function within its section."""
+        first = self.offset // 8
+        return range(first, first + self.size // 8)
 
     @property
     def spec(self) -> "SectionSpec | None":
@@ -105,7 +149,51 @@ class Program:
 
     @property
     def attach_type(self) -> str | None:
-        return self.spec.attach_type if self.spec else None
+        spec = self.spec
+        return spec.attach_type if spec else None
+
+
+@dataclass(frozen=True, slots=True)
+class Function(_InSection):
+    """Where a function's code lies: cheap to find (symbols only), shared by every view."""
+    name: str
+    section: str
+    section_index: int
+    offset: int         # byte offset in the section
+    size: int           # bytes
+    linkage: str        # global, static, weak
+    is_subprog: bool    # a function of .text
+
+    @property
+    def insns(self) -> int:
+        return self.size // 8
+
+
+@dataclass(frozen=True, slots=True)
+class Program(_InSection):
+    name: str
+    section: str
+    section_index: int
+    offset: int         # byte offset of the first instruction in the section
+    size: int           # bytes
+    insns: int          # instruction slots (size // 8)
+    is_subprog: bool
+    linkage: str        # global, static, weak
+    subprograms: tuple[str, ...]   # subprograms reachable through calls (transitively)
+    maps: tuple[str, ...]          # maps referenced (own code and reachable subprograms)
+    helpers: tuple[str, ...]       # helper names called
+    kfuncs: tuple[str, ...]
+    globals: tuple[str, ...]       # global variables referenced
+    relocs: tuple[Reloc, ...]      # relocations inside this program's own range
+    code: CodeSection | None = field(default=None, repr=False, compare=False)  # its section's instructions
+
+    @property
+    def instructions(self) -> tuple:
+        """This program's own slots (``(opcode, regs, off, imm)``, see :class:`CodeSection`)."""
+        if self.code is None:
+            return ()
+        r = self.slot_range
+        return self.code.slots[r.start:r.stop]
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,121 +255,9 @@ class Extern:
     typed: bool               # ksym with a BTF type (false: typeless address)
 
 
-class BpfObject:
-    """One BPF object file.
-
-    Built once and never changed.  Only the section table is read up front;
-    every other part (BTF, programs, maps, globals, relocations...) is decoded
-    the first time it is asked for, so a command pays only for what it shows.
-    """
-
-    def __init__(self, elf: "ElfFile") -> None:
-        import importlib
-
-        from bpfinspect.obj.names import libbpf_object_name, skeleton_object_name
-
-        # the stage functions live in obj.build, which imports this module
-        _b = importlib.import_module("bpfinspect.obj.build")
-        self._b = _b
-        self.elf = elf
-        self.path: str | None = elf.path
-        self.data: bytes = elf.data
-        self.endian: str = elf.endian
-        self.name: str = skeleton_object_name(elf.path)
-        self.libbpf_name: str = libbpf_object_name(elf.path)
-        self._warnings: list[str] = []
-        self.sections: tuple[SectionInfo, ...] = _b.section_infos(self)
-
-    def __repr__(self) -> str:
-        return f"BpfObject({self.path!r})"
-
-    # -- parts decoded on first use -------------------------------------------------------------
-
-    @cached_property
-    def btf(self) -> "Btf | None":
-        return self._b.load_btf_section(self)
-
-    @cached_property
-    def btf_ext(self) -> "BtfExt | None":
-        return self._b.load_btf_ext_section(self)
-
-    @cached_property
-    def license(self) -> str | None:
-        return self._b.license_of(self)
-
-    @cached_property
-    def kern_version(self) -> int | None:
-        return self._b.kern_version_of(self)
-
-    @cached_property
-    def externs(self) -> tuple[Extern, ...]:
-        return tuple(self._b.externs_of(self))
-
-    @cached_property
-    def datasecs(self) -> tuple[DataSection, ...]:
-        return tuple(self._b.datasecs_of(self))
-
-    @cached_property
-    def maps(self) -> tuple[Map, ...]:
-        return tuple(self._b.maps_of(self))
-
-    @cached_property
-    def relocs(self) -> tuple[Reloc, ...]:
-        return tuple(self._b.relocs_of(self))
-
-    @cached_property
-    def functions(self) -> tuple[Function, ...]:
-        return tuple(self._b.functions_of(self))
-
-    @cached_property
-    def programs(self) -> tuple[Program, ...]:
-        return tuple(self._b.programs_of(self))
-
-    @cached_property
-    def core_relos(self) -> tuple[CoreReloInfo, ...]:
-        return tuple(self._b.core_relos_of(self))
-
-    @property
-    def warnings(self) -> tuple[str, ...]:
-        self.programs  # noqa: B018 - building programs is what finds most warnings
-        return tuple(self._warnings)
-
-    # -- lookups ------------------------------------------------------------------------------------
-
-    @property
-    def code_sections(self) -> tuple[str, ...]:
-        return tuple(s.name for s in self.sections if s.kind in ("program", "subprograms"))
-
-    def section(self, name: str) -> SectionInfo | None:
-        for s in self.sections:
-            if s.name == name:
-                return s
-        return None
-
-    def code(self, section: str) -> bytes:
-        s = self.section(section)
-        if s is None:
-            from bpfinspect.errors import UsageError
-            raise UsageError(f"no section {section!r}", path=self.path)
-        return self.elf.sections[s.index].data()
-
-    def program(self, name: str) -> Program:
-        for p in self.programs:
-            if p.name == name:
-                return p
-        from bpfinspect.errors import UsageError
-        raise UsageError(f"no program {name!r} (have: {', '.join(p.name for p in self.programs)})", path=self.path)
-
-    def programs_in(self, section: str) -> tuple[Program, ...]:
-        return tuple(p for p in self.programs if p.section == section)
-
-    def map(self, name: str) -> Map | None:
-        for m in self.maps:
-            if m.name == name:
-                return m
-        return None
-
-    def line_info(self, section: str) -> "tuple[LineInfo, ...]":
-        if self.btf_ext is None:
-            return ()
-        return tuple(sorted(self.btf_ext.line_info.get(section, ()), key=lambda li: li.insn_off))
+@dataclass(frozen=True, slots=True)
+class ExtCounts:
+    """How many records each .BTF.ext subsection holds (from its group headers)."""
+    func_info: int
+    line_info: int
+    core_relos: int

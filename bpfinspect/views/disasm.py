@@ -1,20 +1,29 @@
 """`disasm`: the instructions of every program, annotated with what they touch.
 
-Each executable section is decoded once (bulk unpack + per-opcode formatter
-table, see bpfinspect.isa.printer) and cut into its programs and subprograms
-by the object model's rules (FUNC symbols); instructions no program covers are
+Every executable section comes from the object model already decoded
+(:class:`bpfinspect.obj.CodeSection`: slots, label symbols, and the
+instruction predicates), is printed by the per-opcode formatter table of
+:mod:`bpfinspect.isa.printer`, and is cut into its programs and subprograms by
+the model's functions (FUNC symbols); instructions no function covers are
 listed under an entry named after the section (``xdp+0x40`` past its start),
-so every instruction of every code section appears exactly once.  Annotations are collected per section from the sources that can
-have something to say (relocations, CO-RE records, BTF line info, calls,
-ld_imm64, branch targets, raw-data warnings) into a dict keyed by instruction
-index; the printing loop only looks that dict up.
+so every instruction of every code section appears exactly once.
+
+Annotations are collected per section into dicts keyed by (section, index)
+from what the model already indexed for that section: its relocations, CO-RE
+records and line info, plus what the instruction itself says (helper,
+unrelocated call, callback address, pseudo load, packet offset, branch
+target, raw-data warning).  Every lookup is a dict or a bisection, so the
+listing grows linearly with the object; the printing loops only look the
+dicts up.  Nothing here reads the ELF file: section bytes (string literals)
+come from the model's data sections.
 
 Output forms:
   human (default)  llvm-style listing with source lines, labels and `; notes`,
                    coloured with rich on a terminal, plain when piped;
   --plain          instruction text only, the lossless form `bpfinspect asm` reads;
   --json           {"schema": 1, "file", "programs": [{"name", "section",
-                   "offset", "instructions": [{"index", "text", "annotations"}]}]}.
+                   "offset", "instructions": [{"index", "text", "annotations"}]}]},
+                   written by one call of the JSON encoder.
 """
 
 from __future__ import annotations
@@ -23,12 +32,11 @@ import os
 from bisect import bisect_left
 
 from bpfinspect.errors import UsageError
-from bpfinspect.isa import TargetNamer, absolute_symbols, render, section_symbols, unpack_slots
-from bpfinspect.isa.printer import plain_texts
+from bpfinspect.isa import TargetNamer, render
+from bpfinspect.isa import decode as isa
 from bpfinspect.isa import opcodes as oc
 from bpfinspect.isa.helpers import helper_name
-
-_CALL = oc.JMP | oc.JMP_CALL | oc.K
+from bpfinspect.isa.printer import plain_texts
 
 
 class Entry:
@@ -77,8 +85,6 @@ def build_listing(obj, *, section: str | None = None, prog: str | None = None,
 
     ``plain_only``: the lines carry the plain (lossless) text instead of llvm's."""
     sections = _exec_sections(obj)
-    elf = obj.elf
-    symbols = elf.symbols
     # Program boundaries are the model's functions (symbols only; obj.programs would also
     # read every section name and relocation, which disasm without notes does not need).
     ranges_of: dict[int, list] = {s.index: [] for s in sections}
@@ -97,27 +103,23 @@ def build_listing(obj, *, section: str | None = None, prog: str | None = None,
             names = ", ".join(s.name for s in _exec_sections(obj)) or "none"
             raise UsageError(f"no code section {section!r} (code sections: {names})", path=obj.path)
 
-    absolute = absolute_symbols(symbols)
-    little = obj.endian == "little"
     entries: list[Entry] = []
     notes: dict = {}
     sources: dict = {}
     labels: dict = {}
     for sec in sections:
-        esec = elf.sections[sec.index]
-        slots = unpack_slots(esec.data(), little, section=sec.name, path=obj.path)
-        namer = TargetNamer(section_symbols(symbols, sec.index), sec.name,
-                            section_addr=esec.addr, absolute=absolute)
+        code = obj.code[sec.index]
+        namer = TargetNamer(code.symbols, sec.name, section_addr=code.address, absolute=code.absolute_symbols)
         raw: list = []
-        lines = render(slots, namer, raw=raw, plain=plain_only)
-        plain = plain_texts(slots, lines) if need_plain and not plain_only else None
+        lines = render(code.slots, namer, raw=raw, plain=plain_only)
+        plain = plain_texts(code.slots, lines) if need_plain and not plain_only else None
         ranges = ranges_of[sec.index]
-        sec_entries = _split(sec.name, len(slots), ranges, lines, plain)
+        sec_entries = _split(sec.name, len(code), ranges, lines, plain)
         if prog is not None:
             sec_entries = [e for e in sec_entries if e.name == prog]
         entries.extend(sec_entries)
         if annotate:
-            _annotate_section(obj, sec.name, slots, lines, ranges, namer, notes, sources, labels)
+            _annotate_section(obj, sec, code, lines, ranges, namer, notes, sources, labels)
         else:
             _warnings(sec.name, lines, notes, raw)
     return Listing(obj.path, entries, notes, sources, labels)
@@ -129,16 +131,6 @@ def _warnings(section: str, lines, notes: dict, raw: list) -> None:
         i, size, text, warning = lines[k]
         _add(notes, (section, i), {"kind": "warning", "text": f"raw data: {warning}"})
 
-
-# --- the path without the object model ------------------------------------------------------------
-#
-# Without annotations nothing but the code sections and the symbol table is needed, so the
-# listing is built from a minimal ELF64 reader (one struct call per header) instead of the
-# object model: this keeps `disasm --no-annotate` / `--plain` close to llvm-objdump's speed.
-# Program boundaries follow the same rules as the model (FUNC symbols ordered by address and
-# name, a zero size running to the next symbol, clipped to the section; a section without
-# FUNC symbols is one program named after it).  Anything unexpected in the file returns None
-# and the caller falls back to the model, which reports problems precisely.
 
 def _split(section: str, nslots: int, ranges, lines, plain) -> list[Entry]:
     """Cut a section's lines into programs; uncovered stretches get their own entry.
@@ -175,77 +167,61 @@ def _add(notes: dict, key, note: dict) -> None:
     notes.setdefault(key, []).append(note)
 
 
-def _annotate_section(obj, section, slots, lines, ranges, namer, notes, sources, labels) -> None:
+def _annotate_section(obj, sec, code, lines, ranges, namer, notes, sources, labels) -> None:
+    section = sec.name
     # Programs by start slot, to name call and callback targets without relocations.
     prog_at = {offset // 8: name for name, offset, size, is_sub in ranges}
     relocated: set[int] = set()
-    for r in obj.relocs:
-        if r.section != section:
-            continue
+    for r in obj.relocs_in(sec.index):
         relocated.add(r.insn_index)
         note = _reloc_note(obj, r)
         if note is not None:
             _add(notes, (section, r.insn_index), note)
-    interesting = _INTERESTING
+    slots = code.slots
+    role = isa.ROLE
     for i, size, text, warning in lines:
         if warning is not None:
             _add(notes, (section, i), {"kind": "warning", "text": f"raw data: {warning}"})
             continue
-        op, regs, off, imm = slots[i]
-        if not interesting[op]:
-            continue
-        if op == _CALL:
-            src = regs >> 4
-            if src == oc.CALL_HELPER:
-                name = helper_name(imm)
-                _add(notes, (section, i), {"kind": "helper", "id": imm,
-                                           "text": name if name else f"unknown helper {imm}"})
-            elif src == oc.CALL_LOCAL and i not in relocated:
-                target = i + 1 + imm
-                name = prog_at.get(target) or namer(target).strip(" <>")
-                _add(notes, (section, i), {"kind": "subprog", "name": name, "target": target,
-                                           "text": f"call {name}"})
-            elif src == oc.CALL_KFUNC and i not in relocated:
-                _add(notes, (section, i), {"kind": "kfunc", "btf_id": imm, "text": f"kfunc btf id {imm}"})
-        elif op == oc.LD_IMM64 and size == 2 and i not in relocated:
-            src = regs >> 4
-            if src == oc.PSEUDO_FUNC:
-                target = i + 1 + imm
-                name = prog_at.get(target) or namer(target).strip(" <>")
-                _add(notes, (section, i), {"kind": "callback", "name": name, "target": target,
-                                           "text": f"callback {name}"})
-            elif src != oc.PSEUDO_NONE:
-                _add(notes, (section, i), {"kind": "pseudo", "text": oc.PSEUDO_NAMES.get(src, str(src))})
-        elif op in _IND_LOADS and imm:
-            _add(notes, (section, i), {"kind": "offset", "text": f"packet offset r{regs >> 4} {imm:+#x}"})
-        target = _branch_target(i, op, regs, off, imm)
-        if target is not None:
+        what = role[slots[i][0]]
+        if what == isa.CALL:
+            helper = code.helper(i)
+            if helper is not None:
+                name = helper_name(helper)
+                _add(notes, (section, i), {"kind": "helper", "id": helper,
+                                           "text": name if name else f"unknown helper {helper}"})
+            elif i not in relocated:
+                target = code.local_call(i)
+                if target is not None:
+                    name = prog_at.get(target) or namer(target).strip(" <>")
+                    _add(notes, (section, i), {"kind": "subprog", "name": name, "target": target,
+                                               "text": f"call {name}"})
+                else:
+                    btf_id = code.kfunc(i)
+                    if btf_id is not None:
+                        _add(notes, (section, i), {"kind": "kfunc", "btf_id": btf_id,
+                                                   "text": f"kfunc btf id {btf_id}"})
+        elif what == isa.WIDE:
+            if size == 2 and i not in relocated:
+                target = code.func_address(i)
+                if target is not None:
+                    name = prog_at.get(target) or namer(target).strip(" <>")
+                    _add(notes, (section, i), {"kind": "callback", "name": name, "target": target,
+                                               "text": f"callback {name}"})
+                else:
+                    src = slots[i][1] >> 4
+                    if src != oc.PSEUDO_NONE:
+                        _add(notes, (section, i), {"kind": "pseudo", "text": oc.PSEUDO_NAMES.get(src, str(src))})
+        elif what == isa.IND_LOAD:
+            op, regs, off, imm = slots[i]
+            if imm:
+                _add(notes, (section, i), {"kind": "offset", "text": f"packet offset r{regs >> 4} {imm:+#x}"})
+        elif what == isa.BRANCH:
+            target = code.jump_target(i)
             labels[(section, target)] = namer(target).strip(" <>")
-    for c in obj.core_relos:
-        if c.section == section:
-            _add(notes, (section, c.insn_index), {"kind": "core", "relo": c.kind, "text": f"CO-RE {c.describe}"})
+    for c in obj.core_relos_in(section):
+        _add(notes, (section, c.insn_index), {"kind": "core", "relo": c.kind, "text": f"CO-RE {c.describe}"})
     _source_lines(obj, section, sources)
-
-
-_IND_LOADS = frozenset(oc.LD | oc.MODE_IND | s for s in (oc.SIZE_W, oc.SIZE_H, oc.SIZE_B))
-# opcodes _annotate_section looks at: calls, ld_imm64, indirect packet loads, branches
-_INTERESTING = tuple(op == _CALL or op == oc.LD_IMM64 or op in _IND_LOADS
-                     or ((op & 0x07) in (oc.JMP, oc.JMP32) and (op & 0xF0) not in (oc.JMP_CALL, oc.JMP_EXIT))
-                     for op in range(256))
-_JA = oc.JMP | oc.JMP_JA | oc.K
-_GOTOL = oc.JMP32 | oc.JMP_JA | oc.K
-
-
-def _branch_target(i, op, regs, off, imm):
-    cls = op & 0x07
-    if cls != oc.JMP and cls != oc.JMP32:
-        return None
-    code = op & 0xF0
-    if code == oc.JMP_CALL or code == oc.JMP_EXIT:
-        return None
-    if op == _GOTOL:
-        return i + 1 + imm
-    return i + 1 + off
 
 
 def _reloc_note(obj, r) -> dict | None:
@@ -268,39 +244,29 @@ def _reloc_note(obj, r) -> dict | None:
 
 
 def _global_note(obj, r) -> dict:
-    target, offset = r.target, r.target_offset
-    dsec = None
-    var = None
-    for d in obj.datasecs:
-        if d.name == target:
-            dsec = d
-            break
-        for v in d.variables:
-            if v.name == target:
-                dsec, var = d, v
-                break
+    """A global data load: the variable and offset, or the section and offset (with the
+    string literal there, for a string pool)."""
+    section, offset = r.target_section, r.target_offset
+    var_name = r.target if r.target != section else None
+    if var_name is None:
+        var = obj.variable_at(section, offset)
         if var is not None:
-            break
-    if dsec is not None and var is None:
-        for v in dsec.variables:
-            if v.offset <= offset < v.offset + max(v.size, 1):
-                var = v
-                offset -= v.offset
-                break
-    note = {"kind": "global", "section": dsec.name if dsec else target, "offset": r.target_offset}
-    if var is not None:
-        note["name"] = var.name
-        note["text"] = "global " + (f"{var.name}+{offset:#x}" if offset else var.name)
-    else:
-        note["text"] = "global " + (f"{target}+{offset:#x}" if offset else target)
-        blob = _section_bytes(obj, target)
-        if blob is not None and target.startswith(".rodata.str") and 0 <= offset < len(blob):
-            end = blob.find(b"\0", offset)
-            s = blob[offset:end if end >= 0 else len(blob)].decode("utf-8", "replace")
-            if len(s) > 40:
-                s = s[:37] + "..."
-            note["string"] = s
-            note["text"] += " " + _c_string(s)
+            var_name, offset = var.name, offset - var.offset
+    note = {"kind": "global", "section": section, "offset": r.target_offset}
+    if var_name is not None:
+        note["name"] = var_name
+        note["text"] = "global " + (f"{var_name}+{offset:#x}" if offset else var_name)
+        return note
+    note["text"] = "global " + (f"{section}+{offset:#x}" if offset else section)
+    dsec = obj.datasec(section)
+    blob = dsec.initial if dsec is not None else None
+    if blob is not None and section.startswith(".rodata.str") and 0 <= offset < len(blob):
+        end = blob.find(b"\0", offset)
+        s = blob[offset:end if end >= 0 else len(blob)].decode("utf-8", "replace")
+        if len(s) > 40:
+            s = s[:37] + "..."
+        note["string"] = s
+        note["text"] += " " + _c_string(s)
     return note
 
 
@@ -318,13 +284,6 @@ def _c_string(s: str) -> str:
         else:
             out.append(ch)
     return '"' + "".join(out) + '"'
-
-
-def _section_bytes(obj, name: str) -> bytes | None:
-    sec = obj.elf.section_by_name(name)
-    if sec is None:
-        return None
-    return sec.data()
 
 
 _DISK_CACHE: dict = {}
@@ -374,26 +333,45 @@ def _source_lines(obj, section: str, sources: dict) -> None:
 
 # --- output -------------------------------------------------------------------------------
 
+def _marked(listing: Listing) -> dict[str, set]:
+    """Section -> indexes that carry a note, a source line or a label."""
+    marked: dict[str, set] = {}
+    for d in (listing.notes, listing.sources, listing.labels):
+        for sec, idx in d:
+            marked.setdefault(sec, set()).add(idx)
+    return marked
+
+
+def _instructions(listing: Listing, e: Entry, here) -> list[dict]:
+    """The JSON objects of one entry's instructions (``here``: its section's marked indexes)."""
+    notes, sources, labels = listing.notes, listing.sources, listing.labels
+    plains = e.plain if e.plain is not None else [line[2] for line in e.lines]
+    out = []
+    app = out.append
+    for (idx, size, text, warning), plain in zip(e.lines, plains):
+        if idx in here:
+            key = (e.section, idx)
+            ann = list(sources.get(key, ()))
+            label = labels.get(key)
+            if label is not None:
+                ann.append({"kind": "label", "text": label})
+            ann.extend(notes.get(key, ()))
+        else:
+            ann = []
+        item = {"index": idx, "text": text, "annotations": ann}
+        if plain != text:
+            item["plain"] = plain
+        app(item)
+    return out
+
+
 def to_json(listing: Listing) -> dict:
     from bpfinspect.views.jsonout import SCHEMA
 
-    progs = []
-    for e in listing.entries:
-        insns = []
-        plains = e.plain if e.plain is not None else [line[2] for line in e.lines]
-        for (idx, size, text, warning), plain in zip(e.lines, plains):
-            key = (e.section, idx)
-            ann = list(listing.sources.get(key, ()))
-            label = listing.labels.get(key)
-            if label is not None:
-                ann.append({"kind": "label", "text": label})
-            ann.extend(listing.notes.get(key, ()))
-            item = {"index": idx, "text": text, "annotations": ann}
-            if plain != text:
-                item["plain"] = plain
-            insns.append(item)
-        progs.append({"name": e.name, "section": e.section, "offset": e.offset,
-                      "subprogram": e.is_subprog, "instructions": insns})
+    marked = _marked(listing)
+    progs = [{"name": e.name, "section": e.section, "offset": e.offset, "subprogram": e.is_subprog,
+              "instructions": _instructions(listing, e, marked.get(e.section, ()))}
+             for e in listing.entries]
     return {"schema": SCHEMA, "file": listing.path, "programs": progs}
 
 
@@ -401,54 +379,28 @@ def write_json(listing: Listing, stream) -> None:
     """The to_json() document, one instruction object per line.
 
     Same document as ``json.dumps(to_json(listing), indent=2)`` would give, laid
-    out so that each instruction is one compact line: readable, diffable, and
-    written by the C encoder (an indented dump of 100,000 instructions takes
-    seconds in the pure-Python one).  Instructions without annotations, the
-    majority, are formatted directly.
+    out so that each instruction is one compact line: readable, diffable.  The
+    whole document is encoded by one call of the C encoder; the line breaks are
+    put in afterwards at the boundaries between instructions and programs.  Those
+    boundaries are found by text (``, {"index": ``, ``]}, {"name": ``), which is
+    safe: every ``"`` inside a JSON string is escaped, so a sequence with a bare
+    quote can only be the document's own structure (instruction objects begin
+    with "index", program objects with "name", annotation objects with "kind").
     """
     import json
-    from json.encoder import encode_basestring
 
-    from bpfinspect.views.jsonout import SCHEMA
-
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
-    notes, sources, labels = listing.notes, listing.sources, listing.labels
-    marked: dict[str, set] = {}
-    for d in (notes, sources, labels):
-        for sec, idx in d:
-            marked.setdefault(sec, set()).add(idx)
-    out = ["{", f'  "schema": {SCHEMA},', f'  "file": {dumps(listing.path)},', '  "programs": [']
-    entries = listing.entries
-    for n, e in enumerate(entries):
-        head = {"name": e.name, "section": e.section, "offset": e.offset, "subprogram": e.is_subprog}
-        out.append("    " + dumps(head)[:-1] + ', "instructions": [')
-        here = marked.get(e.section, ())
-        plains = e.plain if e.plain is not None else [line[2] for line in e.lines]
-        items = []
-        app = items.append
-        for (idx, size, text, warning), plain in zip(e.lines, plains):
-            if idx not in here:
-                if plain == text:
-                    app('      {"index": %d, "text": %s, "annotations": []}' % (idx, encode_basestring(text)))
-                else:
-                    app('      {"index": %d, "text": %s, "annotations": [], "plain": %s}'
-                        % (idx, encode_basestring(text), encode_basestring(plain)))
-                continue
-            key = (e.section, idx)
-            ann = list(sources.get(key, ()))
-            label = labels.get(key)
-            if label is not None:
-                ann.append({"kind": "label", "text": label})
-            ann.extend(notes.get(key, ()))
-            item = {"index": idx, "text": text, "annotations": ann}
-            if plain != text:
-                item["plain"] = plain
-            app("      " + dumps(item))
-        out.append(",\n".join(items))
-        out.append("    ]}" + ("," if n < len(entries) - 1 else ""))
-    out.append("  ]")
-    out.append("}")
-    stream.write("\n".join(out) + "\n")
+    encode = json.JSONEncoder(ensure_ascii=False, check_circular=False, separators=(", ", ": ")).encode
+    text = encode(to_json(listing))
+    head, sep, body = text.partition(', "programs": [')
+    out = ["{\n  " + head[1:].replace(', "file": ', ',\n  "file": ', 1) + ",\n  \"programs\": [\n"]
+    if listing.entries:
+        body = body[:-2]  # the programs list's "]" and the document's "}"
+        body = (body.replace(', {"index": ', ',\n      {"index": ')
+                .replace('[{"index": ', '[\n      {"index": ')
+                .replace(']}, {"name": ', '\n    ]},\n    {"name": '))
+        out.append("    " + body[:-2] + "\n    ]}\n")
+    out.append("  ]\n}\n")
+    stream.write("".join(out))
 
 
 def plain_lines(listing: Listing, with_headers: bool) -> list[str]:

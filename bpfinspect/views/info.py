@@ -8,8 +8,11 @@ from bpfinspect.views.table import Block, Fields, Table, Text
 
 
 def to_json(obj: BpfObject) -> dict:
+    """The summary.  Programs come from the symbol table (``obj.functions``) and the counts from
+    section and group headers: no instruction and no ``.BTF.ext`` record is decoded."""
     btf = obj.btf
-    progs = [p for p in obj.programs if not p.is_subprog]
+    counts = obj.ext_counts
+    progs = [p for p in obj.functions if not p.is_subprog]
     return {
         "schema": SCHEMA,
         "file": obj.path,
@@ -20,18 +23,16 @@ def to_json(obj: BpfObject) -> dict:
         "license": obj.license,
         "kern_version": obj.kern_version,
         "btf": None if btf is None else {"types": btf.count, "strings_size": btf.str_len},
-        "btf_ext": None if obj.btf_ext is None else {
-            "func_info": sum(len(v) for v in obj.btf_ext.func_info.values()),
-            "line_info": sum(len(v) for v in obj.btf_ext.line_info.values()),
-            "core_relos": sum(len(v) for v in obj.btf_ext.core_relos.values()),
+        "btf_ext": None if counts is None else {
+            "func_info": counts.func_info, "line_info": counts.line_info, "core_relos": counts.core_relos,
         },
         "debug_info": any(s.name == ".debug_info" for s in obj.sections),
         "programs": [{"name": p.name, "section": p.section, "type": p.type, "insns": p.insns} for p in progs],
-        "subprograms": [p.name for p in obj.programs if p.is_subprog],
+        "subprograms": [p.name for p in obj.functions if p.is_subprog],
         "maps": [{"name": m.name, "type": m.type} for m in obj.maps],
         "datasecs": [{"name": d.name, "size": d.size, "variables": len(d.variables)} for d in obj.datasecs],
         "externs": [{"name": e.name, "kind": e.kind} for e in obj.externs],
-        "relocations": len(obj.relocs),
+        "relocations": obj.relocation_count,
         "warnings": list(obj.warnings),
     }
 
@@ -60,11 +61,12 @@ def blocks(obj: BpfObject) -> list[Block]:
     for e in obj.externs:
         ext_counts[e.kind] = ext_counts.get(e.kind, 0) + 1
     items.append(("externs", ", ".join(f"{n} {k}" for k, n in sorted(ext_counts.items())) or "none"))
-    items.append(("relocations", f"{len(obj.relocs)} ELF, {len(obj.core_relos)} CO-RE"))
+    core = d["btf_ext"]["core_relos"] if d["btf_ext"] else 0
+    items.append(("relocations", f"{d['relocations']} ELF, {core} CO-RE"))
     out: list[Block] = [Fields(items, title="summary")]
     t = Table(["Program", "Type", "Target", "Insns"], title="programs", right=frozenset({"Insns"}),
               styles={"Program": "bold", "Type": "green"})
-    for p in obj.programs:
+    for p in obj.functions:
         if p.is_subprog:
             continue
         t.rows.append([p.name, p.type or "unknown", (p.spec.target or "") if p.spec else "", str(p.insns)])

@@ -1,0 +1,133 @@
+"""Global data and externs: build steps, pure functions of the ELF file and its BTF."""
+
+from __future__ import annotations
+
+from bpfinspect.btf import Btf, Kind
+from bpfinspect.btf.kinds import LINKAGE_NAMES
+from bpfinspect.elf import ElfFile
+from bpfinspect.errors import MalformedInput
+from bpfinspect.obj.build import SHF_ALLOC, data_section_kind
+from bpfinspect.obj.model import DataSection, Extern, Var
+from bpfinspect.obj.names import internal_map_name, skeleton_section_name
+
+
+def symbols_by_section(elf: ElfFile) -> dict[int, list]:
+    """Section index -> its named OBJECT/NOTYPE symbols, in symbol table order."""
+    out: dict[int, list] = {}
+    for sym in elf.symbols:
+        if sym.name and sym.type in ("OBJECT", "NOTYPE"):
+            out.setdefault(sym.shndx, []).append(sym)
+    return out
+
+
+def externs_of(elf: ElfFile, btf: Btf | None, datasecs: dict[str, tuple[int, ...]]) -> tuple[Extern, ...]:
+    """``.kconfig`` and ``.ksyms`` variables, kfuncs, and undefined symbols BTF does not list."""
+    out: list[Extern] = []
+    seen = set()
+    weak_of: dict[str, bool] = {}
+    for s in elf.symbols:
+        if s.shndx == 0 and s.name:
+            weak_of.setdefault(s.name, s.bind == "WEAK")
+    if btf is not None:
+        for secname, kind in ((".kconfig", "kconfig"), (".ksyms", "ksym")):
+            for ds in datasecs.get(secname, ()):
+                for dv in btf.type(ds).vars:
+                    t = btf.type(btf.check_id(dv.type, secname))
+                    weak = weak_of.get(t.name, False)
+                    if t.kind == Kind.FUNC:
+                        out.append(Extern(t.name, "kfunc", btf.type_name(t.type, t.name), t.id, weak, True))
+                    elif t.kind == Kind.VAR:
+                        base = btf.strip_cv(t.type)
+                        typed = base != 0
+                        out.append(Extern(t.name, kind, btf.type_name(t.type) if typed else None, t.type, weak,
+                                          typed if kind == "ksym" else True))
+                    seen.add(t.name)
+        # kfuncs declared extern but not listed in .ksyms (older compilers)
+        for tid in btf.ids():
+            if btf.kind(tid) == Kind.FUNC and btf.vlen(tid) == 2:
+                name = btf.name(tid)
+                if name not in seen:
+                    seen.add(name)
+                    out.append(Extern(name, "kfunc", btf.type_name(btf.ref(tid), name), tid,
+                                      weak_of.get(name, False), True))
+    for s in elf.symbols:
+        if s.shndx == 0 and s.name and s.bind in ("GLOBAL", "WEAK") and s.name not in seen:
+            seen.add(s.name)
+            kind = "kfunc" if s.type == "FUNC" else "ksym"
+            out.append(Extern(s.name, kind, None, 0, s.bind == "WEAK", False))
+    return tuple(out)
+
+
+def datasecs_of(elf: ElfFile, btf: Btf | None, datasecs: dict[str, tuple[int, ...]],
+                libbpf_name: str) -> tuple[DataSection, ...]:
+    """Data sections and their variables.
+
+    Offsets come from the ELF symbols (clang leaves them 0 in BTF); the type of
+    each variable comes from the BTF DATASEC of its section.  Where the two
+    disagree about the section (clang 14 lists a zero-initialised global under
+    .data while its symbol is in .bss), the symbol decides and the BTF VAR is
+    still used for the type.
+    """
+    out = []
+    data_secs = [s for s in elf.sections
+                 if data_section_kind(s.name) and s.type in (1, 8) and s.flags & SHF_ALLOC]
+    by_section = symbols_by_section(elf)
+    data_indexes = {s.index for s in data_secs}
+    sym_section = {sym.name: sym.shndx for sym in elf.symbols
+                   if sym.shndx in data_indexes and sym.type in ("OBJECT", "NOTYPE") and sym.name}
+    btf_var_of: dict[str, int] = {}   # variable name -> BTF VAR id, from every data DATASEC
+    if btf is not None:
+        for s in data_secs:
+            for ds in datasecs.get(s.name, ()):
+                for dv in btf.type(ds).vars:
+                    if btf.valid(dv.type) and btf.kind(dv.type) == Kind.VAR:
+                        btf_var_of.setdefault(btf.name(dv.type), dv.type)
+    for s in data_secs:
+        kind = data_section_kind(s.name)
+        data = s.data() if kind != "bss" and s.type != 8 else None
+        btf_id = 0
+        variables: list[Var] = []
+        sec_syms = {sym.name: sym for sym in by_section.get(s.index, ())}
+        covered = set()
+        if btf is not None:
+            ids = datasecs.get(s.name)
+            if ids:
+                btf_id = ids[0]
+                for dv in btf.type(btf_id).vars:
+                    t = btf.type(btf.check_id(dv.type, s.name))
+                    if t.kind != Kind.VAR:
+                        continue
+                    sym = sec_syms.get(t.name)
+                    if sym is None and sym_section.get(t.name, s.index) != s.index:
+                        continue  # its symbol lives in another section: listed there
+                    offset = sym.value if sym is not None else dv.offset
+                    variables.append(_btf_var(btf, t, offset, dv.size or (sym.size if sym else 0), data))
+                    covered.add(t.name)
+        for name, sym in sec_syms.items():
+            if name in covered or name.startswith(".L"):
+                continue
+            if name in btf_var_of:
+                variables.append(_btf_var(btf, btf.type(btf_var_of[name]), sym.value, sym.size, data))
+                continue
+            linkage = "static" if sym.bind == "LOCAL" else "global"
+            variables.append(_var(name, sym.value, sym.size, None, 0, linkage, data))
+        variables.sort(key=lambda v: (v.offset, v.name))
+        out.append(DataSection(s.name, s.index, s.size, kind, internal_map_name(libbpf_name, s.name),
+                               skeleton_section_name(s.name), data, btf_id, tuple(variables)))
+    return tuple(out)
+
+
+def _btf_var(btf: Btf, t, offset: int, fallback_size: int, data) -> Var:
+    try:
+        size = btf.sizeof(t.type)
+    except MalformedInput:
+        size = fallback_size
+    linkage = LINKAGE_NAMES.get(t.linkage, str(t.linkage))
+    return _var(t.name, offset, size, btf.type_name(t.type), t.type, linkage, data)
+
+
+def _var(name, offset, size, ctype, type_id, linkage, data) -> Var:
+    initial = None
+    if data is not None:
+        initial = data[offset:offset + size]
+    return Var(name, offset, size, ctype, type_id, linkage, linkage == "static", initial)
