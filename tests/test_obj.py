@@ -4,26 +4,62 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import struct
 import subprocess
 import uuid
 
 import pytest
+from elftools.elf.elffile import ELFFile
 
 from bpfinspect.obj import open_object
-from conftest import (ALL_OBJECTS, BPFTOOL, DEBIAN_OBJECTS, FIXTURE_OBJECTS, FIXTURES, needs_bpf, obj_id, run,
-                      tool)
+from conftest import (ALL_OBJECTS, BPFTOOL, DEBIAN_OBJECTS, FIXTURE_OBJECTS, FIXTURES, LLVM_OBJDUMP, needs_bpf,
+                      obj_id, run, tool)
+from isa_util import llvm_disasm
 
 READELF = tool("llvm-readelf-19")
 
 
+def _ref_slots(data: bytes, little: bool) -> list[tuple[int, int, int, int, int]]:
+    """(opcode, dst, src, off, imm) of every 8-byte slot, unpacked here from the raw bytes."""
+    out = []
+    for op, regs, off, imm in struct.iter_unpack("<BBhi" if little else ">BBhi", data):
+        dst, src = (regs & 0xF, regs >> 4) if little else (regs >> 4, regs & 0xF)
+        out.append((op, dst, src, off, imm))
+    return out
+
+
 @pytest.mark.parametrize("path", ALL_OBJECTS, ids=obj_id)
-def test_every_object_parses(path):
+def test_programs_are_the_bytes_their_symbols_cover(path):
+    """pyelftools reads the file on its own: every program's decoded instructions are the bytes
+    its FUNC symbol covers (its size, or up to the next symbol when the size is 0), and every
+    instruction of a code section belongs to exactly one function."""
     obj = open_object(path)
-    assert obj.sections
+    with open(path, "rb") as f:
+        ref = ELFFile(f)
+        little = ref.little_endian
+        syms = {}
+        symtab = ref.get_section_by_name(".symtab")
+        for sym in symtab.iter_symbols() if symtab is not None else ():
+            if sym["st_info"]["type"] == "STT_FUNC" and isinstance(sym["st_shndx"], int):
+                syms.setdefault((sym["st_shndx"], sym.name), []).append(sym)
+        section_data = {i: s.data() for i, s in enumerate(ref.iter_sections())
+                        if s["sh_flags"] & 0x4 and s["sh_type"] == "SHT_PROGBITS"}
+    assert {p.section_index for p in obj.programs} <= set(section_data)
     for p in obj.programs:
-        assert p.insns * 8 == p.size or p.size % 8
-    # every instruction of every code section belongs to exactly one program or subprogram
+        data = section_data[p.section_index]
+        found = syms.get((p.section_index, p.name))
+        if found:
+            assert p.offset in [s["st_value"] for s in found], p.name
+            sized = [s["st_size"] for s in found if s["st_value"] == p.offset and s["st_size"]]
+            if sized and p.offset + sized[0] <= len(data):
+                assert p.size == sized[0], p.name
+        else:  # a code section without FUNC symbols is one function named after it
+            assert (p.offset, p.size) == (0, len(data)), p.name
+        assert p.size % 8 == 0 and p.insns == p.size // 8 == len(p.instructions), p.name
+        want = _ref_slots(data[p.offset:p.offset + p.size], little)
+        assert [(op, regs & 0xF, regs >> 4, off, imm) for op, regs, off, imm in p.instructions] == want, p.name
     for sec in obj.code_sections:
         size = obj.section(sec).size
         covered = sorted((p.offset, p.offset + p.size) for p in obj.programs_in(sec))
@@ -32,6 +68,47 @@ def test_every_object_parses(path):
             assert start >= end, f"{sec}: overlapping functions"
             end = stop
         assert end <= size
+
+
+_BRANCH = re.compile(r"^(?:if .* goto|goto|gotol|may_goto) ([+-]0x[0-9a-f]+)")
+_CALL = re.compile(r"^call (-?0x[0-9a-f]+)$")
+
+
+@pytest.mark.skipif(LLVM_OBJDUMP is None, reason="llvm-objdump-19 is not installed")
+@pytest.mark.parametrize("path", ALL_OBJECTS, ids=obj_id)
+def test_instruction_predicates_agree_with_llvm_objdump(path):
+    """The model's per-instruction questions against llvm-objdump-19's own decoding: exits,
+    branches and where they go, calls and their immediates, two-slot loads; and a helper call
+    never carries a relocation (calls that do are subprogram or kfunc calls)."""
+    obj = open_object(path)
+    ref = llvm_disasm(str(path))
+    relocated = {(r.section, r.insn_index) for r in obj.relocs}
+    codes = {c.name: c for c in obj.code.values()}
+    checked = 0
+    for sec, lines in ref.items():
+        code = codes[sec]
+        for i, text in lines:
+            if text == "<unknown>" or text.startswith("lock *(u32"):
+                continue  # llvm 19 cannot decode these (see the README): nothing to compare with
+            checked += 1
+            assert code.is_exit(i) == (text == "exit"), (sec, i, text)
+            branch = _BRANCH.match(text)
+            if branch:
+                assert code.jump_target(i) == i + 1 + int(branch.group(1), 16), (sec, i, text)
+            else:
+                assert code.jump_target(i) is None, (sec, i, text)
+            call = _CALL.match(text)
+            kinds = [k for k in (code.helper(i), code.local_call(i), code.kfunc(i)) if k is not None]
+            if call:
+                assert len(kinds) == 1, (sec, i, text)
+                assert code.insn(i).imm == int(call.group(1), 16), (sec, i, text)
+                if code.helper(i) is not None:
+                    assert (sec, i) not in relocated, (sec, i, text)
+            else:
+                assert not kinds, (sec, i, text)
+            wide = text.endswith(" ll") or text.startswith("ld_pseudo")
+            assert code.is_wide(i) == wide, (sec, i, text)
+    assert checked or not ref
 
 
 def test_real_world_objects_are_installed():
