@@ -8,17 +8,19 @@ command pays for what it shows: ``sections`` reads headers only, ``info``
 counts relocations and ``.BTF.ext`` records without decoding an instruction,
 ``disasm --no-annotate`` decodes code and symbols and nothing else.
 
-    ELF ──> sections ─┬─> code (per section) ─────────────┬─> programs
-                      ├─> functions (+ warnings) ─────────┤
-    BTF ──> datasec ids ─> datasecs, maps, externs ─> relocs (per section)
-    BTF.ext ──> line info, CO-RE records (per section), counts
+    section table ──> sections ──> code (each executable section, on demand)
+    symbols ─────────> functions (+ warnings)
+    .BTF ──> DATASEC ids ──> datasecs, maps, externs
+    code + functions + maps, datasecs, externs ──> relocs (each code section, on demand)
+    functions + code + relocs ──> programs
+    .BTF.ext ──> counts (group headers); line info, CO-RE records (each section, on demand)
 """
 
 from __future__ import annotations
 
 import os
-from functools import cached_property
 from collections.abc import Callable, Iterator, Mapping
+from functools import cached_property
 
 from bpfinspect.elf import ElfFile
 from bpfinspect.errors import UsageError
@@ -57,6 +59,14 @@ class OnDemand(Mapping):
 
     def __len__(self) -> int:
         return len(self._keys)
+
+
+def _first_by_name(items) -> dict:
+    """name -> the first item of that name (what a scan in order would find)."""
+    out: dict = {}
+    for item in items:
+        out.setdefault(item.name, item)
+    return out
 
 
 def open_object(path: str | os.PathLike) -> "BpfObject":
@@ -187,10 +197,7 @@ class BpfObject:
 
     @cached_property
     def _programs_by_name(self) -> dict[str, Program]:
-        out: dict[str, Program] = {}
-        for p in self.programs:
-            out.setdefault(p.name, p)
-        return out
+        return _first_by_name(self.programs)
 
     @cached_property
     def _programs_by_section(self) -> dict[str, tuple[Program, ...]]:
@@ -235,24 +242,15 @@ class BpfObject:
 
     @cached_property
     def _sections_by_name(self) -> dict[str, SectionInfo]:
-        out: dict[str, SectionInfo] = {}
-        for s in self.sections:
-            out.setdefault(s.name, s)
-        return out
+        return _first_by_name(self.sections)
 
     @cached_property
     def _datasecs_by_name(self) -> dict[str, DataSection]:
-        out: dict[str, DataSection] = {}
-        for d in self.datasecs:
-            out.setdefault(d.name, d)
-        return out
+        return _first_by_name(self.datasecs)
 
     @cached_property
     def _maps_by_name(self) -> dict[str, Map]:
-        out: dict[str, Map] = {}
-        for m in self.maps:
-            out.setdefault(m.name, m)
-        return out
+        return _first_by_name(self.maps)
 
     @property
     def code_sections(self) -> tuple[str, ...]:

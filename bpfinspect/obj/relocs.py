@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from bpfinspect.elf import ElfFile
 from bpfinspect.errors import MalformedInput
 from bpfinspect.isa import decode as isa
-from bpfinspect.isa import opcodes as oc
 from bpfinspect.obj.model import CodeSection, DataSection, Extern, Map, Reloc, Var
 
 R_BPF_NAMES = {0: "R_BPF_NONE", 1: "R_BPF_64_64", 2: "R_BPF_64_ABS64", 3: "R_BPF_64_ABS32",
@@ -173,7 +172,8 @@ def _classify(elf: ElfFile, r, secname: str, slot, t: RelocTargets) -> Reloc:
         return Reloc(secname, off, insn, kind, sym.name, target, toff, r.type, rname, tsec)
 
     in_code = sym.shndx == t.text_index or sym.shndx in t.code_indexes
-    if op == isa.OP_CALL:
+    what = isa.ROLE[op]
+    if what == isa.CALL:
         if not sym.defined:
             return mk("kfunc", sym.name)
         if in_code:
@@ -181,7 +181,7 @@ def _classify(elf: ElfFile, r, secname: str, slot, t: RelocTargets) -> Reloc:
                 return mk("subprog_call", sym.name, sym.value // 8)
             target_insn = sym.value // 8 + imm + 1
             return mk("subprog_call", _func_at(elf, t, sym.shndx, target_insn), target_insn)
-    elif op == oc.LD_IMM64:
+    elif what == isa.WIDE:
         if not sym.defined:
             kind = t.extern_kind.get(sym.name, "ksym")
             return mk(kind, sym.name)

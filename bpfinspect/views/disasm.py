@@ -193,9 +193,7 @@ def _annotate_section(obj, sec, code, lines, ranges, namer, notes, sources, labe
             elif i not in relocated:
                 target = code.local_call(i)
                 if target is not None:
-                    name = prog_at.get(target) or namer(target).strip(" <>")
-                    _add(notes, (section, i), {"kind": "subprog", "name": name, "target": target,
-                                               "text": f"call {name}"})
+                    _add(notes, (section, i), _target_note("subprog", "call", target, prog_at, namer))
                 else:
                     btf_id = code.kfunc(i)
                     if btf_id is not None:
@@ -205,9 +203,7 @@ def _annotate_section(obj, sec, code, lines, ranges, namer, notes, sources, labe
             if size == 2 and i not in relocated:
                 target = code.func_address(i)
                 if target is not None:
-                    name = prog_at.get(target) or namer(target).strip(" <>")
-                    _add(notes, (section, i), {"kind": "callback", "name": name, "target": target,
-                                               "text": f"callback {name}"})
+                    _add(notes, (section, i), _target_note("callback", "callback", target, prog_at, namer))
                 else:
                     src = slots[i][1] >> 4
                     if src != oc.PSEUDO_NONE:
@@ -222,6 +218,13 @@ def _annotate_section(obj, sec, code, lines, ranges, namer, notes, sources, labe
     for c in obj.core_relos_in(section):
         _add(notes, (section, c.insn_index), {"kind": "core", "relo": c.kind, "text": f"CO-RE {c.describe}"})
     _source_lines(obj, section, sources)
+
+
+def _target_note(kind: str, word: str, target: int, prog_at: dict, namer) -> dict:
+    """A call or callback address whose target slot no relocation names: the function starting
+    there, else llvm's label for it."""
+    name = prog_at.get(target) or namer(target).strip(" <>")
+    return {"kind": kind, "name": name, "target": target, "text": f"{word} {name}"}
 
 
 def _reloc_note(obj, r) -> dict | None:
