@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["bench_inspect.py", "bench_btf.py", "bench_disasm.py", "bench_cskel.py", "bench_expand.py",
-           "bench_core.py"]
+BENCHES = ["bench_inspect.py", "bench_growth.py", "bench_btf.py", "bench_disasm.py", "bench_cskel.py",
+           "bench_expand.py", "bench_core.py"]
 
 
 def machine() -> str:
