@@ -169,11 +169,7 @@ def call_graph(code: Code, entry: Where, limit: int = 4096) -> dict[Where, list[
 
 def code_of(obj) -> Code:
     """The code of a :class:`~bpfinspect.obj.BpfObject`, with its call links."""
-    from bpfinspect.isa.decode import unpack_slots
-
-    little = obj.endian == "little"
-    sections = {name: unpack_slots(obj.code(name), little, section=name, path=obj.path)
-                for name in obj.code_sections}
+    sections = {name: obj.code_section(name).slots for name in obj.code_sections}
     funcs = {f.name: f for f in obj.functions}
     links: dict[Where, Where] = {}
     for r in obj.relocs:

@@ -256,6 +256,14 @@ class BpfObject:
     def code_sections(self) -> tuple[str, ...]:
         return tuple(self._code_secs.values())
 
+    def code_section(self, name: str) -> CodeSection:
+        """The decoded instructions of the code section called ``name`` (the first one, should
+        two share the name)."""
+        s = self.section(name)
+        if s is None or s.index not in self.code:
+            raise UsageError(f"no code section {name!r}", path=self.path)
+        return self.code[s.index]
+
     def section(self, name: str) -> SectionInfo | None:
         return self._sections_by_name.get(name)
 
