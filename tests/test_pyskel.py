@@ -94,7 +94,7 @@ def test_layout_mismatch_is_refused_at_import(tmp_path):
     assert broken != text
     with pytest.raises(ImportError, match="rec: ctypes size 16 != BTF size 24"):
         import_module_from(_write(tmp_path, "rt_skel_broken", broken), "rt_skel_broken")
-    damaged = text.replace('ELF_BYTES = _base64.b64decode(\n    "f0VMR', 'ELF_BYTES = _base64.b64decode(\n    "f0VMS', 1)
+    damaged = text.replace("ELF_BYTES = _base64.b64decode(\n    'f0VMR", "ELF_BYTES = _base64.b64decode(\n    'f0VMS", 1)
     assert damaged != text
     with pytest.raises(ImportError, match="damaged"):
         import_module_from(_write(tmp_path, "rt_skel_damaged", damaged), "rt_skel_damaged")

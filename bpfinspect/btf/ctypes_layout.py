@@ -27,8 +27,13 @@ Layout rules, chosen so that ctypes never guesses:
   ctypes lays out differently is redone as bytes with properties;
 * anonymous struct/union members are listed in ``_anonymous_`` so their
   fields read as the parent's, as in C;
-* a struct named ``event`` becomes class ``event``; anonymous ones are named
-  after their BTF id (``anon_struct_12``); clashes get a ``__2`` suffix.
+* names go through :mod:`bpfinspect.quote.python`: a struct named ``event``
+  becomes class ``event``; anonymous ones are named after their BTF id
+  (``anon_struct_12``); other characters than ASCII letters, digits and ``_``
+  become ``_``; keywords, the builtins and names taken already get ``_`` or a
+  ``__2`` suffix.  Field names are identifiers by the same rules, unique in
+  their class, and never one of ctypes' own attributes (``_fields_``,
+  ``from_buffer_copy``...); docstrings show names with their escapes.
 
 Every emitted class is followed by a ``_layout(...)`` call that installs the
 bit properties and raises ``ImportError`` at import if sizes, member offsets or
@@ -39,30 +44,23 @@ there, not as silently wrong values).
 from __future__ import annotations
 
 import ctypes
-import keyword
-import re
 
 from bpfinspect.btf import Btf, Kind
 from bpfinspect.errors import MalformedInput
+from bpfinspect.quote import python as q
 
 MAX_DEPTH = 64
 MAX_CHECK_BYTES = 1 << 20
-_IDENT = re.compile(r"[^A-Za-z0-9_]")
+# A field may not take a name ctypes gives a meaning to (the class's or its metaclass's attributes).
+CTYPES_ATTRS = frozenset(dir(ctypes.Structure)) | frozenset(dir(ctypes.Union)) | \
+    frozenset(dir(type(ctypes.Structure))) | frozenset(dir(type(ctypes.Union))) | \
+    {"_fields_", "_pack_", "_anonymous_", "_swappedbytes_", "_align_", "_layout_", "_b_base_", "_objects"}
 
 _INT_NAMES = {(1, False): "ctypes.c_uint8", (1, True): "ctypes.c_int8", (2, False): "ctypes.c_uint16",
               (2, True): "ctypes.c_int16", (4, False): "ctypes.c_uint32", (4, True): "ctypes.c_int32",
               (8, False): "ctypes.c_uint64", (8, True): "ctypes.c_int64"}
 INT_SIGNED = 1
 INT_BOOL = 4
-
-
-def py_ident(name: str, fallback: str = "x") -> str:
-    s = _IDENT.sub("_", name or "") or fallback
-    if s[0].isdigit():
-        s = "_" + s
-    if keyword.iskeyword(s):
-        s += "_"
-    return s
 
 
 class CtypesLayout:
@@ -74,23 +72,21 @@ class CtypesLayout:
         self.little = little_endian
         self.chunks: list[str] = []
         self.class_of: dict[int, str] = {}     # struct/union/datasec id -> class name
-        self.used_names: set[str] = set(self.reserved)
+        # Module-level names: classes and aliases (the builtins taken, repeats get __2...).
+        self.scope = q.Scope(self.reserved, builtins=True, suffix="__{n}")
         self.aliases: dict[str, str] = {}       # typedef name -> expression
+        self._fields: dict[str, list[str]] = {}  # class name -> its (named) fields
         self.ns: dict = namespace()
         self._busy: set[int] = set()
 
     # ---------------------------------------------------------------- names
 
     def _unique(self, base: str) -> str:
-        name = py_ident(base)
-        if name not in self.used_names:
-            self.used_names.add(name)
-            return name
-        n = 2
-        while f"{name}__{n}" in self.used_names:
-            n += 1
-        self.used_names.add(f"{name}__{n}")
-        return f"{name}__{n}"
+        return self.scope.take(base)
+
+    def fields_of(self, class_name: str) -> list[str]:
+        """The named fields of a class defined here (identifiers), in order."""
+        return list(self._fields.get(class_name, ()))
 
     # ---------------------------------------------------------------- expressions
 
@@ -163,15 +159,12 @@ class CtypesLayout:
         target = self.expr(tid)
         if btf.kind(tid) in (Kind.ENUM, Kind.ENUM64):
             return self._enum_class(tid, target)
-        pname = py_ident(name)
+        pname = q.ident(name)
         if pname == target:
             return pname
         if pname in self.aliases:
             return pname if self.aliases[pname] == target else target
-        if pname in self.used_names:
-            pname = self._unique(f"{name}_t")
-        else:
-            self.used_names.add(pname)
+        pname = self._unique(name if pname not in self.scope else f"{name}_t")
         self.aliases[pname] = target
         self._emit(f"{pname} = {target}\n")
         return pname
@@ -184,16 +177,20 @@ class CtypesLayout:
             return self.class_of[tid]
         name = self._unique(base)
         self.class_of[tid] = name
-        lines = [f"class {name}:", f'    """enum {t.name or "(anonymous)"}: the constants; values are {target}."""',
-                 f"    ctype = {target}"]
-        seen = {"ctype"}
+        doc = q.doc_text(f"enum {t.name or '(anonymous)'}: the constants; values are {target}.")
+        lines = [f"class {name}:", f'    """{doc}"""', f"    ctype = {target}"]
+        # Constants are unique in the class; a name with two leading underscores is set
+        # after the class body, where Python does not mangle it.
+        consts = q.Scope({"ctype", "mro"})
+        after = []
         for v in t.values:
-            ident = py_ident(v.name)
-            if ident in seen:
-                continue
-            seen.add(ident)
-            lines.append(f"    {ident} = {v.value}")
-        self._emit("\n".join(lines) + "\n")
+            ident = consts.take(v.name)
+            line = f"{ident} = {int(v.value)}"
+            if ident.startswith("__"):
+                after.append(f"{name}.{line}")
+            else:
+                lines.append("    " + line)
+        self._emit("\n".join(lines + after) + "\n")
         return name
 
     # ---------------------------------------------------------------- records
@@ -273,6 +270,10 @@ class CtypesLayout:
     # ---------------------------------------------------------------- emitting one class
 
     def _build(self, name: str, size: int, members: list, is_union: bool, what: str) -> None:
+        # Field names: identifiers unique in the class (the helper fields avoid them).
+        names = q.Scope(CTYPES_ATTRS)
+        members = [m.named(names.take(m.name)) if m.name else m for m in members]
+        self._fields[name] = [m.name for m in members if m.name]
         for force_raw in (False, True):
             src = self._class_source(name, size, members, is_union, what, force_raw)
             try:
@@ -304,7 +305,7 @@ class CtypesLayout:
                     return n
 
         def pad(nbytes: int) -> None:
-            fields.append(f"({fresh('__pad')!r}, ctypes.c_uint8 * {nbytes})")
+            fields.append(f"({q.literal(fresh('__pad'))}, ctypes.c_uint8 * {nbytes})")
 
         if is_union:
             bitmembers = [m for m in members if m.bits]
@@ -316,12 +317,12 @@ class CtypesLayout:
                 fname = m.name or fresh("_anon")
                 if not m.name and m.anon:
                     anonymous.append(fname)
-                fields.append(f"({fname!r}, {m.expr})")
+                fields.append(f"({q.literal(fname)}, {m.expr})")
                 if m.name:
                     offsets[m.name] = m.bit_off // 8
             # a byte array over the whole union fixes its size and holds any bitfields
             store = fresh("__bits") if bitmembers else fresh("__size")
-            fields.append(f"({store!r}, ctypes.c_uint8 * {size})")
+            fields.append(f"({q.literal(store)}, ctypes.c_uint8 * {size})")
             for m in bitmembers:
                 if m.name and m.bit_off + m.bits <= size * 8:
                     rawbits.append((m.name, store, 0, m.bit_off, m.bits, m.signed))
@@ -342,7 +343,7 @@ class CtypesLayout:
                     fname = m.name or fresh("_anon")
                     if not m.name and m.anon:
                         anonymous.append(fname)
-                    fields.append(f"({fname!r}, {m.expr})")
+                    fields.append(f"({q.literal(fname)}, {m.expr})")
                     if m.name:
                         offsets[m.name] = off
                     cursor = off + m.size
@@ -368,7 +369,7 @@ class CtypesLayout:
                     if start > cursor:
                         pad(start - cursor)
                     store = fresh("__bits")
-                    fields.append(f"({store!r}, ctypes.c_uint8 * {end - start})")
+                    fields.append(f"({q.literal(store)}, ctypes.c_uint8 * {end - start})")
                     for m2 in run:
                         if m2.name:
                             rawbits.append((m2.name, store, start, m2.bit_off - start * 8, m2.bits, m2.signed))
@@ -377,27 +378,27 @@ class CtypesLayout:
                     continue
                 for ustart, usize, ubits in units:
                     # a zero-length separator closes any bitfield ctypes still has open
-                    fields.append(f"({fresh('__pad')!r}, ctypes.c_uint8 * {ustart - cursor})")
+                    fields.append(f"({q.literal(fresh('__pad'))}, ctypes.c_uint8 * {ustart - cursor})")
                     pos = 0
                     for m2 in ubits:
                         rel = m2.bit_off - ustart * 8
                         if rel > pos:
-                            fields.append(f"({fresh('__bits')!r}, {_INT_NAMES[(usize, False)]}, {rel - pos})")
+                            fields.append(f"({q.literal(fresh('__bits'))}, {_INT_NAMES[(usize, False)]}, {rel - pos})")
                         fname = m2.name or fresh("__bits")
-                        fields.append(f"({fname!r}, {_INT_NAMES[(usize, m2.signed)]}, {m2.bits})")
+                        fields.append(f"({q.literal(fname)}, {_INT_NAMES[(usize, m2.signed)]}, {m2.bits})")
                         if m2.name:
                             bitchecks.append((m2.name, m2.bit_off, m2.bits, m2.signed))
                         pos = rel + m2.bits
                     if pos < usize * 8:
-                        fields.append(f"({fresh('__bits')!r}, {_INT_NAMES[(usize, False)]}, {usize * 8 - pos})")
+                        fields.append(f"({q.literal(fresh('__bits'))}, {_INT_NAMES[(usize, False)]}, {usize * 8 - pos})")
                     cursor = ustart + usize
             if cursor < size:
                 pad(size - cursor)
 
         base = "ctypes.Union" if is_union else "ctypes.Structure"
-        lines = [f"class {name}({base}):", f'    """{_doc(what)}"""', "    _pack_ = 1"]
+        lines = [f"class {name}({base}):", f'    """{q.doc_text(what)}"""', "    _pack_ = 1"]
         if anonymous:
-            lines.append(f"    _anonymous_ = {tuple(anonymous)!r}")
+            lines.append(f"    _anonymous_ = {q.literal(tuple(anonymous))}")
         lines.append("")
         # _fields_ is set outside the class body: names like __u32 would be mangled inside it
         if fields:
@@ -407,9 +408,9 @@ class CtypesLayout:
             lines.append("]")
         else:
             lines.append(f"{name}._fields_ = []")
-        lines.append(f"_layout({name}, {size}, {offsets!r},")
-        lines.append(f"        bits={tuple(bitchecks)!r},")
-        lines.append(f"        raw={tuple(rawbits)!r})")
+        lines.append(f"_layout({name}, {size}, {q.literal(offsets)},")
+        lines.append(f"        bits={q.literal(tuple(bitchecks))},")
+        lines.append(f"        raw={q.literal(tuple(rawbits))})")
         return "\n".join(lines) + "\n"
 
     def _emit(self, src: str) -> None:
@@ -447,9 +448,8 @@ class _M:
         self.signed = signed
         self.anon = anon
 
-
-def _doc(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"""', "'''")
+    def named(self, name: str) -> "_M":
+        return _M(name, self.bit_off, self.bits, self.expr, self.size, self.signed, self.anon)
 
 
 def _ctypes_units(run: list, cursor: int, limit: int):

@@ -11,6 +11,24 @@ one class per data section named like the C skeleton's structs
 object (``h_boot_bpf`` -> ``HBootBpf``) that knows the data sections, maps
 and programs by the names a C skeleton gives them.
 
+Names
+=====
+Every name from the object (and the file names) reaches the module through
+:mod:`bpfinspect.quote.python`: as a literal, in a docstring, or as an
+identifier made by its rules.  Identifiers are unique in their scope, a repeat
+getting ``_2``, ``_3``... (``__2``... for classes, as the type layouts name
+them):
+
+* module level: the class, the ctypes classes and aliases, the data-section
+  classes; the builtins and the module's own names (``ctypes``, ``ELF_BYTES``,
+  ``_layout``...) are taken;
+* ``skel.<section>``: data sections; the attributes of ``Skeleton`` (``load``,
+  ``maps``, ``obj``...) are taken;
+* ``skel.maps``, ``skel.progs``/``skel.links``: one scope each.
+
+The template receives quoted fragments only: its environment refuses to write
+any text that is not :class:`bpfinspect.quote.python.Code`.
+
 The output depends only on the object and the options: no paths beyond the
 file's base name, no dates.
 """
@@ -24,16 +42,24 @@ import re
 import shlex
 
 from bpfinspect.errors import UsageError
-from bpfinspect.skel.names import sanitize
+from bpfinspect.quote import python as q, shown
 
 LINE = 100  # base64 characters per line
 
-# Names the generated module defines itself.
-RESERVED = {"ctypes", "ELF_BYTES", "_base64", "_hashlib", "_layout", "_Skeleton", "Skeleton", "_DATA_SECTIONS",
-            "_MAPS", "_PROGRAMS"}
+# Names the generated module defines or imports itself.
+MODULE_NAMES = frozenset({"ctypes", "ELF_BYTES", "_base64", "_hashlib", "_layout", "_Skeleton", "_DATA_SECTIONS",
+                          "_MAPS", "_PROGRAMS"})
+# Attributes of bpfinspect.runtime.skeleton.Skeleton (a test keeps this in step with the class):
+# a data section may not take one.
+SKELETON_ATTRS = frozenset({"DATA_SECTIONS", "ELF_BYTES", "MAPS", "OBJECT_NAME", "PROGRAMS", "attach", "close",
+                            "destroy", "detach", "load", "loaded", "open", "open_and_load", "obj", "maps", "progs",
+                            "links"})
+# Attributes of bpfinspect.runtime.skeleton.Members: a map or program may not take one.
+MEMBERS_ATTRS = frozenset({"_set", "_kind", "_items"})
+
 
 def class_name_for(object_name: str) -> str:
-    """``h_boot_bpf`` -> ``HBootBpf``."""
+    """``h_boot_bpf`` -> ``HBootBpf`` (not yet checked against keywords or other names)."""
     parts = [p for p in re.split(r"[^A-Za-z0-9]+|_", object_name) if p]
     name = "".join(p[:1].upper() + p[1:] for p in parts) or "BpfObject"
     if name[0].isdigit():
@@ -41,124 +67,163 @@ def class_name_for(object_name: str) -> str:
     return name
 
 
-def member_name(name: str) -> str:
-    """A Python attribute name for ``name`` (the C skeleton's member rules, Python's keywords)."""
-    s = sanitize(name) or "_"
-    if s[0].isdigit():
-        s = "_" + s
-    import keyword
-    if keyword.iskeyword(s):
-        s += "_"
-    return s
-
-
 def _template():
     import jinja2
 
     from bpfinspect.skel.c_template import template_text
 
-    env = jinja2.Environment(autoescape=False, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
-    env.filters["pyrepr"] = repr
-    env.filters["shell_quote"] = shlex.quote
+    def finalize(value):
+        if isinstance(value, q.Code) or (isinstance(value, int) and not isinstance(value, bool)):
+            return value
+        raise TypeError(f"unquoted {type(value).__name__} reached the Python skeleton template: {value!r:.80}")
+
+    env = jinja2.Environment(autoescape=False, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
+                             undefined=jinja2.StrictUndefined, finalize=finalize)
     return env.from_string(template_text("skel_python.py.j2"))
 
 
 def generate(obj, *, types=(), module_name: str | None = None, name: str | None = None) -> str:
     """The source of a Python skeleton module for ``obj`` (a :class:`bpfinspect.obj.BpfObject`)."""
-    from bpfinspect.btf.ctypes_layout import CtypesLayout
     from bpfinspect.btf import Kind
+    from bpfinspect.btf.ctypes_layout import CtypesLayout
     from bpfinspect.obj.names import internal_map_name
+    from bpfinspect.skel.bound import check_output
 
     import sys
     if obj.endian != sys.byteorder:
         raise UsageError(f"the object is {obj.endian}-endian and this machine is {sys.byteorder}-endian: a Python "
                          f"skeleton runs on the machine that loads it", path=obj.path)
-    # --name replaces the object name (as for C skeletons): the class is named after it
-    object_name = sanitize(name) if name else obj.name
-    class_name = class_name_for(object_name)
+    if name is not None and not name.strip():
+        raise UsageError("--name must not be empty")
+    # --name replaces the object name (as for C skeletons): the class is named after it, and
+    # libbpf gets it as the object name (which names the data sections' maps).
+    object_name = q.sanitize(name) if name else obj.name
     module_name = module_name or f"{object_name}_skel"
     btf = obj.btf
-    reserved = set(RESERVED) | {class_name}
-    layout = CtypesLayout(btf, reserved=reserved) if btf is not None else None
+    layout = CtypesLayout(btf, reserved=MODULE_NAMES) if btf is not None else None
+    scope = layout.scope if layout is not None else q.Scope(MODULE_NAMES, builtins=True, suffix="__{n}")
+    class_name = scope.take(class_name_for(object_name))
 
     # Requested types first, in the order asked.
     exports: list[str] = []
     for spec in types:
         if layout is None:
-            raise UsageError(f"--type {spec}: the object has no BTF", path=obj.path)
+            raise UsageError(f"--type {shown(spec)}: the object has no BTF", path=obj.path)
         try:
             exports.append(layout.named(spec))
         except KeyError:
-            raise UsageError(f"--type {spec}: no struct, union, enum or typedef of that name in the object's BTF",
-                             path=obj.path) from None
+            raise UsageError(f"--type {shown(spec)}: no struct, union, enum or typedef of that name in the "
+                             "object's BTF", path=obj.path) from None
 
-    def type_expr(tid: int) -> str:
+    def type_expr(tid: int) -> q.Code:
         if layout is None or not tid:
-            return "None"
-        if btf.kind(tid) == Kind.TYPEDEF:
-            name = layout.alias(tid)
-        else:
-            name = layout.expr(tid)
-        if name.isidentifier() and name not in exports and not name.startswith("ctypes."):
-            exports.append(name)
-        return name
+            return q.trusted("None")
+        expr = layout.alias(tid) if btf.kind(tid) == Kind.TYPEDEF else layout.expr(tid)
+        if expr.isidentifier() and expr not in exports:
+            exports.append(expr)
+        return q.trusted(expr)
 
+    maps_scope = q.Scope(MEMBERS_ATTRS)
     maps = []
     for m in obj.maps:
         if m.section not in (".maps", "maps"):
             continue
-        member = member_name(m.name)
-        maps.append({
-            "member": member, "name": m.name, "type": m.type,
-            "key": m.key_type, "value": m.value_type,
-            "key_expr": type_expr(m.key_type_id), "value_expr": type_expr(m.value_type_id),
-        })
+        maps.append({"member": maps_scope.take(m.name), "name": m.name, "type": m.type, "key": m.key_type,
+                     "value": m.value_type, "key_expr": type_expr(m.key_type_id),
+                     "value_expr": type_expr(m.value_type_id)})
 
+    top_scope = q.Scope(SKELETON_ATTRS)
     datasecs = []
     for ds in obj.datasecs:
-        member = member_name(ds.skel_name)
+        member = top_scope.take(ds.skel_name)
         variables = [(v.name, v.offset, v.size, v.type_id) for v in ds.variables if not v.is_static]
         cname = f"{object_name}__{member}"
         if layout is not None:
             cls = layout.define_datasec(cname, ds.size, variables)
+            fields = layout.fields_of(cls)
+            for v in ds.variables:
+                if not v.is_static and v.type_id:
+                    expr = layout.expr(v.type_id)
+                    if expr.isidentifier() and expr not in exports:
+                        exports.append(expr)
         else:
-            cls = cname
-        for v in ds.variables:
-            if not v.is_static and v.type_id and layout is not None:
-                type_expr_name = layout.expr(v.type_id)
-                if type_expr_name.isidentifier() and type_expr_name not in exports:
-                    exports.append(type_expr_name)
+            cls = scope.take(cname)
+            fields = []
         exports.append(cls)
         # the runtime opens the object under object_name, so libbpf names the map after it
-        datasecs.append({
-            "member": member, "section": ds.name, "kind": ds.kind, "size": ds.size,
-            "map_name": internal_map_name(object_name, ds.name), "class_name": cls,
-            "vars": [v[0] for v in variables], "first_var": variables[0][0] if variables else None,
-        })
+        datasecs.append({"member": member, "section": ds.name, "kind": ds.kind, "size": ds.size,
+                         "map_name": internal_map_name(object_name, ds.name), "class_name": cls, "fields": fields})
 
-    types_source = layout.source().strip("\n") if layout is not None else ""
-    if layout is None:
+    if layout is not None:
+        types_source = layout.source().strip("\n")
+    else:
         # No BTF: data sections are plain byte arrays.
-        chunks = []
-        for ds in datasecs:
-            chunks.append(f"class {ds['class_name']}(ctypes.Structure):\n    _pack_ = 1\n"
-                          f"    _fields_ = [('__raw', ctypes.c_uint8 * {ds['size']})]\n")
-        types_source = "\n\n".join(chunks).strip("\n")
+        types_source = "\n\n\n".join(
+            f"class {d['class_name']}(ctypes.Structure):\n    _pack_ = 1\n"
+            f"    _fields_ = [('__raw', ctypes.c_uint8 * {int(d['size'])})]" for d in datasecs)
 
-    # (the internal maps of data sections are looked up by the runtime through DATA_SECTIONS)
-    progs = [{"member": member_name(p.name), "name": p.name, "section": p.section,
+    progs_scope = q.Scope(MEMBERS_ATTRS)
+    progs = [{"member": progs_scope.take(p.name), "name": p.name, "section": p.section,
               "auto_attach": p.spec.auto_attach} for p in obj.programs if not p.is_subprog]
 
     b64 = base64.b64encode(obj.data).decode("ascii")
-    elf_lines = [b64[i:i + LINE] for i in range(0, len(b64), LINE)] or [""]
+    elf_lines = [q.literal(b64[i:i + LINE]) for i in range(0, len(b64), LINE)] or [q.literal("")]
     export_list = [class_name]
     for n in exports:
         if n not in export_list:
             export_list.append(n)
-    return _template().render(
-        object_file=os.path.basename(obj.path) if obj.path else f"{object_name}.o",
-        object_name=object_name, class_name=class_name, module_name=module_name,
-        requested_types=list(types), elf_lines=elf_lines, elf_size=len(obj.data),
-        elf_sha256=hashlib.sha256(obj.data).hexdigest(), types_source=types_source,
-        datasecs=datasecs, maps=maps, progs=progs, exports=export_list,
+
+    object_file = os.path.basename(obj.path) if obj.path else f"{object_name}.o"
+    regen = " ".join(["bpfinspect gen-skel", shlex.quote(object_file), "--lang python",
+                      *(f"--type {shlex.quote(t)}" for t in types)])
+    text = _template().render(
+        title=q.doc_text(f"Python skeleton of the BPF object {object_file} (object name {object_name})."),
+        regen=q.doc_text(regen),
+        usage=_usage(module_name, class_name, datasecs, maps),
+        members=_members_doc(datasecs, maps, progs),
+        elf_lines=elf_lines, elf_size=len(obj.data),
+        elf_sha256=q.literal(hashlib.sha256(obj.data).hexdigest()),
+        damaged=q.literal(f"{module_name}: the embedded BPF object is damaged"),
+        types_source=q.trusted(types_source),
+        data_sections=[q.trusted(f"({q.literal(d['member'])}, {q.literal(d['section'])}, "
+                                 f"{q.literal(d['map_name'])}, {d['class_name']}),") for d in datasecs],
+        maps=[q.trusted(f"({q.literal(m['member'])}, {q.literal(m['name'])}, {m['key_expr']}, {m['value_expr']}),")
+              for m in maps],
+        progs=[q.trusted(f"({q.literal(p['member'])}, {q.literal(p['name'])}),") for p in progs],
+        class_name=class_name,
+        class_doc=q.doc_text(f"The BPF object {object_name}: open(), load(), attach(), close()."),
+        object_name=q.literal(object_name),
+        exports=q.literal(export_list),
     )
+    check_output(text, obj.data, "Python skeleton")
+    return text
+
+
+def _usage(module_name: str, class_name: str, datasecs, maps) -> list[q.Code]:
+    """The example in the module's docstring, one line each (indented by the template)."""
+    lines = [f"from {module_name} import {class_name}", "", f"with {class_name}.open() as skel:"]
+    for ds in datasecs:
+        if ds["fields"]:
+            note = ", set before load" if ds["kind"] == "rodata" else ""
+            lines.append(f"    skel.{ds['member']}.{ds['fields'][0]}  # {ds['section']}{note}")
+    lines += ["    skel.load()", "    skel.attach()"]
+    for m in maps:
+        if m["type"] == "ringbuf":
+            lines.append(f"    rb = skel.maps.{m['member']}.ring_buffer(lambda data: print(len(data)))")
+            lines.append("    rb.poll(timeout_ms=100)")
+    return [q.doc_text(line) for line in lines]
+
+
+def _members_doc(datasecs, maps, progs) -> list[q.Code]:
+    lines = []
+    for ds in datasecs:
+        ro = ", read-only after load" if ds["kind"] == "rodata" else ""
+        names = f": {', '.join(ds['fields'])}" if ds["fields"] else ""
+        lines.append(f"skel.{ds['member']}: {ds['section']} ({ds['size']} bytes{ro}){names}")
+    for m in maps:
+        kv = (f", key {m['key']}" if m["key"] else "") + (f", value {m['value']}" if m["value"] else "")
+        lines.append(f"skel.maps.{m['member']}: {m['type']}{kv}")
+    for p in progs:
+        auto = ", attached by attach()" if p["auto_attach"] else ""
+        lines.append(f"skel.progs.{p['member']}: SEC(\"{p['section']}\"){auto}")
+    return [q.doc_text(line) for line in lines]
