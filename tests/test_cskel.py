@@ -505,15 +505,17 @@ def test_struct_ops_skeleton_registers_and_unregisters(tmp_path):
 @pytest.mark.parametrize("raw,ident", [
     ("1st-prog.v2.bpf", "_1st_prog_v2_bpf"), ("int", "int_"), ("class", "class_"), ("", "_"),
     ("a b\u00e9", "a_b_"), ("ok_name", "ok_name"), ("_Bool", "_Bool_"), ("xor", "xor_"),
+    ("linux", "linux_"), ("errno", "errno_"), ("NULL", "NULL_"), ("free", "free_"), ("bpf_object", "bpf_object_"),
 ])
 def test_c_ident(raw, ident):
-    from bpfinspect.skel.names import c_ident, is_c_ident
-    assert c_ident(raw) == ident
-    assert is_c_ident(ident)
+    from bpfinspect.quote.c import is_ident
+    from bpfinspect.skel.c_build import skeleton_ident
+    assert skeleton_ident(raw) == ident
+    assert is_ident(ident)
 
 
 def test_c_string_escapes_compile(tmp_path):
-    from bpfinspect.skel.names import c_string
+    from bpfinspect.quote.c import string as c_string
     text = 'a"b\\c??=d\n\u00e9\x01'
     (tmp_path / "s.c").write_text(
         "#include <string.h>\nint main(void) { static const char s[] = " + c_string(text) + ";\n"

@@ -20,6 +20,7 @@ paths, dates, or sizes of the generating host.
 
 from __future__ import annotations
 
+from bpfinspect.quote.c import trusted
 from bpfinspect.skel.c_build import build_model
 from bpfinspect.skel.c_template import render
 
@@ -44,13 +45,15 @@ def elf_words(data: bytes) -> tuple[int, str, str]:
     words.frombytes(padded)
     words.byteswap()  # each word's bytes reversed: the value's digits for a little-endian host
     le = words.tobytes().hex(",", 8)
-    return len(padded) // 8, _lines(le), _lines(be)
+    return len(padded) // 8, trusted(_lines(le)), trusted(_lines(be))
 
 
 def generate_with_warnings(obj, name: str | None = None, types: bool = False) -> tuple[str, list[str]]:
+    from bpfinspect.skel.bound import check_output
     model = build_model(obj, name=name, types=types)
     n_words, le_rows, be_rows = elf_words(model.data)
     text = render("skel_c.h.j2", s=model, elf_words=n_words, le_rows=le_rows, be_rows=be_rows)
+    check_output(text, obj.data, "C skeleton")
     return text, model.warnings
 
 

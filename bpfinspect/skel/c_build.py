@@ -1,18 +1,75 @@
 """From a :class:`~bpfinspect.obj.BpfObject` to the :class:`SkelModel` a C template renders.
 
 The ordering and naming rules are described in :mod:`bpfinspect.skel.c_model`.
+Everything the model holds for the template is :class:`bpfinspect.quote.c.Code`:
+identifiers, literals and comments made by :mod:`bpfinspect.quote.c`, and
+declarations printed from a BTF whose names are the skeleton's
+(:mod:`bpfinspect.skel.c_names`).
 """
 
 from __future__ import annotations
 
+import re
 import sys
 
 from bpfinspect.errors import MalformedInput, UsageError
 from bpfinspect.obj.names import internal_map_name
+from bpfinspect.quote import c as qc, shown
+from bpfinspect.quote.c import Code
+from bpfinspect.skel.bound import Budget, decl_weight, definitions_weight, reachable
 from bpfinspect.skel.c_model import (RESERVED_TOP, NameSpace, SkelDatasec, SkelMap, SkelMember, SkelModel,
                                      SkelProg, member_name)
-from bpfinspect.skel.names import c_ident, guard_macro, sanitize
 
+# The functions a skeleton defines: <name>__<function>.
+SKEL_FUNCTIONS = ("destroy", "create_skeleton", "open_opts", "open", "load", "open_and_load", "detach", "attach",
+                  "elf_bytes", "assert")
+_NOT_ALNUM = re.compile(r"[^A-Za-z0-9_]")
+
+
+def guard_macro(ident: str) -> str:
+    """The include guard for a skeleton named ``ident``: ``__IDENT_SKEL_H__``."""
+    return f"__{ident.upper()}_SKEL_H__"
+
+
+def skeleton_macros(ident: str) -> tuple[str, ...]:
+    """The macros a skeleton named ``ident`` defines (no other name may take one)."""
+    return (guard_macro(ident), f"{ident}__N", f"{ident}__ASSERT", f"{ident}__SEC")
+
+
+def _file_scope_taken(name: str) -> bool:
+    return qc.is_reserved(name, True) or name in qc.header_names() or qc.header_tag(name) is not None
+
+
+def skeleton_ident(raw: str) -> Code:
+    """The skeleton's identifier (struct tag and function prefix) for ``raw``: valid in C and
+    C++, not a name the includes declare, and none of the names made from it a macro."""
+    ident = qc.ident(raw, cxx=True)
+    while _file_scope_taken(ident) or any(_file_scope_taken(n) for n in skeleton_macros(ident)) or \
+            any(_file_scope_taken(f"{ident}__{f}") for f in SKEL_FUNCTIONS):
+        ident += "_"
+    return Code(ident)
+
+
+class _Strings:
+    """Names handed to libbpf, as C expressions (static arrays for the long ones)."""
+
+    def __init__(self, avoid) -> None:
+        self.n = 0
+        self.avoid = avoid
+
+    def __call__(self, text: str) -> tuple[Code, Code | None]:
+        var = f"name{self.n}"
+        while qc.is_reserved(var, True, self.avoid):
+            var += "_"
+        decl, expr = qc.string_expr(text, var)
+        if decl is not None:
+            self.n += 1
+        return expr, decl
+
+
+def _message(what: str, name: str) -> Code:
+    short = name if len(name) <= 64 else name[:64] + "..."
+    return qc.string(f"unexpected {what} of '{short}'")
 
 
 def build_model(obj, name: str | None = None, types: bool = False) -> SkelModel:
@@ -20,15 +77,21 @@ def build_model(obj, name: str | None = None, types: bool = False) -> SkelModel:
     raw = obj.name if name is None else name
     if name is not None and not name.strip():
         raise UsageError("--name must not be empty")
-    libbpf_name = sanitize(raw) or "_"
-    ident = c_ident(raw)
+    libbpf_name = _NOT_ALNUM.sub("_", raw) or "_"
+    ident = skeleton_ident(raw)
+    avoid = frozenset(skeleton_macros(ident))
 
+    # The text grows with the object; only BTF can make it grow faster: every declaration and
+    # the definitions are charged what they will take at least before they are printed.
+    budget = Budget(obj.data, "C skeleton")
+    budget.charge(2 * 19 * (len(obj.data) // 8 + 1))   # the object, as two tables of hex words
     typer = typer_cxx = None
     if obj.btf is not None:
         from bpfinspect.skel.c_types import Types
-        typer = Types(obj.btf)
-        if types:
-            typer_cxx = Types(obj.btf, cxx=True)
+        typer = Types(obj.btf, avoid=avoid)
+        typer_cxx = Types(obj.btf, cxx=True, avoid=avoid)
+        for t in (typer, typer_cxx):
+            t.budget, t.weights = budget, {}
 
     if obj.endian != sys.byteorder:
         warnings.append(f"{obj.endian}-endian object: libbpf opens it only on a {obj.endian}-endian host")
@@ -62,7 +125,7 @@ def build_model(obj, name: str | None = None, types: bool = False) -> SkelModel:
                 entries.append(dict(raw=m.name, libbpf=m.name, kind=kind))
 
     # Member names: names from the source first, derived ones after.
-    ns = NameSpace()
+    ns = NameSpace(avoid=avoid)
     for e in entries:
         if e["kind"] not in ("data", "kconfig"):
             e["member"] = ns.take(e["raw"])
@@ -71,69 +134,84 @@ def build_model(obj, name: str | None = None, types: bool = False) -> SkelModel:
             e["member"] = ns.take(e["raw"])
 
     # -- programs and links ----------------------------------------------------------------------
-    pns = NameSpace()
-    lns = NameSpace()
+    strings = _Strings(avoid)
+    pns = NameSpace(avoid=avoid)
+    lns = NameSpace(avoid=avoid)
     skel_progs = []
     for pname in program_names(obj):
         member = pns.take(pname)
         link = lns.take(pname)
-        skel_progs.append(SkelProg(member, link, pname))
+        expr, decl = strings(pname)
+        skel_progs.append(SkelProg(member, link, pname, expr, decl))
 
     # -- data sections --------------------------------------------------------------------------
-    top = NameSpace(RESERVED_TOP)
+    top = NameSpace(RESERVED_TOP, avoid=avoid)
     skel_datasecs: list[SkelDatasec] = []
     skel_maps: list[SkelMap] = []
     type_ids: list[int] = []
     for e in entries:
         kind = e["kind"]
         sm = SkelMap(e["member"], e["libbpf"], kind)
-        if kind in ("data", "kconfig") and sm.member.c != member_name(e["raw"]).c:
+        sm.name_expr, sm.name_decl = strings(e["libbpf"])
+        if kind in ("data", "kconfig") and sm.member.c != member_name(e["raw"], avoid).c:
             src = e['ds'].name if kind == 'data' else '.kconfig'
-            sm.note = f" /* {src}: {e['raw']!r} is another map's member */"
-            warnings.append(f"map member {e['raw']!r} is taken by another map; "
-                            f"the map of {src} is maps.{sm.member.c}")
+            sm.note = Code(" " + qc.comment(f"{src}: '{e['raw']}' is another map's member"))
+            warnings.append(f"map member '{shown(e['raw'])}' is taken by another map; "
+                            f"the map of {shown(src)} is maps.{sm.member.c}")
         if kind == "struct_ops_link":
-            sm.note = " /* .struct_ops.link: NULL with libbpf before 1.3 */"
+            sm.note = qc.trusted(" /* .struct_ops.link: NULL with libbpf before 1.3 */")
         if kind in ("struct_ops", "struct_ops_link"):
             sm.link = lns.take(e["raw"])
             sm.in_skeleton = kind == "struct_ops"
         if kind == "data":
             ds = e["ds"]
             top_name = top.take(ds.skel_name)
-            sec = SkelDatasec(top_name, f"{ident}__{top_name.c}", ds.name, ds.size)
-            _fill_datasec(sec, ds, typer, warnings, type_ids)
+            sec = SkelDatasec(top_name, Code(f"{ident}__{top_name.c}"), ds.name, ds.size)
+            _fill_datasec(sec, ds, typer, typer_cxx, warnings, type_ids, avoid)
             skel_datasecs.append(sec)
             sm.mmaped = top_name
         elif kind == "kconfig":
             top_name = top.take("kconfig")
-            sec = SkelDatasec(top_name, f"{ident}__{top_name.c}", ".kconfig", 0)
-            _fill_kconfig(sec, kconfig, typer, warnings, type_ids)
+            sec = SkelDatasec(top_name, Code(f"{ident}__{top_name.c}"), ".kconfig", 0)
+            _fill_kconfig(sec, kconfig, typer, typer_cxx, warnings, type_ids, avoid)
             skel_datasecs.append(sec)
             sm.mmaped = top_name
         skel_maps.append(sm)
 
-    if obj.btf is not None:
-        clash = _tag_clash(obj.btf, type_ids, ident)
-        if clash:
-            raise UsageError(f"skeleton name {ident!r} is also {clash}, a type the object's globals use: "
-                             "the header could not compile; choose another name with --name")
+    if typer is not None:
+        own = [(ident, f"struct {ident}")] + [(d.tag, f"struct {d.tag}") for d in skel_datasecs] + \
+            [(f"{ident}__{f}", f"the function {ident}__{f}") for f in SKEL_FUNCTIONS]
+        for t in (typer, typer_cxx):
+            clash = _clash(t, type_ids, dict(own))
+            if clash:
+                mine, theirs = clash
+                made = "is" if mine == f"struct {ident}" else f"makes {mine}, which is"
+                raise UsageError(f"skeleton name {ident!r} {made} also {theirs}, a type the object's globals use: "
+                                 "the header could not compile; choose another name with --name")
 
-    types_text = types_text_cxx = ""
+    types_text = types_text_cxx = Code("")
     if types and typer is not None:
-        types_text = typer.definitions(type_ids)
-        types_text_cxx = typer_cxx.definitions(type_ids)
+        for t in (typer, typer_cxx):
+            budget.charge(definitions_weight(t.btf, type_ids, t.weights))
+            for sec in skel_datasecs:
+                for m in sec.members:
+                    if m.type_id:
+                        _charge_decl(t, m.type_id, m.name.c)
+        types_text = Code(typer.definitions(type_ids))
+        types_text_cxx = Code(typer_cxx.definitions(type_ids))
         # The declarations above were written before the definitions: names the printer
         # suffixes while defining (___2) must be the ones the members use, so write again.
         for sec in skel_datasecs:
             for m in sec.members:
                 if m.type_id:
-                    m.decl = typer.decl(m.type_id, m.name.c, 2, strip_mods=m.strip)
-                    m.decl_cxx = typer_cxx.decl(m.type_id, m.name.cxx, 2, strip_mods=m.strip)
+                    m.decl = Code(typer.decl(m.type_id, m.name.c, 2, strip_mods=m.strip))
+                    m.decl_cxx = Code(typer_cxx.decl(m.type_id, m.name.cxx, 2, strip_mods=m.strip))
 
-    return SkelModel(ident=ident, libbpf_name=libbpf_name, guard=guard_macro(ident), maps=skel_maps,
+    name_expr, name_decl = strings(libbpf_name)
+    return SkelModel(ident=ident, libbpf_name=libbpf_name, guard=Code(guard_macro(ident)), maps=skel_maps,
                      progs=skel_progs, datasecs=skel_datasecs, types_text=types_text,
-                     types_text_cxx=types_text_cxx, data=obj.data,
-                     warnings=warnings)
+                     types_text_cxx=types_text_cxx, data=obj.data, warnings=warnings, name_expr=name_expr,
+                     name_decl=name_decl, banner=qc.comment_text(libbpf_name))
 
 
 def program_names(obj) -> list[str]:
@@ -155,44 +233,40 @@ def _data_map_name(obj_name: str, section: str) -> str:
     return section if name.startswith(".") else name
 
 
-def _tag_clash(btf, type_ids, ident: str) -> str | None:
-    """``struct X`` (or union/enum) named ``ident`` among the types ``type_ids`` reach, if any."""
+def _clash(typer, type_ids, own: dict) -> tuple[str, str] | None:
+    """(the skeleton's name, the type's) when a type ``type_ids`` reach is named like one of
+    the names the skeleton defines (``own``: name -> what it is), else None."""
     from bpfinspect.btf import Kind
-    seen: set[int] = set()
-    stack = list(type_ids)
+    btf = typer.btf
     tags = {Kind.STRUCT: "struct", Kind.UNION: "union", Kind.ENUM: "enum", Kind.ENUM64: "enum"}
-    while stack:
-        tid = stack.pop()
-        if not tid or tid in seen or not btf.valid(tid):
-            continue
-        seen.add(tid)
+    for tid in reachable(btf, type_ids):
         k = btf.kind(tid)
-        if k in tags or k == Kind.FWD:
-            if btf.name(tid) == ident:
-                kw = tags.get(k) or ("union" if btf.kflag(tid) else "struct")
-                return f"{kw} {ident}"
-        if k in (Kind.STRUCT, Kind.UNION):
-            stack.extend(m.type for m in btf.type(tid).members)
-        elif k == Kind.ARRAY:
-            stack.append(btf.type(tid).array.type)
-        elif k == Kind.FUNC_PROTO:
-            t = btf.type(tid)
-            stack.append(t.type)
-            stack.extend(p.type for p in t.params)
-        elif k in (Kind.PTR, Kind.TYPEDEF, Kind.CONST, Kind.VOLATILE, Kind.RESTRICT, Kind.TYPE_TAG, Kind.VAR):
-            stack.append(btf.ref(tid))
+        name = typer.name(tid)
+        if name and name in own and (k in tags or k in (Kind.FWD, Kind.TYPEDEF)):
+            kw = tags.get(k) or ("typedef" if k == Kind.TYPEDEF else "union" if btf.kflag(tid) else "struct")
+            return own[name], f"{kw} {name}"
+        if k in (Kind.ENUM, Kind.ENUM64) and tid not in typer.names.provided:
+            for i in range(btf.vlen(tid)):
+                item = typer.names.items.get((tid, i), "")
+                if item in own:
+                    return own[item], f"the enumerator {item}"
     return None
 
 
-def _fill_datasec(sec: SkelDatasec, ds, typer, warnings, type_ids) -> None:
+def _charge_decl(typer, tid: int, name: str) -> None:
+    """Charge the skeleton's budget what a declaration of ``name`` with type ``tid`` takes."""
+    typer.budget.charge(decl_weight(typer.btf, tid, typer.weights) + len(name))
+
+
+def _fill_datasec(sec: SkelDatasec, ds, typer, typer_cxx, warnings, type_ids, avoid) -> None:
     # the model already places each variable in the section of its symbol, with its BTF type
     rows = [(v.offset, v.name, v.size, v.type_id) for v in ds.variables
             if not v.is_static and v.linkage == "global"]
-    rows.sort()
-    _layout(sec, rows, typer, warnings, type_ids, strip_mods=True)
+    rows.sort(key=lambda r: r[0])
+    _layout(sec, rows, typer, typer_cxx, warnings, type_ids, avoid, strip_mods=True)
 
 
-def _fill_kconfig(sec: SkelDatasec, externs, typer, warnings, type_ids) -> None:
+def _fill_kconfig(sec: SkelDatasec, externs, typer, typer_cxx, warnings, type_ids, avoid) -> None:
     """Kconfig externs as libbpf lays them out: by alignment (largest first), size, name."""
     items = []
     for e in externs:
@@ -203,10 +277,10 @@ def _fill_kconfig(sec: SkelDatasec, externs, typer, warnings, type_ids) -> None:
         except MalformedInput:
             size = align = 0
         if size <= 0 or align <= 0:  # the C printer's "unknown": size -EINVAL, alignment 0
-            warnings.append(f".kconfig: extern {e.name!r} has no size; left out")
+            warnings.append(f".kconfig: extern '{shown(e.name)}' has no size; left out")
             continue
         items.append((-align, size, e.name, e.type_id, align))
-    items.sort(key=lambda t: (t[0], t[1], t[2].encode()))
+    items.sort(key=lambda t: (t[0], t[1], t[2].encode("utf-8", "surrogateescape")))
     off = 0
     rows = []
     for _, size, nm, tid, align in items:
@@ -214,13 +288,13 @@ def _fill_kconfig(sec: SkelDatasec, externs, typer, warnings, type_ids) -> None:
         rows.append((off, nm, size, tid))
         off += size
     sec.size = off
-    _layout(sec, rows, typer, warnings, type_ids, strip_mods=False)
+    _layout(sec, rows, typer, typer_cxx, warnings, type_ids, avoid, strip_mods=False)
 
 
-def _layout(sec: SkelDatasec, rows, typer, warnings, type_ids, strip_mods: bool) -> None:
-    ns = NameSpace()
-    for _, nm, _, _ in rows:
-        ns.taken.add(nm)
+def _layout(sec: SkelDatasec, rows, typer, typer_cxx, warnings, type_ids, avoid, strip_mods: bool) -> None:
+    # Variables' names first (unique in the struct), so that padding can avoid them.
+    ns = NameSpace(avoid=avoid)
+    names = [ns.take(nm) for _, nm, _, _ in rows]
     pad_no = 0
 
     def pad_name() -> str:
@@ -233,10 +307,10 @@ def _layout(sec: SkelDatasec, rows, typer, warnings, type_ids, strip_mods: bool)
 
     off = 0
     members = sec.members
-    for need, nm, size, tid in rows:
+    for (need, nm, size, tid), name in zip(rows, names):
         if need < off:
-            warnings.append(f"{sec.section}: variable {nm!r} at offset {need} overlaps the previous one "
-                            f"(which ends at {off}); left out")
+            warnings.append(f"{shown(sec.section)}: variable '{shown(nm)}' at offset {need} overlaps the previous "
+                            f"one (which ends at {off}); left out")
             continue
         align = 1
         if typer is not None and tid:
@@ -252,22 +326,23 @@ def _layout(sec: SkelDatasec, rows, typer, warnings, type_ids, strip_mods: bool)
             align = 1
         if (off + align - 1) // align * align != need:
             p = pad_name()
-            members.append(SkelMember(f"char {p}[{need - off}]", f"char {p}[{need - off}]", None, off, need - off))
-        name = member_name(nm)
+            members.append(SkelMember(Code(f"char {p}[{need - off}]"), Code(f"char {p}[{need - off}]"), None, off,
+                                      need - off))
         if tid and typer is not None:
-            decl_c = typer.decl(tid, name.c, 2, strip_mods=strip_mods)
-            decl_cxx = decl_c if not name.differs else typer.decl(tid, name.cxx, 2, strip_mods=strip_mods)
+            _charge_decl(typer, tid, name.c)
+            _charge_decl(typer_cxx, tid, name.cxx)
+            decl_c = Code(typer.decl(tid, name.c, 2, strip_mods=strip_mods))
+            decl_cxx = Code(typer_cxx.decl(tid, name.cxx, 2, strip_mods=strip_mods))
             type_ids.append(tid)
         else:
             # No type known: the bytes are still there.
-            decl_c = f"unsigned char {name.c}[{max(size, 1)}]"
-            decl_cxx = f"unsigned char {name.cxx}[{max(size, 1)}]"
+            decl_c = Code(f"unsigned char {name.c}[{max(size, 1)}]")
+            decl_cxx = Code(f"unsigned char {name.cxx}[{max(size, 1)}]")
         members.append(SkelMember(decl_c, decl_cxx, name, need, size, tid if typer is not None else 0,
-                                  strip_mods))
+                                  strip_mods, _message("size", name.c), _message("offset", name.c)))
         off = need + size
     if not members:
         # Nothing to show (only static variables, or no BTF): keep the struct non-empty
         # (ISO C has no empty structs) by covering the section's bytes.
         n = max(sec.size, 1)
-        members.append(SkelMember(f"char __pad0[{n}]", f"char __pad0[{n}]", None, 0, n))
-
+        members.append(SkelMember(Code(f"char __pad0[{n}]"), Code(f"char __pad0[{n}]"), None, 0, n))

@@ -16,45 +16,54 @@ skeleton puts them:
   C alignment of the next variable would not reach its offset (bpftool's
   rule), nothing after the last variable.
 
-Names (see :mod:`bpfinspect.skel.names` for identifiers) and clashes
-------------------------------------------------------------------------
+Names and clashes
+-----------------
+
+Every name reaches the header through :mod:`bpfinspect.quote.c`: identifiers
+by its rules (other characters than ASCII letters, digits and ``_`` become
+``_``, a leading digit gets ``_`` in front, a keyword or a macro of the
+includes or of the compilers gets ``_`` appended), texts for libbpf as string
+literals, texts shown in comments by its comment rules.
 
 * The skeleton is called after ``--name`` or bpftool's object name (file
   name without ``.o``, other characters than letters and digits as ``_``),
-  made a C identifier (``1st-prog.v2.bpf.o`` -> ``_1st_prog_v2_bpf``).
-  libbpf is given the name before the identifier fix (``1st_prog_v2_bpf``),
+  made an identifier valid in C and C++ (``1st-prog.v2.bpf.o`` ->
+  ``_1st_prog_v2_bpf``, ``linux`` -> ``linux_``); it gets ``_`` appended while
+  a name made from it (``__LINUX__SKEL_H__``, ``linux___N``...) is a macro.
+  libbpf is given the name before the identifier rules (``1st_prog_v2_bpf``),
   as bpftool does, so data-section map names (``1st_prog.rodata``) match.
-* Maps, programs and variables keep their own names in C.  A name that is a
-  C++ keyword only (``new``, ``class``...) gets ``_`` appended in C++ and
-  stays unchanged in C.
+* Maps, programs and variables keep their own names when they are
+  identifiers.  A name that is a C++ keyword only (``new``, ``class``...)
+  gets ``_`` appended in C++ and stays unchanged in C.  The skeleton's own
+  macros (``<name>__N``, ``<name>__ASSERT``, ``<name>__SEC``, the include
+  guard) count as macros for every name.
 * Inside ``maps``: names from the source (``.maps``, legacy and struct_ops
   maps) are taken first; a data-section or Kconfig map whose member name is
   taken gets ``_2`` (then ``_3``...) appended: a map called ``bss`` next to
   ``.bss`` gives ``maps.bss`` (the user's map) and ``maps.bss_2``.
-* Inside ``progs``: program names; a repeat (only possible with unnamed or
-  odd legacy programs) gets ``_2``...
+* Inside ``progs``: program names; a repeat (two names that become the same
+  identifier, or odd legacy programs) gets ``_2``...
 * Inside ``links``: program names first, then struct_ops maps, repeats
   getting ``_2``...
 * Top level: ``skeleton``, ``obj``, ``maps``, ``progs``, ``links`` and the
-  C++ member functions are reserved; data sections whose names sanitise to
-  the same identifier (``.data.a-b`` and ``.data.a_b``) get ``_2``... in
-  section order.
-* Inside a data section: padding members are ``__padN`` with N counting
+  C++ member functions are reserved; data sections whose names give the same
+  identifier (``.data.a-b`` and ``.data.a_b``) get ``_2``... in section order.
+* Inside a data section: variables whose names give the same identifier get
+  ``_2``... in offset order; padding members are ``__padN`` with N counting
   from 0 and skipping any number whose name a variable already uses.
+* Types (``--types``, and the type names in declarations): see
+  :mod:`bpfinspect.skel.c_names`.  A struct, union, enum or typedef name the
+  globals' types use that equals a name the skeleton defines (``struct
+  <name>``, ``struct <name>__data``, ``<name>__open``...) is refused (exit 2,
+  naming both): rename the skeleton with ``--name``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bpfinspect.skel.names import KEYWORDS, sanitize
-
-# C keywords: no member may have these names in C either (C++ adds more: names.KEYWORDS).
-_C_KEYWORDS = frozenset("""
-auto break case char const continue default do double else enum extern float for goto if inline int long
-register restrict return short signed sizeof static struct switch typedef union unsigned void volatile while
-_Alignas _Alignof _Atomic _Bool _Complex _Generic _Imaginary _Noreturn _Static_assert _Thread_local
-""".split())
+from bpfinspect.quote import c as qc
+from bpfinspect.quote.c import Code
 
 RESERVED_TOP = ("skeleton", "obj", "maps", "progs", "links",
                 "open", "open_and_load", "load", "attach", "detach", "destroy", "elf_bytes")
@@ -63,36 +72,34 @@ RESERVED_TOP = ("skeleton", "obj", "maps", "progs", "links",
 @dataclass
 class Name:
     """A member name: ``c`` in C, ``cxx`` in C++ (equal unless ``c`` is a C++ keyword)."""
-    c: str
-    cxx: str
+    c: Code
+    cxx: Code
 
     @property
     def differs(self) -> bool:
         return self.c != self.cxx
 
 
-def member_name(raw: str) -> Name:
-    c = sanitize(raw) or "_"
-    if c[0].isdigit():
-        c = "_" + c
-    if c in _C_KEYWORDS:
-        c += "_"
-    cxx = c + "_" if c in KEYWORDS else c
-    return Name(c, cxx)
+def member_name(raw: str, avoid=()) -> Name:
+    """The C and C++ spellings of a member called ``raw`` (``avoid``: the skeleton's macros)."""
+    c = qc.ident(raw, extra=avoid)
+    return Name(c, qc.ident(c, cxx=True, extra=avoid))
 
 
 class NameSpace:
     """Hands out unique member names in one struct (rule: append ``_2``, ``_3``...)."""
 
-    def __init__(self, reserved=()) -> None:
+    def __init__(self, reserved=(), avoid=()) -> None:
         self.taken: set[str] = set(reserved)
+        self.avoid = frozenset(avoid)
 
     def take(self, raw: str) -> Name:
-        base = member_name(raw)
+        base = member_name(raw, self.avoid)
         name = base
         n = 2
-        while name.c in self.taken or name.cxx in self.taken:
-            name = Name(f"{base.c}_{n}", f"{base.c}_{n}" if not base.differs else f"{base.cxx}_{n}")
+        while name.c in self.taken or name.cxx in self.taken or qc.is_reserved(name.c, False, self.avoid) or \
+                qc.is_reserved(name.cxx, True, self.avoid):
+            name = Name(Code(f"{base.c}_{n}"), Code(f"{base.cxx}_{n}"))
             n += 1
         self.taken.add(name.c)
         self.taken.add(name.cxx)
@@ -107,7 +114,9 @@ class SkelMap:
     mmaped: Name | None = None  # top-level data-section member bound to the map's memory
     link: Name | None = None    # links member (struct_ops maps)
     in_skeleton: bool = True  # listed in bpf_object_skeleton.maps (else looked up after open)
-    note: str = ""            # a trailing C comment (with its leading space) or ''
+    note: Code = Code("")     # a trailing C comment (with its leading space) or ''
+    name_expr: Code = Code("")  # libbpf_name as a C expression (a literal or a static array)
+    name_decl: Code | None = None  # the static array's declaration, for a name too long for a literal
 
 
 @dataclass
@@ -115,23 +124,27 @@ class SkelProg:
     member: Name
     link: Name
     name: str
+    name_expr: Code = Code("")
+    name_decl: Code | None = None
 
 
 @dataclass
 class SkelMember:
-    decl: str                 # C declaration (without ';'), name in C spelling
-    decl_cxx: str             # same in C++ spelling
+    decl: Code                # C declaration (without ';'), name in C spelling
+    decl_cxx: Code            # same in C++ spelling
     name: Name | None         # None for padding
     offset: int
     size: int
     type_id: int = 0
     strip: bool = True
+    size_msg: Code = Code("")    # the __assert messages, as string literals
+    offset_msg: Code = Code("")
 
 
 @dataclass
 class SkelDatasec:
     member: Name              # top-level pointer member
-    tag: str                  # struct tag: <skel>__<member>
+    tag: Code                 # struct tag: <skel>__<member>
     section: str
     size: int
     members: list[SkelMember] = field(default_factory=list)
@@ -139,16 +152,29 @@ class SkelDatasec:
 
 @dataclass
 class SkelModel:
-    ident: str                # C identifier of the skeleton (struct tag, function prefix)
+    ident: Code               # C identifier of the skeleton (struct tag, function prefix)
     libbpf_name: str          # bpf_object_skeleton.name
-    guard: str
+    guard: Code
     maps: list[SkelMap]
     progs: list[SkelProg]
     datasecs: list[SkelDatasec]
-    types_text: str           # definitions for --types ('' otherwise)
-    types_text_cxx: str       # the same for C++ (tags and typedefs share one name space there)
+    types_text: Code          # definitions for --types ('' otherwise)
+    types_text_cxx: Code      # the same for C++ (tags and typedefs share one name space there)
     data: bytes
     warnings: list[str]
+    name_expr: Code = Code("")          # libbpf_name as a C expression
+    name_decl: Code | None = None
+    banner: Code = Code("")             # the object's name, as the header's first comment shows it
+
+    @property
+    def create_decls(self) -> list[Code]:
+        """Static arrays __create_skeleton needs for names too long for a literal."""
+        out = [self.name_decl] + [m.name_decl for m in self.skeleton_maps] + [p.name_decl for p in self.progs]
+        return [d for d in out if d is not None]
+
+    @property
+    def open_decls(self) -> list[Code]:
+        return [m.name_decl for m in self.late_maps if m.name_decl is not None]
 
     @property
     def struct_ops_links(self) -> list[SkelMap]:
@@ -161,6 +187,11 @@ class SkelModel:
     @property
     def late_maps(self) -> list[SkelMap]:
         return [m for m in self.maps if not m.in_skeleton]
+
+    @property
+    def any_typed_member(self) -> bool:
+        """Some data-section member has a type from BTF (not just bytes)."""
+        return any(v.type_id for d in self.datasecs for v in d.members)
 
     @property
     def any_cxx_rename(self) -> bool:

@@ -1,5 +1,9 @@
 """Loading and rendering the C templates (``templates/*.j2``).
 
+The environment writes nothing but :class:`bpfinspect.quote.c.Code` and
+numbers: any other text reaching ``{{ }}`` is an error, so raw names from an
+object cannot slip into a header.
+
 Templates are read from the installed package ``bpfinspect.templates`` and,
 when running from a source checkout without an install, from the
 repository's top-level ``templates/`` directory.
@@ -45,16 +49,20 @@ def _cache_dir() -> str | None:
     return path if os.access(path, os.W_OK) else None
 
 
-def _n_filter(ctx, name) -> str:
+def _n_filter(ctx, name):
     """A member name in the spelling of the language compiling the header."""
+    from bpfinspect.quote.c import Code
     if name.c == name.cxx:
         return name.c
-    return f"{ctx['s'].ident}__N({name.c}, {name.cxx})"
+    return Code(f"{ctx['s'].ident}__N({name.c}, {name.cxx})")
 
 
-def _cstr(text: str) -> str:
-    from bpfinspect.skel.names import c_string
-    return c_string(text)
+def _finalize(value):
+    """Only quoted text (and numbers) may reach a C template's output."""
+    from bpfinspect.quote.c import Code
+    if isinstance(value, Code) or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise TypeError(f"unquoted {type(value).__name__} reached a C template: {value!r:.80}")
 
 
 def _env():
@@ -85,10 +93,9 @@ def _env():
 
     cache_dir = _cache_dir()
     env = jinja2.Environment(loader=Loader(), trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-                             autoescape=False, undefined=jinja2.StrictUndefined,
+                             autoescape=False, undefined=jinja2.StrictUndefined, finalize=_finalize,
                              bytecode_cache=Cache(cache_dir) if cache_dir else None)
     env.filters["n"] = jinja2.pass_context(_n_filter)
-    env.filters["cstr"] = _cstr
     _ENV = env
     return env
 
