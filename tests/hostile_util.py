@@ -62,7 +62,7 @@ class Image:
         out = []
         for i in range(self.hdr("shnum")):
             off = self.shdr(i)["name"]
-            out.append(blob[off:blob.index(b"\0", off)].decode())
+            out.append(blob[off:blob.index(b"\0", off)].decode("utf-8", "surrogateescape"))
         return out
 
     def index(self, name: str) -> int:
@@ -218,3 +218,103 @@ def insn(op: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0, little
 
 MOV64_R0_0 = insn(0xB7)
 EXIT = insn(0x95)
+
+
+# -- renaming things inside a real object ----------------------------------------------------------
+
+# BTF kinds whose vlen items start with a name, and the words per item.
+_BTF_NAMED_ITEMS = {4: 3, 5: 3, 6: 2, 19: 3, 13: 2}
+# Extra words after the 3-word common part, per kind: (fixed, per vlen item).
+_BTF_EXTRA = {1: (1, 0), 3: (3, 0), 4: (0, 3), 5: (0, 3), 6: (0, 2), 13: (0, 2), 14: (1, 0), 15: (0, 3),
+              17: (1, 0), 19: (0, 3)}
+
+
+def _strings_with(table: bytes, new: list[bytes]) -> tuple[bytes, dict[bytes, int]]:
+    """``table`` with ``new`` strings appended (offsets of the old ones unchanged)."""
+    out = bytearray(table)
+    if out and out[-1] != 0:
+        out.append(0)
+    where = {}
+    for s in new:
+        where[s] = len(out)
+        out += s + b"\0"
+    return bytes(out), where
+
+
+def _cstr(table: bytes, off: int) -> bytes:
+    end = table.find(b"\0", off)
+    return table[off:end if end >= 0 else len(table)]
+
+
+def patch_btf(data: bytes, names: dict[bytes, bytes] | None = None, sizes: dict[bytes, int] | None = None) -> bytes:
+    """The object with its .BTF changed: every name (of a type, member, enumerator or parameter)
+    equal to a key of ``names`` renamed to its value, and every struct/union named like a key
+    of ``sizes`` given that size.  New names are appended to the string table, so every other
+    string offset (.BTF.ext's among them) still holds."""
+    names = names or {}
+    sizes = sizes or {}
+    img = Image(data)
+    btf = img.data(".BTF")
+    e = "<" if btf[:2] == b"\x9f\xeb" else ">"
+    magic, ver, flags, hdr_len, type_off, type_len, str_off, str_len = struct.unpack_from(e + "HBBIIIII", btf)
+    types = bytearray(btf[hdr_len + type_off:hdr_len + type_off + type_len])
+    strs = btf[hdr_len + str_off:hdr_len + str_off + str_len]
+    strs, where = _strings_with(strs, list(names.values()))
+
+    def rename(pos: int) -> bytes:
+        off, = struct.unpack_from(e + "I", types, pos)
+        old = _cstr(strs, off)
+        if old in names:
+            struct.pack_into(e + "I", types, pos, where[names[old]])
+        return old
+
+    p = 0
+    while p < len(types):
+        info, third = struct.unpack_from(e + "II", types, p + 4)
+        kind, vlen = (info >> 24) & 0x1F, info & 0xFFFF
+        own = rename(p)
+        if kind in (4, 5) and own in sizes:
+            struct.pack_into(e + "I", types, p + 8, sizes[own])
+        step = _BTF_NAMED_ITEMS.get(kind)
+        fixed, per = _BTF_EXTRA.get(kind, (0, 0))
+        if step:
+            for i in range(vlen):
+                rename(p + 12 + 4 * (fixed + step * i))
+        p += 12 + 4 * (fixed + per * vlen)
+    hdr = struct.pack(e + "HBBIIIII", magic, ver, flags, 24, 0, len(types), len(types), len(strs))
+    return bytes(img.put(".BTF", hdr + bytes(types) + strs))
+
+
+def patch_symbols(data: bytes, names: dict[bytes, bytes]) -> bytes:
+    """The object with the symbols named like a key of ``names`` renamed (new names appended
+    to the symbol string table)."""
+    img = Image(data)
+    sym_index = img.index(".symtab")
+    symtab = img.shdr(sym_index)
+    strtab_name = img.names()[symtab["link"]]
+    old_table = img.data(strtab_name)
+    table, where = _strings_with(old_table, list(names.values()))
+    img.put(strtab_name, table)
+    entsize = 24 if img.is64 else 16
+    base = symtab["offset"]
+    for i in range(symtab["size"] // entsize):
+        off, = struct.unpack_from(img.e + "I", img.buf, base + i * entsize)
+        old = _cstr(old_table, off)
+        if old in names:
+            struct.pack_into(img.e + "I", img.buf, base + i * entsize, where[names[old]])
+    return bytes(img)
+
+
+def patch_section_names(data: bytes, names: dict[bytes, bytes]) -> bytes:
+    """The object with the sections named like a key of ``names`` renamed."""
+    img = Image(data)
+    shstrndx = img.hdr("shstrndx")
+    old_table = img.data(img.names()[shstrndx])
+    table, where = _strings_with(old_table, list(names.values()))
+    olds = [img.shdr(i)["name"] for i in range(img.hdr("shnum"))]
+    img.put(img.names()[shstrndx], table)
+    for i, off in enumerate(olds):
+        old = _cstr(old_table, off)
+        if old in names:
+            img.set_shdr(i, "name", where[names[old]])
+    return bytes(img)
