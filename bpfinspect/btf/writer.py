@@ -99,20 +99,21 @@ class BtfBuilder:
         vlen = (rec[1] & 0xFFFF) + 1
         rec[1] = _info(kind, vlen, bitfield or bool(rec[1] >> 31))
 
-    def add_type(self, src: Btf, tid: int) -> int:
+    def add_type(self, src: Btf, tid: int, name_of: Callable[[int, str], str] | None = None) -> int:
         """``btf__add_type``: a copy of ``src``'s type ``tid`` with its strings re-added (type
-        ids inside are kept as they are)."""
+        ids inside are kept as they are).  With ``name_of``, every name (the type's, index -1,
+        then each member's, enumerator's or parameter's by position) is ``name_of(index, old)``
+        instead, even where the old one is empty."""
         words = record_words(src, tid)
         kind = (words[1] >> 24) & 0x1F
         vlen = words[1] & 0xFFFF
-        if words[0]:
-            words[0] = self.add_str(src.string(words[0]))
-        step = {Kind.STRUCT: 3, Kind.UNION: 3, Kind.ENUM: 2, Kind.ENUM64: 3, Kind.FUNC_PROTO: 2}.get(kind)
-        if step:
-            for i in range(vlen):
-                at = 3 + step * i
-                if words[at]:
-                    words[at] = self.add_str(src.string(words[at]))
+        step = {Kind.STRUCT: 3, Kind.UNION: 3, Kind.ENUM: 2, Kind.ENUM64: 3, Kind.FUNC_PROTO: 2}.get(kind, 0)
+        for index, at in [(-1, 0)] + [(i, 3 + step * i) for i in range(vlen if step else 0)]:
+            if name_of is not None:
+                new = name_of(index, src.string(words[at]) if words[at] else "")
+                words[at] = self.add_str(new) if new else 0
+            elif words[at]:
+                words[at] = self.add_str(src.string(words[at]))
         return self._commit(words)
 
     def remap_ids(self, mapping: Callable[[int], int]) -> None:
@@ -146,3 +147,19 @@ class BtfBuilder:
         header = struct.pack(e + "HBBIIIII", BTF_MAGIC, 1, 0, HEADER_LEN, 0, len(types), len(types),
                              len(self._strs))
         return header + types + bytes(self._strs)
+
+
+def with_names(btf: Btf, name_of: Callable[[int, int, str], str]) -> Btf:
+    """The same types as ``btf`` (same ids, kinds, sizes, references) with every name replaced
+    by ``name_of(type_id, index, old_name)`` (``index`` -1 for the type's own name, else the
+    position of the member, enumerator or parameter).  For code generators: hand the printer
+    this copy and every name it writes went through the generator's rules.  Only
+    self-contained BTF (not split on a base) can be copied this way."""
+    import sys
+
+    if btf.base is not None:
+        raise UsageError("split BTF cannot be renamed")
+    out = BtfBuilder()
+    for tid in btf.ids():
+        out.add_type(btf, tid, lambda index, old, tid=tid: name_of(tid, index, old))
+    return Btf(out.raw(sys.byteorder), path=btf.path, section=btf.section)

@@ -2,7 +2,7 @@
 
 The C printer writes what BTF says; a skeleton must write only names that
 compile and mean nothing else.  So the skeleton hands the printer a copy of the
-BTF (:func:`bpfinspect.btf.rename.with_names`) in which every name has been
+BTF (:func:`bpfinspect.btf.writer.with_names`) in which every name has been
 decided here, once per language: the C text and the C++ text of a header are
 printed from two such copies.  The rules, applied in type id order:
 
@@ -148,7 +148,7 @@ class BtfNames:
 
     def renamed(self):
         """The BTF with these names (same ids)."""
-        from bpfinspect.btf.rename import with_names
+        from bpfinspect.btf.writer import with_names
 
         def name_of(tid: int, index: int, raw: str) -> str:
             if index < 0:
