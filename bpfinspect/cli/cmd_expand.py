@@ -38,6 +38,11 @@ def register(subparsers) -> None:
     p.add_argument("--btf", metavar="PATH",
                    help="BTF to print vmlinux.h from when the source includes one and none is "
                         "on the include path (default: /sys/kernel/btf/vmlinux)")
+    p.add_argument("--no-core", action="store_true",
+                   help="rewrite the source without CO-RE: every BPF_CORE_READ*, bpf_core_read*, "
+                        "bpf_core_field_*, bpf_core_type_*, bpf_core_enum_value* becomes a plain read at "
+                        "the offset, or the value, that --btf (the target; default /sys/kernel/btf/vmlinux) "
+                        "gives")
     view = p.add_mutually_exclusive_group()
     view.add_argument("--diff", action="store_true", help="unified diff against the original")
     view.add_argument("--sites", action="store_true",
@@ -68,6 +73,8 @@ def _print_highlighted(text: str, lexer: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.no_core:
+        return _run_no_core(args)
     from bpfinspect.expand import expand_source  # noqa: PLC0415 - libclang is heavy
     from bpfinspect.expand.clangfront import SourceDiagnostics  # noqa: PLC0415
     from bpfinspect.expand.views import diff_text, json_document, sites_text  # noqa: PLC0415
@@ -114,3 +121,33 @@ def _print_sites_rich(result) -> None:
         console.print(Text("expands to:", style="dim"))
         console.print(_highlight(result.as_text(site.expansion), "c"), soft_wrap=True)
         console.print()
+
+
+def _run_no_core(args: argparse.Namespace) -> int:
+    from bpfinspect.errors import UsageError  # noqa: PLC0415
+    from bpfinspect.expand.clangfront import SourceDiagnostics  # noqa: PLC0415
+    from bpfinspect.expand.nocore import rewrite  # noqa: PLC0415 - libclang is heavy
+    from bpfinspect.expand.views import nocore_diff_text, nocore_json, nocore_sites_text  # noqa: PLC0415
+
+    if args.keep:
+        raise UsageError("--no-core expands every CO-RE macro: drop --keep")
+    extra = [m.strip() for ms in (args.macros or []) for m in ms.split(",") if m.strip() and m.strip() != "default"]
+    try:
+        result = rewrite(args.file, target=args.btf, arch=args.arch, include_dirs=args.include_dirs,
+                         defines=args.defines, macros=extra)
+    except SourceDiagnostics as exc:
+        for line in exc.lines[:MAX_DIAGNOSTICS]:
+            print(f"bpfinspect: {line}", file=sys.stderr)
+        return 2
+    for warning in result.warnings:
+        print(f"bpfinspect: warning: {warning}", file=sys.stderr)
+    if args.json:
+        from bpfinspect.views.jsonout import emit  # noqa: PLC0415
+        emit(nocore_json(result))
+    elif args.diff:
+        _print_highlighted(nocore_diff_text(result), "diff")
+    elif args.sites:
+        sys.stdout.write(nocore_sites_text(result))
+    else:
+        _print_highlighted(result.as_text(result.text), "c")
+    return 0

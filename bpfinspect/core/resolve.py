@@ -97,10 +97,13 @@ def type_text(btf: Btf, tid: int) -> str:
 class Resolver:
     """Resolves one object's records against targets (the object is decoded once)."""
 
-    def __init__(self, obj) -> None:
+    def __init__(self, obj, *, btf: Btf | None = None) -> None:
+        """``obj``: a :class:`~bpfinspect.obj.BpfObject`; or None and ``btf`` the local BTF alone,
+        to resolve accesses one by one (:meth:`resolve_access`)."""
         self.obj = obj
-        self.btf: Btf | None = obj.btf
-        self.ext = obj.btf_ext
+        self.btf: Btf | None = obj.btf if obj is not None else btf
+        self.ext = obj.btf_ext if obj is not None else None
+        self._one_target: tuple | None = None
         self._code = None
         self._check = True
         self._locals: dict[tuple, tuple[Spec, str] | CoreError] = {}
@@ -138,6 +141,28 @@ class Resolver:
         if reach:
             self._reach(report, entries)
         return report
+
+    def resolve_access(self, target: Btf, type_id: int, access: str, kind: int) -> Relocation:
+        """One relocation of the local BTF (root ``type_id``, ``access`` string, CO-RE ``kind``)
+        against ``target``, with the candidate cache kept across calls for the same target."""
+        from bpfinspect.btf.ext import CoreRelo
+
+        if self._one_target is None or self._one_target[0] is not target:
+            self._matches = {}
+            self._one_target = (target, CandidateIndex(target), {})
+        _t, index, cache = self._one_target
+        rec = CoreRelo(0, type_id, access, kind)
+        r = Relocation(None, "", 0, 0, 0, CORE_KINDS.get(kind, f"kind{kind}"), kind, type_id, access, "")
+        try:
+            if not (0 < type_id <= self.btf.count):
+                raise CoreError("EINVAL", f"type id {type_id} out of range")
+            local, r.local = self._local(rec)
+            self._match(r, rec, local, target, index, cache)
+        except CoreError as exc:
+            r.status, r.reason, r.value = "error", exc.reason, None
+        except MalformedInput as exc:
+            r.status, r.reason, r.value = "error", exc.what, None
+        return r
 
     # -- one record -----------------------------------------------------------------------------
 

@@ -55,3 +55,41 @@ def json_document(result: ExpandResult) -> dict:
         "sites": sites,
         "expanded": result.as_text(result.expanded),
     }
+
+
+# -- expand --no-core ---------------------------------------------------------------------------
+
+def nocore_diff_text(result) -> str:
+    """Unified diff from the original source to its rewrite without CO-RE."""
+    with open(result.path, "rb") as f:
+        before = f.read().decode("utf-8", "replace").splitlines(keepends=True)
+    after = result.as_text(result.text).splitlines(keepends=True)
+    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+                   for line in difflib.unified_diff(before, after, fromfile=result.path,
+                                                    tofile=f"{result.path} (without CO-RE, {result.target})"))
+
+
+def nocore_sites_text(result) -> str:
+    """Each rewritten CO-RE use: where (in the original), what, the value and where it came from."""
+    parts = []
+    for w in result.rewrites:
+        parts.append(f"{result.path}:{w.line}:{w.column}: {w.kind} {w.path} = {w.value}"
+                     f"{'  (' + w.target_spec + ')' if w.target_spec else '  (not in the target)'}\n")
+    return "".join(parts)
+
+
+def nocore_json(result) -> dict:
+    """Schema 1: ``{"schema", "file", "target", "rewrites": [{"line", "column", "builtin", "kind",
+    "path", "value", "target_spec", "original", "replacement"}], "rewritten"}``; ``line`` and
+    ``column`` (1-based) are those of the use in the original source (the macro's use, for
+    a builtin a macro produced)."""
+    return {
+        "schema": JSON_SCHEMA,
+        "file": result.path,
+        "target": result.target,
+        "rewrites": [{"line": w.line, "column": w.column, "builtin": w.builtin, "kind": w.kind, "path": w.path,
+                      "value": w.value, "target_spec": w.target_spec or None,
+                      "original": result.as_text(w.original), "replacement": result.as_text(w.replacement)}
+                     for w in result.rewrites],
+        "rewritten": result.as_text(result.text),
+    }
