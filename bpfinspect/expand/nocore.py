@@ -471,6 +471,8 @@ def rewrite(path: str, *, target: str | None = None, arch: str | None = None, in
                              defines=list(defines), btf_path=target if target != DEFAULT_TARGET else None,
                              resource_dir=resource_dir)
     text = expanded.expanded
+    # --btf is the target here, whether or not vmlinux.h is printed from it
+    expanded.warnings = [w for w in expanded.warnings if not w.startswith("--btf ")]
     lbtf = local_btf(path, expanded.clang_args)
     ci = clangfront._load_cindex()
     index = ci.Index.create()
