@@ -84,13 +84,8 @@ def run(args: argparse.Namespace) -> int:
                                include_dirs=args.include_dirs, defines=args.defines,
                                btf_path=args.btf)
     except SourceDiagnostics as exc:
-        for line in exc.lines[:MAX_DIAGNOSTICS]:
-            print(f"bpfinspect: {line}", file=sys.stderr)
-        if len(exc.lines) > MAX_DIAGNOSTICS:
-            print(f"bpfinspect: ... and {len(exc.lines) - MAX_DIAGNOSTICS} more errors", file=sys.stderr)
-        return 2
-    for warning in result.warnings:
-        print(f"bpfinspect: warning: {warning}", file=sys.stderr)
+        return _diagnostics(exc)
+    _warnings(result)
     if args.json:
         from bpfinspect.views.jsonout import emit  # noqa: PLC0415
         emit(json_document(result))
@@ -123,6 +118,20 @@ def _print_sites_rich(result) -> None:
         console.print()
 
 
+def _diagnostics(exc) -> int:
+    """clang's errors, a bounded number of lines; exit 2."""
+    for line in exc.lines[:MAX_DIAGNOSTICS]:
+        print(f"bpfinspect: {line}", file=sys.stderr)
+    if len(exc.lines) > MAX_DIAGNOSTICS:
+        print(f"bpfinspect: ... and {len(exc.lines) - MAX_DIAGNOSTICS} more errors", file=sys.stderr)
+    return 2
+
+
+def _warnings(result) -> None:
+    for warning in result.warnings:
+        print(f"bpfinspect: warning: {warning}", file=sys.stderr)
+
+
 def _run_no_core(args: argparse.Namespace) -> int:
     from bpfinspect.errors import UsageError  # noqa: PLC0415
     from bpfinspect.expand.clangfront import SourceDiagnostics  # noqa: PLC0415
@@ -136,11 +145,8 @@ def _run_no_core(args: argparse.Namespace) -> int:
         result = rewrite(args.file, target=args.btf, arch=args.arch, include_dirs=args.include_dirs,
                          defines=args.defines, macros=extra)
     except SourceDiagnostics as exc:
-        for line in exc.lines[:MAX_DIAGNOSTICS]:
-            print(f"bpfinspect: {line}", file=sys.stderr)
-        return 2
-    for warning in result.warnings:
-        print(f"bpfinspect: warning: {warning}", file=sys.stderr)
+        return _diagnostics(exc)
+    _warnings(result)
     if args.json:
         from bpfinspect.views.jsonout import emit  # noqa: PLC0415
         emit(nocore_json(result))
