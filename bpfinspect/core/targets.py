@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from bpfinspect.btf.btf import Btf
-from bpfinspect.errors import MalformedInput, UsageError
+from bpfinspect.errors import EnvironmentProblem, MalformedInput, UsageError
 
 DEFAULT_TARGET = "/sys/kernel/btf/vmlinux"
 MAX_MEMBER = 256 << 20
@@ -115,5 +115,8 @@ def iter_targets(paths: list[str], base: str | None = None) -> Iterator[Target]:
                     yield from _from_file(f, base_btf, lenient=True)
         else:
             if not os.path.exists(path):
+                if path == DEFAULT_TARGET and not paths:
+                    raise EnvironmentProblem("this kernel has no BTF (no /sys/kernel/btf/vmlinux): "
+                                             "name a target with --btf")
                 raise MalformedInput("no such file", path=path)
             yield from _from_file(path, base_btf, lenient=False)
