@@ -20,8 +20,8 @@ def register(sub) -> None:
 
 @gc_paused
 def run(args) -> int:
-    from bpfinspect.errors import OperationFailed, UsageError
-    from bpfinspect.fileio import read_input, write_atomic
+    from bpfinspect.errors import UsageError
+    from bpfinspect.fileio import read_input, write_output
     from bpfinspect.isa.asm import assemble
 
     if args.file == "-":
@@ -33,12 +33,5 @@ def run(args) -> int:
     except UnicodeDecodeError:
         raise UsageError(f"{path}: not UTF-8 text") from None
     code = assemble(text, little=args.endian == "little", path=path)
-    if args.output == "-":
-        sys.stdout.buffer.write(code)
-        sys.stdout.buffer.flush()
-        return 0
-    try:
-        write_atomic(args.output, code)
-    except OSError as exc:
-        raise OperationFailed(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    write_output(args.output, code)
     return 0
