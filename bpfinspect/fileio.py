@@ -10,30 +10,83 @@ from collections.abc import Iterator
 
 from bpfinspect.errors import MalformedInput
 
-# A pipe or a device has no size to trust: read at most this much from one.
-MAX_STREAM = 256 << 20
+# The most any input is read (a regular file larger than this is refused before reading
+# anything; a pipe or device, whose size cannot be trusted, is read up to it).
+DEFAULT_MAX_INPUT_MB = 256
 
 
-def read_input(path: str) -> bytes:
-    """The bytes of an input file, bounded, never blocking on a pipe without a writer."""
+def max_input() -> int:
+    """The input size limit in bytes: ``BPFINSPECT_MAX_INPUT_MB`` (MiB) or 256 MiB."""
+    try:
+        mb = int(os.environ.get("BPFINSPECT_MAX_INPUT_MB", ""))
+    except ValueError:
+        mb = DEFAULT_MAX_INPUT_MB
+    return (mb if mb > 0 else DEFAULT_MAX_INPUT_MB) << 20
+
+
+def read_input(path: str, *, check=None, head: int = 0) -> bytes:
+    """The bytes of an input file, bounded, never blocking on a pipe without a writer.
+
+    ``check(first_bytes, size)``, when given, sees the first ``head`` bytes (fewer if the
+    file is shorter) and the file's size (None for a pipe or device) before anything else
+    is read, and refuses the file by raising; a regular file over :func:`max_input` is
+    refused from its size alone, without reading it."""
+    limit = max_input()
+    if path == "-":
+        return _read_stream(_stdin(), path="<stdin>", limit=limit, check=check, head=head)
     try:
         # O_NONBLOCK: opening a named pipe nobody writes to must not wait forever
         # (reads are blocking again once it is open; no writer then reads as empty).
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NONBLOCK", 0))
         os.set_blocking(fd, True)
         with open(fd, "rb") as f:
-            if stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                return f.read()
-            data = f.read(MAX_STREAM + 1)
-            if len(data) > MAX_STREAM:
-                raise MalformedInput(f"not a regular file, and more than {MAX_STREAM >> 20} MB", path=path)
-            return data
+            st = os.fstat(f.fileno())
+            regular = stat.S_ISREG(st.st_mode)
+            if regular and st.st_size > limit:
+                raise MalformedInput(f"{st.st_size} bytes, larger than the {limit >> 20} MiB bpfinspect reads "
+                                     f"(BPFINSPECT_MAX_INPUT_MB raises the limit)", path=path)
+            first = _read_upto(f, head) if check is not None else b""
+            if check is not None:
+                check(first, st.st_size if regular else None)
+            if regular:
+                return first + _read_upto(f, st.st_size - len(first))
+            return _read_stream(f, path=path, limit=limit, first=first)
     except FileNotFoundError:
         raise MalformedInput("no such file", path=path) from None
     except IsADirectoryError:
         raise MalformedInput("is a directory", path=path) from None
     except OSError as exc:
         raise MalformedInput(exc.strerror or str(exc), path=path) from None
+
+
+def _stdin():
+    import sys
+
+    return sys.stdin.buffer
+
+
+def _read_stream(f, *, path: str, limit: int, check=None, head: int = 0, first: bytes | None = None) -> bytes:
+    """A pipe, a device or standard input, whose size is known only at its end: at most ``limit``."""
+    if first is None:
+        first = _read_upto(f, head) if check is not None else b""
+        if check is not None:
+            check(first, None)
+    data = first + _read_upto(f, limit + 1 - len(first))
+    if len(data) > limit:
+        raise MalformedInput(f"not a regular file, and more than {limit >> 20} MiB", path=path)
+    return data
+
+
+def _read_upto(f, n: int) -> bytes:
+    """Up to ``n`` bytes (fewer only at the end of the file)."""
+    chunks = []
+    while n > 0:
+        chunk = f.read(n)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
 
 
 @contextlib.contextmanager

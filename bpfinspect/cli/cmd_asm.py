@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 
 from bpfinspect.cli.common import gc_paused
 
@@ -24,10 +23,8 @@ def run(args) -> int:
     from bpfinspect.fileio import read_input, write_output
     from bpfinspect.isa.asm import assemble
 
-    if args.file == "-":
-        data, path = sys.stdin.buffer.read(), "<stdin>"
-    else:
-        data, path = read_input(args.file), args.file
+    data = read_input(args.file)  # bounded; '-' is standard input
+    path = "<stdin>" if args.file == "-" else args.file
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
