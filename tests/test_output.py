@@ -27,6 +27,9 @@ WRITERS = {
     "gen-skel python": (["gen-skel", OBJ, "--lang", "python"], b'"""'),
     "asm": (["asm", "{asm}"], bytes.fromhex("b700000000000000")),
 }
+if os.path.exists("/sys/kernel/btf/vmlinux"):  # a CO-RE target (every other writer needs nothing)
+    WRITERS["gen min-core-btf"] = (["gen", "min-core-btf", str(FIXTURES / "bootstrap.bpf.o"), "--btf",
+                                    "/sys/kernel/btf/vmlinux"], bytes.fromhex("9feb0100"))
 
 
 @pytest.fixture
