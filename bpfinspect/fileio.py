@@ -24,14 +24,14 @@ def max_input() -> int:
     return (mb if mb > 0 else DEFAULT_MAX_INPUT_MB) << 20
 
 
-def read_input(path: str, *, check=None, head: int = 0) -> bytes:
+def read_input(path: str, *, check=None, head: int = 0, limit: int | None = None) -> bytes:
     """The bytes of an input file, bounded, never blocking on a pipe without a writer.
 
     ``check(first_bytes, size)``, when given, sees the first ``head`` bytes (fewer if the
     file is shorter) and the file's size (None for a pipe or device) before anything else
-    is read, and refuses the file by raising; a regular file over :func:`max_input` is
-    refused from its size alone, without reading it."""
-    limit = max_input()
+    is read, and refuses the file by raising; a regular file over ``limit`` (default
+    :func:`max_input`) is refused from its size alone, without reading it."""
+    limit = max_input() if limit is None else limit
     if path == "-":
         return _read_stream(_stdin(), path="<stdin>", limit=limit, check=check, head=head)
     try:
@@ -43,8 +43,9 @@ def read_input(path: str, *, check=None, head: int = 0) -> bytes:
             st = os.fstat(f.fileno())
             regular = stat.S_ISREG(st.st_mode)
             if regular and st.st_size > limit:
-                raise MalformedInput(f"{st.st_size} bytes, larger than the {limit >> 20} MiB bpfinspect reads "
-                                     f"(BPFINSPECT_MAX_INPUT_MB raises the limit)", path=path)
+                raise MalformedInput(f"{st.st_size} bytes, larger than the {_size(limit)} bpfinspect reads"
+                                     + (" (BPFINSPECT_MAX_INPUT_MB raises the limit)" if limit == max_input() else ""),
+                                     path=path)
             first = _read_upto(f, head) if check is not None else b""
             if check is not None:
                 check(first, st.st_size if regular else None)
@@ -73,8 +74,12 @@ def _read_stream(f, *, path: str, limit: int, check=None, head: int = 0, first: 
             check(first, None)
     data = first + _read_upto(f, limit + 1 - len(first))
     if len(data) > limit:
-        raise MalformedInput(f"not a regular file, and more than {limit >> 20} MiB", path=path)
+        raise MalformedInput(f"not a regular file, and more than {_size(limit)}", path=path)
     return data
+
+
+def _size(n: int) -> str:
+    return f"{n >> 20} MiB" if n >= 1 << 20 else f"{n} bytes"
 
 
 def _read_upto(f, n: int) -> bytes:
