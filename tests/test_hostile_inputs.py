@@ -389,12 +389,40 @@ def test_asm_cli_reports_a_bad_number_on_one_line(tmp_path):
 
 # -- files that are not files -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("cmd", ["info", "sections", "disasm", "gen-skel"])
-def test_endless_device_is_read_only_so_far(cmd, tmp_path):
-    """/dev/zero used to be read until memory ran out; a non-regular file is read up to a bound."""
+@pytest.mark.parametrize("cmd", ["info", "sections", "disasm", "gen-skel", "load", "btf"])
+def test_endless_device_is_refused_from_its_first_bytes(cmd, tmp_path):
+    """/dev/zero used to be read until memory ran out: its first bytes are not ELF, so nothing
+    more is read."""
     r = cli(*_cmd_args(cmd, Path("/dev/zero"), tmp_path))
     check_clean(r, Path("/dev/zero"), allowed=(2,))
-    assert "not a regular file" in r.stderr
+    assert r.stderr.endswith(("offset 0x0: not an ELF file\n", "offset 0x0: neither raw BTF nor an ELF file\n"))
+
+
+@pytest.mark.parametrize("cmd", ["info", "sections", "disasm", "gen-skel", "load"])
+def test_endless_device_of_elf_is_read_only_so_far(cmd, tmp_path):
+    """A device that keeps producing an ELF header's worth of bytes is read up to the bound."""
+    fifo = tmp_path / "endless.bpf.o"
+    os.mkfifo(fifo)
+    head = (FIXTURES / "kprobe.bpf.o").read_bytes()[:64]
+    import threading
+
+    def feed():
+        try:
+            with open(fifo, "wb") as f:
+                f.write(head)
+                chunk = b"\0" * (1 << 20)
+                while True:
+                    f.write(chunk)
+        except BrokenPipeError:
+            pass
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    env = dict(os.environ, BPFINSPECT_MAX_INPUT_MB="8")
+    r = subprocess.run([sys.executable, "-m", "bpfinspect", *_cmd_args(cmd, fifo, tmp_path)], capture_output=True,
+                       text=True, env=env, timeout=TIME_LIMIT, preexec_fn=_limit_memory)
+    check_clean(r, fifo, allowed=(2,))
+    assert r.stderr.endswith("not a regular file, and more than 8 MiB\n"), r.stderr
 
 
 @pytest.mark.parametrize("cmd", ["info", "progs", "btf", "load"])
@@ -451,7 +479,21 @@ def test_btf_padding_past_any_layout_is_refused_quickly():
     assert p.returncode == 2 and "past the previous one" in p.stderr
 
 
-def test_raw_btf_from_an_endless_device_is_bounded():
-    p = subprocess.run([sys.executable, "-m", "bpfinspect", "btf", "/dev/zero"], capture_output=True, text=True,
-                       timeout=TIME_LIMIT)
-    assert p.returncode == 2 and "not a regular file" in p.stderr
+def test_raw_btf_from_an_endless_device_is_bounded(tmp_path):
+    fifo = tmp_path / "endless.btf"
+    os.mkfifo(fifo)
+    import threading
+
+    def feed():
+        try:
+            with open(fifo, "wb") as f:
+                f.write(struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, 0, 0, 0))
+                while True:
+                    f.write(b"\0" * (1 << 20))
+        except BrokenPipeError:
+            pass
+
+    threading.Thread(target=feed, daemon=True).start()
+    p = subprocess.run([sys.executable, "-m", "bpfinspect", "btf", str(fifo)], capture_output=True, text=True,
+                       timeout=TIME_LIMIT, env=dict(os.environ, BPFINSPECT_MAX_INPUT_MB="8"))
+    assert p.returncode == 2 and p.stderr.endswith("not a regular file, and more than 8 MiB\n"), p.stderr

@@ -292,3 +292,30 @@ def test_fifty_interrupts_of_load_leave_nothing_behind(tmp_path):
     # through perf events, so these runs write nothing to tracefs)
     print(f"{interrupted} of 50 runs interrupted")
     assert interrupted >= 30, f"only {interrupted} of 50 runs were interrupted while running"
+
+
+# (command, environment) of the other commands that run long enough for a Ctrl-C to matter
+LONG_RUNNING = {
+    "btf vmlinux as C": (["btf", "/sys/kernel/btf/vmlinux", "--format", "c"], {"BPFINSPECT_NO_CACHE": "1"}),
+    "disasm": (["disasm", str(FIXTURES / "bootstrap.bpf.o")], {}),
+    "gen-skel python": (["gen-skel", str(FIXTURES / "bootstrap.bpf.o"), "--lang", "python"], {}),
+    "core": (["core", str(FIXTURES / "bootstrap.bpf.o"), "--btf", "/sys/kernel/btf/vmlinux"], {}),
+    "expand": (["expand", str(FIXTURES / "src" / "kprobe.bpf.c")], {}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LONG_RUNNING))
+def test_interrupts_of_other_long_running_commands(name):
+    args, extra_env = LONG_RUNNING[name]
+    if any(a.startswith("/sys/kernel/btf") for a in args) and not os.path.exists("/sys/kernel/btf/vmlinux"):
+        pytest.skip("this kernel has no /sys/kernel/btf/vmlinux")
+    env = dict(os.environ, **extra_env)
+    cmd = [sys.executable, "-m", "bpfinspect", *args]
+    duration = min(_duration(cmd, env=env) for _ in range(2))   # the first may fill caches
+    rng = random.Random(int.from_bytes(os.urandom(4), "little"))
+    interrupted = 0
+    for _ in range(8):
+        delay = rng.uniform(0, duration)
+        res, sent = _interrupt_at(cmd, delay, env=env)
+        interrupted += _check_interrupted(res, sent, delay)
+    assert interrupted >= 3, f"only {interrupted} of 8 runs were interrupted while running"

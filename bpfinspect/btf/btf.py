@@ -541,14 +541,39 @@ def load_btf(path: str | os.PathLike, base: "Btf | str | os.PathLike | None" = N
     if base is not None and not isinstance(base, Btf):
         base = load_btf(base)
     if data is None:
-        from bpfinspect.fileio import read_input
-
-        data = read_input(path)
+        data = read_source(path)
     if data[:4] == b"\x7fELF":
-        from bpfinspect.elf import ElfFile
+        from bpfinspect.elf import EM_BPF, ElfFile
         elf = ElfFile(data, path=path)
         sec = elf.section_by_name(".BTF")
         if sec is None:
-            raise MalformedInput("has no .BTF section", path=path)
+            what = "has no .BTF section"
+            if elf.machine != EM_BPF:
+                from bpfinspect.obj.identify import HINT
+                what = f"{_elf_words(data)}, not a BPF object ({HINT}), and it has no .BTF section"
+            raise MalformedInput(what, path=path)
         return Btf(sec.data(), base=base, path=path, section=".BTF")
     return Btf(data, base=base, path=path, section=None)
+
+
+def read_source(path: str) -> bytes:
+    """The bytes of a BTF source (raw BTF, or an ELF file holding .BTF), read only once its
+    first bytes say it is one of them and its size is bounded."""
+    from bpfinspect.elf.header import HEAD_SIZE, parse_header
+    from bpfinspect.fileio import read_input
+
+    def look(head: bytes, size: int | None) -> None:
+        if head[:4] == b"\x7fELF":
+            parse_header(head, size, path)
+        elif len(head) >= 2 and BTF_MAGIC in struct.unpack_from("<H", head) + struct.unpack_from(">H", head):
+            pass  # the header is checked against the bytes by Btf itself
+        else:
+            raise MalformedInput("neither raw BTF nor an ELF file", path=path, offset=0)
+
+    return read_input(path, check=look, head=HEAD_SIZE)
+
+
+def _elf_words(data: bytes) -> str:
+    from bpfinspect.elf.header import HEAD_SIZE, describe, parse_header
+    head = data[:HEAD_SIZE]
+    return describe(parse_header(head, len(data)), head)

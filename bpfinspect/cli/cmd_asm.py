@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 
 from bpfinspect.cli.common import gc_paused
 
@@ -20,25 +19,16 @@ def register(sub) -> None:
 
 @gc_paused
 def run(args) -> int:
-    from bpfinspect.errors import OperationFailed, UsageError
-    from bpfinspect.fileio import read_input, write_atomic
+    from bpfinspect.errors import UsageError
+    from bpfinspect.fileio import read_input, write_output
     from bpfinspect.isa.asm import assemble
 
-    if args.file == "-":
-        data, path = sys.stdin.buffer.read(), "<stdin>"
-    else:
-        data, path = read_input(args.file), args.file
+    data = read_input(args.file)  # bounded; '-' is standard input
+    path = "<stdin>" if args.file == "-" else args.file
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise UsageError(f"{path}: not UTF-8 text") from None
     code = assemble(text, little=args.endian == "little", path=path)
-    if args.output == "-":
-        sys.stdout.buffer.write(code)
-        sys.stdout.buffer.flush()
-        return 0
-    try:
-        write_atomic(args.output, code)
-    except OSError as exc:
-        raise OperationFailed(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    write_output(args.output, code)
     return 0

@@ -87,12 +87,12 @@ def _cache_key(args, fmt: str, base: str | None) -> tuple[str, dict] | None:
         h = hashlib.sha256()
         h.update(f"{fmt}\0{args.sorted}\0{args.no_guards}\0".encode())
         h.update(code_fingerprint(*_RENDER_MODULES).encode())
+        from bpfinspect.btf.btf import read_source
         read = {}
         for path in (args.source, base):
             h.update(b"\0input\0")
             if path is not None:
-                with open(path, "rb") as f:
-                    read[path] = f.read()
+                read[path] = read_source(path)  # bounded, and refused early when not BTF
                 h.update(read[path])
         return h.hexdigest(), read
     except OSError:

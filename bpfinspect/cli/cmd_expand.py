@@ -75,14 +75,16 @@ def _print_highlighted(text: str, lexer: str) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.no_core:
         return _run_no_core(args)
-    from bpfinspect.expand import expand_source  # noqa: PLC0415 - libclang is heavy
     from bpfinspect.expand.clangfront import SourceDiagnostics  # noqa: PLC0415
+    from bpfinspect.expand.limited import expand_limited  # noqa: PLC0415 - libclang (in a child) is heavy
     from bpfinspect.expand.views import diff_text, json_document, sites_text  # noqa: PLC0415
 
+    # Bytes that are not UTF-8 (a Latin-1 comment, a binary string) come back out as they were.
+    sys.stdout.reconfigure(errors="surrogateescape")
     try:
-        result = expand_source(args.file, macros=args.macros, keep=args.keep, arch=args.arch,
-                               include_dirs=args.include_dirs, defines=args.defines,
-                               btf_path=args.btf)
+        result = expand_limited(args.file, macros=args.macros, keep=args.keep, arch=args.arch,
+                                include_dirs=args.include_dirs, defines=args.defines,
+                                btf_path=args.btf)
     except SourceDiagnostics as exc:
         return _diagnostics(exc)
     _warnings(result)

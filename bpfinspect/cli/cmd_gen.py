@@ -20,7 +20,7 @@ def register(sub) -> None:
     m.add_argument("--btf", metavar="TARGET", required=True,
                    help="target BTF: raw BTF, an ELF with .BTF, or a btfhub .btf.tar.xz holding one BTF")
     m.add_argument("--base", metavar="BASE", help="base BTF when TARGET is split BTF")
-    m.add_argument("-o", "--output", metavar="OUT", required=True, help="file to write (replaced atomically)")
+    m.add_argument("-o", "--output", metavar="OUT", required=True, help="file to write (atomically for a file; '-' is standard output)")
     m.set_defaults(run=run_min_core_btf)
 
 
@@ -35,7 +35,7 @@ def _min_core_btf(args) -> int:
     from bpfinspect.core.minimize import minimize
     from bpfinspect.core.targets import iter_targets
     from bpfinspect.errors import UsageError
-    from bpfinspect.fileio import write_atomic
+    from bpfinspect.fileio import write_output
 
     targets = list(iter_targets([args.btf], args.base))
     if len(targets) != 1:
@@ -45,5 +45,5 @@ def _min_core_btf(args) -> int:
         raise UsageError(target.error or "cannot read the target", path=args.btf)
     objects = [open_obj(p) for p in args.objects]
     data = minimize(objects, target.btf, target.name)
-    write_atomic(args.output, data)
+    write_output(args.output, data)
     return 0

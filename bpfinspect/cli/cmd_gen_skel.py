@@ -21,21 +21,9 @@ def register(sub) -> None:
                    help="C: also define, from BTF, the types the global variables use (self-contained header)")
     p.add_argument("--type", action="append", default=[], metavar="NAME",
                    help="python: a BTF type to generate a class for (repeatable)")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="write to FILE instead of standard output (atomically for a file; '-' is standard output)")
     p.set_defaults(run=run)
-
-
-def _write(text: str, output: str | None) -> None:
-    if output is None or output == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return
-    from bpfinspect.errors import OperationFailed
-    from bpfinspect.fileio import write_atomic
-    try:
-        write_atomic(output, text)
-    except OSError as exc:
-        raise OperationFailed(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
 def run(args) -> int:
@@ -60,5 +48,6 @@ def run(args) -> int:
         text, warnings = generate_with_warnings(obj, name=args.name, types=args.types)
     for w in warnings:
         print(f"bpfinspect: warning: {w}", file=sys.stderr)
-    _write(text, args.output)
+    from bpfinspect.fileio import write_output
+    write_output(args.output, text)
     return 0

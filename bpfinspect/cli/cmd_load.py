@@ -5,13 +5,12 @@ loaded (with instruction counts and verifier statistics) or rejected (with
 the verifier's reason and log), lists the maps created, optionally attaches
 what can be attached, then unloads everything; with --trace-syscalls, also
 the system calls that took (a timeline, and ``"syscalls"`` in JSON).  Exit 0:
-all loaded; 1: something rejected or failed to attach; 3: no libbpf, no
+all loaded; 1: something rejected or failed to attach, or libbpf could not
+open the object; 2: not a BPF object, or a damaged one; 3: no libbpf, no
 privilege, no bpf(), or tracefs missing for an attach or for recording.
 """
 
 from __future__ import annotations
-
-import os
 
 from bpfinspect.cli.common import add_json_arg, add_object_arg, add_trace_syscalls_arg
 
@@ -31,24 +30,40 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from bpfinspect.errors import EnvironmentProblem, MalformedInput
-
-    from bpfinspect.fileio import read_input
+    from bpfinspect.errors import EnvironmentProblem
+    from bpfinspect.obj import open_object
+    from bpfinspect.obj.names import libbpf_object_name
 
     path = args.object
-    data = read_input(path)  # bounded, and never blocks on a pipe nobody writes to
-    if data[:4] != b"\x7fELF":
-        raise MalformedInput("not an ELF file", path=path, offset=0)
-    if not _bpf_syscall_available():
-        raise EnvironmentProblem("the kernel offers no bpf() system call here "
-                                 "(/proc/sys/kernel/unprivileged_bpf_disabled missing or bpf() returned ENOSYS)")
-    from bpfinspect.runtime.loadcheck import check_load
-    from bpfinspect.runtime.systrace import recording
+    # The same checks as every command (bounded read, "not a BPF object", a damaged section
+    # or symbol table: exit 2) before libbpf sees the bytes.
+    elf = open_object(path).elf
+    elf.sections, elf.symbols
+    name = libbpf_object_name(path)  # the name libbpf gives a file: up to its first dot
+    from bpfinspect.runtime import LibbpfError
 
-    with recording(args.trace_syscalls is not None) as recorder:
-        # the bytes just read, under the name libbpf gives a file (up to its first dot)
-        report = check_load(data, name=os.path.basename(path).split(".", 1)[0], programs=args.prog or None,
-                            attach=args.attach, full_log=args.verbose)
+    try:
+        if not _bpf_syscall_available():
+            raise EnvironmentProblem("the kernel offers no bpf() system call here "
+                                     "(/proc/sys/kernel/unprivileged_bpf_disabled missing or bpf() "
+                                     "returned ENOSYS)")
+        from bpfinspect.runtime.loadcheck import check_load
+        from bpfinspect.runtime.systrace import recording
+
+        with recording(args.trace_syscalls is not None) as recorder:
+            report = check_load(elf.data, name=name, programs=args.prog or None, attach=args.attach,
+                                full_log=args.verbose)
+    except (EnvironmentProblem, LibbpfError) as exc:
+        # No privilege, no libbpf, no bpf(), or an object libbpf cannot open: --json still
+        # gets its document, with the reason in "environment_problem" or "error".
+        if not args.json:
+            raise
+        from bpfinspect.runtime.loadcheck import failed_report
+        from bpfinspect.views.jsonout import emit
+
+        report = failed_report(exc, path=path, name=name)
+        emit(report.to_json())
+        raise
     report.path = path
     trace = recorder.trace if recorder is not None else None
     if args.json:

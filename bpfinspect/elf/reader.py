@@ -150,24 +150,17 @@ class ElfFile:
         self.data = data if isinstance(data, bytes) else bytes(data)
         self.path = path
         size = len(self.data)
-        if size < 16 or self.data[:4] != b"\x7fELF":
-            raise MalformedInput("not an ELF file", path=path, offset=0)
-        cls, enc = self.data[4], self.data[5]
-        if cls not in (1, 2):
-            raise MalformedInput(f"unknown ELF class {cls}", path=path, offset=4)
-        if enc not in (1, 2):
-            raise MalformedInput(f"unknown ELF data encoding {enc}", path=path, offset=5)
-        self.elfclass = 64 if cls == 2 else 32
-        self.little = enc == 1
+        from bpfinspect.elf.header import HEAD_SIZE, parse_header
+
+        h = parse_header(self.data[:HEAD_SIZE], None, path)  # identification and header fields
+        self.elfclass, self.little = h.elfclass, h.little
         self.endian = "little" if self.little else "big"
-        self.layout = lay = LAYOUTS[(self.elfclass, self.little)]
-        if size < 16 + lay.header.size:
-            raise MalformedInput(f"truncated ELF header ({size} bytes)", path=path, offset=0)
-        (self.elf_type, self.machine, _version, _entry, _phoff, shoff, _flags, _ehsize, _phentsize, _phnum,
-         shentsize, shnum, shstrndx) = lay.header.unpack_from(self.data, 16)
+        self.layout = LAYOUTS[(self.elfclass, self.little)]
+        self.elf_type, self.machine = h.type, h.machine
+        shoff, shentsize, shnum, shstrndx = h.shoff, h.shentsize, h.shnum, h.shstrndx
+        want = self.layout.section.size
         self._shoff = shoff
         self._shentsize = shentsize
-        want = lay.section.size
         if shoff == 0:
             shnum = 0
         elif shnum == 0 and shoff:  # more than 0xff00 sections: the count lives in section 0
@@ -190,11 +183,20 @@ class ElfFile:
         return self.layout.section.unpack_from(self.data, self._shoff + i * self._shentsize)
 
     @classmethod
-    def from_path(cls, path: str | os.PathLike) -> "ElfFile":
+    def from_path(cls, path: str | os.PathLike, *, check=None) -> "ElfFile":
+        """The file at ``path``, read only once its header makes sense (``check(header,
+        first_bytes)`` may refuse it too, e.g. for its machine)."""
+        from bpfinspect.elf.header import HEAD_SIZE, parse_header
         from bpfinspect.fileio import read_input
 
         path = os.fspath(path)
-        return cls(read_input(path), path=path)
+
+        def look(head: bytes, size: int | None) -> None:
+            header = parse_header(head, size, path)
+            if check is not None:
+                check(header, head)
+
+        return cls(read_input(path, check=look, head=HEAD_SIZE), path=path)
 
     def _error(self, what: str, offset: int | None = None, section: str | None = None) -> MalformedInput:
         return MalformedInput(what, path=self.path, offset=offset, section=section)

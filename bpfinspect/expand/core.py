@@ -22,12 +22,18 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from bpfinspect.errors import EnvironmentProblem, UsageError
+from bpfinspect.errors import EnvironmentProblem, MalformedInput, UsageError
 from bpfinspect.expand import clangfront
 from bpfinspect.expand.formatter import detect_indent_unit, format_expansion
 from bpfinspect.expand.lexer import Tok, lex
 from bpfinspect.expand.macros import ExpandError, Expander, MacroDef, parse_definition
 from bpfinspect.expand.vmlinux import ensure_vmlinux_dir, find_on_path, included_vmlinux
+from bpfinspect.fileio import read_input
+
+# A BPF source is kilobytes (vmlinux.h, which is made here, not read, is a few MB): larger
+# sources are refused before clang sees them, and the expanded text is bounded too.
+MAX_SOURCE = 16 << 20
+MAX_OUTPUT = 64 << 20
 
 DEFAULT_MACROS = (
     "SEC",
@@ -81,8 +87,21 @@ class ExpandResult:
 
     @staticmethod
     def as_text(s: str) -> str:
-        """Back from the internal one-byte-per-character form to readable text."""
-        return s.encode("latin-1").decode("utf-8", "replace")
+        """Back from the internal one-byte-per-character form to text; bytes that are not
+        UTF-8 become lone surrogates (``surrogateescape``), so writing the text with that
+        error handler gives back exactly the bytes of the source."""
+        return s.encode("latin-1").decode("utf-8", "surrogateescape")
+
+    def first_invalid_utf8(self) -> tuple[int, int, bytes] | None:
+        """(line, column, bytes) of the first bytes of the source that are not UTF-8, or None."""
+        raw = self.original.encode("latin-1")
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+            return line, column, raw[exc.start:exc.end]
+        return None
 
 
 class _Definitions:
@@ -168,15 +187,7 @@ def expand_source(path: str, *, macros: list[str] | None = None, keep: list[str]
     arch = arch or clangfront.host_arch()
     if arch not in clangfront.ARCHES:
         raise UsageError(f"unknown architecture {arch!r} (one of: {', '.join(clangfront.ARCHES)})")
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path}: is a directory") from None
-    except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror or exc}") from None
+    raw = read_input(path, limit=MAX_SOURCE)  # refused from its size when larger
     text = raw.decode("latin-1")
 
     include_dirs = list(include_dirs)
@@ -277,6 +288,8 @@ def expand_source(path: str, *, macros: list[str] | None = None, keep: list[str]
                                    for line in body.split("\n"))
         site.out_start = out_len
         out_len += len(body)
+        if out_len > MAX_OUTPUT:
+            raise MalformedInput(f"the expansion grows beyond {MAX_OUTPUT >> 20} MiB", path=path)
         site.out_end = out_len
         pos = site.end
         if break_due:
@@ -287,6 +300,8 @@ def expand_source(path: str, *, macros: list[str] | None = None, keep: list[str]
                 out_len += 1 + len(indent)
                 pos += len(rest) - len(rest.lstrip(" \t"))
     pieces.append(text[pos:])
+    if out_len + len(text) - pos > MAX_OUTPUT:
+        raise MalformedInput(f"the expansion grows beyond {MAX_OUTPUT >> 20} MiB", path=path)
     return ExpandResult(path=path, arch=arch, original=text, expanded="".join(pieces), sites=sites,
                         clang_args=args, warnings=warnings)
 

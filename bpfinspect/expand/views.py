@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 
+from bpfinspect.errors import MalformedInput
 from bpfinspect.expand.core import ExpandResult
 
 JSON_SCHEMA = 1
@@ -41,7 +42,16 @@ def json_document(result: ExpandResult) -> dict:
     """Schema 1: ``{"schema", "file", "arch", "sites": [...], "expanded"}``; each
     site has ``line``, ``column``, ``end_line``, ``end_column`` (1-based, byte
     columns, the end just past the use), ``macro``, ``original`` and
-    ``expansion`` (laid out as C, without the indentation of its line)."""
+    ``expansion`` (laid out as C, without the indentation of its line).
+
+    JSON holds text: a source with bytes that are not UTF-8 is refused (the text views keep
+    such bytes as they are)."""
+    bad = result.first_invalid_utf8()
+    if bad is not None:
+        line, column, raw = bad
+        raise MalformedInput(f"line {line}, column {column}: bytes that are not UTF-8 ({raw.hex(' ')}): "
+                             f"--json carries text only; the other views keep such bytes as they are",
+                             path=result.path)
     sites = []
     for site in result.sites:
         entry = site.as_json()

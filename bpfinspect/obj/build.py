@@ -12,10 +12,11 @@ import struct
 
 from bpfinspect.btf import Btf, BtfExt, Kind, parse_btf, parse_btf_ext
 from bpfinspect.btf.core import core_relo_text
-from bpfinspect.elf import EM_BPF, ElfFile
+from bpfinspect.elf import ElfFile
 from bpfinspect.errors import MalformedInput
 from bpfinspect.isa import decode as isa
 from bpfinspect.isa.labels import symbols_by_section
+from bpfinspect.obj.identify import check_bpf_elf
 from bpfinspect.obj.model import CodeSection, CoreReloInfo, Function, SectionInfo
 
 SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR = 0x1, 0x2, 0x4
@@ -27,14 +28,8 @@ CODE_KINDS = ("program", "subprograms")
 
 
 def check_bpf_object(elf: ElfFile) -> None:
-    """Refuse what libbpf would not open as a BPF object."""
-    path = elf.path
-    if elf.machine != EM_BPF:
-        raise MalformedInput(f"not a BPF object (ELF machine {elf.machine}, expected {EM_BPF})", path=path, offset=18)
-    if elf.elf_type != 1:  # ET_REL
-        raise MalformedInput(f"not a relocatable object (ELF type {elf.elf_type})", path=path, offset=16)
-    if elf.elfclass != 64:  # libbpf reads only ELF64; BPF relocations are defined for it alone
-        raise MalformedInput(f"ELF class {elf.elfclass}: BPF objects are 64-bit ELF files", path=path, offset=4)
+    """Refuse what libbpf would not open as a BPF object (in the words every command uses)."""
+    check_bpf_elf(elf.data, elf.path)
 
 
 def flags_text(flags: int) -> str:

@@ -26,6 +26,7 @@ from bpfinspect.elf import ElfFile
 from bpfinspect.errors import UsageError
 from bpfinspect.obj import build as steps
 from bpfinspect.obj import data, maps as mapdefs, programs as progs, relocs as rel
+from bpfinspect.obj.identify import check_bpf_header
 from bpfinspect.obj.model import (CodeSection, CoreReloInfo, DataSection, ExtCounts, Extern, Function, Map, Program,
                                   Reloc, SectionInfo, Var)
 from bpfinspect.obj.names import libbpf_object_name, skeleton_object_name
@@ -70,8 +71,9 @@ def _first_by_name(items) -> dict:
 
 
 def open_object(path: str | os.PathLike) -> "BpfObject":
-    """Read and model the BPF object file at ``path``."""
-    return build(ElfFile.from_path(path))
+    """Read and model the BPF object file at ``path`` (refused from its header, before the
+    rest is read, when it is not a BPF object)."""
+    return build(ElfFile.from_path(path, check=lambda header, head: check_bpf_header(header, head, os.fspath(path))))
 
 
 def from_bytes(data: bytes, path: str | None = None) -> "BpfObject":

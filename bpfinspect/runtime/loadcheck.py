@@ -122,10 +122,11 @@ class LoadReport:
     attach_requested: bool = False
     environment_problem: str | None = None
     pins: list = field(default_factory=list)   # runtime.object.Pin: maps pinned by name
+    opened: bool = True              # False: libbpf never got the object (see failed_report)
 
     @property
     def all_loaded(self) -> bool:
-        return self.object_error is None and all(p.loaded for p in self.programs if p.selected)
+        return self.opened and self.object_error is None and all(p.loaded for p in self.programs if p.selected)
 
     @property
     def attach_failed(self) -> bool:
@@ -135,6 +136,8 @@ class LoadReport:
     def exit_code(self) -> int:
         if self.environment_problem:
             return 3
+        if not self.opened:
+            return 1
         if not self.all_loaded or self.attach_failed:
             return 1
         return 0
@@ -142,11 +145,27 @@ class LoadReport:
     def to_json(self) -> dict:
         return {
             "schema": 1, "object": self.object_name, "path": self.path, "libbpf": self.libbpf,
-            "strategy": self.strategy, "loaded": self.all_loaded, "error": self.object_error,
+            "strategy": self.strategy if self.opened else None, "loaded": self.all_loaded, "error": self.object_error,
             "environment_problem": self.environment_problem,
             "programs": [p.to_json() for p in self.programs], "maps": [m.to_json() for m in self.maps],
             "pins": [{"map": p.map, "path": p.path, "kept": p.existed} for p in self.pins],
         }
+
+
+def failed_report(exc: BaseException, *, path: str | None, name: str) -> LoadReport:
+    """The report of a run that never got to load: the environment stopped it (``exc`` an
+    EnvironmentProblem: no libbpf, no privilege, no bpf()) or libbpf could not open the object."""
+    try:
+        version = lib().version_string()
+    except EnvironmentProblem:
+        version = None
+    report = LoadReport(object_name=name, path=path, libbpf=version, opened=False)
+    message = getattr(exc, "message", str(exc))
+    if isinstance(exc, EnvironmentProblem):
+        report.environment_problem = message
+    else:
+        report.object_error = message
+    return report
 
 
 def _raise_environment(exc: BaseException) -> None:
