@@ -12,7 +12,10 @@ them alike:
   interpreter start-up and imports included, as a user sees it;
 - the command's own work: CPU time of ``main([command, object])`` inside a
   process that has already run the command once on the 1-program object (so
-  start-up and imports are paid), which is what grows with the object.
+  start-up and imports are paid), which is what grows with the object.  On a
+  machine shared with other jobs CPU time still swells with their load (caches,
+  sibling hyperthreads), so this figure is the least of the R runs, the one the
+  others' load disturbed least.
 
 The growth column is the ratio of the N=1000 figure to the N=100 one: linear
 work gives about 10x.  The reference tools run in the same rounds:
@@ -122,7 +125,7 @@ def measure(objs: dict[int, Path], runs: int) -> dict:
             work[(c, n)].append(work_time(c, small, objs[n], env))
     res = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in samples.items()}
     for k, v in work.items():
-        res[("work", *k)] = statistics.median(v)
+        res[("work", *k)] = min(v)
     return res
 
 
@@ -150,7 +153,7 @@ def report(objs: dict[int, Path], res: dict, runs: int, load: tuple[str, str]) -
                 growth = f"{res[(key, 1000)][1] / res[(key, 100)][1]:.1f}x"
             lines.append(f"| {label} | " + " | ".join(cells) + f" | {growth} |")
     lines += ["", "The commands' own work (CPU time in a process that has already started and run the command "
-              "once):", "",
+              f"once; the least of {runs} runs):", "",
               "| command | " + " | ".join(f"N={n}" for n in sizes) + " | growth 100→1000 |",
               "|---|" + "---:|" * (len(sizes) + 1)]
     for c in COMMANDS:
