@@ -36,6 +36,11 @@ from bench_growth import objects  # noqa: E402
 from isa_util import code_sections, write_elf  # noqa: E402
 
 
+# Commands run here: the fixtures' DWARF names their sources ../src/x.bpf.c, so llvm-objdump -S
+# finds and prints them as bpfinspect prints the lines BTF holds.
+SOURCES = ROOT / "fixtures" / "src"
+
+
 def fixture_code() -> list[tuple[str, bytes]]:
     out = []
     for path in sorted((ROOT / "fixtures").glob("*.bpf.o")):
@@ -81,12 +86,12 @@ def timed(cmds: list[list[str]], runs: int, env: dict | None = None) -> list[tup
     cpus: list[list[float]] = [[] for _ in cmds]
     with open(os.devnull, "wb") as null:
         for cmd in cmds:
-            subprocess.run(cmd, stdout=null, check=True, env=env)  # warm the page and bytecode caches
+            subprocess.run(cmd, stdout=null, check=True, env=env, cwd=SOURCES)  # warm the page and bytecode caches
         for _ in range(runs):
             for k, cmd in enumerate(cmds):
                 before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 t = time.perf_counter()
-                subprocess.run(cmd, stdout=null, check=True, env=env)
+                subprocess.run(cmd, stdout=null, check=True, env=env, cwd=SOURCES)
                 walls[k].append(time.perf_counter() - t)
                 after = resource.getrusage(resource.RUSAGE_CHILDREN)
                 cpus[k].append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
