@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
-"""Benchmark `bpfinspect disasm` against `llvm-objdump-19 -d` in the same run.
+"""Benchmark `bpfinspect disasm` against `llvm-objdump-19` in the same run, like for like.
 
-Objects: the largest fixture (by instruction count) and a synthetic object of at
-least 100,000 instructions built from the fixtures' code (every code section of every
-fixture, concatenated and repeated, one function symbol per copied section).
-Each command runs N times with its output sent to /dev/null; the table shows the
-median wall-clock time and the ratio to llvm-objdump-19.
+Objects: the largest fixture (by instruction count); a synthetic object of at least
+100,000 instructions built from the fixtures' code (every code section of every fixture,
+concatenated and repeated, one function symbol per copied section: no relocations, no
+line info); and a compiled synthetic object of 1000 programs (bench/synth.py: relocations,
+CO-RE records, globals, string literals, line info and DWARF, as real objects have).
+The plain forms (`--no-annotate`, `--plain`) are compared with `llvm-objdump-19 -d`, the
+annotated ones (the default, `--json`) with `llvm-objdump-19 -d -r -S`, which shows
+relocations and source lines too.  Each command runs N times with its output sent to
+/dev/null; the table shows medians of wall-clock and CPU time and the ratios to the
+reference of the same row.
 
     .venv/bin/python bench/bench_disasm.py [--runs 7] [--insns 100000]
 """
@@ -25,8 +30,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
+from bench_growth import objects  # noqa: E402
 from isa_util import code_sections, write_elf  # noqa: E402
+
+
+# Commands run here: the fixtures' DWARF names their sources ../src/x.bpf.c, so llvm-objdump -S
+# finds and prints them as bpfinspect prints the lines BTF holds.
+SOURCES = ROOT / "fixtures" / "src"
 
 
 def fixture_code() -> list[tuple[str, bytes]]:
@@ -74,12 +86,12 @@ def timed(cmds: list[list[str]], runs: int, env: dict | None = None) -> list[tup
     cpus: list[list[float]] = [[] for _ in cmds]
     with open(os.devnull, "wb") as null:
         for cmd in cmds:
-            subprocess.run(cmd, stdout=null, check=True, env=env)  # warm the page and bytecode caches
+            subprocess.run(cmd, stdout=null, check=True, env=env, cwd=SOURCES)  # warm the page and bytecode caches
         for _ in range(runs):
             for k, cmd in enumerate(cmds):
                 before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 t = time.perf_counter()
-                subprocess.run(cmd, stdout=null, check=True, env=env)
+                subprocess.run(cmd, stdout=null, check=True, env=env, cwd=SOURCES)
                 walls[k].append(time.perf_counter() - t)
                 after = resource.getrusage(resource.RUSAGE_CHILDREN)
                 cpus[k].append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
@@ -107,23 +119,30 @@ def main() -> int:
         synth = Path(tmp) / "synthetic.bpf.o"
         n_synth = synthetic_object(synth, args.insns)
         big, n_big = largest_fixture()
+        compiled = objects([1000])[1000]
+        n_compiled = sum(len(d) for _, _, d, _ in code_sections(str(compiled))) // 8
         rows = []
+        plain_ref = ("llvm-objdump-19 -d", [objdump, "-d", "--no-show-raw-insn"])
+        full_ref = ("llvm-objdump-19 -d -r -S", [objdump, "-d", "-r", "-S", "--no-show-raw-insn"])
         for label, path, n in ((f"largest fixture ({big.name})", big, n_big),
-                               ("synthetic object", synth, n_synth)):
-            names = ["llvm-objdump-19 -d --no-show-raw-insn"]
-            cmds = [[objdump, "-d", "--no-show-raw-insn", str(path)]]
-            for flags in (["--no-annotate"], ["--plain"], [], ["--json"]):
-                names.append("bpfinspect disasm " + " ".join(flags))
-                cmds.append(bpfinspect + flags + [str(path)])
+                               ("synthetic object (fixture code)", synth, n_synth),
+                               ("compiled synthetic object (1000 programs)", compiled, n_compiled)):
+            forms = [(["--no-annotate"], 0), (["--plain"], 0), ([], 1), (["--json"], 1)]
+            cmds = [plain_ref[1] + [str(path)], full_ref[1] + [str(path)]]
+            cmds += [bpfinspect + flags + [str(path)] for flags, _ in forms]
             results = timed(cmds, args.runs, env)
-            (ref_wall, ref_cpu) = results[0]
-            for name, (wall, cpu) in zip(names, results):
-                rows.append((label, n, name.strip(), wall, wall / ref_wall, cpu, cpu / ref_cpu))
+            for k, (name, _) in enumerate((plain_ref, full_ref)):
+                wall, cpu = results[k]
+                rows.append((label, n, name, wall, 1.0, cpu, 1.0))
+            for (flags, ref), (wall, cpu) in zip(forms, results[2:]):
+                ref_wall, ref_cpu = results[ref]
+                name = "bpfinspect disasm " + " ".join(flags) + f" (vs {(plain_ref, full_ref)[ref][0]})"
+                rows.append((label, n, name.replace("  ", " "), wall, wall / ref_wall, cpu, cpu / ref_cpu))
     print(f"Disassembly benchmark ({env_note}; output to /dev/null)\n")
     print("bpfinspect runs as the installed `bpfinspect` command (a strict editable install), from compiled")
     print("bytecode (as an installed package does); the annotated forms build the object model")
     print("(ELF, BTF, relocations) first.\n")
-    print("| object | instructions | command | wall (s) | wall vs llvm | CPU (s) | CPU vs llvm |")
+    print("| object | instructions | command | wall (s) | wall vs reference | CPU (s) | CPU vs reference |")
     print("|---|---:|---|---:|---:|---:|---:|")
     for label, n, cmd, wall, wr, cpu, cr in rows:
         print(f"| {label} | {n:,} | `{cmd}` | {wall:.3f} | {wr:.2f}x | {cpu:.3f} | {cr:.2f}x |")

@@ -12,7 +12,10 @@ them alike:
   interpreter start-up and imports included, as a user sees it;
 - the command's own work: CPU time of ``main([command, object])`` inside a
   process that has already run the command once on the 1-program object (so
-  start-up and imports are paid), which is what grows with the object.
+  start-up and imports are paid), which is what grows with the object.  On a
+  machine shared with other jobs CPU time still swells with their load (caches,
+  sibling hyperthreads), so this figure is the least of the R runs, the one the
+  others' load disturbed least.
 
 The growth column is the ratio of the N=1000 figure to the N=100 one: linear
 work gives about 10x.  The reference tools run in the same rounds:
@@ -22,8 +25,8 @@ average is recorded before and after.
 
     .venv/bin/python bench/bench_growth.py [--runs 5] [--sizes 1,10,100,1000] [--objects DIR]
 
-``--objects DIR`` keeps the compiled objects there between runs (compiling the
-1000-program object takes clang a while).
+Compiled objects are kept in ``build/bench/`` (``--objects DIR`` elsewhere) and reused while
+the generator is unchanged: compiling the 1000-program object takes clang a while.
 """
 
 from __future__ import annotations
@@ -33,13 +36,12 @@ import os
 import shutil
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from common import BPFI, ROOT  # noqa: E402
-from synth import build  # noqa: E402
+from synth import build, generate_source  # noqa: E402
 
 COMMANDS = ("progs", "disasm", "info", "sections")
 REFERENCES = {"disasm": ("llvm-objdump-19", ["-d", "-r", "-S"]), "sections": ("llvm-readelf-19", ["-S"])}
@@ -81,11 +83,20 @@ def work_time(cmd: str, small: Path, path: Path, env: dict) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def objects(sizes: list[int], where: Path) -> dict[int, Path]:
+OBJECTS = ROOT / "build" / "bench"
+
+
+def objects(sizes: list[int], where: Path = OBJECTS) -> dict[int, Path]:
+    """The synthetic object of each size, compiled unless a current one is there (the
+    generator's source is kept beside it: ``llvm-objdump -S`` reads it, and it tells
+    whether the object is current)."""
+    where.mkdir(parents=True, exist_ok=True)
     out = {}
     for n in sizes:
         path = where / f"synth{n}.bpf.o"
-        if not path.exists():
+        src = path.with_name(f"synth{n}.bpf.c")
+        current = path.exists() and src.exists() and src.read_text() == generate_source(n)
+        if not current:
             print(f"compiling the {n}-program object ...", file=sys.stderr)
             build(n, path, keep_source=True)
         out[n] = path
@@ -114,7 +125,7 @@ def measure(objs: dict[int, Path], runs: int) -> dict:
             work[(c, n)].append(work_time(c, small, objs[n], env))
     res = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in samples.items()}
     for k, v in work.items():
-        res[("work", *k)] = statistics.median(v)
+        res[("work", *k)] = min(v)
     return res
 
 
@@ -142,7 +153,7 @@ def report(objs: dict[int, Path], res: dict, runs: int, load: tuple[str, str]) -
                 growth = f"{res[(key, 1000)][1] / res[(key, 100)][1]:.1f}x"
             lines.append(f"| {label} | " + " | ".join(cells) + f" | {growth} |")
     lines += ["", "The commands' own work (CPU time in a process that has already started and run the command "
-              "once):", "",
+              f"once; the least of {runs} runs):", "",
               "| command | " + " | ".join(f"N={n}" for n in sizes) + " | growth 100→1000 |",
               "|---|" + "---:|" * (len(sizes) + 1)]
     for c in COMMANDS:
@@ -159,17 +170,14 @@ def main() -> int:
     ap = argparse.ArgumentParser(description="growth of progs/disasm/info/sections with the object's size")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--sizes", default="1,10,100,1000")
-    ap.add_argument("--objects", help="directory keeping the compiled objects between runs")
+    ap.add_argument("--objects", help=f"directory keeping the compiled objects (default {OBJECTS})")
     args = ap.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
-    with tempfile.TemporaryDirectory() as tmp:
-        where = Path(args.objects) if args.objects else Path(tmp)
-        where.mkdir(parents=True, exist_ok=True)
-        objs = objects(sizes, where)
-        before = " ".join(open("/proc/loadavg").read().split()[:3])
-        res = measure(objs, args.runs)
-        after = " ".join(open("/proc/loadavg").read().split()[:3])
-        print(report(objs, res, args.runs, (before, after)))
+    objs = objects(sizes, Path(args.objects) if args.objects else OBJECTS)
+    before = " ".join(open("/proc/loadavg").read().split()[:3])
+    res = measure(objs, args.runs)
+    after = " ".join(open("/proc/loadavg").read().split()[:3])
+    print(report(objs, res, args.runs, (before, after)))
     return 0
 
 

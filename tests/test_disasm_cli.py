@@ -4,6 +4,7 @@ errors — on the fixtures, compared with llvm-objdump-19, bpftool and the objec
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 
@@ -220,6 +221,22 @@ def test_json_layout_is_the_documented_document(capsys):
     assert run_json(capsys, path) == json.loads(json.dumps(disasm.to_json(listing)))
 
 
+def test_json_with_names_that_look_like_its_structure(capsys, tmp_path):
+    """Names from the file that spell the document's own separators stay inside their strings:
+    the layout is cut at structure only (the C encoder escapes every quote in a string)."""
+    from bpfinspect.obj import open_object
+    from bpfinspect.views import disasm
+
+    weird = ['x"}, {"index": 1, "text": "', 'y"}]}, {"name": "z', '}, {"name": ', '\\"], ["\n']
+    code = enc(0xB7) + enc(0x05, off=-2) + enc(0x95)  # r0 = 0; goto back (a label note); exit
+    syms = [(name, 1, 8 * k, 2, 1) for k, name in enumerate(weird[:3])] + [(weird[3], 1, 16, 0, 0)]
+    path = tmp_path / 'a", {"name": "b.bpf.o'
+    path.write_bytes(write_elf([("xdp", code, 6)], syms))
+    doc = run_json(capsys, str(path))
+    assert doc == json.loads(json.dumps(disasm.to_json(disasm.build_listing(open_object(str(path)), need_plain=True))))
+    assert doc["file"] == str(path) and [p["name"] for p in doc["programs"]] == weird[:3]
+
+
 def test_source_line_from_disk_when_btf_has_no_text(tmp_path):
     """BTF line text wins; an empty one is filled from the source file when it exists."""
     from bpfinspect.btf.ext import LineInfo
@@ -240,6 +257,35 @@ def test_source_line_from_disk_when_btf_has_no_text(tmp_path):
     assert sources[("xdp", 0)][0]["source"] == "int b = 2;" and sources[("xdp", 0)][0]["origin"] == "disk"
     assert sources[("xdp", 1)][0]["source"] == "from btf" and sources[("xdp", 1)][0]["origin"] == "btf"
     assert sources[("xdp", 2)][0]["source"] == ""
+
+
+def test_source_lines_come_only_from_regular_source_files(tmp_path):
+    """The object names the files it wants read: a device, a FIFO, a file that is not source
+    code, or one far too large for source is never opened for reading."""
+    from bpfinspect.btf.ext import LineInfo
+    from bpfinspect.views import disasm
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("password\n")
+    fifo = tmp_path / "pipe.c"
+    os.mkfifo(fifo)
+    big = tmp_path / "big.c"
+    with open(big, "wb") as f:
+        f.truncate(disasm.MAX_SOURCE + 1)
+    link = tmp_path / "zero.c"
+    link.symlink_to("/dev/zero")
+    names = [str(secret), str(fifo), str(big), str(link), "/dev/zero", "/etc/passwd"]
+
+    class Stub:
+        path = str(tmp_path / "prog.bpf.o")
+
+        def line_info(self, section):
+            return tuple(LineInfo(8 * k, name, "", 1, 0) for k, name in enumerate(names))
+
+    sources: dict = {}
+    disasm._source_lines(Stub(), "xdp", sources)  # returns at once: nothing blocks, nothing is read
+    assert [sources[("xdp", k)][0]["source"] for k in range(len(names))] == [""] * len(names)
+    assert all(sources[("xdp", k)][0]["origin"] == "btf" for k in range(len(names)))
 
 
 @pytest.mark.skipif(LLVM_OBJDUMP is None, reason="llvm-objdump-19 is not installed")

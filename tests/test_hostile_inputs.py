@@ -24,7 +24,7 @@ import pytest
 
 from conftest import BPF_REASON, FIXTURES
 from hostile_util import (EXIT, MOV64_R0_0, SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE, SHT_NOBITS, SHT_PROGBITS,
-                          SHT_REL, Image, Obj, Sec, Sym, build, rel_bytes)
+                          SHT_REL, Image, Obj, Sec, Sym, build, insn, rel_bytes)
 
 from bpfinspect.btf import Kind, parse_btf
 from bpfinspect.errors import MalformedInput
@@ -99,6 +99,34 @@ def _btf_ext_huge_num_info(img: Image) -> Image:
 
 def _reloc_past_table(img: Image) -> Image:
     return img.patch(".relkprobe/do_unlinkat", 8, "Q", (5000 << 32) | 1)
+
+
+def _call_chain(n: int) -> bytes:
+    """``n`` functions in .text, each calling the next: every one reaches all that follow."""
+    call_next = insn(0x85, src=1, imm=1)  # call pc+1: the next function (each one is call, exit)
+    return _prog(ONE_PROG, [Sym("do_unlinkat", "kprobe/do_unlinkat", 0, 16)]
+                 + [Sym(f"f{k}", ".text", 16 * k, 16, bind=0) for k in range(n)],
+                 [Sec(".text", SHT_PROGBITS, (call_next + EXIT) * n, flags=SHF_ALLOC | SHF_EXECINSTR)])
+
+
+def _btf_datasec(name: str, nvars: int) -> bytes:
+    """BTF with an int, ``nvars`` global VARs of it and a DATASEC ``name`` listing them."""
+    strs = bytearray(b"\0int\0" + name.encode() + b"\0")
+    types = bytearray(struct.pack("<IIII", 1, 1 << 24, 4, 32))                 # [1] int
+    for k in range(nvars):                                                     # [2..] VAR vK
+        types += struct.pack("<IIII", len(strs), 14 << 24, 1, 1)
+        strs += f"v{k}".encode() + b"\0"
+    types += struct.pack("<III", 5, (15 << 24) | nvars, 4 * nvars)             # DATASEC
+    for k in range(nvars):
+        types += struct.pack("<III", 2 + k, 4 * k, 4)
+    return struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types), len(strs)) + types + strs
+
+
+def _many_sections_of_one_name(nsecs: int, nvars: int) -> bytes:
+    """``nsecs`` sections all called .data, and a .data DATASEC of ``nvars`` variables without symbols."""
+    data = [Sec(".data", SHT_PROGBITS, bytes(8), flags=SHF_ALLOC | SHF_WRITE) for _ in range(nsecs)]
+    return _prog(ONE_PROG, [Sym("do_unlinkat", "kprobe/do_unlinkat", 0, 16)],
+                 data + [Sec(".BTF", SHT_PROGBITS, _btf_datasec(".data", nvars), align=4)])
 
 
 def _be_with_le_btf() -> Image:
@@ -180,6 +208,11 @@ SHAPES = {
     "not_bpf_machine": (lambda: bytes(fixture("kprobe.bpf.o").set_hdr("machine", 62)), MODEL, ()),
     "truncated_half": (lambda: (FIXTURES / "kprobe.bpf.o").read_bytes()[:6000], ALL, ()),
     "truncated_header": (lambda: (FIXTURES / "kprobe.bpf.o").read_bytes()[:40], ALL, ()),
+    # What a function reaches is listed for each function: a chain of calls would make that
+    # quadratic; no program of more than 256 functions loads, so the model stops there.
+    "call_chain_of_3000": (lambda: _call_chain(3000), {"progs"}, ("info", "sections", "disasm", "relocs")),
+    # Variables of a DATASEC without symbols are listed once, not once per equally named section.
+    "thousands_of_data_sections": (lambda: _many_sections_of_one_name(2000, 2000), (), MODEL),
 }
 
 
@@ -252,6 +285,11 @@ def test_elf32_is_refused_as_a_bpf_object(shape_files):
 def test_btf_byte_order_must_match_the_object(shape_files):
     r = cli("maps", str(shape_files["big_endian_elf_little_endian_btf"]))
     assert r.returncode == 2 and "little-endian in a big-endian object" in r.stderr, r.stderr
+
+
+def test_a_program_reaching_more_functions_than_the_kernel_takes_is_refused(shape_files):
+    r = cli("progs", str(shape_files["call_chain_of_3000"]))
+    assert r.returncode == 2 and "reaches more than 255 subprograms" in r.stderr, r.stderr
 
 
 def test_odd_code_size_is_refused_by_the_model(shape_files):

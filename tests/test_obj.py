@@ -111,6 +111,72 @@ def test_instruction_predicates_agree_with_llvm_objdump(path):
     assert checked or not ref
 
 
+_SECTION = re.compile(r"^Disassembly of section (.*):$")
+_RELOC = re.compile(r"^\t\t([0-9a-f]+):  (R_BPF_\w+)\t(.*)$")
+
+
+def _llvm_relocs(path) -> dict[str, list[tuple[int, str, str]]]:
+    """(byte offset, type, symbol) of every relocation llvm-objdump-19 -dr shows, per code section."""
+    out = run([LLVM_OBJDUMP, "-dr", "--no-show-raw-insn", str(path)])
+    assert out.returncode == 0, out.stderr
+    found: dict[str, list] = {}
+    sec = None
+    for line in out.stdout.splitlines():
+        m = _SECTION.match(line)
+        if m:
+            sec = m.group(1)
+            continue
+        m = _RELOC.match(line)
+        if m and sec is not None:
+            found.setdefault(sec, []).append((int(m.group(1), 16), m.group(2), m.group(3)))
+    return found
+
+
+@pytest.mark.skipif(LLVM_OBJDUMP is None, reason="llvm-objdump-19 is not installed")
+@pytest.mark.parametrize("path", ALL_OBJECTS, ids=obj_id)
+def test_map_and_global_loads_agree_with_llvm_objdump(path):
+    """Every relocation llvm-objdump-19 -dr shows in a code section is the model's relocation of
+    that instruction, with the same type and symbol; an ld_imm64 relocated against a symbol
+    pyelftools places in .maps is a map load of that map, one against a data section's symbol a
+    global-data load."""
+    obj = open_object(path)
+    with open(path, "rb") as f:
+        ref = ELFFile(f)
+        little = ref.little_endian
+        sec_names = [s.name for s in ref.iter_sections()]
+        data = {s.name: s.data() for s in ref.iter_sections() if s["sh_flags"] & 0x4}
+        symtab = ref.get_section_by_name(".symtab")
+        home, at = {}, {}
+        for sym in symtab.iter_symbols() if symtab is not None else ():
+            shndx = sym["st_shndx"]
+            if sym.name and isinstance(shndx, int) and shndx < len(sec_names):
+                home.setdefault(sym.name, sec_names[shndx])
+                if sym["st_info"]["type"] == "STT_OBJECT":
+                    at.setdefault((sec_names[shndx], sym["st_value"]), sym.name)
+    index = {c.name: c.index for c in obj.code.values()}
+    seen = 0
+    for sec, relocs in _llvm_relocs(path).items():
+        code = obj.code[index[sec]]
+        for off, rtype, symbol in relocs:
+            i = off // 8
+            r = obj.reloc_at(index[sec], i)
+            assert r is not None and r.offset == off and r.elf_type_name == rtype, (sec, off, r)
+            # llvm names a section symbol after its section
+            assert r.symbol == symbol or (not r.symbol and symbol in sec_names), (sec, off, r, symbol)
+            where = symbol if not r.symbol else home.get(symbol)
+            if code.is_wide(i) and where in (".maps", "maps"):
+                imm = struct.unpack_from("<i" if little else ">i", data[sec], off + 4)[0]
+                want = symbol if r.symbol else at.get((where, imm))
+                assert obj.map_load(index[sec], i) == want and want, (sec, off)
+            elif code.is_wide(i) and where is not None and where.startswith((".data", ".rodata", ".bss")):
+                g = obj.global_load(index[sec], i)
+                assert g is not None and g.target_section == where, (sec, off, g)
+            else:
+                assert obj.map_load(index[sec], i) is None and obj.global_load(index[sec], i) is None, (sec, off)
+            seen += 1
+    assert seen == sum(len(obj.relocs_in(i)) for i in index.values())
+
+
 def test_real_world_objects_are_installed():
     assert len(DEBIAN_OBJECTS) >= 40, "libxdp1, xdp-tools and golang-github-cilium-ebpf-dev objects missing"
     assert any("-eb." in p.name for p in DEBIAN_OBJECTS)

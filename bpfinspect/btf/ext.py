@@ -10,8 +10,8 @@ when that section's records are first asked for.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from bpfinspect.btf.btf import Btf
 from bpfinspect.errors import MalformedInput
@@ -160,10 +160,11 @@ class BtfExt:
     # -- the records ---------------------------------------------------------------------------------
 
     def _fields(self, what: str, pos: int, num: int):
+        """The leading fields of ``num`` records from ``pos`` (records may be longer than we read)."""
         size = self._rec_size[what]
-        fmt = struct.Struct(self._e + ("II" if what == "func_info" else "IIII"))
+        unpack = struct.Struct(self._e + ("II" if what == "func_info" else "IIII")).unpack_from
         data = self._data
-        return (fmt.unpack_from(data, pos + i * size) for i in range(num))
+        return (unpack(data, pos + i * size) for i in range(num))
 
     def _func_info(self, pos: int, num: int):
         return [FuncInfo(insn_off, type_id) for insn_off, type_id in self._fields("func_info", pos, num)]

@@ -30,18 +30,6 @@ def open_obj(path: str):
     return open_object(path)
 
 
-def show(args, view_module) -> int:
-    """Build the model and print one view of it, as JSON or as tables."""
-    obj = open_obj(args.object)
-    if getattr(args, "json", False):
-        from bpfinspect.views.jsonout import emit
-        emit(view_module.to_json(obj))
-    else:
-        from bpfinspect.views.table import render
-        render(view_module.blocks(obj))
-    return 0
-
-
 def simple_command(name: str, help_text: str, view: str):
     """register()/run() for a command that is 'open the object, print one view'."""
     import importlib
@@ -78,3 +66,16 @@ def gc_paused(fn):
                 gc.enable()
 
     return wrapper
+
+
+@gc_paused
+def show(args, view_module) -> int:
+    """Build the model and print one view of it, as JSON or as tables."""
+    obj = open_obj(args.object)
+    if getattr(args, "json", False):
+        from bpfinspect.views.jsonout import emit
+        emit(view_module.to_json(obj))
+    else:
+        from bpfinspect.views.table import render
+        render(view_module.blocks(obj))
+    return 0

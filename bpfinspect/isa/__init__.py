@@ -17,8 +17,8 @@ import importlib
 _WHERE = {
     "Insn": "decode", "Slot": "decode", "insn_at": "decode", "iter_insns": "decode", "unpack_slots": "decode",
     "wide_pair": "decode", "helper_name": "helpers", "TargetNamer": "labels", "absolute_symbols": "labels",
-    "section_symbols": "labels", "symbols_by_section": "labels", "diagnose": "printer", "format_slot": "printer", "raw_text": "printer",
-    "render": "printer", "render_text": "printer",
+    "section_symbols": "labels", "symbols_by_section": "labels", "diagnose": "printer", "format_slot": "printer",
+    "raw_text": "printer", "render": "printer", "render_text": "printer",
 }
 
 __all__ = sorted(_WHERE)

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import struct
 
-from bpfinspect.btf import Btf, BtfExt, Kind, parse_btf, parse_btf_ext
-from bpfinspect.btf.core import core_relo_text
 from bpfinspect.elf import ElfFile
 from bpfinspect.errors import MalformedInput
 from bpfinspect.isa import decode as isa
 from bpfinspect.isa.labels import symbols_by_section
 from bpfinspect.obj.identify import check_bpf_elf
 from bpfinspect.obj.model import CodeSection, CoreReloInfo, Function, SectionInfo
+
+# BTF is read only by the commands that show it: its modules are imported where it is decoded.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from bpfinspect.btf import Btf, BtfExt
 
 SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR = 0x1, 0x2, 0x4
 SHT_PROGBITS, SHT_NOBITS = 1, 8
@@ -111,6 +114,8 @@ def load_btf(elf: ElfFile) -> Btf | None:
     sec = elf.section_by_name(".BTF")
     if sec is None:
         return None
+    from bpfinspect.btf.btf import parse_btf
+
     btf = parse_btf(sec.data(), path=elf.path, section=".BTF")
     _check_byte_order(elf, btf.endian, ".BTF")
     return btf
@@ -120,6 +125,8 @@ def load_btf_ext(elf: ElfFile, btf: Btf | None) -> BtfExt | None:
     sec = elf.section_by_name(".BTF.ext")
     if sec is None or btf is None:
         return None
+    from bpfinspect.btf.ext import parse_btf_ext
+
     data = sec.data()
     ext = parse_btf_ext(data, btf, path=elf.path)
     _check_byte_order(elf, "little" if data[:2] == b"\x9f\xeb" else "big", ".BTF.ext")
@@ -145,6 +152,8 @@ def datasec_ids(btf: Btf | None) -> dict[str, tuple[int, ...]]:
     out: dict[str, list[int]] = {}
     if btf is None:
         return {}
+    from bpfinspect.btf.kinds import Kind
+
     kind, name = btf.kind, btf.name
     for tid in btf.ids():
         if kind(tid) == Kind.DATASEC:
@@ -222,6 +231,8 @@ def sorted_line_info(ext: BtfExt, section: str) -> tuple:
 
 def core_relos_of(btf: Btf, ext: BtfExt, section: str) -> tuple[CoreReloInfo, ...]:
     """The CO-RE records of one section, each with libbpf's rendering of its access path."""
+    from bpfinspect.btf.core import core_relo_text
+
     return tuple(CoreReloInfo(section, rec.insn_off, rec.insn_off // 8, rec.kind_name, rec.type_id, rec.access,
                               core_relo_text(btf, rec))
                  for rec in ext.core_relos.get(section, ()))

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from bpfinspect.btf import Btf, Kind
-from bpfinspect.btf.kinds import LINKAGE_NAMES
+from bpfinspect.btf.kinds import LINKAGE_NAMES, Kind
 from bpfinspect.elf import ElfFile
 from bpfinspect.errors import MalformedInput
 from bpfinspect.obj.build import SHF_ALLOC, data_section_kind
 from bpfinspect.obj.model import DataSection, Extern, Var
 from bpfinspect.obj.names import internal_map_name, skeleton_section_name
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from bpfinspect.btf import Btf
 
 
 def symbols_by_section(elf: ElfFile) -> dict[int, list]:
@@ -72,38 +75,48 @@ def datasecs_of(elf: ElfFile, btf: Btf | None, datasecs: dict[str, tuple[int, ..
     data_secs = [s for s in elf.sections
                  if data_section_kind(s.name) and s.type in (1, 8) and s.flags & SHF_ALLOC]
     by_section = symbols_by_section(elf)
-    data_indexes = {s.index for s in data_secs}
-    sym_section = {sym.name: sym.shndx for sym in elf.symbols
-                   if sym.shndx in data_indexes and sym.type in ("OBJECT", "NOTYPE") and sym.name}
-    btf_var_of: dict[str, int] = {}   # variable name -> BTF VAR id, from every data DATASEC
+    sec_syms = {s.index: {sym.name: sym for sym in by_section.get(s.index, ())} for s in data_secs}
+    name_sections: dict[str, list[int]] = {}   # section name -> data sections of that name
+    homes: dict[str, list[int]] = {}           # symbol name -> data sections holding such a symbol
+    for s in data_secs:
+        name_sections.setdefault(s.name, []).append(s.index)
+        for name in sec_syms[s.index]:
+            homes.setdefault(name, []).append(s.index)
+    btf_var_of: dict[str, int] = {}            # variable name -> BTF VAR id, from every data DATASEC
+    listed: dict[int, list] = {}               # section index -> its (VAR, DATASEC entry) pairs
     if btf is not None:
-        for s in data_secs:
-            for ds in datasecs.get(s.name, ()):
+        for name in name_sections:
+            for ds in datasecs.get(name, ()):
                 for dv in btf.type(ds).vars:
                     if btf.valid(dv.type) and btf.kind(dv.type) == Kind.VAR:
                         btf_var_of.setdefault(btf.name(dv.type), dv.type)
+        # A DATASEC's variable is listed in the section of that name holding its symbol; one
+        # whose symbol lives in a section of another name is listed there; one without a
+        # symbol, in the (first) section of the DATASEC's name.
+        for name, indexes in name_sections.items():
+            ids = datasecs.get(name)
+            if not ids:
+                continue
+            for dv in btf.type(ids[0]).vars:
+                t = btf.type(btf.check_id(dv.type, name))
+                if t.kind != Kind.VAR:
+                    continue
+                where = homes.get(t.name)
+                for index in ([i for i in where if i in indexes] if where else indexes[:1]):
+                    listed.setdefault(index, []).append((t, dv))
     for s in data_secs:
         kind = data_section_kind(s.name)
         data = s.data() if kind != "bss" and s.type != 8 else None
-        btf_id = 0
+        ids = datasecs.get(s.name) if btf is not None else None
+        syms = sec_syms[s.index]
         variables: list[Var] = []
-        sec_syms = {sym.name: sym for sym in by_section.get(s.index, ())}
         covered = set()
-        if btf is not None:
-            ids = datasecs.get(s.name)
-            if ids:
-                btf_id = ids[0]
-                for dv in btf.type(btf_id).vars:
-                    t = btf.type(btf.check_id(dv.type, s.name))
-                    if t.kind != Kind.VAR:
-                        continue
-                    sym = sec_syms.get(t.name)
-                    if sym is None and sym_section.get(t.name, s.index) != s.index:
-                        continue  # its symbol lives in another section: listed there
-                    offset = sym.value if sym is not None else dv.offset
-                    variables.append(_btf_var(btf, t, offset, dv.size or (sym.size if sym else 0), data))
-                    covered.add(t.name)
-        for name, sym in sec_syms.items():
+        for t, dv in listed.get(s.index, ()):
+            sym = syms.get(t.name)
+            offset = sym.value if sym is not None else dv.offset
+            variables.append(_btf_var(btf, t, offset, dv.size or (sym.size if sym else 0), data))
+            covered.add(t.name)
+        for name, sym in syms.items():
             if name in covered or name.startswith(".L"):
                 continue
             if name in btf_var_of:
@@ -113,7 +126,7 @@ def datasecs_of(elf: ElfFile, btf: Btf | None, datasecs: dict[str, tuple[int, ..
             variables.append(_var(name, sym.value, sym.size, None, 0, linkage, data))
         variables.sort(key=lambda v: (v.offset, v.name))
         out.append(DataSection(s.name, s.index, s.size, kind, internal_map_name(libbpf_name, s.name),
-                               skeleton_section_name(s.name), data, btf_id, tuple(variables)))
+                               skeleton_section_name(s.name), data, ids[0] if ids else 0, tuple(variables)))
     return tuple(out)
 
 

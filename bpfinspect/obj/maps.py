@@ -5,12 +5,16 @@ from __future__ import annotations
 import struct
 from bisect import bisect_left
 
-from bpfinspect.btf import Btf, Kind
+from bpfinspect.btf.kinds import Kind
 from bpfinspect.elf import ElfFile, ElfSection
 from bpfinspect.errors import MalformedInput
 from bpfinspect.obj.model import Map
 from bpfinspect.obj.relocs import func_name_for
 from bpfinspect.uapi import MAP_TYPES, enum_name
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from bpfinspect.btf import Btf
 
 MAP_TYPE_STRUCT_OPS = 26
 BPF_F_LINK = 0x2000  # libbpf marks .struct_ops.link maps with it
@@ -68,10 +72,12 @@ def maps_of(elf: ElfFile, btf: Btf | None, datasecs: dict[str, tuple[int, ...]])
     sec_legacy = elf.section_by_name("maps")
     if sec_legacy is not None:
         out.extend(legacy_maps(elf, sec_legacy, symbols))
-    for s in elf.sections:
-        if s.name in (".struct_ops", ".struct_ops.link"):
-            prog_at = {r.offset: func_name_for(elf, r.symbol) for r in elf.relocations(s.index)}
-            out.extend(struct_ops_maps(elf, btf, datasecs.get(s.name, ()), s, symbols, prog_at))
+    # the first section of each name (as libbpf reads them), in file order
+    ops = sorted((s for s in map(elf.section_by_name, (".struct_ops", ".struct_ops.link")) if s is not None),
+                 key=lambda s: s.index)
+    for s in ops:
+        prog_at = {r.offset: func_name_for(elf, r.symbol) for r in elf.relocations(s.index)}
+        out.extend(struct_ops_maps(elf, btf, datasecs.get(s.name, ()), s, symbols, prog_at))
     return tuple(out)
 
 

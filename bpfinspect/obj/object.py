@@ -187,6 +187,27 @@ class BpfObject:
         return self._code_relocs.get(section_index, ())
 
     @cached_property
+    def _relocs_at(self) -> Mapping[int, dict[int, Reloc]]:
+        return OnDemand(self._code_secs, lambda index: {r.insn_index: r for r in self._code_relocs[index]})
+
+    def reloc_at(self, section_index: int, slot: int) -> Reloc | None:
+        """The relocation on instruction ``slot`` of a code section (the last one, should the
+        file hold two), None for none."""
+        found = self._relocs_at.get(section_index)
+        return found.get(slot) if found else None
+
+    def map_load(self, section_index: int, slot: int) -> str | None:
+        """The map whose address the ld_imm64 at ``slot`` loads, None when it loads none."""
+        r = self.reloc_at(section_index, slot)
+        return r.target if r is not None and r.kind == "map" else None
+
+    def global_load(self, section_index: int, slot: int) -> Reloc | None:
+        """The global-data relocation of the ld_imm64 at ``slot`` (its ``target`` is the variable,
+        or the data section itself, ``target_offset`` the offset in it), None for none."""
+        r = self.reloc_at(section_index, slot)
+        return r if r is not None and r.kind == "global_data" else None
+
+    @cached_property
     def relocation_count(self) -> int:
         """``len(self.relocs)``, checked the same way, without decoding instructions."""
         return rel.count_relocs(self.elf, self._code_secs)
@@ -195,7 +216,7 @@ class BpfObject:
 
     @cached_property
     def programs(self) -> tuple[Program, ...]:
-        return progs.programs_of(self.functions, self.code, self._code_relocs)
+        return progs.programs_of(self.functions, self.code, self._code_relocs, self.path)
 
     @cached_property
     def _programs_by_name(self) -> dict[str, Program]:

@@ -7,6 +7,12 @@ its section's relocations that falls in its range (found by bisection over the
 section's relocations sorted by offset, then put back in file order); then the
 facts of the subprograms it reaches are added, in a breadth-first order that
 is the same on every run.
+
+What a function reaches is bounded as the kernel bounds it: one program holds
+at most 256 functions (``BPF_MAX_SUBPROGS``), so a function reaching more
+subprograms than that could never load and is reported as malformed; and the
+walks of all functions together take at most ``MAX_WALK`` steps, so a file of
+a million functions calling each other in a chain costs seconds, not hours.
 """
 
 from __future__ import annotations
@@ -15,8 +21,12 @@ from bisect import bisect_left
 from collections import deque
 from collections.abc import Mapping
 
+from bpfinspect.errors import MalformedInput
 from bpfinspect.isa.helpers import helper_name
 from bpfinspect.obj.model import CodeSection, Function, Program, Reloc
+
+MAX_SUBPROGS = 256       # functions in one program, the main one included (the kernel's limit)
+MAX_WALK = 1 << 23       # calls followed, all functions together
 
 
 def _uniq(items) -> tuple[str, ...]:
@@ -24,7 +34,7 @@ def _uniq(items) -> tuple[str, ...]:
 
 
 def programs_of(functions: tuple[Function, ...], code: Mapping[int, CodeSection],
-                relocs_in: Mapping[int, tuple[Reloc, ...]]) -> tuple[Program, ...]:
+                relocs_in: Mapping[int, tuple[Reloc, ...]], path: str | None = None) -> tuple[Program, ...]:
     """One :class:`Program` per function, in the functions' order (``code`` and ``relocs_in``
     are keyed by ELF section index)."""
     starting: dict[tuple[int, int], list[str]] = {}     # (section index, first slot) -> functions
@@ -55,16 +65,26 @@ def programs_of(functions: tuple[Function, ...], code: Mapping[int, CodeSection]
             "relocs": own,
         }
 
+    walked = 0
+
     def reachable(name: str) -> list[str]:
+        nonlocal walked
         seen: list[str] = []
         visited = {name}
         queue = deque(sorted(direct[name]["callees"]))
         while queue:
+            walked += 1
+            if walked > MAX_WALK:
+                raise MalformedInput(f"the calls between functions are too many to follow (more than {MAX_WALK} "
+                                     f"steps)", path=path)
             n = queue.popleft()
             if n in visited or n not in direct:
                 continue
             visited.add(n)
             seen.append(n)
+            if len(seen) >= MAX_SUBPROGS:
+                raise MalformedInput(f"{name} reaches more than {MAX_SUBPROGS - 1} subprograms through its calls (a "
+                                     f"program holds at most {MAX_SUBPROGS} functions)", path=path)
             queue.extend(sorted(direct[n]["callees"]))
         return seen
 

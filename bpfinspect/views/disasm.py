@@ -23,12 +23,14 @@ Output forms:
   --plain          instruction text only, the lossless form `bpfinspect asm` reads;
   --json           {"schema": 1, "file", "programs": [{"name", "section",
                    "offset", "instructions": [{"index", "text", "annotations"}]}]},
-                   written by one call of the JSON encoder.
+                   whatever is not a plain instruction encoded by one call of the
+                   JSON encoder.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from bisect import bisect_left
 
 from bpfinspect.errors import UsageError
@@ -171,9 +173,7 @@ def _annotate_section(obj, sec, code, lines, ranges, namer, notes, sources, labe
     section = sec.name
     # Programs by start slot, to name call and callback targets without relocations.
     prog_at = {offset // 8: name for name, offset, size, is_sub in ranges}
-    relocated: set[int] = set()
     for r in obj.relocs_in(sec.index):
-        relocated.add(r.insn_index)
         note = _reloc_note(obj, r)
         if note is not None:
             _add(notes, (section, r.insn_index), note)
@@ -190,7 +190,7 @@ def _annotate_section(obj, sec, code, lines, ranges, namer, notes, sources, labe
                 name = helper_name(helper)
                 _add(notes, (section, i), {"kind": "helper", "id": helper,
                                            "text": name if name else f"unknown helper {helper}"})
-            elif i not in relocated:
+            elif obj.reloc_at(sec.index, i) is None:
                 target = code.local_call(i)
                 if target is not None:
                     _add(notes, (section, i), _target_note("subprog", "call", target, prog_at, namer))
@@ -200,7 +200,7 @@ def _annotate_section(obj, sec, code, lines, ranges, namer, notes, sources, labe
                         _add(notes, (section, i), {"kind": "kfunc", "btf_id": btf_id,
                                                    "text": f"kfunc btf id {btf_id}"})
         elif what == isa.WIDE:
-            if size == 2 and i not in relocated:
+            if size == 2 and obj.reloc_at(sec.index, i) is None:
                 target = code.func_address(i)
                 if target is not None:
                     _add(notes, (section, i), _target_note("callback", "callback", target, prog_at, namer))
@@ -290,21 +290,38 @@ def _c_string(s: str) -> str:
 
 
 _DISK_CACHE: dict = {}
+# The object names the files; only what looks like a source file, is a regular file and is of a
+# source file's size is read (never a device, a pipe, /etc/shadow or a log of gigabytes).
+SOURCE_SUFFIXES = (".c", ".h", ".cc", ".cpp", ".cxx", ".hh", ".hpp", ".inc")
+MAX_SOURCE = 8 << 20
+
+
+def _read_source(path: str) -> list[str] | None:
+    if not path.endswith(SOURCE_SUFFIXES):
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except (OSError, ValueError):
+        return None
+    with open(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_SOURCE:
+            return None
+        try:
+            return fh.read(MAX_SOURCE).decode("utf-8", "replace").splitlines()
+        except OSError:
+            return None
 
 
 def _disk_line(obj, file: str, line: int) -> str | None:
-    """The source line from disk, when the file named in BTF exists."""
+    """The source line from disk, when the file named in BTF exists (see :func:`_read_source`)."""
     candidates = [file]
     if obj.path and not os.path.isabs(file):
         base = os.path.dirname(os.path.abspath(obj.path))
         candidates += [os.path.join(base, file), os.path.join(base, "src", file)]
     for cand in candidates:
         if cand not in _DISK_CACHE:
-            try:
-                with open(cand, encoding="utf-8", errors="replace") as fh:
-                    _DISK_CACHE[cand] = fh.read().splitlines()
-            except OSError:
-                _DISK_CACHE[cand] = None
+            _DISK_CACHE[cand] = _read_source(cand)
         text = _DISK_CACHE[cand]
         if text is not None and 0 < line <= len(text):
             return text[line - 1]
@@ -345,8 +362,9 @@ def _marked(listing: Listing) -> dict[str, set]:
     return marked
 
 
-def _instructions(listing: Listing, e: Entry, here) -> list[dict]:
-    """The JSON objects of one entry's instructions (``here``: its section's marked indexes)."""
+def _instructions(listing: Listing, e: Entry, here, only_marked: bool = False) -> list[dict]:
+    """The JSON objects of one entry's instructions (``here``: its section's marked indexes;
+    ``only_marked``: only those)."""
     notes, sources, labels = listing.notes, listing.sources, listing.labels
     plains = e.plain if e.plain is not None else [line[2] for line in e.lines]
     out = []
@@ -359,6 +377,8 @@ def _instructions(listing: Listing, e: Entry, here) -> list[dict]:
             if label is not None:
                 ann.append({"kind": "label", "text": label})
             ann.extend(notes.get(key, ()))
+        elif only_marked:
+            continue
         else:
             ann = []
         item = {"index": idx, "text": text, "annotations": ann}
@@ -383,27 +403,51 @@ def write_json(listing: Listing, stream) -> None:
 
     Same document as ``json.dumps(to_json(listing), indent=2)`` would give, laid
     out so that each instruction is one compact line: readable, diffable.  The
-    whole document is encoded by one call of the C encoder; the line breaks are
-    put in afterwards at the boundaries between instructions and programs.  Those
-    boundaries are found by text (``, {"index": ``, ``]}, {"name": ``), which is
-    safe: every ``"`` inside a JSON string is escaped, so a sequence with a bare
-    quote can only be the document's own structure (instruction objects begin
-    with "index", program objects with "name", annotation objects with "kind").
+    instructions without notes (most of them) are written directly; the file name,
+    the program heads and the instructions with notes are encoded together by one
+    call of the C encoder, and the result is cut back into its objects at the
+    boundaries ``, {"name": `` and ``}, {"index": ``.  That cut is safe: every ``"`` inside a
+    JSON string is escaped, so a sequence with a bare quote can only be the
+    document's own structure (annotation objects begin with "kind", never with
+    "name" or "index").
     """
     import json
+    import re
+    from json.encoder import encode_basestring
 
-    encode = json.JSONEncoder(ensure_ascii=False, check_circular=False, separators=(", ", ": ")).encode
-    text = encode(to_json(listing))
-    head, sep, body = text.partition(', "programs": [')
-    out = ["{\n  " + head[1:].replace(', "file": ', ',\n  "file": ', 1) + ",\n  \"programs\": [\n"]
-    if listing.entries:
-        body = body[:-2]  # the programs list's "]" and the document's "}"
-        body = (body.replace(', {"index": ', ',\n      {"index": ')
-                .replace('[{"index": ', '[\n      {"index": ')
-                .replace(']}, {"name": ', '\n    ]},\n    {"name": '))
-        out.append("    " + body[:-2] + "\n    ]}\n")
-    out.append("  ]\n}\n")
-    stream.write("".join(out))
+    from bpfinspect.views.jsonout import SCHEMA
+
+    marked = _marked(listing)
+    objects: list[dict] = []  # program heads and noted instructions, in output order
+    for e in listing.entries:
+        objects.append({"name": e.name, "section": e.section, "offset": e.offset, "subprogram": e.is_subprog})
+        here = marked.get(e.section, ())
+        for item in _instructions(listing, e, here, only_marked=True):
+            objects.append(item)
+    encoder = json.JSONEncoder(ensure_ascii=False, check_circular=False, separators=(", ", ": "))
+    path, _, rest = encoder.encode([listing.path, *objects])[1:-1].partition(', {"name": ')
+    parts = iter(re.split(r'(?<=\}), (?=\{"(?:name|index)": )', '{"name": ' + rest) if objects else ())
+    out = ["{", f'  "schema": {SCHEMA},', f'  "file": {path},', '  "programs": [']
+    last = len(listing.entries) - 1
+    for n, e in enumerate(listing.entries):
+        out.append("    " + next(parts)[:-1] + ', "instructions": [')
+        here = marked.get(e.section, ())
+        plains = e.plain if e.plain is not None else [line[2] for line in e.lines]
+        items = []
+        app = items.append
+        for (idx, size, text, warning), plain in zip(e.lines, plains):
+            if idx in here:
+                app("      " + next(parts))
+            elif plain == text:
+                app('      {"index": %d, "text": %s, "annotations": []}' % (idx, encode_basestring(text)))
+            else:
+                app('      {"index": %d, "text": %s, "annotations": [], "plain": %s}'
+                    % (idx, encode_basestring(text), encode_basestring(plain)))
+        out.append(",\n".join(items))
+        out.append("    ]}" + ("," if n < last else ""))
+    out.append("  ]")
+    out.append("}")
+    stream.write("\n".join(out) + "\n")
 
 
 def plain_lines(listing: Listing, with_headers: bool) -> list[str]:
