@@ -26,8 +26,9 @@ them):
   ``maps``, ``obj``...) are taken;
 * ``skel.maps``, ``skel.progs``/``skel.links``: one scope each.
 
-The template receives quoted fragments only: its environment refuses to write
-any text that is not :class:`bpfinspect.quote.python.Code`.
+The template receives quoted fragments only: its environment
+(:mod:`bpfinspect.skel.c_template`) refuses to write any text that is not
+:class:`bpfinspect.quote.python.Code`.
 
 The output depends only on the object and the options: no paths beyond the
 file's base name, no dates.
@@ -65,21 +66,6 @@ def class_name_for(object_name: str) -> str:
     if name[0].isdigit():
         name = "Bpf" + name
     return name
-
-
-def _template():
-    import jinja2
-
-    from bpfinspect.skel.c_template import template_text
-
-    def finalize(value):
-        if isinstance(value, q.Code) or (isinstance(value, int) and not isinstance(value, bool)):
-            return value
-        raise TypeError(f"unquoted {type(value).__name__} reached the Python skeleton template: {value!r:.80}")
-
-    env = jinja2.Environment(autoescape=False, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
-                             undefined=jinja2.StrictUndefined, finalize=finalize)
-    return env.from_string(template_text("skel_python.py.j2"))
 
 
 def generate(obj, *, types=(), module_name: str | None = None, name: str | None = None) -> str:
@@ -176,7 +162,8 @@ def generate(obj, *, types=(), module_name: str | None = None, name: str | None 
     object_file = os.path.basename(obj.path) if obj.path else f"{object_name}.o"
     regen = " ".join(["bpfinspect gen-skel", shlex.quote(object_file), "--lang python",
                       *(f"--type {shlex.quote(t)}" for t in types)])
-    text = _template().render(
+    from bpfinspect.skel.c_template import render
+    text = render("skel_python.py.j2", code=q.Code,
         title=q.doc_text(f"Python skeleton of the BPF object {object_file} (object name {object_name})."),
         regen=q.doc_text(regen),
         usage=_usage(module_name, class_name, datasecs, maps),
