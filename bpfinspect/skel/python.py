@@ -83,7 +83,8 @@ def generate(obj, *, types=(), module_name: str | None = None, name: str | None 
         raise UsageError("--name must not be empty")
     # --name replaces the object name (as for C skeletons): the class is named after it, and
     # libbpf gets it as the object name (which names the data sections' maps).
-    object_name = q.sanitize(name) if name else obj.name
+    from bpfinspect.skel.c_build import libbpf_object_name
+    object_name = libbpf_object_name(name) if name else obj.name
     module_name = module_name or f"{object_name}_skel"
     btf = obj.btf
     layout = CtypesLayout(btf, reserved=MODULE_NAMES) if btf is not None else None
@@ -163,7 +164,8 @@ def generate(obj, *, types=(), module_name: str | None = None, name: str | None 
     regen = " ".join(["bpfinspect gen-skel", shlex.quote(object_file), "--lang python",
                       *(f"--type {shlex.quote(t)}" for t in types)])
     from bpfinspect.skel.c_template import render
-    text = render("skel_python.py.j2", code=q.Code,
+    text = render(
+        "skel_python.py.j2", code=q.Code,
         title=q.doc_text(f"Python skeleton of the BPF object {object_file} (object name {object_name})."),
         regen=q.doc_text(regen),
         usage=_usage(module_name, class_name, datasecs, maps),

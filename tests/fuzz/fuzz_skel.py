@@ -62,10 +62,18 @@ _OWN_DIRECTIVES = re.compile(
     r"|(?:el)?if defined\(__BYTE_ORDER__\) && __BYTE_ORDER__ == __ORDER_(?:LITTLE|BIG)_ENDIAN__|error S)\Z")
 
 
+def _without_words(text: str) -> str:
+    """The text without the table of the object's bytes (numbers only, the bulk of it)."""
+    start = text.find("static const unsigned long long elf[")
+    end = text.find("\n\t};", start)
+    return text if start < 0 or end < 0 else text[:start] + text[end:]
+
+
 def check_c(text: str) -> None:
     assert text.isascii(), "non-ASCII in a C skeleton"
     assert "??" not in text, "a trigraph could form"
-    assert not re.search(r"\\\n", text), "a line continues on the next"
+    assert "\\\n" not in text, "a line continues on the next"
+    text = _without_words(text)
     for m in _COMMENT_OR_LITERAL.finditer(text):
         assert not m.group(1) or "/*" not in m.group(1)[2:-2], "a comment inside a comment"
     code = _COMMENT_OR_LITERAL.sub(lambda m: " " if m.group(1) else "S", text)
@@ -96,7 +104,6 @@ def check_python(text: str) -> None:
 
 _WORK = None
 _SEEN_SHAPES: set[str] = set()
-_WORDS = re.compile(r"static const unsigned long long elf\[.*?\n\t\};", re.S)
 
 
 def _workdir() -> str:
@@ -116,8 +123,8 @@ def _workdir() -> str:
 
 
 def _shapes(text: str) -> set[str]:
-    body = _WORDS.sub("", text)
-    return {re.sub(r"[A-Za-z_]\w*", "i", re.sub(r"\b\d+\b", "0", line)) for line in body.splitlines()}
+    body = re.sub(r"[A-Za-z_]\w*", "i", re.sub(r"\b\d+\b", "0", _without_words(text)))
+    return set(body.splitlines())
 
 
 def compile_headers(types_text: str) -> None:
