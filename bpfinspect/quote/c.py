@@ -11,11 +11,11 @@ Identifiers
 4. while the result is *reserved*, ``_`` is appended.
 
 Reserved are: the keywords of C (C89 to C23) and of the GNU and clang dialects
-(``__attribute__``, ``__typeof__``, ``_Float16``...), the macros that the skeleton's includes define or that gcc or
-clang predefine in any language mode or for any Linux target (``linux``,
-``unix``, ``i386``, ``errno``, ``NULL``, ``true``, ``EINVAL``, ``SIZE_MAX``,
-``BYTE_ORDER``...), with ``cxx`` the C++ keywords and alternative operator
-spellings too, and whatever the caller adds.  The macro list is
+(``__attribute__``, ``__typeof__``, ``_Float16``...), the macros that the
+skeleton's includes define or that gcc or clang predefine in any language mode
+or for any Linux target (``linux``, ``unix``, ``i386``, ``errno``, ``NULL``,
+``true``, ``EINVAL``, ``SIZE_MAX``, ``BYTE_ORDER``...), with ``cxx`` the C++
+keywords and alternative operator spellings too, and whatever the caller adds.  The macro list is
 ``c_reserved.json``, written from the compilers of the machine by
 ``scripts/gen_c_reserved.py`` (a test checks that it is current).  Names at
 file scope must also avoid every name the includes declare there (functions,
@@ -209,7 +209,12 @@ def comment(text: str) -> Code:
 # -- string literals ----------------------------------------------------------------------------
 
 def _bytes(text: str) -> bytes:
-    return text.encode("utf-8", "surrogateescape")
+    """The bytes a text stands for: undecodable bytes read with ``surrogateescape`` come back
+    as they were; any other lone surrogate is written as UTF-8 would write it."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
 
 
 def string(text: str) -> Code:
@@ -254,10 +259,3 @@ def string_expr(text: str, var: str) -> tuple[Code | None, Code]:
         rows.append("\t\t" + ", ".join(char(b) for b in data[i:i + 12]) + ",")
     decl = f"static const char {var}[{len(data)}] = {{\n" + "\n".join(rows) + "\n\t}"
     return Code(decl), Code(var)
-
-
-def display(text: str, limit: int = 80) -> Code:
-    """A short form of ``text`` for messages inside literals: at most ``limit`` characters,
-    ``...`` marking a cut, as a literal's contents (without the quotes)."""
-    short = text if len(text) <= limit else text[:limit] + "..."
-    return Code(string(short)[1:-1])

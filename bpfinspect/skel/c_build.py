@@ -26,6 +26,12 @@ SKEL_FUNCTIONS = ("destroy", "create_skeleton", "open_opts", "open", "load", "op
 _NOT_ALNUM = re.compile(r"[^A-Za-z0-9_]")
 
 
+def libbpf_object_name(raw: str) -> str:
+    """The object name a skeleton gives libbpf (bpftool's rule: other characters than ASCII
+    letters and digits become ``_``); it names the data sections' maps."""
+    return _NOT_ALNUM.sub("_", raw) or "_"
+
+
 def guard_macro(ident: str) -> str:
     """The include guard for a skeleton named ``ident``: ``__IDENT_SKEL_H__``."""
     return f"__{ident.upper()}_SKEL_H__"
@@ -77,7 +83,7 @@ def build_model(obj, name: str | None = None, types: bool = False) -> SkelModel:
     raw = obj.name if name is None else name
     if name is not None and not name.strip():
         raise UsageError("--name must not be empty")
-    libbpf_name = _NOT_ALNUM.sub("_", raw) or "_"
+    libbpf_name = libbpf_object_name(raw)
     ident = skeleton_ident(raw)
     avoid = frozenset(skeleton_macros(ident))
 

@@ -1,8 +1,9 @@
-"""Loading and rendering the C templates (``templates/*.j2``).
+"""Loading and rendering the skeleton templates (``templates/*.j2``), C and Python.
 
-The environment writes nothing but :class:`bpfinspect.quote.c.Code` and
-numbers: any other text reaching ``{{ }}`` is an error, so raw names from an
-object cannot slip into a header.
+A template is rendered for one output language, whose quoting layer's marker
+type (:class:`bpfinspect.quote.c.Code`, :class:`bpfinspect.quote.python.Code`)
+is all it may write, besides numbers: any other text reaching ``{{ }}`` is an
+error, so raw names from an object cannot slip into generated code.
 
 Templates are read from the installed package ``bpfinspect.templates`` and,
 when running from a source checkout without an install, from the
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from bpfinspect.errors import EnvironmentProblem
 
-_ENV = None
+_ENVS: dict = {}
 
 
 def template_text(name: str) -> str:
@@ -57,18 +58,19 @@ def _n_filter(ctx, name):
     return Code(f"{ctx['s'].ident}__N({name.c}, {name.cxx})")
 
 
-def _finalize(value):
-    """Only quoted text (and numbers) may reach a C template's output."""
-    from bpfinspect.quote.c import Code
-    if isinstance(value, Code) or (isinstance(value, int) and not isinstance(value, bool)):
-        return value
-    raise TypeError(f"unquoted {type(value).__name__} reached a C template: {value!r:.80}")
+def _finalizer(code: type):
+    """Only text of type ``code`` (and numbers) may reach the output."""
+    def finalize(value):
+        if isinstance(value, code) or (isinstance(value, int) and not isinstance(value, bool)):
+            return value
+        raise TypeError(f"unquoted {type(value).__name__} reached a template: {value!r:.80}")
+    return finalize
 
 
-def _env():
-    global _ENV
-    if _ENV is not None:
-        return _ENV
+def _env(code: type):
+    env = _ENVS.get(code)
+    if env is not None:
+        return env
     try:
         import jinja2
     except ImportError:
@@ -93,12 +95,16 @@ def _env():
 
     cache_dir = _cache_dir()
     env = jinja2.Environment(loader=Loader(), trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-                             autoescape=False, undefined=jinja2.StrictUndefined, finalize=_finalize,
+                             autoescape=False, undefined=jinja2.StrictUndefined, finalize=_finalizer(code),
                              bytecode_cache=Cache(cache_dir) if cache_dir else None)
     env.filters["n"] = jinja2.pass_context(_n_filter)
-    _ENV = env
+    _ENVS[code] = env
     return env
 
 
-def render(name: str, **context) -> str:
-    return _env().get_template(name).render(**context)
+def render(name: str, code: type | None = None, **context) -> str:
+    """Template ``name`` rendered with ``context``; ``code``: the marker type of the text it may
+    write (C's unless given)."""
+    if code is None:
+        from bpfinspect.quote.c import Code as code
+    return _env(code).get_template(name).render(**context)

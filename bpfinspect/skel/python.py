@@ -26,8 +26,9 @@ them):
   ``maps``, ``obj``...) are taken;
 * ``skel.maps``, ``skel.progs``/``skel.links``: one scope each.
 
-The template receives quoted fragments only: its environment refuses to write
-any text that is not :class:`bpfinspect.quote.python.Code`.
+The template receives quoted fragments only: its environment
+(:mod:`bpfinspect.skel.c_template`) refuses to write any text that is not
+:class:`bpfinspect.quote.python.Code`.
 
 The output depends only on the object and the options: no paths beyond the
 file's base name, no dates.
@@ -67,21 +68,6 @@ def class_name_for(object_name: str) -> str:
     return name
 
 
-def _template():
-    import jinja2
-
-    from bpfinspect.skel.c_template import template_text
-
-    def finalize(value):
-        if isinstance(value, q.Code) or (isinstance(value, int) and not isinstance(value, bool)):
-            return value
-        raise TypeError(f"unquoted {type(value).__name__} reached the Python skeleton template: {value!r:.80}")
-
-    env = jinja2.Environment(autoescape=False, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
-                             undefined=jinja2.StrictUndefined, finalize=finalize)
-    return env.from_string(template_text("skel_python.py.j2"))
-
-
 def generate(obj, *, types=(), module_name: str | None = None, name: str | None = None) -> str:
     """The source of a Python skeleton module for ``obj`` (a :class:`bpfinspect.obj.BpfObject`)."""
     from bpfinspect.btf import Kind
@@ -97,7 +83,8 @@ def generate(obj, *, types=(), module_name: str | None = None, name: str | None 
         raise UsageError("--name must not be empty")
     # --name replaces the object name (as for C skeletons): the class is named after it, and
     # libbpf gets it as the object name (which names the data sections' maps).
-    object_name = q.sanitize(name) if name else obj.name
+    from bpfinspect.skel.c_build import libbpf_object_name
+    object_name = libbpf_object_name(name) if name else obj.name
     module_name = module_name or f"{object_name}_skel"
     btf = obj.btf
     layout = CtypesLayout(btf, reserved=MODULE_NAMES) if btf is not None else None
@@ -176,7 +163,9 @@ def generate(obj, *, types=(), module_name: str | None = None, name: str | None 
     object_file = os.path.basename(obj.path) if obj.path else f"{object_name}.o"
     regen = " ".join(["bpfinspect gen-skel", shlex.quote(object_file), "--lang python",
                       *(f"--type {shlex.quote(t)}" for t in types)])
-    text = _template().render(
+    from bpfinspect.skel.c_template import render
+    text = render(
+        "skel_python.py.j2", code=q.Code,
         title=q.doc_text(f"Python skeleton of the BPF object {object_file} (object name {object_name})."),
         regen=q.doc_text(regen),
         usage=_usage(module_name, class_name, datasecs, maps),
