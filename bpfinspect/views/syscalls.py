@@ -279,6 +279,8 @@ def summary(trace, *, show_probes: bool = False) -> str:
                  + ("" if show_probes else " (folded; --trace-syscalls=all lists them)"))
     if trace.lost:
         text += f"; {trace.lost} record{'s' if trace.lost != 1 else ''} lost (the recorder's ring buffer was full)"
+    if trace.unusable:
+        text += f"; {trace.unusable} record{'s' if trace.unusable != 1 else ''} could not be paired with a call"
     return text
 
 
