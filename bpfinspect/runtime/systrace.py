@@ -41,7 +41,7 @@ TRACED_SYSCALLS = ("bpf", "perf_event_open", "ioctl", "mmap", "munmap", "close")
 
 START_TIMEOUT = 60.0     # seconds for the helper to load and attach the tracer
 STOP_TIMEOUT = 60.0
-MAX_KEPT = 256 << 20     # bytes of records the helper keeps; beyond, records are counted as lost
+MAX_KEPT = 32 << 20      # bytes of records the helper keeps; beyond, records are counted as lost
 HIGH_FD_BASE = 512       # where this process's pipe ends to the helper are moved
 
 _FRAME = struct.Struct("<cQ")
