@@ -239,7 +239,7 @@ def _close_row(run: list) -> list[str]:
 
 def timeline(trace, *, show_probes: bool = False) -> Table:
     table = Table(["#", "CALL", "WHAT", "RESULT"], title="system calls", right=frozenset({"#"}),
-                  nowrap=frozenset({"CALL"}))
+                  nowrap=frozenset({"CALL"}), records_when_wide=False)
     calls = trace.calls
     i = 0
     while i < len(calls):
