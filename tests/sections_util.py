@@ -64,8 +64,14 @@ def kernel_enums() -> tuple[dict[str, int], dict[str, int]]:
     return enums["bpf_prog_type"], enums["bpf_attach_type"]
 
 
+# libbpf keeps the print function it is given in a global of the process: this one must live as
+# long as the process (a freed callback there crashes the next libbpf message, in any later test).
+_QUIET = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)(lambda level, fmt, args: 0)
+
+
 class Libbpf:
-    """libbpf.so.1 through ctypes: libbpf_prog_type_by_name()."""
+    """libbpf.so.1 through ctypes: libbpf_prog_type_by_name().  ``close()`` gives libbpf back the
+    print function it had (bpfinspect's runtime, in a test process that loaded it first)."""
 
     def __init__(self) -> None:
         path = ctypes.util.find_library("bpf") or "libbpf.so.1"
@@ -75,11 +81,12 @@ class Libbpf:
         fn.restype = ctypes.c_int
         self._fn = fn
         # Silence libbpf's own messages (it lists every known name on failure).
-        proto = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
-        self._quiet = proto(lambda level, fmt, args: 0)
-        self.lib.libbpf_set_print.argtypes = [proto]
+        self.lib.libbpf_set_print.argtypes = [ctypes.c_void_p]
         self.lib.libbpf_set_print.restype = ctypes.c_void_p
-        self.lib.libbpf_set_print(self._quiet)
+        self._previous = self.lib.libbpf_set_print(ctypes.cast(_QUIET, ctypes.c_void_p))
+
+    def close(self) -> None:
+        self.lib.libbpf_set_print(self._previous)
 
     def version(self) -> str:
         f = self.lib.libbpf_version_string

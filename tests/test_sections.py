@@ -280,7 +280,9 @@ def test_names_match_kernel_uapi():
 
 @pytest.fixture(scope="module")
 def libbpf():
-    return Libbpf()
+    lib = Libbpf()
+    yield lib
+    lib.close()
 
 
 def _reference_names():

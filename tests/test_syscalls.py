@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, bpfinspect, needs_bpf
+from conftest import BPFTOOL, FIXTURES, ROOT, bpfinspect, needs_bpf
 from runtime_util import BOOTSTRAP_OBJ, REJECTED_OBJ, tracefs, wait_for  # noqa: F401
 
 pytestmark = needs_bpf
@@ -139,19 +139,19 @@ def _our_steps(doc_calls: list[dict]) -> list[tuple]:
     return steps
 
 
-def _run_under_strace(*args: str) -> tuple[subprocess.CompletedProcess, list[dict]]:
-    """Run `bpfinspect load ARGS` under strace -ff; the calls of the process that loaded the object."""
+def _run_under_strace(*args: str, loads: str = "handle_exec") -> tuple[subprocess.CompletedProcess, list[dict]]:
+    """Run `bpfinspect load ARGS` under strace -ff; the calls of the process that loaded the program ``loads``."""
     with tempfile.TemporaryDirectory(prefix=f"bpfinspect-strace-{os.getpid()}-") as d:
         prefix = os.path.join(d, "trace")
-        cmd = [STRACE, "-f", "-ff", "-qq", "-s", "64", "-e", f"trace={TRACED}", "-e", "signal=none", "-o", prefix,
+        cmd = [STRACE, "-f", "-ff", "-qq", "-v", "-s", "64", "-e", f"trace={TRACED}", "-e", "signal=none", "-o", prefix,
                sys.executable, "-m", "bpfinspect", "load", *args]
         p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
         mains = []
         for name in os.listdir(d):
             text = Path(d, name).read_text(errors="replace")
-            if 'prog_name="handle_exec"' in text:
+            if f'prog_name="{loads}"' in text:
                 mains.append(text)
-        assert len(mains) == 1, f"expected one process loading handle_exec, found {len(mains)}"
+        assert len(mains) == 1, f"expected one process loading {loads}, found {len(mains)}"
         return p, _strace_calls(mains[0])
 
 
@@ -293,6 +293,24 @@ def test_same_calls_as_strace_sees_and_as_a_run_without_the_flag(tracefs):
     assert plain[first2:first2 + len(ours)] == ours
 
 
+@needs_strace
+def test_uprobe_attach_names_file_and_offset_as_strace_sees_them(tracefs):
+    """A uretprobe on bash's readline: the perf event's PMU, file, offset and return bit."""
+    obj = str(FIXTURES / "uprobe.bpf.o")
+    p, seen = _run_under_strace("--attach", "--prog", "bash_readline", "--trace-syscalls", "--json", obj,
+                                loads="bash_readline")
+    assert p.returncode == 0, p.stderr
+    ours = [c for c in json.loads(p.stdout)["syscalls"] if c["syscall"] == "perf_event_open" and not c["probe"]]
+    theirs = [c for c in seen if c["name"] == "perf_event_open"]
+    assert len(ours) == len(theirs) == 1
+    uprobe_type = int(Path("/sys/bus/event_source/devices/uprobe/type").read_text())
+    a, f = ours[0]["args"], theirs[0]["fields"]
+    assert int(f["type"].split()[0], 0) == uprobe_type and a["type"] == "uprobe"
+    assert a["offset"] == int(f["config2"], 0) > 0 and a["config1"] == int(f["config1"], 0)
+    assert a["path"] == "/usr/bin/bash" and a["retprobe"] is True and int(f["config"], 0) & 1
+    assert ours[0]["fd"] == theirs[0]["ret"]
+    assert ours[0]["object"] == {"kind": "perf_event", "name": f"uprobe (return) /usr/bin/bash+{a['offset']:#x}"}
+
 def test_timeline_folds_probes_and_names_fds(tracefs):
     p = bpfinspect("load", "--attach", "--trace-syscalls", str(BOOTSTRAP_OBJ))
     assert p.returncode == 0, p.stderr
@@ -339,7 +357,8 @@ def test_without_privilege_or_tracefs_exit_3(tracefs, tmp_path):
                sys.executable, "-m", "bpfinspect", "load", "--trace-syscalls", str(BOOTSTRAP_OBJ)]
         p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "HOME": str(tmp_path)})
         assert p.returncode == 3, p.stderr
-        assert p.stderr.count("\n") == 1 and "bpfinspect:" in p.stderr
+        assert p.stderr == (f"bpfinspect: {BOOTSTRAP_OBJ}: --trace-syscalls needs root (CAP_BPF and CAP_PERFMON, "
+                            "or CAP_SYS_ADMIN): it attaches BPF programs to the syscalls tracepoints\n")
     unshare = shutil.which("unshare")
     if unshare is None:
         pytest.skip("unshare is missing: the tracefs half of this test needs a private mount namespace")
@@ -422,3 +441,46 @@ def test_interrupted_at_random_moments_leaves_no_recorder_behind(tracefs):
         interrupted += p.returncode == 130
         assert wait_for(lambda: not _helpers_of(p.pid), timeout=20), f"{where}: the recorder's helper is still there"
     assert interrupted >= 4, f"only {interrupted} of 16 runs were interrupted while running"
+
+
+
+def test_program_map_fds_are_the_maps_the_kernel_says_each_program_uses(tracefs):
+    """The kernel's own list (bpf_prog_info.map_ids, read by bpftool) against the map fds the
+    recorded instructions name plus the maps bound to the program with BPF_PROG_BIND_MAP."""
+    from bpfinspect.runtime import Object
+    from bpfinspect.runtime.systrace import SyscallRecorder
+
+    def map_ids_of_fds() -> dict[int, int]:
+        out = {}
+        for fd in os.listdir("/proc/self/fdinfo"):
+            try:
+                text = Path(f"/proc/self/fdinfo/{fd}").read_text()
+            except OSError:
+                continue
+            m = re.search(r"^map_id:\s+(\d+)$", text, re.M)
+            if m:
+                out[int(fd)] = int(m.group(1))
+        return out
+
+    with SyscallRecorder() as rec:
+        obj = Object.open(str(BOOTSTRAP_OBJ))
+        try:
+            obj.load()
+            kernel = {}
+            for name, prog in obj.programs.items():
+                info = json.loads(subprocess.run([BPFTOOL, "-j", "prog", "show", "id", str(prog.info()["id"])],
+                                                 capture_output=True, text=True, check=True).stdout)
+                kernel[name] = set(info["map_ids"])
+            id_of = map_ids_of_fds()
+        finally:
+            obj.close()
+    calls = [c for c in rec.trace.calls if not c.probe]
+    recorded = {c.args["prog_name"]: {id_of[fd] for fd in c.args["map_fds"]}
+                for c in calls if c.cmd == "BPF_PROG_LOAD"}
+    for c in calls:
+        if c.cmd == "BPF_PROG_BIND_MAP":
+            recorded[c.refs[0].object.name].add(id_of[c.args["map_fd"]])
+    assert set(recorded) == set(kernel) == {"handle_exec", "handle_exit"}
+    for prog in kernel:
+        assert recorded[prog] == kernel[prog], prog
+    assert len(kernel["handle_exit"]) == 5

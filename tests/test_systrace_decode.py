@@ -130,6 +130,7 @@ def test_perf_and_flag_numbers_match_the_installed_headers(tmp_path):
     exprs.update({f"map {n}": f"BPF_F_{n.upper()}" for n in U.MAP_FLAGS})
     exprs.update({f"prog {n}": f"BPF_F_{n.upper()}" for n in U.PROG_FLAGS.values()})
     exprs.update({f"perf {n}": f"PERF_FLAG_{n.upper()}" for n in U.PERF_FLAGS})
+    exprs.update({f"attach {n}": f"BPF_F_{n.upper()}" for n in U.ATTACH_FLAGS})
     exprs.update({f"type {n}": f"PERF_TYPE_{n.upper()}" for n in U.PERF_TYPES})
     exprs["stats run_time"] = "BPF_STATS_RUN_TIME"
     values = _c_values(tmp_path, ["linux/bpf.h", "linux/perf_event.h"], exprs)
@@ -147,6 +148,10 @@ def test_perf_and_flag_numbers_match_the_installed_headers(tmp_path):
             assert values[f"prog {name}"] == 1 << bit, name
     for bit, name in enumerate(U.PERF_FLAGS):
         assert values[f"perf {name}"] == 1 << bit
+    for bit, name in enumerate(U.ATTACH_FLAGS):
+        if f"attach {name}" in values:
+            assert values[f"attach {name}"] == 1 << bit, name
+    assert sum(1 for k in values if k.startswith("attach ")) >= 3
     for number, name in enumerate(U.PERF_TYPES):
         assert values[f"type {name}"] == number
     assert U.ENABLE_STATS_TYPES[values["stats run_time"]] == "run_time"
@@ -298,6 +303,10 @@ def test_link_targets_interface_index_or_fd():
     trace = decode([load("x", [], 3, extra_insns=30), bpf("BPF_LINK_CREATE", link("xdp", 2), 4),
                     bpf("BPF_LINK_CREATE", link("perf_event", 9), 5)])
     xdp, perf = trace.calls[1], trace.calls[2]
+    attach = decode([bpf("BPF_PROG_ATTACH", struct.pack("<IIII", 7, 3, uapi.ATTACH_TYPES.index("cgroup_inet_ingress"),
+                                                        2), 0)]).calls[0]
+    assert attach.args["attach_type"] == "cgroup_inet_ingress" and attach.args["attach_flags_names"] == ["allow_multi"]
+    assert [(r.field, r.fd) for r in attach.refs] == [("attach_bpf_fd", 3), ("target_fd", 7)]
     assert xdp.args["target_ifindex"] == 2 and "target_fd" not in xdp.args
     assert [r.field for r in xdp.refs] == ["prog_fd"] and xdp.object.label == "link x"
     assert [(r.field, r.fd) for r in perf.refs] == [("prog_fd", 3), ("target_fd", 9)]

@@ -205,6 +205,7 @@ class SizedOpts(ctypes.Structure):
 
 
 P = c_void_p  # opaque libbpf pointers
+_PRINT_CALLBACKS: list = []
 
 # name: (restype, argtypes, required)
 _SIGNATURES: dict[str, tuple] = {
@@ -323,6 +324,7 @@ class Libbpf:
         self.libc = libc
         self._print_buf = ctypes.create_string_buffer(1 << 16)
         self._print_cb = PRINT_FN(self._on_print)
+        _PRINT_CALLBACKS.append(self._print_cb)  # libbpf keeps it in a process global: never freed
         self.libbpf_set_print(self._print_cb)
         self.num_possible_cpus = self._possible_cpus()
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import json
 import os
 import select
 import struct
@@ -42,7 +41,7 @@ TRACED_SYSCALLS = ("bpf", "perf_event_open", "ioctl", "mmap", "munmap", "close")
 
 START_TIMEOUT = 60.0     # seconds for the helper to load and attach the tracer
 STOP_TIMEOUT = 60.0
-MAX_KEPT = 256 << 20     # bytes of records the helper keeps; beyond, records are counted as lost
+MAX_KEPT = 32 << 20      # bytes of records the helper keeps; beyond, records are counted as lost
 HIGH_FD_BASE = 512       # where this process's pipe ends to the helper are moved
 
 _FRAME = struct.Struct("<cQ")
@@ -156,13 +155,14 @@ def _send(fd: int, kind: bytes, payload: bytes = b"") -> None:
 
 
 def _read_exact(fd: int, n: int, deadline: float) -> bytes:
+    poller = select.poll()   # not select(): the fd is a high number, maybe past FD_SETSIZE
+    poller.register(fd, select.POLLIN | select.POLLHUP)
     out = bytearray()
     while len(out) < n:
         left = deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError
-        ready, _, _ = select.select([fd], [], [], left)
-        if not ready:
+        if not poller.poll(max(1, int(left * 1000))):
             continue
         chunk = os.read(fd, min(n - len(out), 1 << 20))
         if not chunk:
@@ -251,6 +251,8 @@ class SyscallRecorder:
 
     def stop(self):
         """End the recording; returns the decoded :class:`~bpfinspect.systrace.Trace`."""
+        import json
+
         from bpfinspect.systrace import decode_records
 
         if self._proc is None:
@@ -345,6 +347,8 @@ def _split_records(payload: bytes) -> list[bytes]:
 
 
 def _raise_helper_error(kind: bytes, payload: bytes) -> None:
+    import json
+
     if kind == b"E":
         try:
             info = json.loads(payload)
@@ -368,6 +372,8 @@ class _Bss(ctypes.Structure):
 
 def helper_main(argv: list[str]) -> None:
     """Entry point of the helper process: ``PARENT_PID CONTROL_FD DATA_FD``."""
+    import json
+
     parent, ctl, out = (int(a) for a in argv)
     try:
         _die_with_parent(parent)

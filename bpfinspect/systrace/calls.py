@@ -324,6 +324,13 @@ class _Decoder:
             call.notes.append("the instructions could not be read")
         return fds
 
+    def _cmd_prog_attach(self, call, raw, args):
+        if "attach_flags" in args:
+            args["attach_flags_names"] = _flags(args["attach_flags"], U.ATTACH_FLAGS)
+        return []
+
+    _cmd_prog_detach = _cmd_prog_attach
+
     def _cmd_btf_load(self, call, raw, args):
         blob = raw.blob(R.D_BTF)
         if blob is not None and "btf_size" in args:

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bpfinspect.uapi import ATTACH_TYPES, BPF_CMDS
-
-CMD = {name: number for number, name in enumerate(BPF_CMDS)}
+from bpfinspect.uapi import ATTACH_TYPES
 
 ATTACH = {name: number for number, name in enumerate(ATTACH_TYPES)}
 # Attach types whose BPF_LINK_CREATE / BPF_PROG_ATTACH target is an interface index, not an fd.

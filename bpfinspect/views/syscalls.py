@@ -239,7 +239,7 @@ def _close_row(run: list) -> list[str]:
 
 def timeline(trace, *, show_probes: bool = False) -> Table:
     table = Table(["#", "CALL", "WHAT", "RESULT"], title="system calls", right=frozenset({"#"}),
-                  nowrap=frozenset({"CALL"}))
+                  nowrap=frozenset({"CALL"}), records_when_wide=False)
     calls = trace.calls
     i = 0
     while i < len(calls):
@@ -279,6 +279,8 @@ def summary(trace, *, show_probes: bool = False) -> str:
                  + ("" if show_probes else " (folded; --trace-syscalls=all lists them)"))
     if trace.lost:
         text += f"; {trace.lost} record{'s' if trace.lost != 1 else ''} lost (the recorder's ring buffer was full)"
+    if trace.unusable:
+        text += f"; {trace.unusable} record{'s' if trace.unusable != 1 else ''} could not be paired with a call"
     return text
 
 

@@ -20,6 +20,9 @@ class Table:
     right: frozenset[str] = frozenset()  # columns to right-align
     styles: dict[str, str] = field(default_factory=dict)  # column -> rich style
     nowrap: frozenset[str] = frozenset()  # columns never wrapped on a terminal (besides the first)
+    # far too wide for the terminal: one record per row, a field per line (False: wrap the cells,
+    # for tables read row after row, such as a timeline)
+    records_when_wide: bool = True
 
 
 @dataclass
@@ -105,7 +108,7 @@ def _render_rich(blocks: list[Block], stream, width: int | None = None) -> None:
             for k, v in b.items:
                 t.add_row(k, v)
             console.print(t)
-        elif _natural_width(b) > 1.25 * console.width:  # wrapping would shred every cell
+        elif b.records_when_wide and _natural_width(b) > 1.25 * console.width:  # wrapping would shred every cell
             _render_records(console, b)
         else:
             t = RTable(box=box.SIMPLE_HEAD, title=b.title, title_justify="left", title_style="bold",
