@@ -112,7 +112,9 @@ def test_struct_ops_maps_and_links_are_kept():
 
 # libbpf 1.1 refuses these at open (foreign byte order; legacy "maps" sections since 1.0)
 LIBBPF_REFUSES = {"bootstrap-eb.bpf.o": "LIBBPF_ERRNO__ENDIAN", "maps-eb.bpf.o": "LIBBPF_ERRNO__ENDIAN",
-                  "legacy_maps.bpf.o": "EOPNOTSUPP", "legacy_iproute2.bpf.o": "EOPNOTSUPP"}
+                  "dwarf_shapes-dwarf3-eb.bpf.o": "LIBBPF_ERRNO__ENDIAN",
+                  "legacy_maps.bpf.o": "EOPNOTSUPP", "legacy_iproute2.bpf.o": "EOPNOTSUPP",
+                  "legacy_dwarf.bpf.o": "EOPNOTSUPP"}
 
 
 def _programs_by_elf_rule(path) -> list[str]:
