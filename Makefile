@@ -31,7 +31,7 @@ fixtures: setup
 # Fuzz every parser FUZZ_TIME seconds each; crashes land in build/fuzz/<target>-crash-*
 # (re-run one: $(PY) tests/fuzz/fuzz_<target>.py build/fuzz/<target>-crash-...)
 FUZZ_TIME ?= 60
-FUZZ_TARGETS ?= obj disasm asm btf skel
+FUZZ_TARGETS ?= obj disasm asm btf skel dwarf
 fuzz: setup
 	@$(PY) -c 'import atheris' 2>/dev/null || .venv/bin/pip install -q atheris || echo "no atheris: Hypothesis driver"
 	@mkdir -p build/fuzz

@@ -79,6 +79,20 @@ BPF_REASON = bpf_syscall_reason()
 needs_bpf = pytest.mark.skipif(BPF_REASON is not None, reason=BPF_REASON or "")
 
 
+def fixture_vmlinux_sha(name: str) -> str | None:
+    """The sha256 of the vmlinux.h ``fixtures/NAME`` was built from, as fixtures/build-info.txt records it
+    (the line of the object when it was rebuilt alone, else the full build's)."""
+    import re
+
+    info = FIXTURES / "build-info.txt"
+    if not info.exists():
+        return None
+    text = info.read_text()
+    own = re.search(rf"^{re.escape(name)} vmlinux\.h sha256: (\w+)", text, re.M)
+    full = re.search(r"^vmlinux\.h sha256: (\w+)", text, re.M)
+    return own.group(1) if own else (full.group(1) if full else None)
+
+
 def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, **kw)
 

@@ -66,11 +66,19 @@ EXPECTED_SECTIONS: dict[str, set[str]] = {
     "bootstrap.stripped.bpf.o": {"tp/sched/sched_process_exec", ".maps", ".BTF", ".BTF.ext"},
     "maps.stripped.bpf.o": {"xdp", ".maps", ".data.counters", ".BTF", ".BTF.ext"},
     "v4.stripped.bpf.o": {"raw_tp/sys_enter", ".BTF", ".BTF.ext"},
+    "perf_output.bpf.o": {"tp/syscalls/sys_enter_getpgid", "tp/syscalls/sys_exit_getpgid", ".text", ".maps",
+                          ".rodata", "license", ".BTF", ".BTF.ext", ".debug_info"},
+    "legacy_dwarf.bpf.o": {"maps", ".maps.flows", "license", "socket", ".data", ".bss", ".rodata",
+                           ".debug_info", ".rel.debug_info", ".debug_str_offsets", ".rel.debug_addr"},
+    "dwarf_shapes.bpf.o": {"tp/syscalls/sys_enter_getppid", ".maps", "license", ".BTF", ".debug_info"},
+    "dwarf_shapes-dwarf3.bpf.o": {"tp/syscalls/sys_enter_getppid", ".maps", ".BTF", ".debug_info"},
+    "dwarf_shapes-dwarf3-eb.bpf.o": {"tp/syscalls/sys_enter_getppid", ".maps", ".BTF", ".debug_info"},
 }
 
 STRIPPED = {"bootstrap.stripped.bpf.o": "bootstrap.bpf.o", "maps.stripped.bpf.o": "maps.bpf.o",
             "v4.stripped.bpf.o": "v4.bpf.o"}
-BIG_ENDIAN = {"bootstrap-eb.bpf.o": "bootstrap.bpf.o", "maps-eb.bpf.o": "maps.bpf.o"}
+BIG_ENDIAN = {"bootstrap-eb.bpf.o": "bootstrap.bpf.o", "maps-eb.bpf.o": "maps.bpf.o",
+              "dwarf_shapes-dwarf3-eb.bpf.o": "dwarf_shapes-dwarf3.bpf.o"}
 NO_BTF = {"legacy_maps.bpf.o", "legacy_iproute2.bpf.o"}
 
 
@@ -173,6 +181,41 @@ def test_legacy_objects_have_no_btf_and_fixed_size_map_defs(name):
         assert syms and maps.data_size % len(syms) == 0
         per_map = maps.data_size // len(syms)
     assert per_map == (20 if name == "legacy_maps.bpf.o" else 36)
+
+
+def test_legacy_dwarf_object_has_dwarf_but_no_btf():
+    with open(FIXTURES / "legacy_dwarf.bpf.o", "rb") as f:
+        elf = ELFFile(f)
+        names = {s.name for s in elf.iter_sections()}
+        assert not (names & {".BTF", ".BTF.ext", ".rel.BTF", ".rel.BTF.ext", ".maps"})
+        assert elf.has_dwarf_info()
+        maps = elf.get_section_by_name("maps")
+        assert maps.data_size == 3 * 20  # three struct bpf_map_def
+
+
+def test_record_types_are_not_in_btf():
+    # the point of these fixtures: the records are the types of locals only
+    if BPFTOOL is None:
+        pytest.skip("bpftool is not installed (apt install bpftool)")
+    for name, records in (("bootstrap.bpf.o", ["event"]), ("perf_output.bpf.o", ["pg_sample", "pg_result"]),
+                          ("dwarf_shapes.bpf.o", ["sh_ld", "sh_bits", "sh_packed", "sh_nest"])):
+        text = _btf_dump(name)
+        for rec in records:
+            assert f"STRUCT '{rec}'" not in text, (name, rec)
+        with open(FIXTURES / name, "rb") as f:
+            dwarf = ELFFile(f).get_dwarf_info(relocate_dwarf_sections=False)
+            found = {d.attributes["DW_AT_name"].value.decode() for cu in dwarf.iter_CUs() for d in cu.iter_DIEs()
+                     if d.tag == "DW_TAG_structure_type" and "DW_AT_name" in d.attributes}
+        assert set(records) <= found, (name, set(records) - found)
+
+
+def test_dwarf3_variants_use_dwarf3_bitfields():
+    for name in ("dwarf_shapes-dwarf3.bpf.o", "dwarf_shapes-dwarf3-eb.bpf.o"):
+        with open(FIXTURES / name, "rb") as f:
+            dwarf = ELFFile(f).get_dwarf_info(relocate_dwarf_sections=False)
+            cu = next(dwarf.iter_CUs())
+            assert cu["version"] == 3
+            assert any("DW_AT_bit_offset" in d.attributes for d in cu.iter_DIEs())
 
 
 @pytest.mark.parametrize("name", sorted(STRIPPED))
@@ -336,11 +379,12 @@ def test_rebuild_is_byte_identical(tmp_path):
     # objects that do not include vmlinux.h match the committed ones wherever built
     for n in ("legacy_maps.bpf.o", "legacy_iproute2.bpf.o"):
         assert outs[0][n] == _sha(FIXTURES / n), f"{n} differs from the committed object"
-    # the others match when the kernel BTF gives the same vmlinux.h as for the committed build
-    info = (FIXTURES / "build-info.txt").read_text()
-    recorded = re.search(r"vmlinux\.h sha256: (\w+)", info).group(1)
-    if _sha(tmp_path / "build-a" / "vmlinux.h") == recorded:
-        for n in ("kprobe.bpf.o", "bootstrap.stripped.bpf.o"):
+    # the others match when the kernel BTF gives the same vmlinux.h as the committed object was
+    # built from (the full build's, or the one recorded for an object rebuilt alone)
+    from conftest import fixture_vmlinux_sha
+    here = _sha(tmp_path / "build-a" / "vmlinux.h")
+    for n in ("kprobe.bpf.o", "bootstrap.stripped.bpf.o"):
+        if here == fixture_vmlinux_sha(n):
             assert outs[0][n] == _sha(FIXTURES / n), f"{n} differs from the committed object"
 
 
@@ -350,7 +394,8 @@ def test_rebuild_is_byte_identical(tmp_path):
 # fixtures/README.md explains why the others do not.
 LOADABLE = ["kprobe.bpf.o", "bootstrap.bpf.o", "bootstrap-clang16.bpf.o", "bootstrap.stripped.bpf.o",
             "uprobe.bpf.o", "maps.bpf.o", "maps.stripped.bpf.o", "calls.bpf.o", "sections.bpf.o",
-            "btf_shapes.bpf.o", "btf_shapes-clang14.bpf.o", "v4.bpf.o", "v4.stripped.bpf.o", "core.bpf.o"]
+            "btf_shapes.bpf.o", "btf_shapes-clang14.bpf.o", "v4.bpf.o", "v4.stripped.bpf.o", "core.bpf.o",
+            "perf_output.bpf.o", "dwarf_shapes.bpf.o", "dwarf_shapes-dwarf3.bpf.o"]
 
 
 def _load_reason() -> str | None:

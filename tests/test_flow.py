@@ -115,3 +115,49 @@ def test_hostile_jumps_stay_bounded():
     slots = c.sections["prog"]
     slots[2] = (0xbf, 0xfe, 0, 0)  # mov r14, r15
     reachable(c, ("prog", 0))
+
+
+# ---------------------------------------------------------------------------- helper arguments
+
+
+def test_helper_calls_see_maps_and_sizes_through_registers_stack_and_calls():
+    from bpfinspect.flow.cfg import MapRef
+    from bpfinspect.flow.consts import FP, helper_calls
+
+    # r1 = map rb (the ld_imm64 at slot 0), spilled and reloaded; r2 = a size built from two constants;
+    # a second reservation in a subprogram that gets the map in r1 and the size in r2
+    src = """
+r1 = 0 ll
+*(u64 *)(r10 - 16) = r1
+r2 = 40
+r2 += 128
+r1 = *(u64 *)(r10 - 16)
+r3 = 0
+call 131
+r1 = *(u64 *)(r10 - 16)
+r2 = 16
+call pc+2
+r0 = 0
+exit
+r3 = 0
+call 131
+exit
+"""
+    c = code(src)
+    c.values[("prog", 0)] = MapRef("rb")
+    # a perf output with the data on the stack
+    out = code("r6 = r1\nr4 = r10\nr4 += -56\nr2 = 0 ll\nr3 = 0xffffffff ll\nr5 = 56\nr1 = r6\ncall 25\nexit")
+    out.values[("prog", 3)] = MapRef("events")
+    found = helper_calls(c, ("prog", 0), {131})
+    assert not found.approximate
+    got = {where[1]: (helper, sorted(set(a[:2] for a in args), key=str)) for where, (helper, args) in
+           found.sites.items()}
+    assert got == {7: (131, [(MapRef("rb"), 168)]), 14: (131, [(MapRef("rb"), 16)])}
+    (where, (helper, args)), = helper_calls(out, ("prog", 0), {25}).sites.items()
+    assert helper == 25 and args == [(None, MapRef("events"), 0xFFFFFFFF, (FP, -56), 56)]
+    # helpers not asked for are not reported; an unknown size stays unknown
+    assert helper_calls(out, ("prog", 0), {131}).sites == {}
+    unknown = code("r1 = 0 ll\nr2 = *(u64 *)(r1 + 0)\ncall 131\nexit")
+    unknown.values[("prog", 0)] = MapRef("rb")
+    (_, (_, args)), = helper_calls(unknown, ("prog", 0), {131}).sites.items()
+    assert args == [(MapRef("rb"), None, None, None, None)]

@@ -47,12 +47,20 @@ def _info(kind: int, vlen: int, kflag: bool) -> int:
 
 
 class BtfBuilder:
-    """A new type table (ids from 1), filled in order."""
+    """A new type table (ids from 1), filled in order; with ``base``, a split table whose ids and
+    string offsets continue the base's (as a kernel module's BTF continues vmlinux's)."""
 
-    def __init__(self) -> None:
+    def __init__(self, base: Btf | None = None) -> None:
         self._strs = bytearray(b"\0")
         self._str_off: dict[bytes, int] = {b"": 0}
         self.types: list[list[int]] = []
+        self.base = base
+        self.start_id = base.count + 1 if base is not None else 1
+        if base is not None:
+            first, strs = base.string_table()
+            self._str_base = first + len(strs)
+        else:
+            self._str_base = 0
 
     # -- strings ----------------------------------------------------------------------------
 
@@ -62,7 +70,7 @@ class BtfBuilder:
             raise UsageError("a BTF string cannot hold a NUL byte")
         off = self._str_off.get(b)
         if off is None:
-            off = len(self._strs)
+            off = self._str_base + len(self._strs)
             self._strs += b + b"\0"
             self._str_off[b] = off
         return off
@@ -71,11 +79,12 @@ class BtfBuilder:
 
     @property
     def count(self) -> int:
-        return len(self.types)
+        """The last id given (the base's included)."""
+        return self.start_id - 1 + len(self.types)
 
     def _commit(self, words: list[int]) -> int:
         self.types.append(words)
-        return len(self.types)
+        return self.count
 
     def add_composite(self, kind: Kind, name: str, size: int) -> int:
         """``btf__add_struct``/``btf__add_union``: an empty record, fields follow."""
@@ -83,9 +92,13 @@ class BtfBuilder:
 
     def add_field(self, name: str, type_id: int, bit_offset: int, bit_size: int) -> None:
         """``btf__add_field``: a member of the last struct or union."""
-        if not self.types:
+        self.add_member(self.count, name, type_id, bit_offset, bit_size)
+
+    def add_member(self, record_id: int, name: str, type_id: int, bit_offset: int, bit_size: int) -> None:
+        """A member of struct or union ``record_id`` (``add_field`` for a record other than the last)."""
+        if not self.start_id <= record_id <= self.count:
             raise UsageError("a field needs a struct or union before it")
-        rec = self.types[-1]
+        rec = self.types[record_id - self.start_id]
         kind = (rec[1] >> 24) & 0x1F
         if kind not in (Kind.STRUCT, Kind.UNION):
             raise UsageError("a field needs a struct or union before it")
@@ -98,6 +111,65 @@ class BtfBuilder:
         rec += [name_off, type_id, bit_offset | (bit_size << 24)]
         vlen = (rec[1] & 0xFFFF) + 1
         rec[1] = _info(kind, vlen, bitfield or bool(rec[1] >> 31))
+
+    def add_int(self, name: str, size: int, encoding: int = 0, bits: int | None = None, offset: int = 0) -> int:
+        """``btf__add_int``: ``encoding`` is a mask of INT_SIGNED, INT_CHAR, INT_BOOL."""
+        bits = size * 8 if bits is None else bits
+        if not 0 <= bits <= 128 or not 0 <= offset < 128 or size > 0xFFFFFFFF:
+            raise UsageError(f"int {name!r}: {bits} bits at {offset} in {size} bytes is out of range")
+        return self._commit([self.add_str(name) if name else 0, _info(Kind.INT, 0, False), size,
+                             ((encoding & 0xF) << 24) | (offset << 16) | bits])
+
+    def add_float(self, name: str, size: int) -> int:
+        return self._commit([self.add_str(name), _info(Kind.FLOAT, 0, False), size & 0xFFFFFFFF])
+
+    def add_ref(self, kind: Kind, type_id: int, name: str = "", vlen: int = 0) -> int:
+        """A type that only refers to another: PTR, TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG
+        (``name`` is the tag), FUNC (``vlen`` is the linkage)."""
+        if kind not in _REF_KINDS or kind in (Kind.VAR, Kind.DECL_TAG, Kind.FUNC_PROTO):
+            raise UsageError(f"{kind.name} is not a plain reference kind")
+        return self._commit([self.add_str(name) if name else 0, _info(kind, vlen, False), type_id])
+
+    def add_array(self, elem_type: int, index_type: int, nelems: int) -> int:
+        if not 0 <= nelems <= 0xFFFFFFFF:
+            raise UsageError(f"array of {nelems} elements is out of range")
+        return self._commit([0, _info(Kind.ARRAY, 0, False), 0, elem_type, index_type, nelems])
+
+    def add_fwd(self, name: str, union: bool) -> int:
+        return self._commit([self.add_str(name), _info(Kind.FWD, 0, union), 0])
+
+    def add_enum(self, name: str, size: int, signed: bool, values: list[tuple[str, int]],
+                 wide: bool = False) -> int:
+        """ENUM, or ENUM64 when ``wide`` (or a value needs more than 32 bits)."""
+        wide = wide or any(not -(1 << 31) <= v < (1 << 32) for _, v in values)
+        rec = [self.add_str(name) if name else 0, _info(Kind.ENUM64 if wide else Kind.ENUM, len(values), signed),
+               size & 0xFFFFFFFF]
+        for vname, v in values:
+            off = self.add_str(vname)
+            if wide:
+                v &= (1 << 64) - 1
+                rec += [off, v & 0xFFFFFFFF, v >> 32]
+            else:
+                rec += [off, v & 0xFFFFFFFF]
+        if len(values) > 0xFFFF:
+            raise UsageError(f"enum {name!r} has more than 65535 values")
+        return self._commit(rec)
+
+    def add_func_proto(self, ret_type: int, params: list[tuple[str, int]]) -> int:
+        """A prototype; a ``("", 0)`` parameter last means ``...``."""
+        if len(params) > 0xFFFF:
+            raise UsageError("a prototype with more than 65535 parameters")
+        rec = [0, _info(Kind.FUNC_PROTO, len(params), False), ret_type]
+        for pname, ptype in params:
+            rec += [self.add_str(pname) if pname else 0, ptype]
+        return self._commit(rec)
+
+    def add_var(self, name: str, type_id: int, linkage: int) -> int:
+        return self._commit([self.add_str(name), _info(Kind.VAR, 0, False), type_id, linkage])
+
+    def add_decl_tag(self, value: str, type_id: int, component_idx: int) -> int:
+        return self._commit([self.add_str(value), _info(Kind.DECL_TAG, 0, False), type_id,
+                             component_idx & 0xFFFFFFFF])
 
     def add_type(self, src: Btf, tid: int, name_of: Callable[[int, str], str] | None = None) -> int:
         """``btf__add_type``: a copy of ``src``'s type ``tid`` with its strings re-added (type
@@ -116,9 +188,10 @@ class BtfBuilder:
                 words[at] = self.add_str(src.string(words[at]))
         return self._commit(words)
 
-    def remap_ids(self, mapping: Callable[[int], int]) -> None:
-        """Rewrite every type id held by every record through ``mapping``."""
-        for rec in self.types:
+    def remap_ids(self, mapping: Callable[[int], int], first: int | None = None) -> None:
+        """Rewrite every type id held by every record (from id ``first`` on) through ``mapping``."""
+        start = 0 if first is None else max(first - self.start_id, 0)
+        for rec in self.types[start:]:
             kind = (rec[1] >> 24) & 0x1F
             vlen = rec[1] & 0xFFFF
             if kind in _REF_KINDS:
@@ -147,6 +220,11 @@ class BtfBuilder:
         header = struct.pack(e + "HBBIIIII", BTF_MAGIC, 1, 0, HEADER_LEN, 0, len(types), len(types),
                              len(self._strs))
         return header + types + bytes(self._strs)
+
+    def btf(self, *, path: str | None = None, section: str | None = None) -> Btf:
+        """The table as a decoded :class:`Btf` (on top of the base for a split table)."""
+        endian = self.base.endian if self.base is not None else "little"
+        return Btf(self.raw(endian), base=self.base, path=path, section=section)
 
 
 def with_names(btf: Btf, name_of: Callable[[int, int, str], str]) -> Btf:

@@ -4,6 +4,8 @@ A :class:`Code` holds every code section of an object as instruction slots
 ``(opcode, regs, off, imm)`` (regs: dst in the low nibble), and knows where each
 bpf-to-bpf call and each callback address (``ld_imm64`` of a function) goes: across
 sections through the ELF relocations, inside a section by the pc-relative offset.
+An ``ld_imm64`` of a map loads a :class:`MapRef` (the file holds 0 there until libbpf
+patches in the map's fd).
 
 :func:`function_blocks` cuts the function starting at a slot into basic blocks by
 following its jumps (not its calls: a call is an instruction inside a block, and
@@ -26,6 +28,12 @@ EXIT = oc.JMP | oc.JMP_EXIT | oc.K
 JCOND = oc.JMP | oc.JMP_JCOND | oc.K
 
 
+@dataclass(frozen=True, slots=True)
+class MapRef:
+    """The value an ``ld_imm64`` of a map gives (a pointer to the map named ``name``)."""
+    name: str
+
+
 @dataclass
 class Code:
     """Instruction slots per section, and where calls and callback addresses lead."""
@@ -35,6 +43,8 @@ class Code:
     links: dict[Where, Where] = field(default_factory=dict)
     # entries of global functions: the verifier checks them on their own, with unknown arguments
     global_functions: set[Where] = field(default_factory=set)
+    # (section, slot) of an ld_imm64 -> what it loads, where that is no number (a map)
+    values: dict[Where, MapRef] = field(default_factory=dict)
 
     def slot(self, where: Where) -> Slot | None:
         slots = self.sections.get(where[0])
@@ -172,7 +182,11 @@ def code_of(obj) -> Code:
     sections = {name: obj.code_section(name).slots for name in obj.code_sections}
     funcs = {f.name: f for f in obj.functions}
     links: dict[Where, Where] = {}
+    values: dict[Where, MapRef] = {}
     for r in obj.relocs:
+        if r.kind == "map" and r.section in sections:
+            values[(r.section, r.insn_index)] = MapRef(r.target)
+            continue
         if r.kind not in ("subprog_call", "callback") or r.section not in sections:
             continue
         f = funcs.get(r.target)
@@ -183,4 +197,4 @@ def code_of(obj) -> Code:
             if sec in sections and idx.isdigit():
                 links[(r.section, r.insn_index)] = (sec, int(idx))
     globals_ = {(f.section, f.offset // 8) for f in obj.functions if f.linkage == "global" and f.section == ".text"}
-    return Code(sections, links, globals_)
+    return Code(sections, links, globals_, values)

@@ -8,6 +8,10 @@ offset from the frame pointer, or nothing known.  States meet at block starts
 are both known goes one way only, and ``==``/``!=`` against a constant teaches the
 register its value on the side where it holds.
 
+Values a register can hold beside numbers: a pointer into the frame, and a map (an
+``ld_imm64`` of a map, :class:`~bpfinspect.flow.cfg.MapRef`), so that the maps and the
+constant sizes given to a helper can be read at the call (:func:`helper_calls`).
+
 Calls: a bpf-to-bpf call analyses the callee with the caller's r1..r5 (one analysis
 per distinct set of argument values, up to the verifier's 8 frames); after any call
 r0..r5 are unknown.  A callback (the address of a function passed to a helper) is
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bpfinspect.flow.cfg import CALL, Code, Where, function_blocks
+from bpfinspect.flow.cfg import CALL, Code, MapRef, Where, function_blocks
 from bpfinspect.isa import opcodes as oc
 
 M64 = (1 << 64) - 1
@@ -30,7 +34,7 @@ MAX_CONTEXTS = 512
 MAX_STEPS = 2_000_000
 MAX_VISITS = 64          # visits of one block before its state gives up all knowledge
 
-# A value: int (a known u64), ("fp", off) a pointer into the current frame, or None.
+# A value: int (a known u64), ("fp", off) a pointer into the current frame, a MapRef, or None.
 Value = object
 FP = "fp"
 
@@ -136,6 +140,53 @@ def reachable(code: Code, entry: Where) -> Reach:
     return out
 
 
+@dataclass
+class HelperCalls:
+    """The reachable calls to some helpers, with what their arguments hold there.
+
+    ``sites`` maps each call's (section, slot) to its helper id and one tuple of r1..r5
+    per analysis context (a callee analysed for two sets of arguments gives two);
+    each value is an int, ``("fp", offset)``, a :class:`MapRef` or None (unknown).
+    ``approximate`` is set when the work budget ran out: the calls found so far are
+    kept, and the reachable calls not analysed get unknown arguments."""
+
+    sites: dict[Where, tuple[int, list[tuple]]] = field(default_factory=dict)
+    approximate: bool = False
+    reason: str = ""
+
+
+def helper_calls(code: Code, entry: Where, helper_ids) -> HelperCalls:
+    """Every call to a helper of ``helper_ids`` the verifier can reach from ``entry``, with its arguments."""
+    wanted = frozenset(helper_ids)
+    seen: dict[tuple, tuple] = {}   # (site, context) -> arguments; the last run of a block is final
+
+    def observe(where: Where, ctx: tuple, helper: int, args: tuple) -> None:
+        if helper in wanted:
+            seen[(where, ctx)] = (helper, args)
+
+    out = HelperCalls()
+    budget = _Budget()
+    memo: dict[tuple, None] = {}
+    reach = Reach()
+    try:
+        _function(code, entry, (None,) * 5, 1, reach, budget, memo, observe)
+    except _Exhausted as exc:
+        out.approximate = True
+        out.reason = str(exc)
+        reach = graph_reach(code, entry)
+    for (where, _ctx), (helper, args) in seen.items():
+        _h, contexts = out.sites.setdefault(where, (helper, []))
+        if args not in contexts:
+            contexts.append(args)
+    if out.approximate:
+        for where in reach.slots:
+            slot = code.slot(where)
+            if slot is not None and slot[0] == CALL and (slot[1] >> 4) == 0 and slot[3] in wanted \
+                    and where not in out.sites:
+                out.sites[where] = (slot[3], [(None,) * 5])
+    return out
+
+
 def graph_reach(code: Code, entry: Where) -> Reach:
     """Every slot of every block of every function reachable by calls (no pruning)."""
     from bpfinspect.flow.cfg import call_graph
@@ -149,7 +200,7 @@ def graph_reach(code: Code, entry: Where) -> Reach:
 
 
 def _function(code: Code, entry: Where, args: tuple, depth: int, out: Reach, budget: _Budget,
-              memo: dict) -> None:
+              memo: dict, observe=None) -> None:
     key = (entry, args)
     if key in memo:
         return
@@ -178,7 +229,7 @@ def _function(code: Code, entry: Where, args: tuple, depth: int, out: Reach, bud
         if visits[start] > MAX_VISITS:
             state = ((None,) * 10 + ((FP, 0),), frozenset())
             states[start] = state
-        for nxt, st in _run_block(code, sec, slots, block, state, depth, out, budget, memo):
+        for nxt, st in _run_block(code, sec, slots, block, state, depth, out, budget, memo, observe, key):
             old = states.get(nxt)
             new = st if old is None else _meet(old, st)
             if old != new:
@@ -187,7 +238,7 @@ def _function(code: Code, entry: Where, args: tuple, depth: int, out: Reach, bud
                     work.append(nxt)
 
 
-def _run_block(code, sec, slots, block, state, depth, out, budget, memo):
+def _run_block(code, sec, slots, block, state, depth, out, budget, memo, observe=None, ctx=None):
     regs = list(state[0])
     stack = dict(state[1])
     i = block.start
@@ -205,13 +256,16 @@ def _run_block(code, sec, slots, block, state, depth, out, budget, memo):
         cls = op & 0x07
         if op == oc.LD_IMM64:
             out.slots.add((sec, i + 1))
-            if src == 0 and i + 1 < len(slots):
+            loaded = code.values.get((sec, i))
+            if loaded is not None:
+                regs[dst] = loaded
+            elif src == 0 and i + 1 < len(slots):
                 regs[dst] = ((slots[i + 1][3] & M32) << 32) | (imm & M32)
             else:
                 regs[dst] = None
                 cb = code.callback_target((sec, i))
                 if cb is not None:
-                    _function(code, cb, (None,) * 5, depth + 1, out, budget, memo)
+                    _function(code, cb, (None,) * 5, depth + 1, out, budget, memo, observe)
             i += 2
             continue
         if cls in (oc.ALU, oc.ALU64):
@@ -236,13 +290,15 @@ def _run_block(code, sec, slots, block, state, depth, out, budget, memo):
                     regs[src if imm != oc.ATOMIC_CMPXCHG else 0] = None
         elif cls in (oc.JMP, oc.JMP32):
             if op == CALL:
+                if src == 0 and observe is not None:
+                    observe((sec, i), ctx, imm, tuple(regs[1:6]))
                 if src == oc.CALL_LOCAL:
                     target = code.call_target((sec, i))
                     if target is not None:
-                        args = tuple(v if isinstance(v, int) else None for v in regs[1:6])
+                        args = tuple(v if isinstance(v, (int, MapRef)) else None for v in regs[1:6])
                         if target in code.global_functions:
                             args = (None,) * 5
-                        _function(code, target, args, depth + 1, out, budget, memo)
+                        _function(code, target, args, depth + 1, out, budget, memo, observe)
                     if any(isinstance(v, tuple) for v in regs[1:6]):
                         stack.clear()
                 for r in range(6):

@@ -9,14 +9,32 @@ from bpfinspect.views.table import Block, Table
 PREVIEW = 16
 
 
-def to_json(obj: BpfObject) -> dict:
+def _var_types(obj: BpfObject, source) -> dict[str, str]:
+    """Types of variables the object's BTF does not give (an object without BTF): from its DWARF."""
+    missing = [v.name for d in obj.datasecs for v in d.variables if v.type is None]
+    if not missing:
+        return {}
+    if source is None:
+        from bpfinspect.typesrc import TypeSource
+        source = TypeSource(obj)
+    out = {}
+    for name in missing:
+        ref = source.variable_type(name)
+        if ref is not None:
+            out[name] = ref.name
+    return out
+
+
+def to_json(obj: BpfObject, source=None) -> dict:
+    dwarf = _var_types(obj, source)
     return {
         "schema": SCHEMA,
         "file": obj.path,
         "sections": [
             {"name": d.name, "size": d.size, "map_name": d.map_name, "skel_name": d.skel_name,
              "variables": [
-                 {"name": v.name, "offset": v.offset, "size": v.size, "type": v.type, "linkage": v.linkage,
+                 {"name": v.name, "offset": v.offset, "size": v.size, "type": v.type or dwarf.get(v.name),
+                  "linkage": v.linkage,
                   "initial": v.initial.hex() if v.initial is not None else None}
                  for v in d.variables]}
             for d in obj.datasecs
@@ -25,7 +43,8 @@ def to_json(obj: BpfObject) -> dict:
     }
 
 
-def blocks(obj: BpfObject) -> list[Block]:
+def blocks(obj: BpfObject, source=None) -> list[Block]:
+    dwarf = _var_types(obj, source)
     out: list[Block] = []
     for d in obj.datasecs:
         t = Table(["Offset", "Size", "Name", "Type", "Linkage", "Initial"],
@@ -36,7 +55,7 @@ def blocks(obj: BpfObject) -> list[Block]:
                 init = ""
             else:
                 init = v.initial[:PREVIEW].hex() + ("…" if len(v.initial) > PREVIEW else "")
-            t.rows.append([str(v.offset), str(v.size), v.name, v.type or "?", v.linkage, init])
+            t.rows.append([str(v.offset), str(v.size), v.name, v.type or dwarf.get(v.name) or "?", v.linkage, init])
         out.append(t)
     if obj.externs:
         t = Table(["Name", "Kind", "Type", "Weak"], title="externs", styles={"Name": "bold", "Kind": "cyan"})
