@@ -1,0 +1,1 @@
+"""User-space probes (placeholder docstring, completed below)."""
