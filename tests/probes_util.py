@@ -154,3 +154,62 @@ def libbpf_oracle():
 LIBBPF_ERRNO_FORMAT = 4001
 ERRNO_OF_REASON = {"not_found": errno.ENOENT, "zero": errno.ENOENT, "stripped": errno.ENOENT,
                    "ambiguous": LIBBPF_ERRNO_FORMAT}
+
+
+# ---------------------------------------------------------------- the kernel's uprobe_events as the oracle
+
+TRACEFS = "/sys/kernel/tracing"
+
+
+def uprobe_events_reason() -> str | None:
+    """None when this process may write uprobe_events, else why not."""
+    if os.geteuid() != 0:
+        return "writing uprobe_events needs root"
+    if not os.path.exists(os.path.join(TRACEFS, "uprobe_events")):
+        return f"{TRACEFS}/uprobe_events is missing (no tracefs, or a kernel without uprobe events)"
+    return None
+
+
+def _events() -> list[str]:
+    with open(os.path.join(TRACEFS, "uprobe_events")) as f:
+        return f.read().splitlines()
+
+
+def _error_log() -> list[str]:
+    with open(os.path.join(TRACEFS, "error_log")) as f:
+        return f.read().splitlines()
+
+
+def _write(path: str, text: str) -> OSError | None:
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        os.write(fd, text.encode("utf-8", "surrogateescape"))
+        return None
+    except OSError as exc:
+        return exc
+    finally:
+        os.close(fd)
+
+
+def kernel_verdict(line: str, token: str) -> tuple[bool, int | None, str | None, str | None]:
+    """Write ``line`` to uprobe_events: (accepted, the error_log column or None, its message or the errno's
+    name, the line the kernel lists).  Events the line created are removed at once; only events whose listing holds ``token``
+    (a name unique to this test process) are ever touched, others' events are left alone."""
+    before = set(_events())
+    log_before = _error_log()[-3:]
+    err = _write(os.path.join(TRACEFS, "uprobe_events"), line + "\n")
+    listed = None
+    for entry in _events():
+        if entry in before or token not in entry:
+            continue
+        listed = entry
+        _write(os.path.join(TRACEFS, "uprobe_events"), f"-:{entry.split()[0].split(':', 1)[1]}\n")
+    if err is None:
+        return True, None, None, listed
+    log = _error_log()
+    col, msg = None, errno.errorcode.get(err.errno, str(err.errno))
+    command = " ".join(line.split())
+    if log[-3:] != log_before and len(log) >= 3 and log[-2].strip() == f"Command: {command}":
+        msg = log[-3].split("error: ", 1)[1]
+        col = log[-1].index("^") - len("  Command: ")
+    return False, col, msg, listed

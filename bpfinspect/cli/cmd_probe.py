@@ -38,6 +38,17 @@ def register(sub) -> None:
     add_json_arg(u)
     u.set_defaults(run=run_usdt)
 
+    ln = psub.add_parser("line", help="check uprobe_events/kprobe_events lines and print them normalised",
+                         description="Read probe definitions as the kernel does (uprobetracer and kprobetrace "
+                         "syntax): each valid line is printed as the kernel lists it, with PATH:FUNC[+OFF] turned "
+                         "into the file offset; an invalid line gets the kernel's reason, its column and a caret "
+                         "(exit 2).")
+    ln.add_argument("lines", metavar="LINE", nargs="+", help="a probe line (quote it); - reads lines from stdin")
+    ln.add_argument("--machine", metavar="ARCH", default=None,
+                    help="register names of this architecture (x86_64, aarch64, riscv, s390x; default: this one)")
+    add_json_arg(ln)
+    ln.set_defaults(run=run_line)
+
 
 def _rules(args) -> str:
     from bpfinspect.probes.uprobe import DEFAULT_RULES, rules_for
@@ -87,4 +98,52 @@ def run_usdt(args) -> int:
         from bpfinspect.views.probes import usdt_blocks
         from bpfinspect.views.table import render
         render(usdt_blocks(where.path, where.sec_binary, machine, kind, notes, lines))
+    return 0
+
+
+MAX_STDIN_LINES = 10000
+
+
+def _input_lines(args) -> list[str]:
+    import sys
+
+    out: list[str] = []
+    for item in args.lines:
+        if item == "-":
+            for n, raw in enumerate(sys.stdin):
+                if n >= MAX_STDIN_LINES:
+                    from bpfinspect.errors import UsageError
+                    raise UsageError(f"more than {MAX_STDIN_LINES} lines on standard input")
+                raw = raw.rstrip("\n")
+                if raw.strip() and not raw.lstrip().startswith("#"):
+                    out.append(raw)
+        else:
+            out.append(item)
+    return out
+
+
+def run_line(args) -> int:
+    from bpfinspect.errors import UsageError
+    from bpfinspect.probes.lines import LineError, parse_line
+
+    results = []
+    for text in _input_lines(args):
+        try:
+            results.append((text, parse_line(text, machine=args.machine)))
+        except LineError as exc:
+            results.append((text, exc))
+    if args.json:
+        from bpfinspect.views.jsonout import emit
+        from bpfinspect.views.probes import lines_json
+        emit(lines_json(results))
+    else:
+        from bpfinspect.views.probes import lines_blocks
+        from bpfinspect.views.table import render
+        render(lines_blocks(results))
+    bad = [(i, r) for i, (_t, r) in enumerate(results) if isinstance(r, LineError)]
+    if bad:
+        i, first = bad[0]
+        where = f"line {i + 1}, " if len(results) > 1 else ""
+        more = f" ({len(bad)} of {len(results)} lines invalid)" if len(results) > 1 else ""
+        raise UsageError(f"{where}column {first.column + 1}: {first.reason}{more}")
     return 0

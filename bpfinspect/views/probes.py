@@ -173,3 +173,44 @@ def usdt_blocks(path: str, sec_binary: str, machine: str, kind: str, notes, line
         if line:
             out.append(Text("  " + shown(line)))
     return out
+
+
+# ---------------------------------------------------------------- probe line
+
+def line_json(p) -> dict:
+    return {"kind": p.kind, "normalised": p.normalised, "return": p.is_return,
+            "group": p.group_name if p.kind != "remove" else p.group,
+            "event": p.event_name if p.kind != "remove" else p.event,
+            "path": p.path, "offset": p.offset, "function": p.function, "function_offset": p.function_offset or None,
+            "ref_ctr_offset": p.ref_ctr_offset, "module": p.module, "symbol": p.symbol, "address": p.address,
+            "maxactive": p.maxactive,
+            "args": [{"name": a.name, "fetch": a.fetch, "type": a.type, "base": a.base, "derefs": a.derefs}
+                     for a in p.args],
+            "warnings": list(p.warnings)}
+
+
+def lines_json(results) -> dict:
+    out = []
+    for text, r in results:
+        if isinstance(r, Exception):
+            out.append({"line": text, "valid": False, "error": {"column": r.column + 1, "reason": r.reason}})
+        else:
+            out.append({"line": text, "valid": True, **line_json(r)})
+    return {"schema": SCHEMA, "lines": out}
+
+
+def lines_blocks(results) -> list[Block]:
+    out: list[Block] = []
+    for text, r in results:
+        if isinstance(r, Exception):
+            caret = r.caret().split("\n")
+            out.append(Text(f"invalid: column {r.column + 1}: {shown(r.reason)}\n  {shown(caret[0])}\n  "
+                            f"{caret[1]}", style="red"))
+            continue
+        lines = [shown(r.normalised)]
+        if r.function is not None:
+            plus = f"+{r.function_offset:#x}" if r.function_offset else ""
+            lines.append(f"  {shown(r.function)}{plus} is at offset {r.offset:#x} of {shown(r.path)}")
+        lines.extend(f"  warning: {shown(w)}" for w in r.warnings)
+        out.append(Text("\n".join(lines)))
+    return out
