@@ -1,6 +1,6 @@
 """Helpers for the probe tests: test binaries built with gcc, and libbpf's own answers.
 
-``built`` (session fixture) compiles tests/data/probes/ into a temporary directory:
+``built`` (session fixture) compiles fixtures/probes/ into a temporary directory:
 exe_pie / exe_nopie (a PIE and a non-PIE executable), libprobes.so (versioned, weak and
 same-named symbols), stripped copies of both, and usdt_test (USDT probes with and without a
 semaphore).  ``libbpf_offset`` attaches tests/data/probe_test.bpf.o's uprobe program by
@@ -23,7 +23,7 @@ import pytest
 from conftest import BPF_REASON, BPFTOOL, ROOT
 
 DATA = ROOT / "tests" / "data"
-SRC = DATA / "probes"
+SRC = ROOT / "fixtures" / "probes"
 PROBE_OBJ = DATA / "probe_test.bpf.o"
 GCC = shutil.which("gcc")
 READELF = shutil.which("readelf")
@@ -32,31 +32,26 @@ SDT_H = any(Path(d, "sys", "sdt.h").exists() for d in ("/usr/include", "/usr/inc
 
 
 def gcc(out: Path, *args: str) -> Path:
-    subprocess.run([GCC, "-g", *args, "-o", str(out)], check=True, capture_output=True, text=True)
+    subprocess.run([GCC, *args, "-o", str(out)], check=True, capture_output=True, text=True, cwd=SRC)
     return out
 
 
 def build_all(outdir: Path) -> dict[str, Path]:
-    """Compile every test binary into ``outdir``; returns name -> path."""
+    """Build every test binary into ``outdir`` with gcc (fixtures/probes/build.sh, plus stripped copies and a
+    non-PIE USDT binary); returns name -> path."""
     if GCC is None:
         pytest.skip("gcc is not installed (scripts/setup.sh installs it)")
-    exe = [str(SRC / "exe_a.c"), str(SRC / "exe_b.c")]
-    lib = [str(SRC / "lib_a.c"), str(SRC / "lib_b.c")]
-    out = {
-        "exe_pie": gcc(outdir / "exe_pie", "-O1", "-fPIE", "-pie", *exe),
-        "exe_nopie": gcc(outdir / "exe_nopie", "-O1", "-fno-pie", "-no-pie", *exe),
-        "libprobes.so": gcc(outdir / "libprobes.so", "-O1", "-shared", "-fPIC",
-                            f"-Wl,--version-script={SRC / 'lib.map'}", *lib),
-    }
+    if not SDT_H:
+        pytest.skip("sys/sdt.h is missing (Debian systemtap-sdt-dev, installed by scripts/setup.sh)")
+    subprocess.run([str(SRC / "build.sh"), str(outdir)], check=True, capture_output=True, text=True)
+    out = {name: outdir / name for name in ("exe_nopie", "exe_pie", "libprobes.so", "usdt_test")}
     for name in ("exe_pie", "libprobes.so"):
         stripped = outdir / (name.replace(".so", "") + "_stripped" + (".so" if name.endswith(".so") else ""))
         shutil.copy(out[name], stripped)
         subprocess.run(["strip", "--strip-all", str(stripped)], check=True)
         out[stripped.name] = stripped
-    if SDT_H:
-        out["usdt_test"] = gcc(outdir / "usdt_test", "-O2", str(SRC / "usdt_main.c"), str(SRC / "usdt_sema.c"))
-        out["usdt_test_nopie"] = gcc(outdir / "usdt_test_nopie", "-O2", "-fno-pie", "-no-pie",
-                                     str(SRC / "usdt_main.c"), str(SRC / "usdt_sema.c"))
+    out["usdt_test_nopie"] = gcc(outdir / "usdt_test_nopie", "-O2", "-fno-pie", "-no-pie", "usdt_main.c",
+                                 "usdt_sema.c")
     return out
 
 

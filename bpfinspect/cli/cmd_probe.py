@@ -79,8 +79,6 @@ def run_offsets(args) -> int:
 
 
 def run_usdt(args) -> int:
-    import os
-
     from bpfinspect.probes.binary import open_binary
     from bpfinspect.probes.paths import resolve_binary
     from bpfinspect.probes.usdt import ftrace_lines, read_usdt_notes
@@ -89,7 +87,7 @@ def run_usdt(args) -> int:
     with open_binary(where.path) as b:
         notes = read_usdt_notes(b)
         machine, kind = b.machine_name, b.kind
-    lines = ftrace_lines(os.path.abspath(where.path), notes)
+    lines = ftrace_lines(where.sec_binary if "/" in where.sec_binary else where.path, notes)
     if args.json:
         from bpfinspect.views.jsonout import emit
         from bpfinspect.views.probes import usdt_json

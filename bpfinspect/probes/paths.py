@@ -46,7 +46,8 @@ class Resolved:
     ``library search``/``PATH search`` (libbpf's own search found it),
     ``ld.so.cache`` or ``current directory`` (found where libbpf does not look);
     ``libbpf_path`` what libbpf resolves the argument to (None: not found);
-    ``sec_binary`` the spelling for a ``SEC("uprobe/...")`` name that reaches this file.
+    ``sec_binary`` the spelling for a ``SEC("uprobe/...")`` name that reaches this file (a relative
+    path stays relative: libbpf, like the kernel, reads it from the loader's current directory).
     """
     given: str
     path: str
@@ -96,7 +97,7 @@ def resolve_binary(given: str, env=None) -> Resolved:
     if not given:
         raise UsageError("empty binary name")
     if "/" in given:
-        return Resolved(given, given, "path", given, os.path.abspath(given))
+        return Resolved(given, given, "path", given, given)
     found = libbpf_resolve(given, env)
     if found is not None:
         how = "library search" if is_library_name(given) else "PATH search"
@@ -106,7 +107,7 @@ def resolve_binary(given: str, env=None) -> Resolved:
         if cached is not None:
             return Resolved(given, cached, "ld.so.cache", None, os.path.abspath(cached))
     if os.path.isfile(given):
-        return Resolved(given, os.path.join(".", given), "current directory", None, os.path.abspath(given))
+        return Resolved(given, os.path.join(".", given), "current directory", None, os.path.join(".", given))
     dirs, _ = libbpf_search_dirs(given, env)
     where = "LD_LIBRARY_PATH, /usr/lib64, /usr/lib, the multiarch directory and ld.so.cache" \
         if is_library_name(given) else "PATH, /usr/bin and /usr/sbin"

@@ -276,16 +276,15 @@ def event_name(name: str, version: str | None = None) -> str:
 
 
 def ftrace_line(path: str, offset: int, event: str, *, retprobe: bool = False) -> str | None:
-    """``p:EVENT PATH:0xOFFSET`` for uprobe_events, or None when the path cannot be written there."""
-    if any(c.isspace() for c in path) or not path.startswith("/"):
+    """``p:EVENT PATH:0xOFFSET`` for uprobe_events, or None when the path cannot be written there (white
+    space splits a line, '#' starts a comment; a relative path is read from the writer's directory)."""
+    if any(c.isspace() or c == "#" for c in path) or "/" not in path:
         return None
     return f"{'r' if retprobe else 'p'}:{event} {path}:{offset:#x}"
 
 
 def list_functions(where: Resolved, patterns: list[str] | None = None, *, rules: str = DEFAULT_RULES) -> Listing:
     """The functions of a binary whose names match the glob ``patterns`` (all when none)."""
-    import os
-
     with open_binary(where.path) as b:
         dyn, sym = b.dynsym, b.symtab
         listing = Listing(where, b.elf_type, b.kind, b.machine_name, rules, stripped=sym is None,
@@ -318,7 +317,7 @@ def list_functions(where: Resolved, patterns: list[str] | None = None, *, rules:
                 # the linker writes a default-version symbol into .symtab without its @@VERSION
                 key = exported.get((s.name, s.value, s.shndx), key)
             merged.setdefault(key, []).append(s)
-        path = os.path.abspath(where.path)
+        path = where.sec_binary if "/" in where.sec_binary else where.path
         answers: dict[str, Offset | UprobeTargetError] = {}
 
         def answer(q: str):
@@ -329,9 +328,9 @@ def list_functions(where: Resolved, patterns: list[str] | None = None, *, rules:
                     answers[q] = exc
             return answers[q]
 
-        names = {}
+        names: dict[tuple, int] = {}
         for key in merged:
-            names.setdefault(key[0], set()).add(key[1])
+            names[key[:2]] = names.get(key[:2], 0) + 1
         for (name, version, default, value, shndx), syms in sorted(
                 merged.items(), key=lambda kv: (kv[0][0], kv[0][3], kv[0][1] or "")):
             s0 = syms[0]
@@ -356,7 +355,9 @@ def list_functions(where: Resolved, patterns: list[str] | None = None, *, rules:
             sec_text = None
             if query is not None and (rules != "1.1" or _SEC_FUNC_11.match(query)):
                 sec_text = f"uprobe/{where.sec_binary}:{query}"
-            ev = event_name(name, version if len(names.get(name, ())) > 1 else None)
+            ev = event_name(name, version if any(k[0] == name and k[1] != version for k in names) else None)
+            if names[(name, version)] > 1:  # same-named functions (statics of several files): by offset
+                ev = f"{ev[:MAX_EVENT_NAME - 8]}_{offset or 0:x}"
             listing.functions.append(FunctionRow(
                 name=name, version=version, default_version=default, binding=s0.bind_name, type=s0.type_name,
                 value=value, size=max(s.size for s in syms), section=sec.name if sec is not None else f"[{shndx}]",
