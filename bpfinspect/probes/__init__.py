@@ -1,8 +1,7 @@
 """User-space probes: where a uprobe goes, USDT notes, ftrace probe lines, attach targets.
 
-Binaries are read through pyelftools (:mod:`.binary`); nothing here loads BPF or touches the
-kernel except the tracefs session (:mod:`.tracefs`).  Importing this package imports no
-heavy module: each function below imports what it needs when called.
+Binaries are read through pyelftools (:mod:`.binary`); nothing here loads BPF.  Importing
+this package imports no heavy module: each function below imports what it needs when called.
 
 Public API (each raises :class:`~bpfinspect.errors.BpfInspectError` subclasses: ``UsageError``
 for a name that does not resolve, ``MalformedInput`` for a damaged binary):
@@ -20,12 +19,6 @@ for a name that does not resolve, ``MalformedInput`` for a damaged binary):
 ``parse_line(line, *, machine=None) -> ProbeLine``
     An uprobe_events/kprobe_events line checked as the kernel checks it; ``LineError`` (with
     ``.column`` and ``.reason``) where the kernel would refuse it.
-``check_target(program, *, obj_path=None) -> list[Problem]``
-    What is wrong on this machine with a program's attach target (from the object model),
-    without loading anything; ``check_object(obj)`` for every program.
-``TraceSession``
-    Probe definitions in tracefs, enabled in an instance of our own, their hits read and every
-    definition removed at the end (Ctrl-C and errors included).
 """
 
 from __future__ import annotations
