@@ -204,6 +204,24 @@ class SizedOpts(ctypes.Structure):
     _fields_ = [("sz", c_size_t)]
 
 
+class UprobeOpts(ctypes.Structure):
+    """struct bpf_uprobe_opts as of libbpf 1.1."""
+
+    _fields_ = [
+        ("sz", c_size_t),
+        ("ref_ctr_offset", c_size_t),
+        ("bpf_cookie", c_u64),
+        ("retprobe", c_bool),
+        ("func_name", c_char_p),
+    ]
+
+
+class UsdtOpts(ctypes.Structure):
+    """struct bpf_usdt_opts as of libbpf 1.1."""
+
+    _fields_ = [("sz", c_size_t), ("usdt_cookie", c_u64)]
+
+
 P = c_void_p  # opaque libbpf pointers
 _PRINT_CALLBACKS: list = []
 
@@ -240,6 +258,8 @@ _SIGNATURES: dict[str, tuple] = {
     "bpf_program__set_log_level": (c_int, [P, c_u32], False),
     "bpf_program__set_log_buf": (c_int, [P, c_void_p, c_size_t], False),
     "bpf_program__attach": (P, [P], True),
+    "bpf_program__attach_uprobe_opts": (P, [P, c_int, c_char_p, c_size_t, ctypes.POINTER(UprobeOpts)], False),
+    "bpf_program__attach_usdt": (P, [P, c_int, c_char_p, c_char_p, c_char_p, ctypes.POINTER(UsdtOpts)], False),
     "bpf_link__destroy": (c_int, [P], True),
     "bpf_link__fd": (c_int, [P], True),
     "bpf_map__name": (c_char_p, [P], True),

@@ -38,6 +38,7 @@ import weakref
 
 from bpfinspect import interrupts
 from bpfinspect.errors import BpfInspectError, MalformedInput, UsageError
+from bpfinspect.runtime import _lib
 from bpfinspect.runtime._lib import (OpenOpts, _last_meaningful_line, c_size_t, errno_name, journal, last_errno, lib,
                                      make_error)
 from bpfinspect.runtime.maps import BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, Map, _Part
@@ -255,6 +256,32 @@ class Program(_Part):
 
     def attach(self) -> Link:
         """Attach as the section name says (``bpf_program__attach``); returns the :class:`Link`."""
+        return self._attach_with(lambda: lib().bpf_program__attach(self._p()))
+
+    def attach_uprobe(self, binary: str, *, func_name: str | None = None, offset: int = 0, pid: int = -1,
+                      retprobe: bool = False, ref_ctr_offset: int = 0, cookie: int = 0) -> Link:
+        """``bpf_program__attach_uprobe_opts``: a uprobe on ``binary`` at ``offset`` bytes into the file,
+        or, with ``func_name``, ``offset`` bytes into that function as libbpf finds it (a bare
+        ``binary`` name is searched as libbpf does).  ``pid`` -1 traces every process."""
+        fn = lib().bpf_program__attach_uprobe_opts
+        if fn is None:
+            raise UsageError("this libbpf has no bpf_program__attach_uprobe_opts()")
+        opts = _lib.UprobeOpts(sz=ctypes.sizeof(_lib.UprobeOpts), ref_ctr_offset=int(ref_ctr_offset),
+                               bpf_cookie=int(cookie), retprobe=bool(retprobe),
+                               func_name=func_name.encode() if func_name is not None else None)
+        path = os.fsencode(binary)
+        return self._attach_with(lambda: fn(self._p(), int(pid), path, int(offset), ctypes.byref(opts)))
+
+    def attach_usdt(self, binary: str, provider: str, name: str, *, pid: int = -1, cookie: int = 0) -> Link:
+        """``bpf_program__attach_usdt``: every site of USDT ``provider:name`` in ``binary``."""
+        fn = lib().bpf_program__attach_usdt
+        if fn is None:
+            raise UsageError("this libbpf has no bpf_program__attach_usdt()")
+        opts = _lib.UsdtOpts(sz=ctypes.sizeof(_lib.UsdtOpts), usdt_cookie=int(cookie))
+        args = (os.fsencode(binary), provider.encode(), name.encode())
+        return self._attach_with(lambda: fn(self._p(), int(pid), *args, ctypes.byref(opts)))
+
+    def _attach_with(self, call) -> Link:
         owner = self._owner
         if not owner.loaded:
             raise UsageError(f"program '{self.name}': load the object before attaching")
@@ -262,7 +289,7 @@ class Program(_Part):
             raise UsageError(f"program '{self.name}' was not loaded (autoload off)")
         mark = journal.mark()
         with interrupts.shielded():
-            ptr = lib().bpf_program__attach(self._p())
+            ptr = call()
             err = last_errno() if not ptr else 0
             if ptr:
                 link = Link(self, ptr)

@@ -1,0 +1,147 @@
+"""`bpfinspect probe {offsets,usdt,line,trace,check}`: where user-space probes go, and ftrace probe lines.
+
+offsets  functions of an executable or library and the file offset libbpf attaches a uprobe to
+usdt     USDT notes: probe and semaphore offsets, arguments per architecture
+line     read uprobe_events/kprobe_events lines, normalised, PATH:FUNC turned into the offset
+trace    define probe events, stream their hits, remove them again (Ctrl-C ends it: exit 0)
+check    every program's attach target of a BPF object checked on this machine, without loading
+"""
+
+from __future__ import annotations
+
+from bpfinspect.cli.common import add_json_arg
+
+
+def register(sub) -> None:
+    help_text = "user-space probes: uprobe offsets, USDT notes, ftrace probe lines, tracing, attach checks"
+    p = sub.add_parser("probe", help=help_text, description=help_text)
+    psub = p.add_subparsers(dest="probe_command", metavar="SUBCOMMAND")
+    psub.required = True
+
+    o = psub.add_parser("offsets", help="functions of a binary and the file offset of a uprobe on each",
+                        description="The functions of an executable or shared library whose names match the "
+                        "glob PATTERNs (all when none): symbol value, size, binding, version, section, the file "
+                        "offset libbpf attaches a uprobe to, the SEC() spelling and the uprobe_events line.")
+    o.add_argument("binary", metavar="BINARY",
+                   help="a path, a program name (searched in PATH) or a library name (libc.so.6)")
+    o.add_argument("patterns", metavar="PATTERN", nargs="*", help="glob pattern of function names (foo, 'str*')")
+    o.add_argument("--libbpf", metavar="VERSION", default=None,
+                   help="follow this libbpf version's rules (default: the installed 1.1; 1.3 and later differ)")
+    add_json_arg(o)
+    o.set_defaults(run=run_offsets)
+
+    u = psub.add_parser("usdt", help="USDT notes of a binary: offsets, semaphores, arguments",
+                        description="USDT probes (.note.stapsdt) of an executable or shared library: provider, "
+                        "name, file offset and semaphore offset as libbpf computes them, each argument read for "
+                        "the binary's architecture, and the uprobe_events line reading the same arguments.")
+    u.add_argument("binary", metavar="BINARY", help="a path, a program name or a library name")
+    add_json_arg(u)
+    u.set_defaults(run=run_usdt)
+
+    ln = psub.add_parser("line", help="check uprobe_events/kprobe_events lines and print them normalised",
+                         description="Read probe definitions as the kernel does (uprobetracer and kprobetrace "
+                         "syntax): each valid line is printed as the kernel lists it, with PATH:FUNC[+OFF] turned "
+                         "into the file offset; an invalid line gets the kernel's reason, its column and a caret "
+                         "(exit 2).")
+    ln.add_argument("lines", metavar="LINE", nargs="+", help="a probe line (quote it); - reads lines from stdin")
+    ln.add_argument("--machine", metavar="ARCH", default=None,
+                    help="register names of this architecture (x86_64, aarch64, riscv, s390x; default: this one)")
+    add_json_arg(ln)
+    ln.set_defaults(run=run_line)
+
+
+def _rules(args) -> str:
+    from bpfinspect.probes.uprobe import DEFAULT_RULES, rules_for
+
+    return rules_for(args.libbpf) if args.libbpf else DEFAULT_RULES
+
+
+def run_offsets(args) -> int:
+    from bpfinspect.errors import UsageError
+    from bpfinspect.probes.paths import resolve_binary
+    from bpfinspect.probes.uprobe import list_functions
+
+    where = resolve_binary(args.binary)
+    listing = list_functions(where, args.patterns, rules=_rules(args))
+    if args.json:
+        from bpfinspect.views.jsonout import emit
+        from bpfinspect.views.probes import offsets_json
+        emit(offsets_json(listing))
+    else:
+        from bpfinspect.views.probes import offsets_blocks
+        from bpfinspect.views.table import render
+        render(offsets_blocks(listing, patterns=bool(args.patterns)))
+    if listing.unmatched:
+        left = "only .dynsym is left (stripped), " if listing.stripped else ""
+        names = ", ".join(repr(p) for p in listing.unmatched)
+        raise UsageError(f"{left}no function matches {names}", path=where.path)
+    return 0
+
+
+def run_usdt(args) -> int:
+    from bpfinspect.probes.binary import open_binary
+    from bpfinspect.probes.paths import resolve_binary
+    from bpfinspect.probes.usdt import ftrace_lines, read_usdt_notes
+
+    where = resolve_binary(args.binary)
+    with open_binary(where.path) as b:
+        notes = read_usdt_notes(b)
+        machine, kind = b.machine_name, b.kind
+    lines = ftrace_lines(where.sec_binary if "/" in where.sec_binary else where.path, notes)
+    if args.json:
+        from bpfinspect.views.jsonout import emit
+        from bpfinspect.views.probes import usdt_json
+        emit(usdt_json(where.path, where.sec_binary, machine, notes, lines))
+    else:
+        from bpfinspect.views.probes import usdt_blocks
+        from bpfinspect.views.table import render
+        render(usdt_blocks(where.path, where.sec_binary, machine, kind, notes, lines))
+    return 0
+
+
+MAX_STDIN_LINES = 10000
+
+
+def _input_lines(args) -> list[str]:
+    import sys
+
+    out: list[str] = []
+    for item in args.lines:
+        if item == "-":
+            for n, raw in enumerate(sys.stdin):
+                if n >= MAX_STDIN_LINES:
+                    from bpfinspect.errors import UsageError
+                    raise UsageError(f"more than {MAX_STDIN_LINES} lines on standard input")
+                raw = raw.rstrip("\n")
+                if raw.strip() and not raw.lstrip().startswith("#"):
+                    out.append(raw)
+        else:
+            out.append(item)
+    return out
+
+
+def run_line(args) -> int:
+    from bpfinspect.errors import UsageError
+    from bpfinspect.probes.lines import LineError, parse_line
+
+    results = []
+    for text in _input_lines(args):
+        try:
+            results.append((text, parse_line(text, machine=args.machine)))
+        except LineError as exc:
+            results.append((text, exc))
+    if args.json:
+        from bpfinspect.views.jsonout import emit
+        from bpfinspect.views.probes import lines_json
+        emit(lines_json(results))
+    else:
+        from bpfinspect.views.probes import lines_blocks
+        from bpfinspect.views.table import render
+        render(lines_blocks(results))
+    bad = [(i, r) for i, (_t, r) in enumerate(results) if isinstance(r, LineError)]
+    if bad:
+        i, first = bad[0]
+        where = f"line {i + 1}, " if len(results) > 1 else ""
+        more = f" ({len(bad)} of {len(results)} lines invalid)" if len(results) > 1 else ""
+        raise UsageError(f"{where}column {first.column + 1}: {first.reason}{more}")
+    return 0
