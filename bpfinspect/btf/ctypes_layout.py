@@ -46,6 +46,7 @@ from __future__ import annotations
 import ctypes
 
 from bpfinspect.btf import Btf, Kind
+from bpfinspect.btf.kinds import INT_BOOL, INT_SIGNED
 from bpfinspect.errors import MalformedInput
 from bpfinspect.quote import python as q
 
@@ -59,8 +60,6 @@ CTYPES_ATTRS = frozenset(dir(ctypes.Structure)) | frozenset(dir(ctypes.Union)) |
 _INT_NAMES = {(1, False): "ctypes.c_uint8", (1, True): "ctypes.c_int8", (2, False): "ctypes.c_uint16",
               (2, True): "ctypes.c_int16", (4, False): "ctypes.c_uint32", (4, True): "ctypes.c_int32",
               (8, False): "ctypes.c_uint64", (8, True): "ctypes.c_int64"}
-INT_SIGNED = 1
-INT_BOOL = 4
 
 
 class CtypesLayout:

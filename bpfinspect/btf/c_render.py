@@ -1,0 +1,363 @@
+"""C definitions of BTF types: structs, unions, enums, typedefs and forward declarations.
+
+The text is what bpftool 7.1 writes for each (libbpf's ``btf_dump_emit_*_def``):
+
+Struct and union
+    ``struct NAME {`` (``struct {`` when anonymous, then written inline where
+    it is used), one member per line, indented one tab deeper than the
+    definition: its declaration (:mod:`bpfinspect.btf.decl`), ``: N`` for a
+    bitfield, ``;``.  Before a member, and before the closing brace of a
+    struct, come the unnamed bitfields that reproduce BTF's layout
+    (:meth:`bpfinspect.btf.layout.Layout.plan`); then ``}`` on its own line
+    (``{}`` on one line for a record with no members and no size) and
+    `` __attribute__((packed))`` for a packed struct.
+Enum
+    ``enum NAME {`` and one ``NAME = VALUE,`` per enumerator (signed or not as
+    ``kind_flag`` says; 64-bit values with ``LL``/``ULL``), ``}``; an enum with
+    no enumerators is just ``enum NAME`` (a forward declaration).
+Typedef
+    ``typedef`` and the declaration of its name with the target type;
+    GCC's ``__gnuc_va_list`` typedef of void becomes
+    ``typedef __builtin_va_list __gnuc_va_list``, and the typedef
+    ``__builtin_va_list`` itself is never written (the compiler has it).
+Forward declarations
+    ``struct NAME``/``union NAME``; a FWD type as its kind flag says.
+Integers
+    nothing, except GCC's ARM SIMD names (``__Poly8_t``...), which get a
+    typedef to the standard type they alias.
+
+Names (:class:`DumpNames`): struct, union and enum tags (and the names of
+integers, which libbpf looks up in the same map) share one name space;
+typedefs and enumerators another.  The first type to claim a name keeps it;
+every later one gets ``___2``, ``___3``... -- a type claims its name the first
+time it is printed and keeps what it got; an enumerator claims its name
+every time it is printed.  Forward declarations and enums without values
+never claim.  As everything is printed in text order, "first printed" is
+"first in the output".
+
+Bounds: a :class:`Budget` counts what is written; a text longer than it
+allows (hostile BTF can nest anonymous types, or repeat one long name, to
+grow the output without limit) stops the rendering with
+:class:`~bpfinspect.errors.MalformedInput`.
+"""
+
+from __future__ import annotations
+
+from bpfinspect.btf.decl import BPFTOOL, Declarator, DeclStyle, Names
+from bpfinspect.btf.kinds import (BITFIELD_SHIFT, ENUM, ENUM64, FWD, INT, KFLAG_SHIFT, STRUCT,
+                                  TYPEDEF, UNION, VLEN_MASK)
+from bpfinspect.btf.layout import Layout
+from bpfinspect.errors import MalformedInput
+
+_TABS = ["\t" * i for i in range(64)]
+# libbpf's aliases for GCC's ARM SIMD integer types.
+_MISSING_ALIASES = {"__Poly8_t": "unsigned char", "__Poly16_t": "unsigned short",
+                    "__Poly64_t": "unsigned long long", "__Poly128_t": "unsigned __int128"}
+
+
+def tabs(n: int) -> str:
+    return _TABS[n] if n < 64 else "\t" * n
+
+
+class Budget:
+    """How many more characters a rendering may write (see the module docstring)."""
+
+    def __init__(self, limit: int, path=None, section=None) -> None:
+        self.left = limit
+        self.limit = limit
+        self.path = path
+        self.section = section
+
+    def spend(self, n: int) -> None:
+        self.left -= n
+        if self.left < 0:
+            self.exceeded()
+
+    def exceeded(self):
+        raise MalformedInput(f"the C text would exceed {self.limit >> 20} MiB: this BTF nests or repeats "
+                             "types beyond what a real program has", path=self.path, section=self.section)
+
+
+class DumpNames(Names):
+    """Names as the C printer writes them: clashes get ``___N`` in print order (see the module
+    docstring).  ``one_space``: tags and identifiers share one name space (C++)."""
+
+    def __init__(self, table, one_space: bool = False) -> None:
+        super().__init__(table)
+        self.kinds = table.kind
+        self.resolved: dict[int, str] = {}
+        self.tag_counts: dict[str, int] = {}
+        self.ident_counts: dict[str, int] = self.tag_counts if one_space else {}
+
+    def _claim(self, tid: int, counts: dict) -> str:
+        r = self.resolved.get(tid)
+        if r is not None:
+            return r
+        p = self.pos[tid]
+        off = self.w[p]
+        name = self.strs[off] if off else ""
+        k = self.kinds[tid]
+        if not off or k == FWD or (k == ENUM and not self.w[p + 1] & VLEN_MASK):
+            r = name
+        else:
+            c = counts.get(name, 0) + 1
+            counts[name] = c
+            r = f"{name}___{c}" if c > 1 else name
+        self.resolved[tid] = r
+        return r
+
+    def tag(self, tid: int) -> str:
+        r = self.resolved.get(tid)
+        return r if r is not None else self._claim(tid, self.tag_counts)
+
+    def ident(self, tid: int) -> str:
+        r = self.resolved.get(tid)
+        return r if r is not None else self._claim(tid, self.ident_counts)
+
+    def enumerator(self, name: str) -> str:
+        counts = self.ident_counts
+        c = counts.get(name, 0) + 1
+        counts[name] = c
+        return f"{name}___{c}" if c > 1 else name
+
+
+class CRenderer:
+    """Definitions of the types of one table (see the module docstring).
+
+    ``names`` resolves identifiers (default: :class:`DumpNames`); ``style`` is the declarator
+    style (bpftool's by default; anonymous types are always written inline here)."""
+
+    def __init__(self, table, *, names: Names | None = None, layout: Layout | None = None,
+                 style: DeclStyle = BPFTOOL, budget: Budget | None = None) -> None:
+        self.table = table
+        self.w = table.w
+        self.pos = table.pos
+        self.kinds = table.kind
+        self.strs = table.strs
+        self.layout = layout or Layout(table)
+        self.names = names if names is not None else DumpNames(table)
+        self.decl = Declarator(table, self.names, style, defs=self)
+        self.budget = budget or Budget(1 << 62)
+        # Member and parameter names go through the hook only when it does something.
+        self._field = None if type(self.names).field is Names.field else self.names.field
+        self._enumerator = getattr(self.names, "enumerator", None)
+
+    def fail(self, what: str):
+        raise MalformedInput(what, path=self.table.path, section=self.table.section)
+
+    # -- records -----------------------------------------------------------------------------
+
+    def struct_fwd(self, tid: int) -> str:
+        kw = "struct" if self.kinds[tid] == STRUCT else "union"
+        return kw + " " + self.names.tag(tid) if self.w[self.pos[tid]] else kw
+
+    def record(self, tid: int, lvl: int, strip: bool = False) -> str:
+        """The definition of a struct or union (no ``;``), members indented ``lvl + 1`` tabs."""
+        w = self.w
+        p = self.pos[tid]
+        info = w[p + 1]
+        vlen = info & VLEN_MASK
+        kflag = info >> KFLAG_SHIFT
+        size = w[p + 2]
+        is_struct = self.kinds[tid] == STRUCT
+        if w[p]:
+            head = ("struct " if is_struct else "union ") + self.names.tag(tid) + " {"
+        else:
+            head = "struct {" if is_struct else "union {"
+        packed, pads = self.layout.plan(tid)
+        lvl1 = lvl + 1
+        ind = "\n" + tabs(lvl1)
+        lines = []
+        done = 0
+        decl = self.decl
+        if not kflag and pads is None and vlen * (decl.longest + self.strs.longest + lvl1 + 2) < self.budget.left:
+            # Named members of plain types (nearly all): each line is head + name + tail.  The
+            # first member that is anything else hands the rest to the general loop.  (The
+            # test above bounds what this can write: the general loop counts as it goes.)
+            heads = decl.heads[strip]
+            hget = heads.get
+            tails = decl.tails[strip]
+            plains = decl.plains
+            strs = self.strs
+            field = self._field
+            add = lines.append
+            q = p + 3
+            e = q + 3 * vlen
+            for no, mt in zip(w[q:e:3], w[q + 1:e:3]):
+                h = hget(mt)
+                if h is None:
+                    if not no or not plains[mt]:
+                        break
+                    h = heads[mt]
+                elif not no:
+                    break
+                add(h + (strs[no] if field is None else field(strs[no])) + tails[mt])
+            done = len(lines)
+            self.budget.left -= sum(map(len, lines)) + (lvl1 + 2) * done
+        if done < vlen or pads is not None:
+            self._members(tid, lvl1, strip, pads, ind, lines, done)
+        if lines:
+            body = ind + (";" + ind).join(lines) + ";\n" + tabs(lvl) + "}"
+        elif size:
+            body = "\n" + tabs(lvl) + "}"
+        else:
+            body = "}"
+        if packed:
+            return head + body + " __attribute__((packed))"
+        return head + body
+
+    def _members(self, tid: int, lvl1: int, strip: bool, pads, ind: str, lines: list, start: int) -> None:
+        """Add to ``lines`` the member lines of a record from member ``start`` on, one by one
+        (bitfields, unnamed members, anonymous types written inline), with their fillers."""
+        w = self.w
+        p = self.pos[tid]
+        info = w[p + 1]
+        vlen = info & VLEN_MASK
+        kflag = info >> KFLAG_SHIFT
+        decl = self.decl
+        plains = decl.plains
+        heads, tails = decl.heads[strip], decl.tails[strip]
+        strs = self.strs
+        field = self._field
+        room = self.budget.left
+        add = lines.append
+        q = p + 3 * start + 3
+        e = p + 3 + 3 * vlen
+        i = start
+        for no, mt, word in zip(w[q:e:3], w[q + 1:e:3], w[q + 2:e:3]):
+            if pads is not None and i in pads:
+                room -= self._fillers(add, pads[i], ind, room)
+            name = strs[no] if no else ""
+            if name and field is not None:
+                name = field(name)
+            if name and plains[mt]:
+                line = heads[mt] + name + tails[mt]
+            else:
+                line = decl.decl(mt, name, lvl1, strip)
+            if kflag and word >> BITFIELD_SHIFT:
+                line = f"{line}: {word >> BITFIELD_SHIFT}"
+            add(line)
+            room -= len(line) + lvl1 + 2
+            if room < 0:
+                self.budget.exceeded()
+            i += 1
+        if pads is not None and vlen in pads:
+            room -= self._fillers(add, pads[vlen], ind, room)
+        self.budget.left = room
+
+    def _fillers(self, add, runs: list, ind: str, room: int) -> int:
+        """Add the filler lines of ``runs`` (without their ``;``, which the join writes); the
+        characters they take."""
+        spent = 0
+        for pad_type, bits, count in runs:
+            line = f"{pad_type}: {bits}"
+            if count == 1:
+                add(line)
+                spent += len(line) + len(ind) + 1
+            else:
+                n = (len(line) + len(ind) + 1) * count
+                if n > room - spent:
+                    self.budget.exceeded()
+                # A run of equal fillers is one string: the lines joined as the body joins them.
+                add((";" + ind).join([line] * count) if count < 64 else
+                    line + (";" + ind + line) * (count - 1))
+                spent += n
+        if spent > room:
+            self.budget.exceeded()
+        return spent
+
+    # -- enums -------------------------------------------------------------------------------
+
+    def enum(self, tid: int, lvl: int) -> str:
+        """The definition of an enum (no ``;``); just ``enum NAME`` when it has no values."""
+        w = self.w
+        p = self.pos[tid]
+        info = w[p + 1]
+        vlen = info & VLEN_MASK
+        head = "enum " + self.names.tag(tid) if w[p] else "enum"
+        if not vlen:
+            return head
+        signed = info >> KFLAG_SHIFT
+        strs = self.strs
+        claim = self._enumerator
+        ind = "\n" + tabs(lvl + 1)
+        q = p + 3
+        if self.kinds[tid] == ENUM64:
+            e = q + 3 * vlen
+            names = [strs[o] for o in w[q:e:3]]
+            vals = [lo | hi << 32 for lo, hi in zip(w[q + 1:e:3], w[q + 2:e:3])]
+            if signed:
+                vals = [f"{v - (1 << 64) if v >> 63 else v}LL" for v in vals]
+            else:
+                vals = [f"{v}ULL" for v in vals]
+        else:
+            e = q + 2 * vlen
+            names = [strs[o] for o in w[q:e:2]]
+            vals = w[q + 1:e:2]
+            if signed:
+                vals = [v - 0x100000000 if v >> 31 else v for v in vals]
+        if claim is not None:
+            names = [claim(nm) for nm in names]
+        field = self._field
+        if field is not None:
+            names = [field(nm) for nm in names]
+        text = "".join([f"{ind}{nm} = {v}," for nm, v in zip(names, vals)])
+        self.budget.spend(len(text))
+        return f"{head} {{{text}\n{tabs(lvl)}}}"
+
+    # -- typedefs, forward declarations, integers ----------------------------------------------
+
+    def typedef(self, tid: int, lvl: int = 0) -> str:
+        name = self.names.ident(tid)
+        target = self.w[self.pos[tid] + 2]
+        if target == 0 and name == "__gnuc_va_list":
+            return "typedef __builtin_va_list __gnuc_va_list"
+        return "typedef " + self.decl.decl(target, name, lvl)
+
+    def blacklisted(self, tid: int) -> bool:
+        """The typedef ``__builtin_va_list`` (a compiler built-in) is never written."""
+        off = self.w[self.pos[tid]]
+        return bool(off) and self.strs[off] == "__builtin_va_list"
+
+    def fwd(self, tid: int) -> str:
+        kw = "union" if self.w[self.pos[tid] + 1] >> KFLAG_SHIFT else "struct"
+        return kw + " " + self.names.tag(tid)
+
+    def int_alias(self, tid: int) -> str:
+        """What an integer's emission writes: a typedef for GCC's ARM SIMD names, else nothing.
+        Looking the name up claims it among the tags, as libbpf does."""
+        name = self.names.tag(tid)
+        std = _MISSING_ALIASES.get(name)
+        return f"typedef {std} {name};\n\n" if std else ""
+
+    # -- top level ---------------------------------------------------------------------------
+
+    def item(self, item: int) -> str:
+        """The text of one emitted item (see :mod:`bpfinspect.btf.order`): a top-level
+        definition, or (negative id) the forward declaration of a struct or union."""
+        if item < 0:
+            return self.struct_fwd(-item) + ";\n\n"
+        k = self.kinds[item]
+        if k == STRUCT or k == UNION:
+            return self.record(item, 0) + ";\n\n"
+        if k == TYPEDEF:
+            return "" if self.blacklisted(item) else self.typedef(item) + ";\n\n"
+        if k == ENUM or k == ENUM64:
+            return self.enum(item, 0) + ";\n\n"
+        if k == INT:
+            return self.int_alias(item)
+        return self.fwd(item) + ";\n\n"
+
+    def definition(self, tid: int) -> str:
+        """The C definition of one type in the printer's style, ending with ``;``."""
+        k = self.kinds[tid]
+        if k == STRUCT or k == UNION:
+            return self.record(tid, 0) + ";"
+        if k == ENUM or k == ENUM64:
+            return self.enum(tid, 0) + ";"
+        if k == TYPEDEF:
+            return self.typedef(tid) + ";"
+        if k == FWD:
+            return self.fwd(tid) + ";"
+        return self.decl.decl(tid) + ";"
+
