@@ -85,14 +85,12 @@ class DumpNames(Names):
     def __init__(self, table, one_space: bool = False) -> None:
         super().__init__(table)
         self.kinds = table.kind
+        self.one_space = one_space
         self.resolved: dict[int, str] = {}
         self.tag_counts: dict[str, int] = {}
         self.ident_counts: dict[str, int] = self.tag_counts if one_space else {}
 
     def _claim(self, tid: int, counts: dict) -> str:
-        r = self.resolved.get(tid)
-        if r is not None:
-            return r
         p = self.pos[tid]
         off = self.w[p]
         name = self.strs[off] if off else ""
@@ -114,11 +112,15 @@ class DumpNames(Names):
         r = self.resolved.get(tid)
         return r if r is not None else self._claim(tid, self.ident_counts)
 
-    def enumerator(self, name: str) -> str:
+    def enumerators(self, names: list) -> list:
+        """The enumerator names of one printing of an enum, each claimed."""
         counts = self.ident_counts
-        c = counts.get(name, 0) + 1
-        counts[name] = c
-        return f"{name}___{c}" if c > 1 else name
+        out = []
+        for name in names:
+            c = counts.get(name, 0) + 1
+            counts[name] = c
+            out.append(f"{name}___{c}" if c > 1 else name)
+        return out
 
 
 class CRenderer:
@@ -140,7 +142,7 @@ class CRenderer:
         self.budget = budget or Budget(1 << 62)
         # Member and parameter names go through the hook only when it does something.
         self._field = None if type(self.names).field is Names.field else self.names.field
-        self._enumerator = getattr(self.names, "enumerator", None)
+        self._enumerators = getattr(self.names, "enumerators", None)
 
     def fail(self, what: str):
         raise MalformedInput(what, path=self.table.path, section=self.table.section)
@@ -279,7 +281,7 @@ class CRenderer:
             return head
         signed = info >> KFLAG_SHIFT
         strs = self.strs
-        claim = self._enumerator
+        claim = self._enumerators
         ind = "\n" + tabs(lvl + 1)
         q = p + 3
         if self.kinds[tid] == ENUM64:
@@ -297,7 +299,7 @@ class CRenderer:
             if signed:
                 vals = [v - 0x100000000 if v >> 31 else v for v in vals]
         if claim is not None:
-            names = [claim(nm) for nm in names]
+            names = claim(names)
         field = self._field
         if field is not None:
             names = [field(nm) for nm in names]

@@ -180,7 +180,10 @@ class Declarator:
         return h, self.tails[strip_mods][tid]
 
     def _fill(self, tid: int, strip: bool) -> tuple[str, str]:
-        h, t = self._chain(self._stack(tid, strip), True, 0, strip, 0)
+        r = self._simple(tid, strip)
+        if r is None:
+            r = self._chain(self._stack(tid, strip), True, 0, strip, 0)
+        h, t = r
         self.heads[strip][tid] = h
         self.tails[strip][tid] = t
         if len(h) + len(t) > self.longest:
@@ -196,19 +199,21 @@ class Declarator:
             r = cache[tid] = h + t
         return r
 
-    def plain(self, tid: int) -> bool:
+    def plain(self, tid: int) -> int:
         """Whether the declaration of ``tid`` writes no anonymous type inline and keeps its
-        name (its text then depends on names only, and is kept)."""
+        name (its text then depends on names only, and is kept): 1 or 0."""
         return self.plains[tid]
 
-    def _plain_of(self, tid: int) -> bool:
+    def _plain_of(self, tid: int) -> int:
         if not 0 <= tid < self.n:
             self.fail(f"type id {tid} out of range (last is {self.n - 1})")
         return self._is_plain(tid, 0)
 
     # -- chains ---------------------------------------------------------------------------------
 
-    def _is_plain(self, tid: int, depth: int) -> bool:
+    def _is_plain(self, tid: int, depth: int) -> int:
+        """Whether the chain of ``tid`` is plain (see :meth:`plain`), remembered for every type
+        on it."""
         if depth > MAX_DEPTH:
             self.fail(f"type [{tid}] nests too deeply (a cycle?)")
         plain = self.plains
@@ -218,30 +223,31 @@ class Declarator:
         # parameter that leads back to it is a cycle.
         chain = []
         x = tid
-        r = True
+        r = 1
         while True:
             if not 0 <= x < n:
                 self.fail(f"type [{tid}] refers to type id {x}, which does not exist")
-            known = dict.get(plain, x, 0)
+            known = dict.get(plain, x, -1)
             if known is None:
                 self.fail(f"type [{x}] is a declarator cycle")
-            if known != 0:
-                r = known
+            if known >= 0:
+                r = min(r, known)
                 break
             if x == 0:
                 break
             k = kinds[x]
             p = pos[x]
             if k in _BASES:
-                if inline and not w[p] and k != INT and k != FLOAT and k != TYPEDEF and k != FWD:
-                    r = False
+                if k == INT or k == FLOAT:
+                    break
+                if not w[p] and inline and k != TYPEDEF and k != FWD:
+                    r = 0
                 break
             if k == FUNC_PROTO:
                 plain[x] = None
                 chain.append(x)
                 for pt in w[p + 4:p + 3 + 2 * (w[p + 1] & VLEN_MASK):2]:
-                    if not self._is_plain(pt, depth + 1):
-                        r = False
+                    r = min(r, self._is_plain(pt, depth + 1))
                 if not r:
                     break
                 x = w[p + 2]
@@ -259,7 +265,7 @@ class Declarator:
                 x = w[p + 3]
             else:
                 # A function, variable, data section or decl tag: the name is left out.
-                r = False
+                r = 0
                 break
         for y in chain:
             plain[y] = r
@@ -290,6 +296,58 @@ class Declarator:
                 x = w[pos[x] + 3]
             else:
                 return stack
+
+    def _simple(self, tid: int, strip: bool):
+        """(head, tail) of the commonest chains, the way :meth:`_chain` writes them, without
+        building the chain: arrays (outermost first) of pointers to a named base type with
+        its own qualifiers -- ``char comm[16]``, ``const char *name``,
+        ``struct list_head *heads[4]``.  None for anything else."""
+        w, pos, kinds = self.w, self.pos, self.kinds
+        n = self.n
+        x = tid
+        dims = ""
+        while x and kinds[x] == ARRAY:
+            p = pos[x]
+            dims += f"[{w[p + 5]}]"
+            x = w[p + 3]
+            if not x < n or len(dims) > 200:
+                return None
+        stars = 0
+        while x and kinds[x] == PTR:
+            x = w[pos[x] + 2]
+            stars += 1
+            if not x < n or stars > 32:
+                return None
+        quals = None
+        while x and kinds[x] in _QUAL_BEFORE:
+            if quals is None:
+                quals = []
+            quals.append(kinds[x])
+            x = w[pos[x] + 2]
+            if not x < n or len(quals) > 32:
+                return None
+        if x == 0:
+            base = "void"
+        else:
+            k = kinds[x]
+            p = pos[x]
+            if k == TYPEDEF:
+                base = self.names.ident(x)
+            elif k == INT or k == FLOAT:
+                base = self.strs[w[p]]
+            elif not w[p] or k not in _BASES:
+                return None   # anonymous (written inline), or not a base
+            else:
+                base = self._base(x, k, 0, strip)
+        if quals and not strip:
+            if self.style.clang:
+                base = " ".join([_QUAL_ATTACHED[q] for q in _CLANG_ORDER if q in quals]) + " " + base
+            else:
+                # The qualifier nearest the base type is written first.
+                base = "".join([_QUAL_BEFORE[q] for q in reversed(quals)]) + base
+        if stars:
+            return base + " " + "*" * stars, dims
+        return base + " ", dims
 
     def _decl(self, tid: int, name: str, lvl: int, strip: bool, depth: int) -> str:
         if depth > MAX_DEPTH:

@@ -62,6 +62,7 @@ of a record never exceeds the record's size; fillers come back as runs
 from __future__ import annotations
 
 
+
 from bpfinspect.btf.kinds import (ARRAY, BIT_OFFSET_MASK, BITFIELD_SHIFT, CONST, DATASEC, DECL_TAG, ENUM,
                                   ENUM64, FLOAT, INT, KFLAG_SHIFT, PTR, RESTRICT, STRUCT, TYPE_TAG, TYPEDEF,
                                   UNION, VAR, VLEN_MASK, VOLATILE)
@@ -132,6 +133,7 @@ class Layout:
         self._align = self.aligns = Filled(self.alignof)
         self._align[0] = 0
         self._plans: dict[int, tuple] = {}
+        self._nesting = 0
         # Member facts, filled on demand: the size in bits (0 when the type has none) and the
         # alignment in bits as a divisor (1 when the type has none).
         self.bits = Filled(self._bits_of)
@@ -219,6 +221,8 @@ class Layout:
                 self.fail(f"type [{tid}] refers to type id {x}, which does not exist")
             r = self._align.get(x)
             if r is not None:
+                if r < 0:
+                    self.fail(f"type [{x}] contains itself (a cycle by value)")
                 break
             k = kinds[x]
             if k not in _ALIGN_THROUGH:
@@ -228,7 +232,8 @@ class Layout:
                 elif k == PTR:
                     r = self.ptr_size
                 elif k == STRUCT or k == UNION:
-                    r = self._record_align(x, depth)
+                    self.plan(x)
+                    r = self._align[x]
                 else:
                     r = 0
                 self._align[x] = r
@@ -241,58 +246,7 @@ class Layout:
             self._align[y] = r
         return r
 
-    def _record_align(self, tid: int, depth: int) -> int:
-        w, p = self.w, self.pos[tid]
-        # While its members are looked at, the record is "in progress": meeting it again by
-        # value is a cycle (the marker is a value no alignment has).
-        self._align[tid] = -1
-        info = w[p + 1]
-        kflag = info >> KFLAG_SHIFT
-        e = p + 3 + 3 * (info & VLEN_MASK)
-        best = 1
-        aget = self._align.get
-        alignof = self.alignof
-        d1 = depth + 1
-        r = None
-        for mt, off in zip(w[p + 4:e:3], w[p + 5:e:3]):
-            a = aget(mt)
-            if a is None:
-                a = alignof(mt, d1)
-            if a < 0:
-                self.fail(f"type [{tid}] contains itself (a cycle by value)")
-            if a == 0:
-                r = 0
-                break
-            if a > best:
-                best = a
-            if (not kflag or not off >> BITFIELD_SHIFT) and off % (8 * a):
-                r = 1
-                break
-        if r is None:
-            r = 1 if w[p + 2] % best else best
-        self._align[tid] = r
-        return r
-
     # -- records -------------------------------------------------------------------------------
-
-    def is_packed(self, tid: int) -> bool:
-        """Whether a struct's C definition needs ``__attribute__((packed))``."""
-        w, p = self.w, self.pos[tid]
-        info = w[p + 1]
-        kflag = info >> KFLAG_SHIFT
-        e = p + 3 + 3 * (info & VLEN_MASK)
-        aget = self._align.get
-        alignof = self.alignof
-        best = 1
-        for mt, off in zip(w[p + 4:e:3], w[p + 5:e:3]):
-            a = aget(mt)
-            if a is None:
-                a = alignof(mt)
-            if a > 0 and (not kflag or not off >> BITFIELD_SHIFT) and off % (8 * a):
-                return True
-            if a > best:
-                best = a
-        return bool(w[p + 2] % best)
 
     def members(self, tid: int) -> list[tuple[int, int, int, int, int]]:
         """Each member of a struct or union as ``(name offset, type id, bit offset, bitfield
@@ -318,6 +272,24 @@ class Layout:
         r = self._plans.get(tid)
         if r is not None:
             return r
+        # While its members are looked at, a record is in progress (alignment -1): meeting it
+        # again by value is a cycle.
+        aligned = tid in self._align
+        if aligned and self._align[tid] < 0:
+            self.fail(f"type [{tid}] contains itself (a cycle by value)")
+        self._nesting += 1
+        if self._nesting > MAX_DEPTH:
+            self.fail(f"type [{tid}] nests too deeply (a cycle?)")
+        if not aligned:
+            self._align[tid] = -1
+        try:
+            r = self._plan(tid)
+        finally:
+            self._nesting -= 1
+        self._plans[tid] = r
+        return r
+
+    def _plan(self, tid: int) -> tuple:
         w, p = self.w, self.pos[tid]
         info = w[p + 1]
         vlen = info & VLEN_MASK
@@ -328,16 +300,24 @@ class Layout:
         e = q + 3 * vlen
         bits = self.bits
         align_bits = self.align_bits
-        # One pass: where each member ends, whether a gap precedes it, and whether a member is
-        # misaligned for its type (a packed struct).
+        # Member by member: where each ends, whether a gap precedes it, whether it is
+        # misaligned for its type, and the largest alignment (as bits: a packed struct is one
+        # with a misaligned member or a size that is not a multiple of that).
         gaps = None
         off = 0
         misaligned = False
+        zero = False   # a member without alignment (align_bits 1)
+        best = 8
         if kflag:
             prev_bf = False
             for i, (mt, word) in enumerate(zip(w[q + 1:e:3], w[q + 2:e:3])):
                 bsz = word >> BITFIELD_SHIFT
                 moff = word & BIT_OFFSET_MASK
+                ab = align_bits[mt]
+                if ab > best:
+                    best = ab
+                elif ab == 1:
+                    zero = True
                 if off < moff:
                     if gaps is None:
                         gaps = []
@@ -346,32 +326,39 @@ class Layout:
                     off = moff + bsz
                     prev_bf = True
                 else:
-                    if moff % align_bits[mt]:
+                    if moff % ab:
                         misaligned = True
                     off = moff + bits[mt]
                     prev_bf = False
         else:
-            i = 0
-            for mt, moff in zip(w[q + 1:e:3], w[q + 2:e:3]):
-                if off < moff:
-                    if gaps is None:
-                        gaps = []
-                    gaps.append((i, off, moff, mt, False))
-                if moff % align_bits[mt]:
+            gap = False
+            mts = w[q + 1:e:3]
+            offs = w[q + 2:e:3]
+            for mt, moff in zip(mts, offs):
+                ab = align_bits[mt]
+                if moff % ab:
                     misaligned = True
+                if ab > best:
+                    best = ab
+                elif ab == 1:
+                    zero = True
+                if off < moff:
+                    gap = True
                 off = moff + bits[mt]
-                i += 1
+            if gap:
+                gaps = []
+                off = 0
+                for i, (mt, moff) in enumerate(zip(mts, offs)):
+                    if off < moff:
+                        gaps.append((i, off, moff, mt, False))
+                    off = moff + bits[mt]
         if is_struct and off < size_bits:
             if gaps is None:
                 gaps = []
             gaps.append((vlen, off, size_bits, tid, False))
-        packed = False
-        if is_struct:
-            if misaligned:
-                packed = True
-            elif vlen:
-                aligns = self.aligns
-                packed = bool(w[p + 2] % max(1, max([aligns[mt] for mt in w[q + 1:e:3]])))
+        packed = is_struct and (misaligned or size_bits % best != 0)
+        if self._align.get(tid, -1) < 0:
+            self._align[tid] = self._record_align(tid, misaligned, zero, best, size_bits)
         pads = None
         if gaps is not None:
             if sum([nxt - cur for _, cur, nxt, _, _ in gaps]) > size_bits:
@@ -388,5 +375,27 @@ class Layout:
                     pads[i] = runs
             if not pads:
                 pads = None
-        r = self._plans[tid] = (packed, pads)
-        return r
+        return packed, pads
+
+    def _record_align(self, tid: int, misaligned: bool, zero: bool, best: int, size_bits: int) -> int:
+        """libbpf's alignment of a record from what :meth:`plan` found: 0 when a member has none,
+        1 when a member is misaligned or the size is not a multiple of the largest member
+        alignment, else that alignment.  (When both of the first two happen, the member met
+        first decides, as libbpf stops at it.)"""
+        if zero and misaligned:
+            w, p = self.w, self.pos[tid]
+            info = w[p + 1]
+            kflag = info >> KFLAG_SHIFT
+            e = p + 3 + 3 * (info & VLEN_MASK)
+            align_bits = self.align_bits
+            for mt, word in zip(w[p + 4:e:3], w[p + 5:e:3]):
+                ab = align_bits[mt]
+                if ab == 1:
+                    return 0
+                if (not kflag or not word >> BITFIELD_SHIFT) and word % ab:
+                    return 1
+        if zero:
+            return 0
+        if misaligned or size_bits % best:
+            return 1
+        return best >> 3

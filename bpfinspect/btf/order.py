@@ -71,7 +71,7 @@ which we leave out (types only).
 from __future__ import annotations
 
 from itertools import compress
-from operator import eq as _eq, ge as _ge
+from operator import eq as _eq
 
 from bpfinspect.btf.kinds import (ARRAY, CONST, DATASEC, DECL_TAG, ENUM, ENUM64, FLOAT, FUNC, FUNC_PROTO, FWD,
                                   INT, PTR, RESTRICT, STRUCT, TYPE_TAG, TYPEDEF, UNION, VAR, VLEN_MASK,
@@ -94,6 +94,7 @@ def selector(*kinds: int) -> bytes:
     return bytes(sel)
 
 
+_SEL_ENUMS = selector(ENUM, ENUM64)
 _SEL_REF_THIRD = selector(PTR, TYPEDEF, VOLATILE, CONST, RESTRICT, FUNC, VAR, DECL_TAG, TYPE_TAG)
 _SEL_RECORDS = selector(STRUCT, UNION)
 _SEL_PROTOS = selector(FUNC_PROTO)
@@ -122,7 +123,6 @@ class Walk:
         self.queue: list[int] = []
         self.items: list[int] = []
         self._referenced: set | None = None
-        self._protos: tuple | None = None
         # In an id-order dump, leaf roots below this id count as visited.
         self._roots_done = 0
 
@@ -138,38 +138,31 @@ class Walk:
 
     @property
     def referenced(self) -> set:
-        """Every id some other type refers to (libbpf's rule: not a prototype's return type)."""
+        """The anonymous enums some other type refers to (libbpf's rule: a prototype's return
+        type does not count).  Only anonymous enums ask, so only they are looked for."""
         r = self._referenced
         if r is None:
-            w, pos, kinds = self.w, self.pos, self.kinds
-            # One comprehension per record shape over the records of those kinds.
-            r = set([w[p + 2] for p in compress(pos, kinds.translate(_SEL_REF_THIRD))])
-            r.update([w[q] for p in compress(pos, kinds.translate(_SEL_RECORDS))
-                      for q in range(p + 4, p + 3 + 3 * (w[p + 1] & VLEN_MASK), 3)])
-            r.update(self._proto_scan()[0])
-            for p in compress(pos, kinds.translate(_SEL_ARRAYS)):
-                r.add(w[p + 3])
-                r.add(w[p + 4])
-            for p in compress(pos, kinds.translate(_SEL_DATASECS)):
-                r.update(w[p + 3:p + 3 + 3 * (w[p + 1] & VLEN_MASK):3])
-            self._referenced = r
+            r = self._referenced = self._find_referenced()
         return r
 
-    def _proto_scan(self) -> tuple:
-        """(the parameter types of every prototype, the prototypes with a return or parameter
-        type whose id is not below their own)."""
-        r = self._protos
-        if r is None:
-            w, pos = self.w, self.pos
-            pids = list(compress(range(self.n), self.kinds.translate(_SEL_PROTOS)))
-            starts = [pos[t] + 4 for t in pids]
-            vlens = [w[q - 3] & VLEN_MASK for q in starts]
-            params = [w[q] for q0, v in zip(starts, vlens) for q in range(q0, q0 + 2 * v, 2)]
-            owners = [t for t, v in zip(pids, vlens) for _ in range(v)]
-            late = set(compress(owners, map(_ge, params, owners)))
-            late.update([t for t, q in zip(pids, starts) if w[q - 2] >= t])
-            r = self._protos = (params, late)
-        return r
+    def _find_referenced(self) -> set:
+        w, pos, kinds, n = self.w, self.pos, self.kinds, self.n
+        anon = {t for t in compress(range(n), kinds.translate(_SEL_ENUMS)) if t and not w[pos[t]]}
+        if not anon:
+            return anon
+        # The words that refer to a type, shape by shape: the third word of pointers,
+        # typedefs, qualifiers, functions, variables and tags; members, parameters and
+        # section variables; array elements and index types.
+        found = anon.intersection([w[p + 2] for p in compress(pos, kinds.translate(_SEL_REF_THIRD))])
+        found.update(anon.intersection([w[q] for p in compress(pos, kinds.translate(_SEL_RECORDS))
+                                        for q in range(p + 4, p + 3 + 3 * (w[p + 1] & VLEN_MASK), 3)]))
+        found.update(anon.intersection([w[q] for p in compress(pos, kinds.translate(_SEL_PROTOS))
+                                        for q in range(p + 4, p + 3 + 2 * (w[p + 1] & VLEN_MASK), 2)]))
+        found.update(anon.intersection([w[q] for p in compress(pos, kinds.translate(_SEL_DATASECS))
+                                        for q in range(p + 3, p + 3 + 3 * (w[p + 1] & VLEN_MASK), 3)]))
+        found.update(anon.intersection([w[p + i] for p in compress(pos, kinds.translate(_SEL_ARRAYS))
+                                        for i in (3, 4)]))
+        return found
 
     # -- ordering ---------------------------------------------------------------------------
 
@@ -394,7 +387,9 @@ class Walk:
         roots = list(compress(ids, kinds.translate(_SEL_ROOT_ALWAYS)))
         roots += [t for t in compress(ids, kinds.translate(_SEL_ROOT_THIRD)) if w[pos[t] + 2] > t]
         roots += [t for t in compress(ids, kinds.translate(_SEL_ARRAYS)) if w[pos[t] + 3] > t]
-        roots += self._proto_scan()[1]
+        # A prototype's return type and parameter types: every other word from its third on.
+        roots += [t for t in compress(ids, kinds.translate(_SEL_PROTOS))
+                  if max(w[(p := pos[t]) + 2:p + 3 + 2 * (w[p + 1] & VLEN_MASK):2]) >= t]
         roots.sort()
         return roots
 
