@@ -43,7 +43,7 @@ grow the output without limit) stops the rendering with
 
 from __future__ import annotations
 
-from bpfinspect.btf.decl import BPFTOOL, Declarator, DeclStyle, Names
+from bpfinspect.btf.decl import BPFTOOL, Declarator, DeclStyle, Names, NotPlain
 from bpfinspect.btf.kinds import (BITFIELD_SHIFT, ENUM, ENUM64, FWD, INT, KFLAG_SHIFT, STRUCT,
                                   TYPEDEF, UNION, VLEN_MASK)
 from bpfinspect.btf.layout import Layout
@@ -169,35 +169,28 @@ class CRenderer:
         packed, pads = self.layout.plan(tid)
         lvl1 = lvl + 1
         ind = "\n" + tabs(lvl1)
-        lines = []
-        done = 0
+        lines = None
         decl = self.decl
-        if not kflag and pads is None and vlen * (decl.longest + self.strs.longest + lvl1 + 2) < self.budget.left:
-            # Named members of plain types (nearly all): each line is head + name + tail.  The
-            # first member that is anything else hands the rest to the general loop.  (The
-            # test above bounds what this can write: the general loop counts as it goes.)
+        q = p + 3
+        e = q + 3 * vlen
+        nos = w[q:e:3]
+        if (not kflag and pads is None and self._field is None and 0 not in nos
+                and vlen * (decl.longest + self.strs.longest + lvl1 + 2) < self.budget.left):
+            # Named members of plain types (nearly all): each line is head + name + tail, the
+            # heads made (and their names claimed) in member order.  (The test above bounds
+            # what this can write; the general loop counts as it goes.)
             heads = decl.heads[strip]
-            hget = heads.get
             tails = decl.tails[strip]
-            plains = decl.plains
             strs = self.strs
-            field = self._field
-            add = lines.append
-            q = p + 3
-            e = q + 3 * vlen
-            for no, mt in zip(w[q:e:3], w[q + 1:e:3]):
-                h = hget(mt)
-                if h is None:
-                    if not no or not plains[mt]:
-                        break
-                    h = heads[mt]
-                elif not no:
-                    break
-                add(h + (strs[no] if field is None else field(strs[no])) + tails[mt])
-            done = len(lines)
-            self.budget.left -= sum(map(len, lines)) + (lvl1 + 2) * done
-        if done < vlen or pads is not None:
-            self._members(tid, lvl1, strip, pads, ind, lines, done)
+            try:
+                lines = [heads[mt] + strs[no] + tails[mt] for no, mt in zip(nos, w[q + 1:e:3])]
+            except NotPlain:
+                lines = None
+            else:
+                self.budget.left -= sum(map(len, lines)) + (lvl1 + 2) * vlen
+        if lines is None:
+            lines = []
+            self._members(tid, lvl1, strip, pads, ind, lines, 0)
         if lines:
             body = ind + (";" + ind).join(lines) + ";\n" + tabs(lvl) + "}"
         elif size:

@@ -92,6 +92,27 @@ _CLANG_ORDER = (CONST, VOLATILE, RESTRICT)
 _KEYWORDS = {STRUCT: "struct", UNION: "union", ENUM: "enum", ENUM64: "enum"}
 
 
+class NotPlain(Exception):
+    """Raised by :attr:`Declarator.heads` for a type whose declaration is not plain (a loop
+    over many members can try the plain way and fall back)."""
+
+
+class _Heads(dict):
+    """type id -> the head of its plain declaration (made on first use, tail beside it)."""
+
+    __slots__ = ("decl", "strip")
+
+    def __init__(self, decl: "Declarator", strip: bool) -> None:
+        super().__init__()
+        self.decl = decl
+        self.strip = strip
+
+    def __missing__(self, tid: int) -> str:
+        if not self.decl.plains[tid]:
+            raise NotPlain(tid)
+        return self.decl._fill(tid, self.strip)[0]
+
+
 @dataclass(frozen=True)
 class DeclStyle:
     """How declarations are spelled (see the module docstring)."""
@@ -152,7 +173,7 @@ class Declarator:
         # without and with strip_mods (dicts that fill themselves, so that a loop over many
         # members can map over them); their texts without a name.
         self.plains = Filled(self._plain_of)
-        self.heads = (Filled(lambda tid: self._fill(tid, False)[0]), Filled(lambda tid: self._fill(tid, True)[0]))
+        self.heads = (_Heads(self, False), _Heads(self, True))
         self.tails = ({}, {})
         # The longest head and tail kept (renderers bound what a loop over them can write).
         self.longest = 0

@@ -73,7 +73,7 @@ from __future__ import annotations
 from itertools import compress
 from operator import eq as _eq
 
-from bpfinspect.btf.kinds import (ARRAY, CONST, DATASEC, DECL_TAG, ENUM, ENUM64, FLOAT, FUNC, FUNC_PROTO, FWD,
+from bpfinspect.btf.kinds import (MAX_KIND, ARRAY, CONST, DATASEC, DECL_TAG, ENUM, ENUM64, FLOAT, FUNC, FUNC_PROTO, FWD,
                                   INT, PTR, RESTRICT, STRUCT, TYPE_TAG, TYPEDEF, UNION, VAR, VLEN_MASK,
                                   VOLATILE)
 from bpfinspect.errors import MalformedInput
@@ -123,8 +123,9 @@ class Walk:
         self.queue: list[int] = []
         self.items: list[int] = []
         self._referenced: set | None = None
-        # In an id-order dump, leaf roots below this id count as visited.
-        self._roots_done = 0
+        # In an id-order dump, leaf roots below this id count as visited (a cell the walks read).
+        self._done = [0]
+        self._walks()
 
     def fail(self, what: str):
         raise MalformedInput(what, path=self.table.path, section=self.table.section)
@@ -164,173 +165,192 @@ class Walk:
                                         for i in (3, 4)]))
         return found
 
-    # -- ordering ---------------------------------------------------------------------------
+    # -- ordering and emission ----------------------------------------------------------------
+    #
+    # Both walks are closures over the state arrays (made once, in _walks): they run a hundred
+    # thousand times on a kernel's BTF, and a closure's variables are quicker to reach than an
+    # object's attributes.  Callers look at a type's state before calling when that is all the
+    # call would do.
 
-    def order(self, tid: int, through_ptr: bool, depth: int) -> int:
-        """Queue what ``tid`` needs first; 1 when it is strong, 0 when not."""
-        ostate = self.ostate
-        st = ostate[tid]
-        if st == 2:
-            return 1
-        if depth > MAX_DEPTH:
-            self.fail(f"type [{tid}] nests too deeply (a cycle through typedefs, pointers or arrays?)")
-        k = self.kinds[tid]
-        w = self.w
-        p = self.pos[tid]
-        if st == 1:
-            if (k == STRUCT or k == UNION) and through_ptr and w[p]:
-                return 0
-            self.fail(f"unsatisfiable type cycle through type [{tid}]")
-        if k == PTR:
-            r = self.order(w[p + 2], True, depth + 1)
-            ostate[tid] = 2
-            return r
-        if k == STRUCT or k == UNION:
-            if through_ptr and w[p]:
-                return 0
-            ostate[tid] = 1
-            order = self.order
+    def _walks(self) -> None:
+        w, pos, kinds = self.w, self.pos, self.kinds
+        ostate, estate, fwd = self.ostate, self.estate, self.fwd
+        queue, items = self.queue, self.items
+        fail = self.fail
+        done = self._done
+        walk = self
+
+        def order(tid: int, through_ptr: bool, depth: int) -> int:
+            """Queue what ``tid`` needs first; 1 when it is strong, 0 when not."""
+            st = ostate[tid]
+            if st == 2:
+                return 1
+            if depth > MAX_DEPTH:
+                fail(f"type [{tid}] nests too deeply (a cycle through typedefs, pointers or arrays?)")
+            k = kinds[tid]
+            p = pos[tid]
+            if st == 1:
+                if (k == STRUCT or k == UNION) and through_ptr and w[p]:
+                    return 0
+                fail(f"unsatisfiable type cycle through type [{tid}]")
             d1 = depth + 1
-            kinds, pos = self.kinds, self.pos
-            for mt in w[p + 4:p + 3 + 3 * (w[p + 1] & VLEN_MASK):3]:
-                if ostate[mt] != 2:
-                    if kinds[mt] == PTR:
-                        # A pointer to a named struct/union needs nothing (a forward declaration).
-                        tgt = w[pos[mt] + 2]
-                        tk = kinds[tgt]
-                        if (tk == STRUCT or tk == UNION) and w[pos[tgt]] and ostate[tgt] != 1:
-                            ostate[mt] = 2
-                            continue
-                    order(mt, False, d1)
-            if w[p]:
-                self.queue.append(tid)
-            ostate[tid] = 2
-            return 1
-        if k == TYPEDEF:
-            strong = self.order(w[p + 2], through_ptr, depth + 1)
-            if through_ptr and not strong:
-                return 0
-            self.queue.append(tid)
-            ostate[tid] = 2
-            return 1
-        if k == FUNC_PROTO:
-            strong = self.order(w[p + 2], through_ptr, depth + 1) > 0
-            params = w[p + 4:p + 3 + 2 * (w[p + 1] & VLEN_MASK):2]
-            for pt in params:
-                if self.order(pt, through_ptr, depth + 1) > 0:
-                    strong = True
-            if ostate[w[p + 2]] == 2 and all(map(ostate.__getitem__, params)):
+            if k == PTR:
+                target = w[p + 2]
+                r = 1 if ostate[target] == 2 else order(target, True, d1)
                 ostate[tid] = 2
-            return 1 if strong else 0
-        if k == ARRAY:
-            elem = w[p + 3]
-            r = self.order(elem, False, depth + 1)
-            if ostate[elem] == 2:
-                ostate[tid] = 2
-            return r
-        if k == VOLATILE or k == CONST or k == RESTRICT or k == TYPE_TAG:
-            target = w[p + 2]
-            r = self.order(target, through_ptr, depth + 1)
-            if ostate[target] == 2:
-                ostate[tid] = 2
-            return r
-        if k == ENUM or k == ENUM64 or k == FWD:
-            if w[p] or tid not in self.referenced:
-                self.queue.append(tid)
-            ostate[tid] = 2
-            return 1
-        # INT, FLOAT, FUNC, VAR, DATASEC, DECL_TAG: nothing to queue.  Ordered as a root already
-        # (an id-order dump does not take them: those below the current root count as taken).
-        ostate[tid] = 2
-        return 1 if tid < self._roots_done else 0
-
-    # -- emission ---------------------------------------------------------------------------
-
-    def emit(self, tid: int, cont: int, depth: int) -> None:
-        """Write ``tid`` (as a top-level definition when ``cont`` is 0, else as needed inside
-        the definition of ``cont``)."""
-        estate = self.estate
-        es = estate[tid]
-        if es == 2:
-            return
-        if depth > MAX_DEPTH:
-            self.fail(f"type [{tid}] nests too deeply (a cycle?)")
-        k = self.kinds[tid]
-        w = self.w
-        p = self.pos[tid]
-        if es == 1:
-            if self.fwd[tid]:
-                return
+                return r
             if k == STRUCT or k == UNION:
-                if tid == cont or not w[p]:
-                    return
-                self.items.append(-tid)
-                self.fwd[tid] = 1
-            elif k == TYPEDEF:
-                self.items.append(tid)
-                self.fwd[tid] = 1
-            return
-        if k == PTR or k == CONST or k == VOLATILE or k == RESTRICT or k == TYPE_TAG:
-            target = w[p + 2]
-            if estate[target] != 2:
-                self.emit(target, cont, depth + 1)
-            if estate[target] == 2:
-                estate[tid] = 2
-        elif k == STRUCT or k == UNION:
-            estate[tid] = 1
-            top = cont == 0
-            named = w[p] != 0
-            if top or not named:
-                inner = tid if named else cont
-                emit = self.emit
-                d1 = depth + 1
-                kinds, pos, fwd = self.kinds, self.pos, self.fwd
+                if through_ptr and w[p]:
+                    return 0
+                ostate[tid] = 1
                 for mt in w[p + 4:p + 3 + 3 * (w[p + 1] & VLEN_MASK):3]:
-                    if estate[mt] == 2:
-                        continue
-                    if inner and kinds[mt] == PTR:
-                        # A pointer to a named struct/union already forward-declared: nothing to do.
-                        tgt = w[pos[mt] + 2]
-                        if fwd[tgt] and (kinds[tgt] == STRUCT or kinds[tgt] == UNION):
+                    if ostate[mt] != 2:
+                        if kinds[mt] == PTR:
+                            # A pointer to a named struct/union needs nothing (a forward declaration).
+                            tgt = w[pos[mt] + 2]
+                            tk = kinds[tgt]
+                            if (tk == STRUCT or tk == UNION) and w[pos[tgt]] and ostate[tgt] != 1:
+                                ostate[mt] = 2
+                                continue
+                        order(mt, False, d1)
+                if w[p]:
+                    queue.append(tid)
+                ostate[tid] = 2
+                return 1
+            if k == TYPEDEF:
+                target = w[p + 2]
+                if ostate[target] != 2 and not order(target, through_ptr, d1) and through_ptr:
+                    return 0
+                queue.append(tid)
+                ostate[tid] = 2
+                return 1
+            if k == FUNC_PROTO:
+                ret = w[p + 2]
+                strong = ostate[ret] == 2 or order(ret, through_ptr, d1) > 0
+                params = w[p + 4:p + 3 + 2 * (w[p + 1] & VLEN_MASK):2]
+                for pt in params:
+                    if ostate[pt] == 2 or order(pt, through_ptr, d1) > 0:
+                        strong = True
+                if ostate[ret] == 2 and all(map(ostate.__getitem__, params)):
+                    ostate[tid] = 2
+                return 1 if strong else 0
+            if k == ARRAY:
+                elem = w[p + 3]
+                if ostate[elem] == 2:
+                    ostate[tid] = 2
+                    return 1
+                r = order(elem, False, d1)
+                if ostate[elem] == 2:
+                    ostate[tid] = 2
+                return r
+            if k == VOLATILE or k == CONST or k == RESTRICT or k == TYPE_TAG:
+                target = w[p + 2]
+                if ostate[target] == 2:
+                    ostate[tid] = 2
+                    return 1
+                r = order(target, through_ptr, d1)
+                if ostate[target] == 2:
+                    ostate[tid] = 2
+                return r
+            if k == ENUM or k == ENUM64 or k == FWD:
+                if w[p] or tid not in walk.referenced:
+                    queue.append(tid)
+                ostate[tid] = 2
+                return 1
+            if k > MAX_KIND:
+                fail(f"type [{tid}] has unknown kind {k}")
+            # INT, FLOAT, FUNC, VAR, DATASEC, DECL_TAG: nothing to queue.  Ordered as a root
+            # already (an id-order dump does not take them: those below the current root count
+            # as taken).
+            ostate[tid] = 2
+            return 1 if tid < done[0] else 0
+
+        def emit(tid: int, cont: int, depth: int) -> None:
+            """Write ``tid`` (as a top-level definition when ``cont`` is 0, else as needed inside
+            the definition of ``cont``)."""
+            es = estate[tid]
+            if es == 2:
+                return
+            if depth > MAX_DEPTH:
+                fail(f"type [{tid}] nests too deeply (a cycle?)")
+            k = kinds[tid]
+            p = pos[tid]
+            if es == 1:
+                if fwd[tid]:
+                    return
+                if k == STRUCT or k == UNION:
+                    if tid == cont or not w[p]:
+                        return
+                    items.append(-tid)
+                    fwd[tid] = 1
+                elif k == TYPEDEF:
+                    items.append(tid)
+                    fwd[tid] = 1
+                return
+            d1 = depth + 1
+            if k == PTR or k == CONST or k == VOLATILE or k == RESTRICT or k == TYPE_TAG:
+                target = w[p + 2]
+                if estate[target] != 2:
+                    emit(target, cont, d1)
+                if estate[target] == 2:
+                    estate[tid] = 2
+            elif k == STRUCT or k == UNION:
+                estate[tid] = 1
+                top = cont == 0
+                named = w[p] != 0
+                if top or not named:
+                    inner = tid if named else cont
+                    for mt in w[p + 4:p + 3 + 3 * (w[p + 1] & VLEN_MASK):3]:
+                        if estate[mt] == 2:
                             continue
-                    emit(mt, inner, d1)
-            elif not self.fwd[tid] and tid != cont:
-                self.items.append(-tid)
-                self.fwd[tid] = 1
-            if top:
-                self.items.append(tid)
+                        if inner and kinds[mt] == PTR:
+                            # A pointer to a named struct/union already forward-declared: nothing.
+                            tgt = w[pos[mt] + 2]
+                            if fwd[tgt] and (kinds[tgt] == STRUCT or kinds[tgt] == UNION):
+                                continue
+                        emit(mt, inner, d1)
+                elif not fwd[tid] and tid != cont:
+                    items.append(-tid)
+                    fwd[tid] = 1
+                if top:
+                    items.append(tid)
+                    estate[tid] = 2
+                else:
+                    estate[tid] = 0
+            elif k == TYPEDEF:
+                estate[tid] = 1
+                target = w[p + 2]
+                if estate[target] != 2:
+                    emit(target, tid, d1)
+                if not fwd[tid]:
+                    items.append(tid)
                 estate[tid] = 2
-            else:
-                estate[tid] = 0
-        elif k == TYPEDEF:
-            estate[tid] = 1
-            self.emit(w[p + 2], tid, depth + 1)
-            if not self.fwd[tid]:
-                self.items.append(tid)
-            estate[tid] = 2
-        elif k == ARRAY:
-            elem = w[p + 3]
-            if estate[elem] != 2:
-                self.emit(elem, cont, depth + 1)
-            if estate[elem] == 2:
+            elif k == ARRAY:
+                elem = w[p + 3]
+                if estate[elem] != 2:
+                    emit(elem, cont, d1)
+                if estate[elem] == 2:
+                    estate[tid] = 2
+            elif k == FUNC_PROTO:
+                ret = w[p + 2]
+                if estate[ret] != 2:
+                    emit(ret, cont, d1)
+                params = w[p + 4:p + 3 + 2 * (w[p + 1] & VLEN_MASK):2]
+                for pt in params:
+                    if estate[pt] != 2:
+                        emit(pt, cont, d1)
+                if estate[ret] == 2 and all(map(estate.__getitem__, params)):
+                    estate[tid] = 2
+            elif k == ENUM or k == ENUM64:
+                if cont == 0:
+                    items.append(tid)
                 estate[tid] = 2
-        elif k == FUNC_PROTO:
-            self.emit(w[p + 2], cont, depth + 1)
-            params = w[p + 4:p + 3 + 2 * (w[p + 1] & VLEN_MASK):2]
-            for pt in params:
-                self.emit(pt, cont, depth + 1)
-            if estate[w[p + 2]] == 2 and all(map(estate.__getitem__, params)):
+            elif k == FWD or k == INT:
+                items.append(tid)
                 estate[tid] = 2
-        elif k == ENUM or k == ENUM64:
-            if cont == 0:
-                self.items.append(tid)
-            estate[tid] = 2
-        elif k == FWD:
-            self.items.append(tid)
-            estate[tid] = 2
-        elif k == INT:
-            self.items.append(tid)
-            estate[tid] = 2
+
+        self.order = order
+        self.emit = emit
 
     # -- roots ------------------------------------------------------------------------------
 
@@ -338,6 +358,8 @@ class Walk:
         """Order and emit every root; the items written (see the module docstring)."""
         kinds, ostate, w, pos = self.kinds, self.ostate, self.w, self.pos
         order, emit = self.order, self.emit
+        queue = self.queue
+        done = self._done
         if id_order:
             roots = self.id_order_roots()
         for tid in roots:
@@ -360,13 +382,14 @@ class Walk:
                 if ostate[w[p + 2]] and all(map(ostate.__getitem__, w[p + 4:p + 3 + 2 * (w[p + 1] & VLEN_MASK):2])):
                     continue
             if id_order:
-                self._roots_done = tid
-            queue = self.queue = []
+                done[0] = tid
             order(tid, False, 0)
-            for q in queue:
-                emit(q, 0, 0)
+            if queue:
+                for q in queue:
+                    emit(q, 0, 0)
+                queue.clear()
         if id_order:
-            self._roots_done = self.n
+            done[0] = self.n
         return self.items
 
     def id_order_roots(self) -> list:
