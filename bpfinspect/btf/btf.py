@@ -382,7 +382,11 @@ class Btf:
         """Alignment in bytes as libbpf computes it (1 for a packed record); MalformedInput when
         the type has none (a function, a forward declaration, void)."""
         self.check_id(tid)
-        align = self.layout.alignof(tid)
+        try:
+            align = self.layout.alignof(tid)
+        except RecursionError:
+            raise MalformedInput(f"type [{tid}] nests too deeply (a cycle?)", path=self.path,
+                                 section=self.section) from None
         if align <= 0:
             raise MalformedInput(f"type [{tid}] {self.kind(tid).name} has no alignment", path=self.path,
                                  section=self.section)

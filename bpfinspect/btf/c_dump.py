@@ -117,12 +117,8 @@ class CDumper:
         self._done = len(items)
         item = self.render.item
         budget = self.budget
-        texts = []
-        add = texts.append
-        for i in new:
-            text = item(i)
-            budget.spend(len(text))
-            add(text)
+        texts = [item(i) for i in new]
+        budget.spend(sum(map(len, texts)))
         return "".join(texts)
 
 

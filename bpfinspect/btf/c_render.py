@@ -43,6 +43,9 @@ grow the output without limit) stops the rendering with
 
 from __future__ import annotations
 
+from collections import Counter
+from itertools import compress
+
 from bpfinspect.btf.decl import BPFTOOL, Declarator, DeclStyle, Names, NotPlain
 from bpfinspect.btf.kinds import (BITFIELD_SHIFT, ENUM, ENUM64, FWD, INT, KFLAG_SHIFT, STRUCT,
                                   TYPEDEF, UNION, VLEN_MASK)
@@ -50,6 +53,19 @@ from bpfinspect.btf.layout import Layout
 from bpfinspect.errors import MalformedInput
 
 _TABS = ["\t" * i for i in range(64)]
+
+
+def _selector(*kinds: int) -> bytes:
+    sel = bytearray(256)
+    for k in kinds:
+        sel[k] = 1
+    return bytes(sel)
+
+
+# Kinds whose names claim a tag (an int's too: libbpf looks it up there), typedefs, enums.
+_SEL_TAG_CLAIMANTS = _selector(STRUCT, UNION, ENUM, ENUM64, INT)
+_SEL_TYPEDEFS = _selector(TYPEDEF)
+_SEL_ENUMS = _selector(ENUM, ENUM64)
 # libbpf's aliases for GCC's ARM SIMD integer types.
 _MISSING_ALIASES = {"__Poly8_t": "unsigned char", "__Poly16_t": "unsigned short",
                     "__Poly64_t": "unsigned long long", "__Poly128_t": "unsigned __int128"}
@@ -57,6 +73,10 @@ _MISSING_ALIASES = {"__Poly8_t": "unsigned char", "__Poly16_t": "unsigned short"
 
 def tabs(n: int) -> str:
     return _TABS[n] if n < 64 else "\t" * n
+
+
+# A new line and the indent of each nesting level (member lines, filler lines).
+_LINE_STARTS = ["\n" + t for t in _TABS]
 
 
 class Budget:
@@ -89,13 +109,49 @@ class DumpNames(Names):
         self.resolved: dict[int, str] = {}
         self.tag_counts: dict[str, int] = {}
         self.ident_counts: dict[str, int] = self.tag_counts if one_space else {}
+        # The names more than one type or enumerator claims, once settle() has looked.
+        self.shared: frozenset | None = None
+
+    def settle(self) -> None:
+        """For a whole header, where every named type is written once: find the names more
+        than one type or enumerator may claim (a few dozen in a kernel).  Every other name is
+        printed as it is whenever it is printed, so what is written with it alone can be
+        written ahead of its turn (:meth:`settled`).  The enumerators of anonymous enums are
+        counted as shared: such an enum is written wherever it is used, each time claiming its
+        names again.  (One set for both name spaces: a name shared in either is not settled.)"""
+        w, pos, kinds, strs = self.w, self.pos, self.kinds, self.strs
+        ids = range(len(pos))
+        tags = [w[pos[t]] for t in compress(ids, kinds.translate(_SEL_TAG_CLAIMANTS))]
+        idents = [w[pos[t]] for t in compress(ids, kinds.translate(_SEL_TYPEDEFS))]
+        anon = []
+        for t in compress(ids, kinds.translate(_SEL_ENUMS)):
+            p = pos[t]
+            step = 3 if kinds[t] == ENUM64 else 2
+            (idents if w[p] else anon).extend(w[p + 3:p + 3 + step * (w[p + 1] & VLEN_MASK):step])
+        shared = [nm for nm, c in Counter(map(strs.__getitem__, tags)).items() if c > 1]
+        shared += [nm for nm, c in Counter(map(strs.__getitem__, idents)).items() if c > 1]
+        shared += map(strs.__getitem__, anon)
+        if self.one_space:
+            shared += set(map(strs.__getitem__, tags)).intersection(map(strs.__getitem__, idents))
+        self.shared = frozenset(shared)
+
+    def settled(self, tid: int) -> bool:
+        """Whether the name of ``tid`` is printed as it is, whenever it is printed, claiming
+        nothing another name depends on (only known after :meth:`settle`)."""
+        shared = self.shared
+        if shared is None:
+            return False
+        off = self.w[self.pos[tid]]
+        return not off or self.strs[off] not in shared
 
     def _claim(self, tid: int, counts: dict) -> str:
         p = self.pos[tid]
         off = self.w[p]
         name = self.strs[off] if off else ""
         k = self.kinds[tid]
-        if not off or k == FWD or (k == ENUM and not self.w[p + 1] & VLEN_MASK):
+        shared = self.shared
+        if not off or k == FWD or (k == ENUM and not self.w[p + 1] & VLEN_MASK) or (
+                shared is not None and name not in shared):
             r = name
         else:
             c = counts.get(name, 0) + 1
@@ -112,8 +168,12 @@ class DumpNames(Names):
         r = self.resolved.get(tid)
         return r if r is not None else self._claim(tid, self.ident_counts)
 
-    def enumerators(self, names: list) -> list:
-        """The enumerator names of one printing of an enum, each claimed."""
+    def enumerators(self, names: list, named: bool = False) -> list:
+        """The enumerator names of one printing of an enum (``named``: of a named enum), each
+        claimed -- after :meth:`settle`, a named enum's names nothing else has need none."""
+        shared = self.shared
+        if named and shared is not None and shared.isdisjoint(names):
+            return names
         counts = self.ident_counts
         out = []
         for name in names:
@@ -140,6 +200,9 @@ class CRenderer:
         self.names = names if names is not None else DumpNames(table)
         self.decl = Declarator(table, self.names, style, defs=self)
         self.budget = budget or Budget(1 << 62)
+        self.plans = self.layout._plans
+        self.heads = self.decl.heads
+        self.tails = self.decl.tails
         # Member and parameter names go through the hook only when it does something.
         self._field = None if type(self.names).field is Names.field else self.names.field
         self._enumerators = getattr(self.names, "enumerators", None)
@@ -159,38 +222,38 @@ class CRenderer:
         p = self.pos[tid]
         info = w[p + 1]
         vlen = info & VLEN_MASK
-        kflag = info >> KFLAG_SHIFT
-        size = w[p + 2]
         is_struct = self.kinds[tid] == STRUCT
         if w[p]:
             head = ("struct " if is_struct else "union ") + self.names.tag(tid) + " {"
         else:
             head = "struct {" if is_struct else "union {"
-        packed, pads = self.layout.plan(tid)
+        plan = self.plans.get(tid) or self.layout.plan(tid)
         lvl1 = lvl + 1
-        ind = "\n" + tabs(lvl1)
+        ind = _LINE_STARTS[lvl1] if lvl1 < 64 else "\n" + tabs(lvl1)
         lines = None
-        decl = self.decl
         q = p + 3
         e = q + 3 * vlen
         nos = w[q:e:3]
-        if (not kflag and pads is None and self._field is None and 0 not in nos
-                and vlen * (decl.longest + self.strs.longest + lvl1 + 2) < self.budget.left):
+        budget = self.budget
+        if (plan[1] is None and not info >> KFLAG_SHIFT and self._field is None and 0 not in nos
+                and vlen * (self.decl.longest + self.strs.longest + lvl1 + 2) < budget.left):
             # Named members of plain types (nearly all): each line is head + name + tail, the
             # heads made (and their names claimed) in member order.  (The test above bounds
             # what this can write; the general loop counts as it goes.)
-            heads = decl.heads[strip]
-            tails = decl.tails[strip]
+            heads = self.heads[strip]
+            tails = self.tails[strip]
             strs = self.strs
             try:
                 lines = [heads[mt] + strs[no] + tails[mt] for no, mt in zip(nos, w[q + 1:e:3])]
             except NotPlain:
                 lines = None
             else:
-                self.budget.left -= sum(map(len, lines)) + (lvl1 + 2) * vlen
+                budget.left -= sum(map(len, lines)) + (lvl1 + 2) * vlen
         if lines is None:
             lines = []
-            self._members(tid, lvl1, strip, pads, ind, lines, 0)
+            self._members(tid, lvl1, strip, plan[1], ind, lines, 0)
+        packed = plan[0]
+        size = w[p + 2]
         if lines:
             body = ind + (";" + ind).join(lines) + ";\n" + tabs(lvl) + "}"
         elif size:
@@ -292,7 +355,7 @@ class CRenderer:
             if signed:
                 vals = [v - 0x100000000 if v >> 31 else v for v in vals]
         if claim is not None:
-            names = claim(names)
+            names = claim(names, bool(w[p]))
         field = self._field
         if field is not None:
             names = [field(nm) for nm in names]

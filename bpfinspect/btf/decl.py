@@ -92,6 +92,7 @@ _CLANG_ORDER = (CONST, VOLATILE, RESTRICT)
 _KEYWORDS = {STRUCT: "struct", UNION: "union", ENUM: "enum", ENUM64: "enum"}
 
 
+
 class NotPlain(Exception):
     """Raised by :attr:`Declarator.heads` for a type whose declaration is not plain (a loop
     over many members can try the plain way and fall back)."""
@@ -108,8 +109,6 @@ class _Heads(dict):
         self.strip = strip
 
     def __missing__(self, tid: int) -> str:
-        if not self.decl.plains[tid]:
-            raise NotPlain(tid)
         return self.decl._fill(tid, self.strip)[0]
 
 
@@ -150,6 +149,11 @@ class Names:
 
     def field(self, name: str) -> str:
         return name
+
+    def settled(self, tid: int) -> bool:
+        """Whether the name of ``tid`` is printed the same whenever it is printed, claiming
+        nothing (names as BTF holds them always are)."""
+        return True
 
 
 class Declarator:
@@ -193,6 +197,11 @@ class Declarator:
             if name:
                 return self.heads[strip_mods][tid] + name + self.tails[strip_mods][tid]
             return self.text(tid, strip_mods)
+        k = self.kinds[tid]
+        if (k == STRUCT or k == UNION or k == ENUM or k == ENUM64) and self.inline and not self.w[self.pos[tid]]:
+            # The chain is the anonymous type alone: its definition, then the name.
+            text = self.defs.record(tid, lvl, strip_mods) if k <= UNION else self.defs.enum(tid, lvl)
+            return text + " " + name if name else text
         return self._decl(tid, name, lvl, strip_mods, 0)
 
     def pair(self, tid: int, strip_mods: bool = False) -> tuple[str, str]:
@@ -201,9 +210,16 @@ class Declarator:
         return h, self.tails[strip_mods][tid]
 
     def _fill(self, tid: int, strip: bool) -> tuple[str, str]:
-        r = self._simple(tid, strip)
+        """The head and tail of ``tid``, kept; NotPlain when its declaration is not plain.
+        The commonest shapes (:meth:`_simple`, :meth:`_function_pointer`) are plain by
+        construction; anything else is checked first."""
+        r = self._simple(tid, strip) or self._function_pointer(tid, strip)
         if r is None:
+            if not self.plains[tid]:
+                raise NotPlain(tid)
             r = self._chain(self._stack(tid, strip), True, 0, strip, 0)
+        else:
+            self.plains[tid] = 1
         h, t = r
         self.heads[strip][tid] = h
         self.tails[strip][tid] = t
@@ -369,6 +385,33 @@ class Declarator:
         if stars:
             return base + " " + "*" * stars, dims
         return base + " ", dims
+
+    def _function_pointer(self, tid: int, strip: bool):
+        """(head, tail) of a pointer to a prototype returning a simple type, the way
+        :meth:`_chain` writes it (``ret (*`` and ``)(params)`` in bpftool's style, ``ret (*``
+        or ``ret *(*`` in clang's); None for any other type."""
+        w, pos, kinds = self.w, self.pos, self.kinds
+        if kinds[tid] != PTR:
+            return None
+        proto = w[pos[tid] + 2]
+        if not 0 < proto < self.n or kinds[proto] != FUNC_PROTO:
+            return None
+        # The return type must be one _simple writes (a base, pointers, qualifiers): a
+        # declarator that wraps (a pointer to an array or a function) nests in the chain.
+        p = pos[proto]
+        r = self._simple(w[p + 2], strip)
+        if r is None or r[1]:
+            return None
+        # ... and every parameter plain (the prototype is then plain too).
+        plains = self.plains
+        for pt in w[p + 4:p + 3 + 2 * (w[p + 1] & VLEN_MASK):2]:
+            if not plains[pt]:
+                return None
+        text = r[0][:-1] if r[0].endswith(" ") else r[0]
+        params = self._params(proto, 0, strip, 0)
+        if self.style.clang and text.endswith("*"):
+            return text + "(*", ")" + params
+        return text + " (*", ")" + params
 
     def _decl(self, tid: int, name: str, lvl: int, strip: bool, depth: int) -> str:
         if depth > MAX_DEPTH:

@@ -79,6 +79,7 @@ MAX_DEPTH = 300
 _U32_MAX = 0xFFFFFFFF
 
 _SIZED = frozenset({INT, STRUCT, UNION, ENUM, ENUM64, DATASEC, FLOAT})
+
 _SIZE_THROUGH = frozenset({TYPEDEF, VOLATILE, CONST, RESTRICT, VAR, DECL_TAG, TYPE_TAG})
 _ALIGN_THROUGH = frozenset({TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG, ARRAY})
 _SCALARS = frozenset({INT, ENUM, ENUM64, FLOAT})
@@ -133,7 +134,6 @@ class Layout:
         self._align = self.aligns = Filled(self.alignof)
         self._align[0] = 0
         self._plans: dict[int, tuple] = {}
-        self._nesting = 0
         # Member facts, filled on demand: the size in bits (0 when the type has none) and the
         # alignment in bits as a divisor (1 when the type has none).
         self.bits = Filled(self._bits_of)
@@ -273,23 +273,14 @@ class Layout:
         if r is not None:
             return r
         # While its members are looked at, a record is in progress (alignment -1): meeting it
-        # again by value is a cycle.
-        aligned = tid in self._align
-        if aligned and self._align[tid] < 0:
+        # again by value is a cycle.  (Nesting is bounded by Python's recursion limit: callers
+        # turn a RecursionError into MalformedInput.)
+        aligns = self._align
+        a = aligns.get(tid)
+        if a is None:
+            aligns[tid] = -1
+        elif a < 0:
             self.fail(f"type [{tid}] contains itself (a cycle by value)")
-        self._nesting += 1
-        if self._nesting > MAX_DEPTH:
-            self.fail(f"type [{tid}] nests too deeply (a cycle?)")
-        if not aligned:
-            self._align[tid] = -1
-        try:
-            r = self._plan(tid)
-        finally:
-            self._nesting -= 1
-        self._plans[tid] = r
-        return r
-
-    def _plan(self, tid: int) -> tuple:
         w, p = self.w, self.pos[tid]
         info = w[p + 1]
         vlen = info & VLEN_MASK
@@ -357,8 +348,8 @@ class Layout:
                 gaps = []
             gaps.append((vlen, off, size_bits, tid, False))
         packed = is_struct and (misaligned or size_bits % best != 0)
-        if self._align.get(tid, -1) < 0:
-            self._align[tid] = self._record_align(tid, misaligned, zero, best, size_bits)
+        if aligns[tid] < 0:
+            aligns[tid] = self._record_align(tid, misaligned, zero, best, size_bits)
         pads = None
         if gaps is not None:
             if sum([nxt - cur for _, cur, nxt, _, _ in gaps]) > size_bits:
@@ -375,7 +366,8 @@ class Layout:
                     pads[i] = runs
             if not pads:
                 pads = None
-        return packed, pads
+        r = self._plans[tid] = (packed, pads)
+        return r
 
     def _record_align(self, tid: int, misaligned: bool, zero: bool, best: int, size_bits: int) -> int:
         """libbpf's alignment of a record from what :meth:`plan` found: 0 when a member has none,
