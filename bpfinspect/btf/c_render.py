@@ -43,9 +43,6 @@ grow the output without limit) stops the rendering with
 
 from __future__ import annotations
 
-from collections import Counter
-from itertools import compress
-
 from bpfinspect.btf.decl import BPFTOOL, Declarator, DeclStyle, Names, NotPlain
 from bpfinspect.btf.kinds import (BITFIELD_SHIFT, ENUM, ENUM64, FWD, INT, KFLAG_SHIFT, STRUCT,
                                   TYPEDEF, UNION, VLEN_MASK)
@@ -54,18 +51,6 @@ from bpfinspect.errors import MalformedInput
 
 _TABS = ["\t" * i for i in range(64)]
 
-
-def _selector(*kinds: int) -> bytes:
-    sel = bytearray(256)
-    for k in kinds:
-        sel[k] = 1
-    return bytes(sel)
-
-
-# Kinds whose names claim a tag (an int's too: libbpf looks it up there), typedefs, enums.
-_SEL_TAG_CLAIMANTS = _selector(STRUCT, UNION, ENUM, ENUM64, INT)
-_SEL_TYPEDEFS = _selector(TYPEDEF)
-_SEL_ENUMS = _selector(ENUM, ENUM64)
 # libbpf's aliases for GCC's ARM SIMD integer types.
 _MISSING_ALIASES = {"__Poly8_t": "unsigned char", "__Poly16_t": "unsigned short",
                     "__Poly64_t": "unsigned long long", "__Poly128_t": "unsigned __int128"}
@@ -109,49 +94,13 @@ class DumpNames(Names):
         self.resolved: dict[int, str] = {}
         self.tag_counts: dict[str, int] = {}
         self.ident_counts: dict[str, int] = self.tag_counts if one_space else {}
-        # The names more than one type or enumerator claims, once settle() has looked.
-        self.shared: frozenset | None = None
-
-    def settle(self) -> None:
-        """For a whole header, where every named type is written once: find the names more
-        than one type or enumerator may claim (a few dozen in a kernel).  Every other name is
-        printed as it is whenever it is printed, so what is written with it alone can be
-        written ahead of its turn (:meth:`settled`).  The enumerators of anonymous enums are
-        counted as shared: such an enum is written wherever it is used, each time claiming its
-        names again.  (One set for both name spaces: a name shared in either is not settled.)"""
-        w, pos, kinds, strs = self.w, self.pos, self.kinds, self.strs
-        ids = range(len(pos))
-        tags = [w[pos[t]] for t in compress(ids, kinds.translate(_SEL_TAG_CLAIMANTS))]
-        idents = [w[pos[t]] for t in compress(ids, kinds.translate(_SEL_TYPEDEFS))]
-        anon = []
-        for t in compress(ids, kinds.translate(_SEL_ENUMS)):
-            p = pos[t]
-            step = 3 if kinds[t] == ENUM64 else 2
-            (idents if w[p] else anon).extend(w[p + 3:p + 3 + step * (w[p + 1] & VLEN_MASK):step])
-        shared = [nm for nm, c in Counter(map(strs.__getitem__, tags)).items() if c > 1]
-        shared += [nm for nm, c in Counter(map(strs.__getitem__, idents)).items() if c > 1]
-        shared += map(strs.__getitem__, anon)
-        if self.one_space:
-            shared += set(map(strs.__getitem__, tags)).intersection(map(strs.__getitem__, idents))
-        self.shared = frozenset(shared)
-
-    def settled(self, tid: int) -> bool:
-        """Whether the name of ``tid`` is printed as it is, whenever it is printed, claiming
-        nothing another name depends on (only known after :meth:`settle`)."""
-        shared = self.shared
-        if shared is None:
-            return False
-        off = self.w[self.pos[tid]]
-        return not off or self.strs[off] not in shared
 
     def _claim(self, tid: int, counts: dict) -> str:
         p = self.pos[tid]
         off = self.w[p]
         name = self.strs[off] if off else ""
         k = self.kinds[tid]
-        shared = self.shared
-        if not off or k == FWD or (k == ENUM and not self.w[p + 1] & VLEN_MASK) or (
-                shared is not None and name not in shared):
+        if not off or k == FWD or (k == ENUM and not self.w[p + 1] & VLEN_MASK):
             r = name
         else:
             c = counts.get(name, 0) + 1
@@ -170,11 +119,12 @@ class DumpNames(Names):
 
     def enumerators(self, names: list, named: bool = False) -> list:
         """The enumerator names of one printing of an enum (``named``: of a named enum), each
-        claimed -- after :meth:`settle`, a named enum's names nothing else has need none."""
-        shared = self.shared
-        if named and shared is not None and shared.isdisjoint(names):
-            return names
+        claimed."""
         counts = self.ident_counts
+        if counts.keys().isdisjoint(names) and len(set(names)) == len(names):
+            # Names nothing has claimed yet, each once: all of them as they are.
+            counts.update(dict.fromkeys(names, 1))
+            return names
         out = []
         for name in names:
             c = counts.get(name, 0) + 1
@@ -201,6 +151,7 @@ class CRenderer:
         self.decl = Declarator(table, self.names, style, defs=self)
         self.budget = budget or Budget(1 << 62)
         self.plans = self.layout._plans
+        self.resolved = getattr(self.names, "resolved", {})
         self.heads = self.decl.heads
         self.tails = self.decl.tails
         # Member and parameter names go through the hook only when it does something.
@@ -222,20 +173,18 @@ class CRenderer:
         p = self.pos[tid]
         info = w[p + 1]
         vlen = info & VLEN_MASK
-        is_struct = self.kinds[tid] == STRUCT
-        if w[p]:
-            head = ("struct " if is_struct else "union ") + self.names.tag(tid) + " {"
+        if self.kinds[tid] == STRUCT:
+            head = "struct " + (self.resolved.get(tid) or self.names.tag(tid)) + " {" if w[p] else "struct {"
         else:
-            head = "struct {" if is_struct else "union {"
+            head = "union " + (self.resolved.get(tid) or self.names.tag(tid)) + " {" if w[p] else "union {"
         plan = self.plans.get(tid) or self.layout.plan(tid)
         lvl1 = lvl + 1
         ind = _LINE_STARTS[lvl1] if lvl1 < 64 else "\n" + tabs(lvl1)
         lines = None
         q = p + 3
         e = q + 3 * vlen
-        nos = w[q:e:3]
         budget = self.budget
-        if (plan[1] is None and not info >> KFLAG_SHIFT and self._field is None and 0 not in nos
+        if (plan[1] is None and not info >> KFLAG_SHIFT and self._field is None
                 and vlen * (self.decl.longest + self.strs.longest + lvl1 + 2) < budget.left):
             # Named members of plain types (nearly all): each line is head + name + tail, the
             # heads made (and their names claimed) in member order.  (The test above bounds
@@ -244,23 +193,24 @@ class CRenderer:
             tails = self.tails[strip]
             strs = self.strs
             try:
-                lines = [heads[mt] + strs[no] + tails[mt] for no, mt in zip(nos, w[q + 1:e:3])]
+                lines = [heads[mt] + strs[no] + tails[mt] for no, mt in zip(w[q:e:3], w[q + 1:e:3]) if no]
             except NotPlain:
                 lines = None
             else:
-                budget.left -= sum(map(len, lines)) + (lvl1 + 2) * vlen
+                if len(lines) < vlen:
+                    lines = None   # an unnamed member
+                else:
+                    budget.left -= sum(map(len, lines)) + (lvl1 + 2) * vlen
         if lines is None:
             lines = []
             self._members(tid, lvl1, strip, plan[1], ind, lines, 0)
-        packed = plan[0]
-        size = w[p + 2]
         if lines:
-            body = ind + (";" + ind).join(lines) + ";\n" + tabs(lvl) + "}"
-        elif size:
+            body = ind + (";" + ind).join(lines) + ";\n" + (_TABS[lvl] if lvl < 64 else tabs(lvl)) + "}"
+        elif w[p + 2]:
             body = "\n" + tabs(lvl) + "}"
         else:
             body = "}"
-        if packed:
+        if plan[0]:
             return head + body + " __attribute__((packed))"
         return head + body
 

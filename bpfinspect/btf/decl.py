@@ -150,11 +150,6 @@ class Names:
     def field(self, name: str) -> str:
         return name
 
-    def settled(self, tid: int) -> bool:
-        """Whether the name of ``tid`` is printed the same whenever it is printed, claiming
-        nothing (names as BTF holds them always are)."""
-        return True
-
 
 class Declarator:
     """Declarations of the types of one table in one style (see the module docstring).
