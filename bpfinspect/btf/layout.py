@@ -118,6 +118,25 @@ def fillers(cur: int, nxt: int, nxt_align: int, in_bitfield: bool, long_bits: in
     return out
 
 
+# fillers() looks at bit positions only through multiples of 8, 16, 32 and 64 bits (when the
+# next alignment is 1, 2, 4 or 8 bytes and a long is 4 or 8): the same gap 64 bits further on
+# gets the same runs.  Kept by (position within 64 bits, gap, alignment, in a bitfield, long).
+_RUNS: dict = {}
+
+
+def gap_fillers(cur: int, nxt: int, nxt_align: int, in_bitfield: bool, long_bits: int) -> list:
+    """:func:`fillers`, remembered for gaps that look alike."""
+    if nxt_align in (0, 1, 2, 4, 8):
+        key = (cur & 63, nxt - cur, nxt_align, in_bitfield, long_bits)
+        r = _RUNS.get(key)
+        if r is None:
+            if len(_RUNS) > 4096:
+                _RUNS.clear()
+            r = _RUNS[key] = fillers(cur & 63, (cur & 63) + nxt - cur, nxt_align, in_bitfield, long_bits)
+        return r
+    return fillers(cur, nxt, nxt_align, in_bitfield, long_bits)
+
+
 class Layout:
     """Sizes, alignments and member placement over a :class:`~bpfinspect.btf.table.Table`."""
 
@@ -140,8 +159,15 @@ class Layout:
         self.align_bits = Filled(self._align_bits_of)
 
     def _bits_of(self, tid: int) -> int:
-        s = self.sizeof(tid)
-        b = self.bits[tid] = s * 8 if s > 0 else 0
+        k = self.kinds[tid] if 0 < tid < self.n else -1
+        if k == PTR:
+            b = self.long_bits
+        elif k == STRUCT or k == UNION or k == INT or k == ENUM:
+            b = self.w[self.pos[tid] + 2] * 8
+        else:
+            s = self.sizeof(tid)
+            b = s * 8 if s > 0 else 0
+        self.bits[tid] = b
         return b
 
     def _align_bits_of(self, tid: int) -> int:
@@ -361,7 +387,7 @@ class Layout:
                 # The alignment the next member would get by itself (1 in a packed struct);
                 # at the end, the struct's own alignment.
                 a = self.alignof(mt) if i == vlen or not packed else 1
-                runs = fillers(cur, nxt, a, in_bf, long_bits)
+                runs = gap_fillers(cur, nxt, a, in_bf, long_bits)
                 if runs:
                     pads[i] = runs
             if not pads:
