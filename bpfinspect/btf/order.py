@@ -71,7 +71,7 @@ which we leave out (types only).
 from __future__ import annotations
 
 from itertools import compress
-from operator import eq as _eq
+from operator import eq as _eq, ge as _ge
 
 from bpfinspect.btf.kinds import (MAX_KIND, ARRAY, CONST, DATASEC, DECL_TAG, ENUM, ENUM64, FLOAT, FUNC, FUNC_PROTO, FWD,
                                   INT, PTR, RESTRICT, STRUCT, TYPE_TAG, TYPEDEF, UNION, VAR, VLEN_MASK,
@@ -123,6 +123,7 @@ class Walk:
         self.queue: list[int] = []
         self.items: list[int] = []
         self._referenced: set | None = None
+        self._protos: tuple | None = None
         # In an id-order dump, leaf roots below this id count as visited (a cell the walks read).
         self._done = [0]
         self._walks()
@@ -157,13 +158,28 @@ class Walk:
         found = anon.intersection([w[p + 2] for p in compress(pos, kinds.translate(_SEL_REF_THIRD))])
         found.update(anon.intersection([w[q] for p in compress(pos, kinds.translate(_SEL_RECORDS))
                                         for q in range(p + 4, p + 3 + 3 * (w[p + 1] & VLEN_MASK), 3)]))
-        found.update(anon.intersection([w[q] for p in compress(pos, kinds.translate(_SEL_PROTOS))
-                                        for q in range(p + 4, p + 3 + 2 * (w[p + 1] & VLEN_MASK), 2)]))
+        found.update(anon.intersection(self._proto_scan()[0]))
         found.update(anon.intersection([w[q] for p in compress(pos, kinds.translate(_SEL_DATASECS))
                                         for q in range(p + 3, p + 3 + 3 * (w[p + 1] & VLEN_MASK), 3)]))
         found.update(anon.intersection([w[p + i] for p in compress(pos, kinds.translate(_SEL_ARRAYS))
                                         for i in (3, 4)]))
         return found
+
+    def _proto_scan(self) -> tuple:
+        """(the parameter types of every prototype, the prototypes with a return or parameter
+        type whose id is not below their own): one pass over the prototypes serves both."""
+        r = self._protos
+        if r is None:
+            w, pos = self.w, self.pos
+            pids = list(compress(range(self.n), self.kinds.translate(_SEL_PROTOS)))
+            starts = [pos[t] + 4 for t in pids]
+            vlens = [w[q - 3] & VLEN_MASK for q in starts]
+            params = [w[q] for q0, v in zip(starts, vlens) for q in range(q0, q0 + 2 * v, 2)]
+            owners = [t for t, v in zip(pids, vlens) for _ in range(v)]
+            late = set(compress(owners, map(_ge, params, owners)))
+            late.update([t for t, q in zip(pids, starts) if w[q - 2] >= t])
+            r = self._protos = (params, late)
+        return r
 
     # -- ordering and emission ----------------------------------------------------------------
     #
@@ -410,9 +426,7 @@ class Walk:
         roots = list(compress(ids, kinds.translate(_SEL_ROOT_ALWAYS)))
         roots += [t for t in compress(ids, kinds.translate(_SEL_ROOT_THIRD)) if w[pos[t] + 2] > t]
         roots += [t for t in compress(ids, kinds.translate(_SEL_ARRAYS)) if w[pos[t] + 3] > t]
-        # A prototype's return type and parameter types: every other word from its third on.
-        roots += [t for t in compress(ids, kinds.translate(_SEL_PROTOS))
-                  if max(w[(p := pos[t]) + 2:p + 3 + 2 * (w[p + 1] & VLEN_MASK):2]) >= t]
+        roots += self._proto_scan()[1]
         roots.sort()
         return roots
 
