@@ -22,15 +22,16 @@ __all__ = ["code_hash", "Btf", "BtfExt", "CoreRelo", "CORE_KINDS", "FuncInfo", "
            "parse_btf_ext", "ArrayInfo", "DatasecVar", "EnumValue", "Member", "Param", "Type"]
 
 
-def code_hash() -> str:
-    """The bpfinspect version and a SHA-256 of every module of this package: part of the key
-    of anything cached from a rendering, so that changed code never serves old text."""
+def code_hash(directory: str | None = None) -> str:
+    """The bpfinspect version and a SHA-256 of every module of this package (of ``directory``
+    when given): part of the key of anything cached from a rendering, so that changed code
+    never serves old text."""
     import hashlib
     import os
 
     import bpfinspect
 
-    here = os.path.dirname(os.path.abspath(__file__))
+    here = directory or os.path.dirname(os.path.abspath(__file__))
     h = hashlib.sha256(bpfinspect.__version__.encode() + b"\0")
     for name in sorted(os.listdir(here)):
         if name.endswith(".py") or name.endswith(".lark"):

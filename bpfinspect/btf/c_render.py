@@ -227,14 +227,14 @@ class CRenderer:
         heads, tails = decl.heads[strip], decl.tails[strip]
         strs = self.strs
         field = self._field
-        room = self.budget.left
+        budget = self.budget
         add = lines.append
         q = p + 3 * start + 3
         e = p + 3 + 3 * vlen
         i = start
         for no, mt, word in zip(w[q:e:3], w[q + 1:e:3], w[q + 2:e:3]):
             if pads is not None and i in pads:
-                room -= self._fillers(add, pads[i], ind, room)
+                budget.left -= self._fillers(add, pads[i], ind, budget.left)
             name = strs[no] if no else ""
             if name and field is not None:
                 name = field(name)
@@ -245,13 +245,14 @@ class CRenderer:
             if kflag and word >> BITFIELD_SHIFT:
                 line = f"{line}: {word >> BITFIELD_SHIFT}"
             add(line)
-            room -= len(line) + lvl1 + 2
-            if room < 0:
-                self.budget.exceeded()
+            # (The text of an anonymous type written inline counts here and where it was made:
+            # nested types count once per level, which real BTF never makes large.)
+            budget.left -= len(line) + lvl1 + 2
+            if budget.left < 0:
+                budget.exceeded()
             i += 1
         if pads is not None and vlen in pads:
-            room -= self._fillers(add, pads[vlen], ind, room)
-        self.budget.left = room
+            budget.left -= self._fillers(add, pads[vlen], ind, budget.left)
 
     def _fillers(self, add, runs: list, ind: str, room: int) -> int:
         """Add the filler lines of ``runs`` (without their ``;``, which the join writes); the

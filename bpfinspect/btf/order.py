@@ -192,6 +192,7 @@ class Walk:
         w, pos, kinds = self.w, self.pos, self.kinds
         ostate, estate, fwd = self.ostate, self.estate, self.fwd
         queue, items = self.queue, self.items
+        looked: set = set()   # (anonymous record, container) pairs emission has looked into
         fail = self.fail
         done = self._done
         walk = self
@@ -311,9 +312,17 @@ class Walk:
                 if estate[target] == 2:
                     estate[tid] = 2
             elif k == STRUCT or k == UNION:
-                estate[tid] = 1
                 top = cont == 0
                 named = w[p] != 0
+                if not named and not top:
+                    # An anonymous record is looked into each time it is met; a second look with
+                    # the same container finds nothing the first did not write (states only
+                    # move forward), so it is skipped: nested anonymous records stay linear.
+                    key = (tid, cont)
+                    if key in looked:
+                        return
+                    looked.add(key)
+                estate[tid] = 1
                 if top or not named:
                     inner = tid if named else cont
                     for mt in w[p + 4:p + 3 + 3 * (w[p + 1] & VLEN_MASK):3]:
