@@ -47,6 +47,7 @@ from bpfinspect.btf.decl import BPFTOOL, Declarator, DeclStyle, Names, NotPlain
 from bpfinspect.btf.kinds import (BITFIELD_SHIFT, ENUM, ENUM64, FWD, INT, KFLAG_SHIFT, STRUCT,
                                   TYPEDEF, UNION, VLEN_MASK)
 from bpfinspect.btf.layout import Layout
+from bpfinspect.btf.table import TableView
 from bpfinspect.errors import MalformedInput
 
 _TABS = ["\t" * i for i in range(64)]
@@ -89,7 +90,6 @@ class DumpNames(Names):
 
     def __init__(self, table, one_space: bool = False) -> None:
         super().__init__(table)
-        self.kinds = table.kind
         self.one_space = one_space
         self.resolved: dict[int, str] = {}
         self.tag_counts: dict[str, int] = {}
@@ -133,7 +133,7 @@ class DumpNames(Names):
         return out
 
 
-class CRenderer:
+class CRenderer(TableView):
     """Definitions of the types of one table (see the module docstring).
 
     ``names`` resolves identifiers (default: :class:`DumpNames`); ``style`` is the declarator
@@ -141,11 +141,7 @@ class CRenderer:
 
     def __init__(self, table, *, names: Names | None = None, layout: Layout | None = None,
                  style: DeclStyle = BPFTOOL, budget: Budget | None = None) -> None:
-        self.table = table
-        self.w = table.w
-        self.pos = table.pos
-        self.kinds = table.kind
-        self.strs = table.strs
+        super().__init__(table)
         self.layout = layout or Layout(table)
         self.names = names if names is not None else DumpNames(table)
         self.decl = Declarator(table, self.names, style, defs=self)
@@ -157,9 +153,6 @@ class CRenderer:
         # Member and parameter names go through the hook only when it does something.
         self._field = None if type(self.names).field is Names.field else self.names.field
         self._enumerators = getattr(self.names, "enumerators", None)
-
-    def fail(self, what: str):
-        raise MalformedInput(what, path=self.table.path, section=self.table.section)
 
     # -- records -----------------------------------------------------------------------------
 

@@ -73,8 +73,7 @@ from dataclasses import dataclass
 from bpfinspect.btf.kinds import (ARRAY, CONST, ENUM, ENUM64, FLOAT, FUNC_PROTO, FWD, INT, KFLAG_SHIFT,
                                   MOD_KINDS, PTR, RESTRICT, STRUCT, TYPE_TAG, TYPEDEF, UNION, VLEN_MASK,
                                   VOLATILE)
-from bpfinspect.btf.table import Filled
-from bpfinspect.errors import MalformedInput
+from bpfinspect.btf.table import Filled, TableView
 
 MAX_DEPTH = 300
 # The longest parameter list a declaration may write (a kernel's longest is a few hundred
@@ -127,19 +126,13 @@ BPFTOOL = DeclStyle()
 MODEL = DeclStyle(type_tags=False, anon="braces", clang=True)
 
 
-class Names:
+class Names(TableView):
     """The identifier hook: the names a declaration writes, as BTF holds them.
 
     Subclasses resolve clashes (the C printer's ``___N``) or quote names for
     generated code; ``tag`` names a struct, union, enum or forward
     declaration, ``ident`` a typedef, ``field`` a member or parameter name.
     """
-
-    def __init__(self, table) -> None:
-        self.table = table
-        self.w = table.w
-        self.pos = table.pos
-        self.strs = table.strs
 
     def tag(self, tid: int) -> str:
         return self.strs[self.w[self.pos[tid]]]
@@ -151,19 +144,14 @@ class Names:
         return name
 
 
-class Declarator:
+class Declarator(TableView):
     """Declarations of the types of one table in one style (see the module docstring).
 
     ``defs`` writes anonymous records and enums in full when the style inlines them: an
     object with ``record(tid, lvl, strip) -> str`` and ``enum(tid, lvl) -> str``."""
 
     def __init__(self, table, names: Names | None = None, style: DeclStyle = BPFTOOL, defs=None) -> None:
-        self.table = table
-        self.w = table.w
-        self.pos = table.pos
-        self.kinds = table.kind
-        self.n = table.count + 1
-        self.strs = table.strs
+        super().__init__(table)
         self.names = names or Names(table)
         self.style = style
         self.defs = defs
@@ -177,9 +165,6 @@ class Declarator:
         # The longest head and tail kept (renderers bound what a loop over them can write).
         self.longest = 0
         self._unnamed: tuple[dict, dict] = ({}, {})
-
-    def fail(self, what: str):
-        raise MalformedInput(what, path=self.table.path, section=self.table.section)
 
     # -- public ---------------------------------------------------------------------------------
 

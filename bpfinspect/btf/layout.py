@@ -66,8 +66,7 @@ from __future__ import annotations
 from bpfinspect.btf.kinds import (ARRAY, BIT_OFFSET_MASK, BITFIELD_SHIFT, CONST, DATASEC, DECL_TAG, ENUM,
                                   ENUM64, FLOAT, INT, KFLAG_SHIFT, PTR, RESTRICT, STRUCT, TYPE_TAG, TYPEDEF,
                                   UNION, VAR, VLEN_MASK, VOLATILE)
-from bpfinspect.btf.table import Filled
-from bpfinspect.errors import MalformedInput
+from bpfinspect.btf.table import Filled, TableView
 
 # libbpf's negative errno values for a type without a size.
 EINVAL = -22
@@ -137,15 +136,11 @@ def gap_fillers(cur: int, nxt: int, nxt_align: int, in_bitfield: bool, long_bits
     return fillers(cur, nxt, nxt_align, in_bitfield, long_bits)
 
 
-class Layout:
+class Layout(TableView):
     """Sizes, alignments and member placement over a :class:`~bpfinspect.btf.table.Table`."""
 
     def __init__(self, table) -> None:
-        self.table = table
-        self.w = table.w
-        self.pos = table.pos
-        self.kinds = table.kind
-        self.n = table.count + 1
+        super().__init__(table)
         self.ptr_size = table.ptr_size
         self.long_bits = self.ptr_size * 8
         self._size: dict[int, int] = {}
@@ -174,9 +169,6 @@ class Layout:
         a = self.alignof(tid)
         b = self.align_bits[tid] = a * 8 if a > 0 else 1
         return b
-
-    def fail(self, what: str):
-        raise MalformedInput(what, path=self.table.path, section=self.table.section)
 
     def check(self, tid: int) -> int:
         if not 0 <= tid < self.n:
@@ -231,13 +223,11 @@ class Layout:
 
     # -- alignment -----------------------------------------------------------------------------
 
-    def alignof(self, tid: int, depth: int = 0) -> int:
+    def alignof(self, tid: int) -> int:
         """libbpf's alignment in bytes (1 for a packed record); 0 when the type has none."""
         r = self._align.get(tid)
         if r is not None:
             return r
-        if depth > MAX_DEPTH:
-            self.fail(f"type [{tid}] nests too deeply (a cycle?)")
         w, pos, kinds, n = self.w, self.pos, self.kinds, self.n
         # Typedefs, qualifiers, tags and arrays take the alignment of what they name.
         chain = []

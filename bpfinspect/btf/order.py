@@ -76,6 +76,7 @@ from operator import eq as _eq, ge as _ge
 from bpfinspect.btf.kinds import (MAX_KIND, ARRAY, CONST, DATASEC, DECL_TAG, ENUM, ENUM64, FLOAT, FUNC, FUNC_PROTO, FWD,
                                   INT, PTR, RESTRICT, STRUCT, TYPE_TAG, TYPEDEF, UNION, VAR, VLEN_MASK,
                                   VOLATILE)
+from bpfinspect.btf.table import TableView, kind_selector
 from bpfinspect.errors import MalformedInput
 
 # How deep the type graph may nest before we call it a cycle.
@@ -85,36 +86,24 @@ MAX_DEPTH = 300
 _LEAF_ROOTS = frozenset({0, INT, FLOAT, FUNC, VAR, DATASEC, DECL_TAG})
 
 
-def selector(*kinds: int) -> bytes:
-    """A ``bytes.translate`` table turning a kind byte into 1 for ``kinds``, else 0 (for
-    :func:`itertools.compress` over the ids)."""
-    sel = bytearray(256)
-    for k in kinds:
-        sel[k] = 1
-    return bytes(sel)
-
-
-_SEL_ENUMS = selector(ENUM, ENUM64)
-_SEL_REF_THIRD = selector(PTR, TYPEDEF, VOLATILE, CONST, RESTRICT, FUNC, VAR, DECL_TAG, TYPE_TAG)
-_SEL_RECORDS = selector(STRUCT, UNION)
-_SEL_PROTOS = selector(FUNC_PROTO)
-_SEL_ARRAYS = selector(ARRAY)
-_SEL_DATASECS = selector(DATASEC)
-_SEL_ROOT_ALWAYS = selector(STRUCT, UNION, ENUM, ENUM64, FWD, TYPEDEF)
-_SEL_ROOT_THIRD = selector(PTR, VOLATILE, CONST, RESTRICT, TYPE_TAG)
-_SEL_FUNCS = selector(FUNC)
+_SEL_ENUMS = kind_selector(ENUM, ENUM64)
+_SEL_REF_THIRD = kind_selector(PTR, TYPEDEF, VOLATILE, CONST, RESTRICT, FUNC, VAR, DECL_TAG, TYPE_TAG)
+_SEL_RECORDS = kind_selector(STRUCT, UNION)
+_SEL_PROTOS = kind_selector(FUNC_PROTO)
+_SEL_ARRAYS = kind_selector(ARRAY)
+_SEL_DATASECS = kind_selector(DATASEC)
+_SEL_ROOT_ALWAYS = kind_selector(STRUCT, UNION, ENUM, ENUM64, FWD, TYPEDEF)
+_SEL_ROOT_THIRD = kind_selector(PTR, VOLATILE, CONST, RESTRICT, TYPE_TAG)
+_SEL_FUNCS = kind_selector(FUNC)
 _SEL_SORT_OTHERS = bytes(0 if k in (FUNC, FUNC_PROTO) else 1 for k in range(256))
 
 
-class Walk:
+class Walk(TableView):
     """The ordering and emission state of one header (see the module docstring)."""
 
     def __init__(self, table) -> None:
-        self.table = table
-        self.w = table.w
-        self.pos = table.pos
-        self.kinds = table.kind
-        n = self.n = table.count + 1
+        super().__init__(table)
+        n = self.n
         self.ostate = bytearray(n)   # 0 unseen, 1 ordering, 2 ordered
         self.estate = bytearray(n)   # 0 not emitted, 1 emitting, 2 emitted
         self.fwd = bytearray(n)      # forward declaration (or early typedef) written
@@ -127,9 +116,6 @@ class Walk:
         # In an id-order dump, leaf roots below this id count as visited (a cell the walks read).
         self._done = [0]
         self._walks()
-
-    def fail(self, what: str):
-        raise MalformedInput(what, path=self.table.path, section=self.table.section)
 
     def check_roots(self, roots) -> None:
         for tid in roots:
@@ -251,17 +237,13 @@ class Walk:
                 if ostate[ret] == 2 and all(map(ostate.__getitem__, params)):
                     ostate[tid] = 2
                 return 1 if strong else 0
-            if k == ARRAY:
-                elem = w[p + 3]
-                if ostate[elem] == 2:
-                    ostate[tid] = 2
-                    return 1
-                r = order(elem, False, d1)
-                if ostate[elem] == 2:
-                    ostate[tid] = 2
-                return r
-            if k == VOLATILE or k == CONST or k == RESTRICT or k == TYPE_TAG:
-                target = w[p + 2]
+            if k == ARRAY or k == VOLATILE or k == CONST or k == RESTRICT or k == TYPE_TAG:
+                # An array orders its element by value; a qualifier or tag passes the flag on.
+                if k == ARRAY:
+                    target = w[p + 3]
+                    through_ptr = False
+                else:
+                    target = w[p + 2]
                 if ostate[target] == 2:
                     ostate[tid] = 2
                     return 1

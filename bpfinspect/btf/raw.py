@@ -46,7 +46,7 @@ from bpfinspect.btf.kinds import (ARRAY, BIT_OFFSET_MASK, BITFIELD_SHIFT, CONST,
                                   INT_OFFSET_SHIFT, KFLAG_SHIFT, KIND_MASK, KIND_NAMES, KIND_SHIFT, PTR,
                                   RESTRICT, STRUCT, TYPE_TAG, TYPEDEF, UNION, UNKNOWN_INT_ENCODING, VAR,
                                   VLEN_MASK, VOLATILE, linkage_name, s32, s64)
-from bpfinspect.btf.table import Filled, Table, output_limit
+from bpfinspect.btf.table import Filled, Table, kind_selector, output_limit
 from bpfinspect.errors import MalformedInput
 
 # What bpftool prints for an unnamed type or member.
@@ -96,14 +96,8 @@ def _template(info: int) -> str:
 _TEMPLATES = Filled(lambda info: _TEMPLATES.setdefault(info, _template(info).encode()))
 
 
-def _selector(kind: int) -> bytes:
-    sel = bytearray(256)
-    sel[kind] = 1
-    return bytes(sel)
-
-
 # For each kind, a bytes.translate table that keeps it (1) and drops the others (0).
-_SELECT = [_selector(k) for k in range(256)]
+_SELECT = [kind_selector(k) for k in range(256)]
 _KIND_BYTE = [bytes([k]) for k in range(256)]
 # The kinds whose records _listing and _fix_values look at one group at a time.
 _GROUPED = (INT, ARRAY, STRUCT, UNION, ENUM, FWD, FUNC_PROTO, VAR, DATASEC, DECL_TAG, ENUM64)

@@ -136,6 +136,31 @@ class StringTable(dict):
         return s
 
 
+def kind_selector(*kinds: int) -> bytes:
+    """A ``bytes.translate`` table turning a kind byte into 1 for ``kinds``, else 0: with
+    :func:`itertools.compress`, the ids (or record positions) of those kinds, at C speed."""
+    sel = bytearray(256)
+    for k in kinds:
+        sel[k] = 1
+    return bytes(sel)
+
+
+class TableView:
+    """What every walker over a :class:`Table` reads: its words, record positions, kinds, id
+    count and strings, as plain attributes."""
+
+    def __init__(self, table) -> None:
+        self.table = table
+        self.w = table.w
+        self.pos = table.pos
+        self.kinds = table.kind
+        self.n = table.count + 1
+        self.strs = table.strs
+
+    def fail(self, what: str):
+        raise MalformedInput(what, path=self.table.path, section=self.table.section)
+
+
 class Filled(dict):
     """A cache that fills itself: ``cache[key]`` calls ``fill(key)`` for a key it lacks (which
     stores the value), so that loops can map over it at C speed."""
