@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -74,6 +75,28 @@ def test_a_changed_renderer_changes_the_key(tmp_path, monkeypatch):
     assert before == cmd_btf._cache_key(args, "c", None)
     module.write_text("a = 22\n")
     assert cmd_btf._cache_key(args, "c", None) != before
+
+
+def test_the_key_covers_every_module_of_the_btf_package(tmp_path):
+    """Every file of bpfinspect/btf (kinds.py too) is part of the key: changing any one changes it."""
+    import shutil
+
+    import bpfinspect.btf as pkg
+    from bpfinspect.btf import code_hash
+    src = Path(pkg.__file__).parent
+    copy = tmp_path / "btf"
+    shutil.copytree(src, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    modules = sorted(p.name for p in copy.glob("*.py"))
+    assert "kinds.py" in modules and "layout.py" in modules and "decl.py" in modules
+    assert code_hash(str(copy)) == code_hash(str(src)) == code_hash()
+    for name in modules:
+        before = code_hash(str(copy))
+        path = copy / name
+        text = path.read_bytes()
+        path.write_bytes(text + b"\n# changed\n")
+        assert code_hash(str(copy)) != before, name
+        path.write_bytes(text)
+    assert code_hash(str(copy)) == code_hash(str(src))
 
 
 def test_opt_out_and_small_inputs_write_nothing(tmp_path):

@@ -19,8 +19,10 @@ import struct
 import sys
 from array import array
 
-from bpfinspect.btf.kinds import (CV_KINDS, EXTRA_FIXED, EXTRA_PER_VLEN, MAX_KIND, MODIFIER_KINDS,
-                                  SIZED_KINDS, Kind)
+from bpfinspect.btf.kinds import (BIT_OFFSET_MASK, BITFIELD_SHIFT, BTF_HEADER, BTF_HEADER_SIZE, BTF_MAGIC,
+                                  COMMON_WORDS, CV_KINDS, EXTRA_FIXED, EXTRA_PER_VLEN, INT_ENCODING_SHIFT,
+                                  INT_OFFSET_SHIFT, KFLAG_SHIFT, KIND_MASK, KIND_SHIFT, MAX_KIND, MODIFIER_KINDS,
+                                  SIZED_KINDS, VLEN_MASK, Kind, s32)
 from bpfinspect.errors import MalformedInput
 
 # (typing is not imported at run time: a constant False keeps the import for type checkers only.)
@@ -28,18 +30,12 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bpfinspect.btf.model import Type
 
-BTF_MAGIC = 0xEB9F
-HEADER_MIN = 24
 # Ids and string offsets are 32-bit; a type count beyond this is hostile.
 MAX_TYPES = 1 << 24
 # How deep a chain of modifiers/arrays/typedefs may go before we call it a cycle.
 MAX_CHAIN = 512
 
 _KINDS = list(Kind)
-
-
-def _s32(v: int) -> int:
-    return v - (1 << 32) if v & 0x80000000 else v
 
 
 class _BadKind(Exception):
@@ -50,10 +46,10 @@ class _RecordLengths(dict):
     """info word -> record length in words (computed, and the kind checked, on first sight)."""
 
     def __missing__(self, info: int) -> int:
-        kind = (info >> 24) & 0x1F
+        kind = (info >> KIND_SHIFT) & KIND_MASK
         if kind > MAX_KIND or kind == 0:
             raise _BadKind(kind)
-        n = 3 + EXTRA_FIXED[kind] + EXTRA_PER_VLEN[kind] * (info & 0xFFFF)
+        n = COMMON_WORDS + EXTRA_FIXED[kind] + EXTRA_PER_VLEN[kind] * (info & VLEN_MASK)
         self[info] = n
         return n
 
@@ -67,7 +63,7 @@ class Btf:
         self.section = section
         self.base = base
         self.raw = bytes(data)
-        if len(self.raw) < HEADER_MIN:
+        if len(self.raw) < BTF_HEADER_SIZE:
             self._fail(f"BTF too short ({len(self.raw)} bytes) for its header", 0)
         magic_le = struct.unpack_from("<H", self.raw, 0)[0]
         if magic_le == BTF_MAGIC:
@@ -79,10 +75,10 @@ class Btf:
         e = "<" if self.endian == "little" else ">"
         self._e = e
         self.version, self.flags, self.hdr_len, type_off, type_len, str_off, str_len = struct.unpack_from(
-            e + "BBIIIII", self.raw, 2)
+            e + BTF_HEADER, self.raw, 2)
         if self.version != 1:
             self._fail(f"unsupported BTF version {self.version}", 2)
-        if self.hdr_len < HEADER_MIN or self.hdr_len > len(self.raw):
+        if self.hdr_len < BTF_HEADER_SIZE or self.hdr_len > len(self.raw):
             self._fail(f"BTF header length {self.hdr_len} out of range", 4)
         body = len(self.raw) - self.hdr_len
         if type_off + type_len > body or type_off % 4 or type_len % 4:
@@ -107,6 +103,9 @@ class Btf:
         self._w = words
         self._scan(t0)
         self._cache: dict[int, Type] = {}
+        self._table = None
+        self._layout = None
+        self._declarator = None
 
     # -- construction -------------------------------------------------------------------------
 
@@ -119,13 +118,17 @@ class Btf:
         pos = 0
         starts: list[int] = []
         append = starts.append
+        infos: list[int] = []
+        info_append = infos.append
         # Record length (in words) by info word: kernel BTF has only a few hundred distinct
         # info words, so the length arithmetic and kind check run once per distinct word.
         lengths = _RecordLengths()
         try:
             while pos < n:
                 append(pos)
-                pos += lengths[w[pos + 1]]
+                info = w[pos + 1]
+                info_append(info)
+                pos += lengths[info]
         except IndexError:
             self._fail(f"type [{self.start_id + len(starts) - 1}] truncated", t0 + starts[-1] * 4)
         except _BadKind as exc:
@@ -136,6 +139,8 @@ class Btf:
         if pos != n:
             self._fail(f"type [{self.start_id + len(starts) - 1}] runs past the type section", t0 + (starts[-1] if starts else 0) * 4)
         self._starts = starts
+        # Each record's info word (kind, vlen, kind flag), in id order.
+        self._info_words = infos
         # The distinct info words seen (all valid): printers map them to kinds in bulk.
         self._infos = lengths
         self.count = self.start_id - 1 + len(starts)
@@ -193,7 +198,7 @@ class Btf:
         if tid == 0:
             return Kind.UNKN
         b, p = self._owner(tid)
-        return _KINDS[(b._w[p + 1] >> 24) & 0x1F]
+        return _KINDS[(b._w[p + 1] >> KIND_SHIFT) & KIND_MASK]
 
     def name(self, tid: int) -> str:
         if tid == 0:
@@ -206,10 +211,10 @@ class Btf:
         return b._w[p + 1]
 
     def vlen(self, tid: int) -> int:
-        return self.info(tid) & 0xFFFF if tid else 0
+        return self.info(tid) & VLEN_MASK if tid else 0
 
     def kflag(self, tid: int) -> bool:
-        return bool(self.info(tid) >> 31) if tid else False
+        return bool(self.info(tid) >> KFLAG_SHIFT) if tid else False
 
     def size(self, tid: int) -> int:
         """The size word (meaningful for sized kinds)."""
@@ -241,9 +246,9 @@ class Btf:
         b, p = self._owner(tid)
         w = b._w
         info = w[p + 1]
-        kind = _KINDS[(info >> 24) & 0x1F]
-        vlen = info & 0xFFFF
-        kflag = bool(info >> 31)
+        kind = _KINDS[(info >> KIND_SHIFT) & KIND_MASK]
+        vlen = info & VLEN_MASK
+        kflag = bool(info >> KFLAG_SHIFT)
         name = self.string(w[p])
         third = w[p + 2]
         x = p + 3
@@ -254,7 +259,8 @@ class Btf:
             kw["type"] = third
         if kind == Kind.INT:
             v = w[x]
-            kw.update(int_encoding=(v >> 24) & 0xF, int_offset=(v >> 16) & 0xFF, int_bits=v & 0xFF)
+            kw.update(int_encoding=(v >> INT_ENCODING_SHIFT) & 0xF, int_offset=(v >> INT_OFFSET_SHIFT) & 0xFF,
+                      int_bits=v & 0xFF)
         elif kind == Kind.ARRAY:
             kw["array"] = ArrayInfo(w[x], w[x + 1], w[x + 2])
         elif kind in (Kind.STRUCT, Kind.UNION):
@@ -263,7 +269,7 @@ class Btf:
                 q = x + 3 * i
                 off = w[q + 2]
                 if kflag:
-                    ms.append(Member(self.string(w[q]), w[q + 1], off & 0xFFFFFF, off >> 24))
+                    ms.append(Member(self.string(w[q]), w[q + 1], off & BIT_OFFSET_MASK, off >> BITFIELD_SHIFT))
                 else:
                     ms.append(Member(self.string(w[q]), w[q + 1], off, 0))
             kw["members"] = tuple(ms)
@@ -272,7 +278,7 @@ class Btf:
             for i in range(vlen):
                 q = x + 2 * i
                 v = w[q + 1]
-                vals.append(EnumValue(self.string(w[q]), _s32(v) if kflag else v))
+                vals.append(EnumValue(self.string(w[q]), s32(v) if kflag else v))
             kw["values"] = tuple(vals)
         elif kind == Kind.ENUM64:
             vals = []
@@ -292,7 +298,7 @@ class Btf:
         elif kind == Kind.DATASEC:
             kw["vars"] = tuple(DatasecVar(w[x + 3 * i], w[x + 3 * i + 1], w[x + 3 * i + 2]) for i in range(vlen))
         elif kind == Kind.DECL_TAG:
-            kw["component_idx"] = _s32(w[x])
+            kw["component_idx"] = s32(w[x])
         t = Type(tid, kind, name, kflag, vlen, **kw)
         self._cache[tid] = t
         return t
@@ -307,7 +313,7 @@ class Btf:
         w = self._w
         string = self.string
         for i, p in enumerate(self._starts):
-            if kind is not None and ((w[p + 1] >> 24) & 0x1F) != kind:
+            if kind is not None and ((w[p + 1] >> KIND_SHIFT) & KIND_MASK) != kind:
                 continue
             if w[p] and string(w[p]) == name:
                 out.append(self.start_id + i)
@@ -342,191 +348,72 @@ class Btf:
     def strip_cv(self, tid: int) -> int:
         return self.resolve(tid, through=CV_KINDS)
 
+    # -- layout and C type names (one engine each: layout.py, decl.py) ------------------------
+
+    @property
+    def table(self):
+        """The flat id-indexed table over this blob and its bases (made once)."""
+        t = self._table
+        if t is None:
+            from bpfinspect.btf.table import Table
+            t = self._table = Table(self)
+        return t
+
+    @property
+    def layout(self):
+        """Sizes, alignments and member placement (:mod:`bpfinspect.btf.layout`), made once."""
+        lay = self._layout
+        if lay is None:
+            from bpfinspect.btf.layout import Layout
+            lay = self._layout = Layout(self.table)
+        return lay
+
     def sizeof(self, tid: int) -> int:
-        """Size in bytes, as the kernel computes it (pointers are 8 bytes)."""
-        factor = 1  # product of the element counts of the arrays walked through
-        for _ in range(MAX_CHAIN):
-            self.check_id(tid)
-            k = self.kind(tid)
-            if k in SIZED_KINDS:
-                return factor * self.size(tid)
-            if k == Kind.PTR:
-                return factor * 8
-            if k == Kind.ARRAY:
-                arr = self.type(tid).array
-                if arr.nelems == 0:
-                    return 0
-                factor *= arr.nelems
-                tid = arr.type
-                continue
-            if k in MODIFIER_KINDS or k == Kind.VAR:
-                tid = self.ref(tid)
-                continue
-            if k in (Kind.FWD, Kind.UNKN, Kind.FUNC, Kind.FUNC_PROTO, Kind.DECL_TAG):
-                raise MalformedInput(f"type [{tid}] {k.name} has no size", path=self.path, section=self.section)
-        raise MalformedInput(f"type chain through [{tid}] is a cycle or too deep", path=self.path,
-                             section=self.section)
+        """Size in bytes as libbpf resolves it; MalformedInput when the type has none."""
+        self.check_id(tid)
+        size = self.layout.sizeof(tid)
+        if size < 0:
+            raise MalformedInput(f"type [{tid}] {self.kind(tid).name} has no size"
+                                 if size != -7 else f"type [{tid}] is larger than 4 GiB",
+                                 path=self.path, section=self.section)
+        return size
 
     def alignof(self, tid: int) -> int:
-        """Natural alignment, as a C compiler for BPF would choose it."""
-        seen = 0
-        while True:
-            seen += 1
-            if seen > MAX_CHAIN:
-                raise MalformedInput(f"type chain through [{tid}] is a cycle or too deep", path=self.path,
-                                     section=self.section)
-            self.check_id(tid)
-            k = self.kind(tid)
-            if k in (Kind.INT, Kind.FLOAT, Kind.ENUM, Kind.ENUM64):
-                return max(1, min(self.size(tid), 8))
-            if k == Kind.PTR:
-                return 8
-            if k == Kind.ARRAY:
-                tid = self.type(tid).array.type
-                continue
-            if k in MODIFIER_KINDS or k == Kind.VAR:
-                tid = self.ref(tid)
-                continue
-            if k in (Kind.STRUCT, Kind.UNION):
-                return self._record_align(tid)
-            return 1
-
-    def _record_align(self, tid: int) -> int:
-        t = self.type(tid)
-        align = 1
-        for m in t.members:
-            if m.type == tid:
-                raise MalformedInput(f"type [{tid}] contains itself", path=self.path, section=self.section)
-            a = self._member_align(m.type, {tid})
-            align = max(align, a)
-            if m.bitfield_size == 0 and m.bit_offset % (8 * a):
-                # A misaligned member means the record is packed.
-                return 1
-        if t.size % align:
-            return 1
+        """Alignment in bytes as libbpf computes it (1 for a packed record); MalformedInput when
+        the type has none (a function, a forward declaration, void)."""
+        self.check_id(tid)
+        try:
+            align = self.layout.alignof(tid)
+        except RecursionError:
+            raise MalformedInput(f"type [{tid}] nests too deeply (a cycle?)", path=self.path,
+                                 section=self.section) from None
+        if align <= 0:
+            raise MalformedInput(f"type [{tid}] {self.kind(tid).name} has no alignment", path=self.path,
+                                 section=self.section)
         return align
 
-    def _member_align(self, tid: int, seen: set[int]) -> int:
-        for _ in range(MAX_CHAIN):
-            self.check_id(tid)
-            k = self.kind(tid)
-            if k in (Kind.STRUCT, Kind.UNION):
-                if tid in seen:
-                    raise MalformedInput(f"type [{tid}] contains itself by value", path=self.path,
-                                         section=self.section)
-                if len(seen) > MAX_CHAIN:
-                    raise MalformedInput("struct nesting too deep", path=self.path, section=self.section)
-                t = self.type(tid)
-                align = 1
-                for m in t.members:
-                    a = self._member_align(m.type, seen | {tid})
-                    align = max(align, a)
-                    if m.bitfield_size == 0 and m.bit_offset % (8 * a):
-                        return 1
-                return 1 if t.size % align else align
-            if k == Kind.ARRAY:
-                tid = self.type(tid).array.type
-                continue
-            if k in MODIFIER_KINDS:
-                tid = self.ref(tid)
-                continue
-            return self.alignof(tid)
-        raise MalformedInput(f"type chain through [{tid}] is a cycle or too deep", path=self.path,
-                             section=self.section)
-
-    # -- C type names -------------------------------------------------------------------------
-
     def type_name(self, tid: int, var: str = "") -> str:
-        """A C declaration of ``var`` with type ``tid`` (just the type when ``var`` is empty).
-
-        Named structs/unions/enums are referred to by tag; anonymous ones are written
-        as ``struct {...}``.  Cycle-safe.
-        """
-        return _declare(self, tid, var)
-
-
-# Steps one C type name may take, over all its nested parts.
-_DECLARE_BUDGET = 20000
-_DECLARE_DEPTH = 200
-
-_ANON = {Kind.STRUCT: "struct", Kind.UNION: "union", Kind.ENUM: "enum", Kind.ENUM64: "enum"}
-
-
-def _declare(btf: Btf, tid: int, inner: str, budget: list[int] | None = None, depth: int = 0) -> str:
-    """The declarator text; ``budget`` bounds the total work over the nested calls (hostile
-    BTF can make qualifiers, parameters and variables refer back to themselves)."""
-    if budget is None:
-        budget = [_DECLARE_BUDGET]
-    if depth > _DECLARE_DEPTH:
-        raise MalformedInput(f"type [{tid}] refers back to itself or nests too deeply to be named",
-                             path=btf.path, section=btf.section)
-    for _ in range(MAX_CHAIN):
-        budget[0] -= 1
-        if budget[0] < 0:
-            raise MalformedInput(f"type [{tid}] refers back to itself or nests too deeply to be named",
-                                 path=btf.path, section=btf.section)
-        btf.check_id(tid)
-        k = btf.kind(tid)
-        if k == Kind.UNKN:
-            return _join("void", inner)
-        name = btf.name(tid)
-        if k in (Kind.INT, Kind.FLOAT, Kind.TYPEDEF):
-            return _join(name, inner)
-        if k in _ANON:
-            return _join(f"{_ANON[k]} {name}" if name else f"{_ANON[k]} {{...}}", inner)
-        if k == Kind.FWD:
-            return _join(("union " if btf.kflag(tid) else "struct ") + name, inner)
-        if k == Kind.PTR:
-            inner = "*" + inner
-            tid = btf.ref(tid)
-            continue
-        if k in (Kind.CONST, Kind.VOLATILE, Kind.RESTRICT):
-            q = k.name.lower()
-            target = btf.ref(tid)
-            if btf.kind(btf.resolve(target, through=frozenset({Kind.TYPE_TAG}))) == Kind.PTR:
-                inner = f"{q} {inner}" if inner else q
-                tid = target
-                continue
-            return q + " " + _declare(btf, target, inner, budget, depth + 1)
-        if k == Kind.TYPE_TAG:
-            tid = btf.ref(tid)
-            continue
-        if k == Kind.ARRAY:
-            arr = btf.type(tid).array
-            if inner.startswith("*"):
-                inner = f"({inner})"
-            inner = f"{inner}[{arr.nelems}]"
-            tid = arr.type
-            continue
-        if k == Kind.FUNC_PROTO:
-            t = btf.type(tid)
-            params = []
-            for p in t.params:
-                if p.type == 0 and not p.name:
-                    params.append("...")
-                else:
-                    params.append(_declare(btf, p.type, p.name, budget, depth + 1))
-            if not params:
-                params = ["void"]
-            if inner:
-                inner = f"({inner})" if inner.startswith("*") else inner
-            inner = f"{inner}({', '.join(params)})"
-            tid = t.type
-            continue
-        if k in (Kind.FUNC, Kind.VAR):
-            return _declare(btf, btf.ref(tid), inner or name, budget, depth + 1)
-        if k in (Kind.DATASEC, Kind.DECL_TAG):
-            return _join(name, inner)
-        return _join(f"<kind {k}>", inner)
-    raise MalformedInput(f"type chain through [{tid}] is a cycle or too deep", path=btf.path, section=btf.section)
-
-
-def _join(base: str, inner: str) -> str:
-    if not inner:
-        return base
-    if inner.startswith("[") or inner.startswith("("):
-        return base + inner if inner.startswith("[") else f"{base} {inner}"
-    return f"{base} {inner}"
+        """A C declaration of ``var`` with type ``tid`` (just the type when ``var`` is empty), as
+        clang spells types: ``const char *restrict const``, ``int (*)(void *)``,
+        ``char[16]``.  Named structs, unions and enums are written by tag, anonymous ones as
+        ``struct {...}``; type tags are left out.  A function or variable is declared with its
+        own name when ``var`` is empty; a data section or decl tag is its name."""
+        self.check_id(tid)
+        k = self.kind(tid)
+        if k == Kind.FUNC or k == Kind.VAR:
+            var = var or self.name(tid)
+            tid = self.check_id(self.ref(tid))
+        elif k == Kind.DATASEC or k == Kind.DECL_TAG:
+            return f"{self.name(tid)} {var}" if var else self.name(tid)
+        d = self._declarator
+        if d is None:
+            from bpfinspect.btf.decl import MODEL, Declarator
+            d = self._declarator = Declarator(self.table, style=MODEL)
+        try:
+            return d.decl(tid, var)
+        except RecursionError:
+            raise MalformedInput(f"type [{tid}] nests too deeply to be named", path=self.path,
+                                 section=self.section) from None
 
 
 def parse_btf(data: bytes, base: Btf | None = None, path: str | None = None, section: str | None = ".BTF") -> Btf:

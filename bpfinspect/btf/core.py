@@ -12,25 +12,18 @@ from __future__ import annotations
 
 from bpfinspect.btf.btf import Btf
 from bpfinspect.btf.ext import CoreRelo
-from bpfinspect.btf.kinds import Kind
+from bpfinspect.btf.kinds import KIND_WORDS, Kind
 from bpfinspect.errors import MalformedInput
 
 FIELD_KINDS = frozenset({0, 1, 2, 3, 4, 5})
 TYPE_KINDS = frozenset({6, 7, 8, 9, 12})
 ENUMVAL_KINDS = frozenset({10, 11})
 
-_KIND_WORDS = {
-    Kind.UNKN: "unknown", Kind.INT: "int", Kind.PTR: "ptr", Kind.ARRAY: "array", Kind.STRUCT: "struct",
-    Kind.UNION: "union", Kind.ENUM: "enum", Kind.FWD: "fwd", Kind.TYPEDEF: "typedef",
-    Kind.VOLATILE: "volatile", Kind.CONST: "const", Kind.RESTRICT: "restrict", Kind.FUNC: "func",
-    Kind.FUNC_PROTO: "func_proto", Kind.VAR: "var", Kind.DATASEC: "datasec", Kind.FLOAT: "float",
-    Kind.DECL_TAG: "decl_tag", Kind.TYPE_TAG: "type_tag", Kind.ENUM64: "enum64",
-}
 MAX_ACCESS = 64
 
 
 def kind_word(kind: Kind) -> str:
-    return _KIND_WORDS.get(kind, "unknown")
+    return KIND_WORDS[kind] if 0 <= kind < len(KIND_WORDS) else KIND_WORDS[0]
 
 
 def core_relo_text(btf: Btf, relo: CoreRelo) -> str:

@@ -46,6 +46,7 @@ from __future__ import annotations
 import ctypes
 
 from bpfinspect.btf import Btf, Kind
+from bpfinspect.btf.kinds import INT_BOOL, INT_SIGNED
 from bpfinspect.errors import MalformedInput
 from bpfinspect.quote import python as q
 
@@ -59,8 +60,6 @@ CTYPES_ATTRS = frozenset(dir(ctypes.Structure)) | frozenset(dir(ctypes.Union)) |
 _INT_NAMES = {(1, False): "ctypes.c_uint8", (1, True): "ctypes.c_int8", (2, False): "ctypes.c_uint16",
               (2, True): "ctypes.c_int16", (4, False): "ctypes.c_uint32", (4, True): "ctypes.c_int32",
               (8, False): "ctypes.c_uint64", (8, True): "ctypes.c_int64"}
-INT_SIGNED = 1
-INT_BOOL = 4
 
 
 class CtypesLayout:
@@ -246,25 +245,28 @@ class CtypesLayout:
                     continue
                 out.append(_M(vt.name, v.offset * 8, 0, self.expr(vt.type, depth), btf.sizeof(vt.type), False))
             return out
-        for m in t.members:
-            bits = m.bitfield_size
-            bit_off = m.bit_offset
-            rt = btf.resolve(m.type)
+        # Where each member lies comes from the one layout engine (bit offset, bitfield size).
+        string = btf.string
+        sizeof = btf.sizeof
+        for name_off, mt, bit_off, bits, _ in btf.layout.members(tid):
+            name = string(name_off)
+            rt = btf.resolve(mt)
             signed = False
             rk = btf.kind(rt)
             if rk == Kind.INT:
                 it = btf.type(rt)
                 signed = bool(it.int_encoding & INT_SIGNED)
                 if not bits and (it.int_offset or (it.int_bits and it.int_bits < it.size * 8)):
+                    # An old-style bitfield: the bits are in the int's own encoding.
                     bits = it.int_bits
                     bit_off += it.int_offset
             elif rk in (Kind.ENUM, Kind.ENUM64):
                 signed = bool(btf.kflag(rt))
             if bits:
-                out.append(_M(m.name, bit_off, bits, None, 0, signed))
+                out.append(_M(name, bit_off, bits, None, 0, signed))
             else:
-                out.append(_M(m.name, bit_off, 0, self.expr(m.type, depth), btf.sizeof(m.type),
-                              False, anon=not m.name and rk in (Kind.STRUCT, Kind.UNION)))
+                out.append(_M(name, bit_off, 0, self.expr(mt, depth), sizeof(mt),
+                              False, anon=not name and rk in (Kind.STRUCT, Kind.UNION)))
         return out
 
     # ---------------------------------------------------------------- emitting one class

@@ -14,15 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bpfinspect.btf.btf import Btf
+from bpfinspect.btf.kinds import (BTF_EXT_CORE_HEADER, BTF_EXT_CORE_HEADER_SIZE, BTF_EXT_HEADER,
+                                  BTF_EXT_HEADER_SIZE, BTF_EXT_PREFIX, BTF_MAGIC, CORE_KINDS)
 from bpfinspect.errors import MalformedInput
-
-BTF_EXT_MAGIC = 0xEB9F
-
-CORE_KINDS = {
-    0: "byte_off", 1: "byte_sz", 2: "field_exists", 3: "signed", 4: "lshift_u64", 5: "rshift_u64",
-    6: "local_type_id", 7: "target_type_id", 8: "type_exists", 9: "type_size", 10: "enumval_exists",
-    11: "enumval_value", 12: "type_matches",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,20 +89,20 @@ class BtfExt:
         self._path = path
         if len(data) < 8:
             self._fail(f"too short ({len(data)} bytes) for a header", 0)
-        if struct.unpack_from("<H", data, 0)[0] == BTF_EXT_MAGIC:
+        if struct.unpack_from("<H", data, 0)[0] == BTF_MAGIC:
             e = "<"
-        elif struct.unpack_from(">H", data, 0)[0] == BTF_EXT_MAGIC:
+        elif struct.unpack_from(">H", data, 0)[0] == BTF_MAGIC:
             e = ">"
         else:
             self._fail("bad magic", 0)
         self._e = e
-        self.version, self.flags, hdr_len = struct.unpack_from(e + "BBI", data, 2)
-        if hdr_len < 24 or hdr_len > len(data):
+        self.version, self.flags, hdr_len = struct.unpack_from(e + BTF_EXT_PREFIX, data, 2)
+        if hdr_len < BTF_EXT_HEADER_SIZE or hdr_len > len(data):
             self._fail(f"header length {hdr_len} out of range", 4)
-        fi_off, fi_len, li_off, li_len = struct.unpack_from(e + "IIII", data, 8)
+        fi_off, fi_len, li_off, li_len = struct.unpack_from(e + BTF_EXT_HEADER, data, 8)
         cr_off = cr_len = 0
-        if hdr_len >= 32:
-            cr_off, cr_len = struct.unpack_from(e + "II", data, 24)
+        if hdr_len >= BTF_EXT_CORE_HEADER_SIZE:
+            cr_off, cr_len = struct.unpack_from(e + BTF_EXT_CORE_HEADER, data, BTF_EXT_HEADER_SIZE)
         places = {"func_info": (fi_off, fi_len), "line_info": (li_off, li_len), "core_relos": (cr_off, cr_len)}
         self._counts: dict[str, int] = {}
         self._groups: dict[str, dict[str, list[tuple[int, int]]]] = {}

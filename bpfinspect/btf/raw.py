@@ -1,303 +1,296 @@
 """The raw rendering of BTF: one line per type, one indented line per member.
 
-The text is the layout ``bpftool btf dump file X format raw`` prints, e.g.::
+The text is what ``bpftool btf dump file X format raw`` prints, e.g.::
 
     [5] STRUCT 'event' size=16 vlen=2
     	'pid' type_id=2 bits_offset=0
     	'comm' type_id=7 bits_offset=32
 
-:func:`raw_text` renders a whole blob (a split blob: only its own ids);
+:func:`raw_text` renders a blob (a split blob: only its own ids);
 :func:`raw_records` gives the same data as JSON-ready dicts with the field
 names of ``bpftool -j btf dump``.
 
-Speed: everything works on the flat word table (:mod:`bpfinspect.btf.c_table`).
-Types are grouped by kind (one C-level sort), each group is formatted by one
-comprehension over its records, and the lines are scattered back into id order
-in C.  Member lines of a struct are one comprehension over strided word slices;
-the parameter lines of all prototypes (the most numerous lines of a kernel) are
-a single ``%`` operation over the (name, type) word pairs of every prototype,
-split back per prototype.  Per-line f-strings in comprehensions are as fast as
-CPython 3.11 gets here; bulk ``%`` only pays where the values come straight
-from word slices.
+How the text is made
+--------------------
+A record's line (and member lines) print, in order, its id, its name and
+then, nearly always, its remaining words in the order they are stored.  So
+the listing is one ``%`` format operation: the format is the records'
+*templates* joined in id order, the values are the record words themselves,
+with the id put in place of the name word and the name in place of the info
+word.  A template depends only on the info word (kind, ``vlen``, kind flag),
+so a kernel's 130,000 types need a few thousand templates; every kind and
+linkage name in a template comes from :mod:`bpfinspect.btf.kinds`, and no
+text from the BTF is ever part of a format string.  Where bpftool prints a
+word differently from its stored value, the value is replaced before the
+format: names (member, enumerator and parameter names too), an int's
+encoding word (``bits_offset=.. nr_bits=.. encoding=..``), signed enum
+values, 64-bit enum values (joined from their two words; the high word's
+slot prints nothing), bitfield offsets (``N bitfield_size=M``),
+variable linkages, decl tag components (signed) and section variables
+(with the kind and name of the variable).  An array's and a forward declaration's
+unused third word print nothing.
+
+Bounds: the text is at most :func:`bpfinspect.btf.table.output_limit`
+characters; names are what can make it long (one long name repeated by many
+members), and their total length is checked before anything is formatted.
 """
 
 from __future__ import annotations
 
-from collections import Counter, deque
-from itertools import chain
+from collections import deque
+from itertools import chain, compress, repeat
 
-from bpfinspect.btf import parallel
-from bpfinspect.btf.c_table import Table
-from bpfinspect.btf.kinds import Kind
+from bpfinspect.btf.kinds import (ARRAY, BIT_OFFSET_MASK, BITFIELD_SHIFT, CONST, DATASEC, DECL_TAG,
+                                  ENUM, ENUM64, ENUM_ENCODING_NAMES, FLOAT, FUNC, FUNC_PROTO, FWD,
+                                  FWD_KIND_NAMES, INT, INT_ENCODING_NAMES, INT_ENCODING_SHIFT,
+                                  INT_OFFSET_SHIFT, KFLAG_SHIFT, KIND_MASK, KIND_NAMES, KIND_SHIFT, PTR,
+                                  RESTRICT, STRUCT, TYPE_TAG, TYPEDEF, UNION, UNKNOWN_INT_ENCODING, VAR,
+                                  VLEN_MASK, VOLATILE, linkage_name, s32, s64)
+from bpfinspect.btf.table import Filled, Table, kind_selector, output_limit
+from bpfinspect.errors import MalformedInput
 
-# bpftool's spelling of each kind number (0 is "UNKNOWN").
-KIND_NAMES = ["UNKNOWN"] + [k.name for k in list(Kind)[1:]]
-_INT_ENC = {0: "(none)", 1: "SIGNED", 2: "CHAR", 4: "BOOL"}
-_LINKAGE = {0: "static", 1: "global", 2: "extern"}
-
-
-class _Linkage(dict):
-    def __missing__(self, v):
-        return "(unknown)"
-
-
-_LINK = _Linkage(_LINKAGE)
+# What bpftool prints for an unnamed type or member.
+ANON_TEXT = "(anon)"
+ANON = ANON_TEXT.encode()
+_REF_KINDS = frozenset({PTR, TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG})
 
 
-def _linkage(v: int) -> str:
-    return _LINKAGE.get(v, "(unknown)")
+def _template(info: int) -> str:
+    """The format of every record with this info word (values: see the module docstring)."""
+    k = (info >> KIND_SHIFT) & KIND_MASK
+    vlen = info & VLEN_MASK
+    kflag = info >> KFLAG_SHIFT
+    kn = KIND_NAMES[k]
+    head = f"[%d] {kn} '%s'"
+    if k in _REF_KINDS:
+        return head + " type_id=%d\n"
+    if k == STRUCT or k == UNION:
+        member = "\n\t'%s' type_id=%d bits_offset=%s" if kflag else "\n\t'%s' type_id=%d bits_offset=%d"
+        return head + f" size=%d vlen={vlen}" + member * vlen + "\n"
+    if k == FUNC:
+        return head + f" type_id=%d linkage={linkage_name(vlen)}\n"
+    if k == FUNC_PROTO:
+        return head + f" ret_type_id=%d vlen={vlen}" + "\n\t'%s' type_id=%d" * vlen + "\n"
+    if k == ARRAY:
+        return head + " %stype_id=%d index_type_id=%d nr_elems=%d\n"
+    if k == INT:
+        return head + " size=%d %s\n"
+    if k == ENUM:
+        return head + f" encoding={ENUM_ENCODING_NAMES[kflag]} size=%d vlen={vlen}" + "\n\t'%s' val=%d" * vlen + "\n"
+    if k == ENUM64:
+        val = "\n\t'%s' val=%dLL%s" if kflag else "\n\t'%s' val=%dULL%s"
+        return head + f" encoding={ENUM_ENCODING_NAMES[kflag]} size=%d vlen={vlen}" + val * vlen + "\n"
+    if k == FWD:
+        return head + f" %sfwd_kind={FWD_KIND_NAMES[kflag]}\n"
+    if k == VAR:
+        return head + " type_id=%d, linkage=%s\n"
+    if k == DATASEC:
+        return head + f" size=%d vlen={vlen}" + "\n\ttype_id=%d offset=%d size=%s" * vlen + "\n"
+    if k == FLOAT:
+        return head + " size=%d\n"
+    if k == DECL_TAG:
+        return head + " type_id=%d component_idx=%d\n"
+    raise ValueError(k)   # (the decoder has refused any other kind)
 
 
-def _s32(v: int) -> int:
-    return v - 0x100000000 if v & 0x80000000 else v
+_TEMPLATES = Filled(lambda info: _TEMPLATES.setdefault(info, _template(info).encode()))
 
 
-def _s64(v: int) -> int:
-    return v - (1 << 64) if v & (1 << 63) else v
+# For each kind, a bytes.translate table that keeps it (1) and drops the others (0).
+_SELECT = [kind_selector(k) for k in range(256)]
+_KIND_BYTE = [bytes([k]) for k in range(256)]
+# The kinds whose records _listing and _fix_values look at one group at a time.
+_GROUPED = (INT, ARRAY, STRUCT, UNION, ENUM, FWD, FUNC_PROTO, VAR, DATASEC, DECL_TAG, ENUM64)
 
 
-def _ids(table: Table, ids) -> range | list:
-    if ids is None:
-        return range(table.start_id, table.count + 1)
-    return ids
+def _positions(vals: list, rs: list, start: int, step: int) -> chain:
+    """Positions (in a listing's values, info words still in place) of the items of the
+    records at ``rs`` whose item words start at record + ``start`` every ``step`` words."""
+    firsts = [r + start for r in rs]
+    ends = [r + start + step * (vals[r + 1] & VLEN_MASK) for r in rs]
+    return chain.from_iterable(map(range, firsts, ends, repeat(step)))
 
 
-class _ParamFormats(dict):
-    """vlen -> format of a prototype's parameter lines, ended by a NUL that separates types."""
-
-    def __missing__(self, vlen: int) -> str:
-        f = self[vlen] = "\n\t'%s' type_id=%d" * vlen + "\n\0"
-        return f
-
-
-_PARAM_FORMATS = _ParamFormats()
-
-
-def raw_text(btf, ids=None, table: Table | None = None) -> str:
+def raw_text(btf, ids=None, table: Table | None = None, *, limit: int | None = None) -> str:
     """The raw dump of ``btf`` (of ``ids`` only when given), byte-compatible with bpftool."""
-    t = table or Table(btf)
+    return raw_bytes(btf, ids, table, limit=limit).decode("utf-8", "surrogateescape")
+
+
+def raw_bytes(btf, ids=None, table: Table | None = None, *, limit: int | None = None) -> bytes:
+    """:func:`raw_text` as the bytes to write (names are never decoded)."""
+    t = table or btf.table
     if ids is None:
         ids = range(t.start_id, t.count + 1)
-        kk = t.kind[t.start_id:]
     else:
         ids = list(ids)
         for tid in ids:
             if not 0 < tid <= t.count:
                 t.fail(f"type id {tid} out of range (last is {t.count})")
-        kk = list(map(t.kind.__getitem__, ids))
-    strs = t.strs
+    if not ids:
+        return b""
+    if limit is None:
+        limit = output_limit(btf)
+    names = t.byte_names()
     # Unnamed types and members read "(anon)": offset 0 is switched for the duration of the
-    # dump (copying the whole string table would cost more than the switch).
-    empty = strs[0]
-    strs[0] = "(anon)"
+    # dump (copying the whole table would cost more than the switch).
+    empty = names[0]
+    names[0] = ANON
     try:
-        if type(ids) is range and parallel.worth_it(len(ids)):
-            return _raw_text_split(t, ids, kk, strs.__getitem__)
-        return _raw_text(t, ids, kk, strs.__getitem__)
+        if type(ids) is range:
+            return _listing(t, ids, names, limit)
+        return b"".join([_listing(t, range(tid, tid + 1), names, limit) for tid in ids])
     finally:
-        strs[0] = empty
+        names[0] = empty
 
 
-def _raw_text_split(t: Table, ids: range, kk, get) -> str:
-    """A kernel-sized dump in two parts, the second rendered by a forked child.  The child
-    also encodes and sends its text: it gets a little less than half of the words."""
-    w_half = len(t.w) * 11 // 20
-    pos = t.pos
-    lo, hi = 0, len(ids)
-    while lo < hi:   # the first id whose record starts in the second half of the words
-        mid = (lo + hi) // 2
-        if pos[ids[mid]] < w_half:
-            lo = mid + 1
-        else:
-            hi = mid
-    first, second = ids[:lo], ids[lo:]
-    job = parallel.Job.start(lambda: _raw_text(t, second, kk[lo:], get).encode("utf-8", "surrogateescape"))
-    if job is None:
-        return _raw_text(t, ids, kk, get)
-    try:
-        head = _raw_text(t, first, kk[:lo], get)
-        tail = job.result()
-    finally:
-        job.close()
-    if type(tail) is bytes:
-        return head + tail.decode("utf-8", "surrogateescape")
-    return head + _raw_text(t, second, kk[lo:], get)
-
-
-def _raw_text(t: Table, ids, kk: list, get) -> str:
+def _listing(t: Table, ids: range, names, limit: int) -> bytes:
+    """The listing of a run of consecutive ids."""
     w, pos = t.w, t.pos
-    # Group the positions in ``ids`` by kind (a stable C-level sort), format each group
-    # with comprehensions over its records, then put the lines back in id order.
-    order = sorted(range(len(ids)), key=kk.__getitem__)
-    groups = []
-    start = 0
-    for k, n in sorted(Counter(kk).items()):
-        js = order[start:start + n]
-        start += n
-        tids = list(map(ids.__getitem__, js))
-        ps = list(map(pos.__getitem__, tids))
-        if k == 12:
-            link = _LINK
-            lines = [f"[{i}] FUNC '{get(w[p])}' type_id={w[p + 2]} linkage={link[w[p + 1] & 0xFFFF]}\n"
-                     for i, p in zip(tids, ps)]
-        elif k == 13:
-            # Parameter lines of every prototype with one format operation over the
-            # (name, type) word pairs of all records, split back per prototype.
-            vlens = [w[p + 1] & 0xFFFF for p in ps]
-            heads = [f"[{i}] FUNC_PROTO '{get(w[p])}' ret_type_id={w[p + 2]} vlen={v}"
-                     for i, p, v in zip(tids, ps, vlens)]
-            vals = list(chain.from_iterable(map(w.__getitem__, map(slice, [p + 3 for p in ps],
-                                                                   [p + 3 + 2 * v for p, v in zip(ps, vlens)]))))
-            vals[0::2] = map(get, vals[0::2])
-            body = ("".join(map(_PARAM_FORMATS.__getitem__, vlens)) % tuple(vals)).split("\0")
-            lines = list(map(str.__add__, heads, body))
-        elif k in (2, 8, 9, 10, 11, 18):
-            kn = KIND_NAMES[k]
-            lines = [f"[{i}] {kn} '{get(w[p])}' type_id={w[p + 2]}\n" for i, p in zip(tids, ps)]
-        elif k == 4 or k == 5:
-            kn = KIND_NAMES[k]
-            lines = []
-            add = lines.append
-            for i, p in zip(tids, ps):
-                info = w[p + 1]
-                vlen = info & 0xFFFF
-                q = p + 3
-                e = q + 3 * vlen
-                if info >> 31:
-                    add(f"[{i}] {kn} '{get(w[p])}' size={w[p + 2]} vlen={vlen}"
-                        + "".join([f"\n\t'{get(a)}' type_id={b} bits_offset={c & 0xFFFFFF} bitfield_size={c >> 24}"
-                                   if c >> 24 else f"\n\t'{get(a)}' type_id={b} bits_offset={c}"
-                                   for a, b, c in zip(w[q:e:3], w[q + 1:e:3], w[q + 2:e:3])]) + "\n")
-                else:
-                    add(f"[{i}] {kn} '{get(w[p])}' size={w[p + 2]} vlen={vlen}"
-                        + "".join([f"\n\t'{get(a)}' type_id={b} bits_offset={c}"
-                                   for a, b, c in zip(w[q:e:3], w[q + 1:e:3], w[q + 2:e:3])]) + "\n")
-        elif k == 3:
-            lines = [f"[{i}] ARRAY '{get(w[p])}' type_id={w[p + 3]} index_type_id={w[p + 4]} nr_elems={w[p + 5]}\n"
-                     for i, p in zip(tids, ps)]
-        else:
-            lines = [_other(t, get, i, p, k) for i, p in zip(tids, ps)]
-        groups.append(lines)
-    # ``order`` lists the positions in group order: scatter the lines back (in C).
-    out = [""] * len(ids)
-    deque(map(out.__setitem__, order, chain.from_iterable(groups)), 0)
-    return "".join(out)
+    first = pos[ids[0]]
+    last = ids[-1]
+    end = pos[last + 1] if last + 1 < len(pos) else len(w)
+    vals = w[first:end].tolist()
+    rel = [p - first for p in pos[ids[0]:last + 1]]
+    kinds = t.kind[ids[0]:last + 1]
+    get = names.__getitem__
+    # The format: one template per record.
+    fmt = b"".join(map(_TEMPLATES.__getitem__, t.infos[ids[0] - 1:last]))
+    # The records of the kinds printed otherwise than stored or with named items, by kind
+    # (positions relative to ``vals``).
+    by_kind = {k: list(compress(rel, kinds.translate(_SELECT[k]))) for k in _GROUPED if _KIND_BYTE[k] in kinds}
+    # Names: every record's (it goes where the info word was; the id where the name was),
+    # members', enumerators' and parameters'.
+    record_names = list(map(get, map(vals.__getitem__, rel)))
+    spots = list(chain.from_iterable(_positions(vals, by_kind[kind], start, step)
+                                     for kind, start, step in _NAMED_ITEMS if kind in by_kind))
+    item_names = list(map(get, map(vals.__getitem__, spots)))
+    longest = names.longest
+    if (len(rel) + len(spots)) * longest + len(fmt) + 12 * len(vals) > limit:
+        size = len(fmt) + sum(map(len, record_names)) + sum(map(len, item_names)) + 12 * len(vals)
+        if size > limit:
+            raise MalformedInput(f"the raw listing would exceed {limit >> 20} MiB: names repeated beyond "
+                                 "what a real program has", path=t.path, section=t.section)
+    _fix_values(t, vals, by_kind, names)
+    setitem = vals.__setitem__
+    deque(map(setitem, rel, ids), 0)
+    deque(map(setitem, map((1).__add__, rel), record_names), 0)
+    deque(map(setitem, spots, item_names), 0)
+    return fmt % tuple(vals)
 
 
-def _other(t: Table, get, tid: int, p: int, k: int) -> str:
-    """The less frequent kinds, one type at a time."""
-    w = t.w
-    info = w[p + 1]
-    name = get(w[p])
-    x = w[p + 2]
-    vlen = info & 0xFFFF
-    q = p + 3
-    if k == 1:
-        v = w[q]
-        return (f"[{tid}] INT '{name}' size={x} bits_offset={(v >> 16) & 0xFF} nr_bits={v & 0xFF} "
-                f"encoding={_INT_ENC.get((v >> 24) & 0xF, 'UNKN')}\n")
-    if k == 6 or k == 19:
-        signed = info >> 31
-        lines = [f"[{tid}] {KIND_NAMES[k]} '{name}' encoding={'SIGNED' if signed else 'UNSIGNED'} size={x} vlen={vlen}"]
-        for _ in range(vlen):
-            if k == 6:
-                v = w[q + 1]
-                lines.append(f"\n\t'{get(w[q])}' val={_s32(v) if signed else v}")
-                q += 2
-            else:
-                v = w[q + 1] | (w[q + 2] << 32)
-                lines.append(f"\n\t'{get(w[q])}' val={_s64(v)}LL" if signed else f"\n\t'{get(w[q])}' val={v}ULL")
-                q += 3
-        return "".join(lines) + "\n"
-    if k == 7:
-        return f"[{tid}] FWD '{name}' fwd_kind={'union' if info >> 31 else 'struct'}\n"
-    if k == 14:
-        return f"[{tid}] VAR '{name}' type_id={x}, linkage={_linkage(w[q])}\n"
-    if k == 15:
-        lines = [f"[{tid}] DATASEC '{name}' size={x} vlen={vlen}"]
-        for _ in range(vlen):
-            vt = w[q]
+# Kinds whose items start with a name: (kind, first item word, words per item).
+_NAMED_ITEMS = ((STRUCT, 3, 3), (UNION, 3, 3), (ENUM, 3, 2), (ENUM64, 3, 3), (FUNC_PROTO, 3, 2))
+
+
+def _fix_values(t: Table, vals: list, by_kind: dict, names) -> None:
+    """Values bpftool prints otherwise than stored (see the module docstring); the info words
+    are still in place."""
+    for r in by_kind.get(INT, ()):
+        v = vals[r + 3]
+        enc = INT_ENCODING_NAMES.get((v >> INT_ENCODING_SHIFT) & 0xF, UNKNOWN_INT_ENCODING)
+        vals[r + 3] = f"bits_offset={(v >> INT_OFFSET_SHIFT) & 0xFF} nr_bits={v & 0xFF} encoding={enc}".encode()
+    # Words printed as nothing: an array's and a forward declaration's third word.
+    for r in by_kind.get(ARRAY, ()):
+        vals[r + 2] = b""
+    for r in by_kind.get(FWD, ()):
+        vals[r + 2] = b""
+    for r in by_kind.get(VAR, ()):
+        vals[r + 3] = linkage_name(vals[r + 3]).encode()
+    for r in by_kind.get(DECL_TAG, ()):
+        vals[r + 3] = s32(vals[r + 3])
+    signed = [r for r in by_kind.get(ENUM, ()) if vals[r + 1] >> KFLAG_SHIFT]
+    for q in _positions(vals, signed, 4, 2):
+        vals[q] = s32(vals[q])
+    for kind in (STRUCT, UNION):
+        flagged = [r for r in by_kind.get(kind, ()) if vals[r + 1] >> KFLAG_SHIFT]
+        for q in _positions(vals, flagged, 5, 3):
+            word = vals[q]
+            bsz = word >> BITFIELD_SHIFT
+            vals[q] = b"%d bitfield_size=%d" % (word & BIT_OFFSET_MASK, bsz) if bsz else b"%d" % word
+    for r in by_kind.get(ENUM64, ()):
+        signed = vals[r + 1] >> KFLAG_SHIFT
+        for q in _positions(vals, [r], 4, 3):
+            v = vals[q] | (vals[q + 1] << 32)
+            vals[q] = s64(v) if signed else v
+            vals[q + 1] = b""
+    for r in by_kind.get(DATASEC, ()):
+        for q in _positions(vals, [r], 3, 3):
+            vt = vals[q]
             if not 0 < vt <= t.count:
-                t.fail(f"DATASEC [{tid}] refers to type id {vt}, out of range (last is {t.count})")
-            lines.append(f"\n\ttype_id={vt} offset={w[q + 1]} size={w[q + 2]} "
-                         f"({KIND_NAMES[t.kind[vt]]} '{get(w[t.pos[vt]])}')")
-            q += 3
-        return "".join(lines) + "\n"
-    if k == 16:
-        return f"[{tid}] FLOAT '{name}' size={x}\n"
-    if k == 17:
-        return f"[{tid}] DECL_TAG '{name}' type_id={x} component_idx={_s32(w[q])}\n"
-    t.fail(f"type [{tid}] has unknown kind {k}")
-    return ""
+                t.fail(f"a data section refers to type id {vt}, out of range (last is {t.count})")
+            vals[q + 2] = b"%d (%s '%s')" % (vals[q + 2], KIND_NAMES[t.kind[vt]].encode(), names[t.w[t.pos[vt]]])
 
 
 def raw_records(btf, ids=None, table: Table | None = None) -> list[dict]:
     """The types as dicts with ``bpftool -j btf dump`` field names."""
-    t = table or Table(btf)
+    t = table or btf.table
     w, pos, kinds = t.w, t.pos, t.kind
-    nm = t.strs.with_anon()
+    strs = t.strs.load_all() if ids is None else t.strs
+
+    def nm(off: int) -> str:
+        return strs[off] if off else ANON_TEXT
+
     recs = []
-    for tid in _ids(t, ids):
+    for tid in (range(t.start_id, t.count + 1) if ids is None else ids):
         p = pos[tid]
         info = w[p + 1]
         k = kinds[tid]
-        vlen = info & 0xFFFF
+        vlen = info & VLEN_MASK
+        kflag = info >> KFLAG_SHIFT
         x = w[p + 2]
-        r = {"id": tid, "kind": KIND_NAMES[k], "name": nm[w[p]]}
+        r = {"id": tid, "kind": KIND_NAMES[k], "name": nm(w[p])}
         q = p + 3
-        if k == 1:
+        if k == INT:
             v = w[q]
-            r.update(size=x, bits_offset=(v >> 16) & 0xFF, nr_bits=v & 0xFF,
-                     encoding=_INT_ENC.get((v >> 24) & 0xF, "UNKN"))
-        elif k in (2, 8, 9, 10, 11, 18):
+            r.update(size=x, bits_offset=(v >> INT_OFFSET_SHIFT) & 0xFF, nr_bits=v & 0xFF,
+                     encoding=INT_ENCODING_NAMES.get((v >> INT_ENCODING_SHIFT) & 0xF, UNKNOWN_INT_ENCODING))
+        elif k in _REF_KINDS:
             r["type_id"] = x
-        elif k == 3:
+        elif k == ARRAY:
             r.update(type_id=w[q], index_type_id=w[q + 1], nr_elems=w[q + 2])
-        elif k in (4, 5):
+        elif k == STRUCT or k == UNION:
             r.update(size=x, vlen=vlen)
             ms = []
             for i in range(vlen):
                 off = w[q + 2]
-                m = {"name": nm[w[q]], "type_id": w[q + 1]}
-                if info >> 31:
-                    m["bits_offset"] = off & 0xFFFFFF
-                    if off >> 24:
-                        m["bitfield_size"] = off >> 24
+                m = {"name": nm(w[q]), "type_id": w[q + 1]}
+                if kflag:
+                    m["bits_offset"] = off & BIT_OFFSET_MASK
+                    if off >> BITFIELD_SHIFT:
+                        m["bitfield_size"] = off >> BITFIELD_SHIFT
                 else:
                     m["bits_offset"] = off
                 ms.append(m)
                 q += 3
             r["members"] = ms
-        elif k in (6, 19):
-            signed = bool(info >> 31)
-            r.update(encoding="SIGNED" if signed else "UNSIGNED", size=x, vlen=vlen)
+        elif k == ENUM or k == ENUM64:
+            r.update(encoding=ENUM_ENCODING_NAMES[kflag], size=x, vlen=vlen)
             vals = []
             for i in range(vlen):
-                if k == 6:
-                    v = _s32(w[q + 1]) if signed else w[q + 1]
-                    vals.append({"name": nm[w[q]], "val": v})
+                if k == ENUM:
+                    vals.append({"name": nm(w[q]), "val": s32(w[q + 1]) if kflag else w[q + 1]})
                     q += 2
                 else:
                     v = w[q + 1] | (w[q + 2] << 32)
-                    vals.append({"name": nm[w[q]], "val": _s64(v) if signed else v})
+                    vals.append({"name": nm(w[q]), "val": s64(v) if kflag else v})
                     q += 3
             r["values"] = vals
-        elif k == 7:
-            r["fwd_kind"] = "union" if info >> 31 else "struct"
-        elif k == 12:
-            r.update(type_id=x, linkage=_linkage(vlen))
-        elif k == 13:
+        elif k == FWD:
+            r["fwd_kind"] = FWD_KIND_NAMES[kflag]
+        elif k == FUNC:
+            r.update(type_id=x, linkage=linkage_name(vlen))
+        elif k == FUNC_PROTO:
             r.update(ret_type_id=x, vlen=vlen)
-            r["params"] = [{"name": nm[w[q + 2 * i]], "type_id": w[q + 2 * i + 1]} for i in range(vlen)]
-        elif k == 14:
-            r.update(type_id=x, linkage=_linkage(w[q]))
-        elif k == 15:
+            r["params"] = [{"name": nm(w[q + 2 * i]), "type_id": w[q + 2 * i + 1]} for i in range(vlen)]
+        elif k == VAR:
+            r.update(type_id=x, linkage=linkage_name(w[q]))
+        elif k == DATASEC:
             r.update(size=x, vlen=vlen)
             r["vars"] = [{"type_id": w[q + 3 * i], "offset": w[q + 3 * i + 1], "size": w[q + 3 * i + 2]}
                          for i in range(vlen)]
-        elif k == 16:
+        elif k == FLOAT:
             r["size"] = x
-        elif k == 17:
-            r.update(type_id=x, component_idx=_s32(w[q]))
+        elif k == DECL_TAG:
+            r.update(type_id=x, component_idx=s32(w[q]))
         recs.append(r)
     return recs

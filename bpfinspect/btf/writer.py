@@ -23,11 +23,12 @@ import struct
 from array import array
 from collections.abc import Callable
 
-from bpfinspect.btf.btf import BTF_MAGIC, Btf
-from bpfinspect.btf.kinds import EXTRA_FIXED, EXTRA_PER_VLEN, Kind
+from bpfinspect.btf.btf import Btf
+from bpfinspect.btf.kinds import (BITFIELD_SHIFT, BTF_HEADER, BTF_HEADER_SIZE, BTF_MAGIC, COMMON_WORDS, EXTRA_FIXED,
+                                  EXTRA_PER_VLEN, KFLAG_SHIFT, KIND_MASK, KIND_SHIFT, VLEN_MASK, Kind, info_kind)
 from bpfinspect.errors import UsageError
 
-HEADER_LEN = 24
+HEADER_LEN = BTF_HEADER_SIZE
 # Kinds whose third word is a type id.
 _REF_KINDS = frozenset({Kind.PTR, Kind.TYPEDEF, Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.FUNC,
                         Kind.VAR, Kind.DECL_TAG, Kind.TYPE_TAG, Kind.FUNC_PROTO})
@@ -37,13 +38,13 @@ def record_words(btf: Btf, tid: int) -> list[int]:
     """The 32-bit words of type ``tid``'s record, as stored."""
     words, pos = btf.words(tid)
     info = words[pos + 1]
-    kind = (info >> 24) & 0x1F
-    n = 3 + EXTRA_FIXED[kind] + EXTRA_PER_VLEN[kind] * (info & 0xFFFF)
+    kind = info_kind(info)
+    n = COMMON_WORDS + EXTRA_FIXED[kind] + EXTRA_PER_VLEN[kind] * (info & VLEN_MASK)
     return list(words[pos:pos + n])
 
 
 def _info(kind: int, vlen: int, kflag: bool) -> int:
-    return (int(kflag) << 31) | ((kind & 0x1F) << 24) | (vlen & 0xFFFF)
+    return (int(kflag) << KFLAG_SHIFT) | ((kind & KIND_MASK) << KIND_SHIFT) | (vlen & VLEN_MASK)
 
 
 class BtfBuilder:
@@ -99,7 +100,7 @@ class BtfBuilder:
         if not self.start_id <= record_id <= self.count:
             raise UsageError("a field needs a struct or union before it")
         rec = self.types[record_id - self.start_id]
-        kind = (rec[1] >> 24) & 0x1F
+        kind = info_kind(rec[1])
         if kind not in (Kind.STRUCT, Kind.UNION):
             raise UsageError("a field needs a struct or union before it")
         bitfield = bool(bit_size) or bit_offset % 8 != 0
@@ -108,9 +109,9 @@ class BtfBuilder:
         if kind == Kind.UNION and bit_offset:
             raise UsageError(f"field {name!r}: a union member at offset {bit_offset}")
         name_off = self.add_str(name) if name else 0
-        rec += [name_off, type_id, bit_offset | (bit_size << 24)]
-        vlen = (rec[1] & 0xFFFF) + 1
-        rec[1] = _info(kind, vlen, bitfield or bool(rec[1] >> 31))
+        rec += [name_off, type_id, bit_offset | (bit_size << BITFIELD_SHIFT)]
+        vlen = (rec[1] & VLEN_MASK) + 1
+        rec[1] = _info(kind, vlen, bitfield or bool(rec[1] >> KFLAG_SHIFT))
 
     def add_int(self, name: str, size: int, encoding: int = 0, bits: int | None = None, offset: int = 0) -> int:
         """``btf__add_int``: ``encoding`` is a mask of INT_SIGNED, INT_CHAR, INT_BOOL."""
@@ -177,8 +178,8 @@ class BtfBuilder:
         then each member's, enumerator's or parameter's by position) is ``name_of(index, old)``
         instead, even where the old one is empty."""
         words = record_words(src, tid)
-        kind = (words[1] >> 24) & 0x1F
-        vlen = words[1] & 0xFFFF
+        kind = info_kind(words[1])
+        vlen = words[1] & VLEN_MASK
         step = {Kind.STRUCT: 3, Kind.UNION: 3, Kind.ENUM: 2, Kind.ENUM64: 3, Kind.FUNC_PROTO: 2}.get(kind, 0)
         for index, at in [(-1, 0)] + [(i, 3 + step * i) for i in range(vlen if step else 0)]:
             if name_of is not None:
@@ -192,8 +193,8 @@ class BtfBuilder:
         """Rewrite every type id held by every record (from id ``first`` on) through ``mapping``."""
         start = 0 if first is None else max(first - self.start_id, 0)
         for rec in self.types[start:]:
-            kind = (rec[1] >> 24) & 0x1F
-            vlen = rec[1] & 0xFFFF
+            kind = info_kind(rec[1])
+            vlen = rec[1] & VLEN_MASK
             if kind in _REF_KINDS:
                 rec[2] = mapping(rec[2])
             if kind == Kind.ARRAY:
@@ -217,7 +218,7 @@ class BtfBuilder:
             words.byteswap()
         types = words.tobytes()
         e = "<" if endian == "little" else ">"
-        header = struct.pack(e + "HBBIIIII", BTF_MAGIC, 1, 0, HEADER_LEN, 0, len(types), len(types),
+        header = struct.pack(e + "H" + BTF_HEADER, BTF_MAGIC, 1, 0, HEADER_LEN, 0, len(types), len(types),
                              len(self._strs))
         return header + types + bytes(self._strs)
 

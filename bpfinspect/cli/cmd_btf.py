@@ -10,13 +10,11 @@ Rendering cache (an extra, never needed for correctness): the text of a
 kernel-sized rendering (input of 1 MiB or more, piped output) is kept under
 ``$XDG_CACHE_HOME/bpfinspect/btf/`` (``~/.cache/...``), keyed by the SHA-256 of
 the input bytes (and of the base's), the format and options, the bpfinspect
-version and the size and modification time of the modules that render.  A
+version and a hash of the whole ``bpfinspect.btf`` package (and of this
+command's view modules).  A
 later identical run prints the kept bytes without decoding anything.  Set
 ``BPFINSPECT_NO_CACHE=1`` to neither read nor write it.  At most
 ``_CACHE_KEEP`` renderings are kept (oldest removed first).
-
-A kernel-sized dump splits its work with a forked child (see
-:mod:`bpfinspect.btf.parallel`); ``BPFINSPECT_JOBS=1`` keeps to one process.
 """
 
 from __future__ import annotations
@@ -61,9 +59,8 @@ def _base_for(args):
 # Inputs smaller than this render fast enough: they are never cached.
 _CACHE_MIN_INPUT = 1 << 20
 _CACHE_KEEP = 8
-# The modules whose code decides the rendered text.
-_RENDER_MODULES = ("btf/btf.py", "btf/c_table.py", "btf/raw.py", "btf/c_dump.py", "btf/parallel.py",
-                   "views/btf.py", "cli/cmd_btf.py")
+# Beside the whole btf package, the modules outside it whose code decides the rendered text.
+_RENDER_MODULES = ("views/btf.py", "cli/cmd_btf.py")
 
 
 def _cache_dir() -> str | None:
@@ -83,9 +80,11 @@ def _cache_key(args, fmt: str, base: str | None) -> tuple[str, dict] | None:
             return None
         import hashlib
 
+        from bpfinspect.btf import code_hash
         from bpfinspect.fileio import code_fingerprint
         h = hashlib.sha256()
         h.update(f"{fmt}\0{args.sorted}\0{args.no_guards}\0".encode())
+        h.update(code_hash().encode())
         h.update(code_fingerprint(*_RENDER_MODULES).encode())
         from bpfinspect.btf.btf import read_source
         read = {}
@@ -153,12 +152,11 @@ def run(args) -> int:
                 return 0
 
     from bpfinspect.btf import load_btf
-    from bpfinspect.btf.c_table import Table
     from bpfinspect.views import btf as view
 
     btf = load_btf(args.source, base=load_btf(base, data=read.get(base)) if base else None,
                    data=read.get(args.source))
-    table = Table(btf)
+    table = btf.table
     ids = None
     if args.type_name:
         ids = view.find_named(table, args.type_name, c_roots=(fmt == "c" and not args.json))
@@ -170,9 +168,9 @@ def run(args) -> int:
     if fmt == "c":
         text = view.c(btf, ids, guards=not args.no_guards, sort=args.sorted, table=table)
     else:
-        text = view.raw(btf, ids, table=table)
+        text = view.raw_bytes(btf, ids, table=table)
     if cache_file is not None:
-        data = text.encode("utf-8", "surrogateescape")
+        data = text if type(text) is bytes else text.encode("utf-8", "surrogateescape")
         _write_bytes(data)
         _cache_write(cache, cache_file, data)
         return 0

@@ -14,7 +14,7 @@ import os
 import re
 
 from bpfinspect.errors import EnvironmentProblem, UsageError
-from bpfinspect.fileio import cache_dir, code_fingerprint, write_atomic
+from bpfinspect.fileio import cache_dir, write_atomic
 
 DEFAULT_BTF = "/sys/kernel/btf/vmlinux"
 
@@ -67,8 +67,8 @@ def ensure_vmlinux_dir(include_name: str, btf_path: str | None = None) -> str:
     except OSError as exc:
         raise EnvironmentProblem(f"cannot read {path}: {exc.strerror or exc}") from exc
     # the printer's own code is part of the key: a fixed printer never serves an old header
-    digest = hashlib.sha256(data + code_fingerprint("btf/btf.py", "btf/c_table.py", "btf/c_dump.py").encode()
-                            ).hexdigest()[:32]
+    from bpfinspect.btf import code_hash  # noqa: PLC0415
+    digest = hashlib.sha256(data + code_hash().encode()).hexdigest()[:32]
     directory = os.path.join(cache_root(), digest)
     target = os.path.join(directory, include_name)
     if os.path.isfile(target):

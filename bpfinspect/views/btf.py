@@ -27,14 +27,19 @@ from __future__ import annotations
 
 import sys
 
-from bpfinspect.btf.c_table import Table
+from bpfinspect.btf.kinds import ENUM, ENUM64, FLOAT, FWD, INT, STRUCT, TYPEDEF, UNION
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from bpfinspect.btf.table import Table
 
 SCHEMA = 1
 # Beyond this many characters a terminal gets plain text (highlighting vmlinux.h takes long).
 _HIGHLIGHT_LIMIT = 256 * 1024
 
-_PREFIXES = {"struct": (4,), "union": (5,), "enum": (6, 19)}
-_C_ROOT_KINDS = (1, 4, 5, 6, 7, 8, 16, 19)
+_PREFIXES = {"struct": (STRUCT,), "union": (UNION,), "enum": (ENUM, ENUM64)}
+# Kinds --type takes as roots of a C rendering (what C can define or name).
+_C_ROOT_KINDS = (INT, STRUCT, UNION, ENUM, FWD, TYPEDEF, FLOAT, ENUM64)
 
 
 def find_named(table: Table, name: str, *, c_roots: bool = False) -> list[int]:
@@ -44,7 +49,7 @@ def find_named(table: Table, name: str, *, c_roots: bool = False) -> list[int]:
     if len(words) == 2 and words[0] in _PREFIXES:
         kinds = _PREFIXES[words[0]]
         name = words[1].strip()
-    w, pos, strs, kk = table.w, table.pos, table.strs, table.kind
+    w, pos, strs, kk = table.w, table.pos, table.strs.load_all(), table.kind
     lo = table.start_id if not c_roots else 1
     found = []
     for tid in range(lo, table.count + 1):
@@ -62,6 +67,12 @@ def find_named(table: Table, name: str, *, c_roots: bool = False) -> list[int]:
 def raw(btf, ids=None, table: Table | None = None) -> str:
     from bpfinspect.btf.raw import raw_text
     return raw_text(btf, ids, table=table)
+
+
+def raw_bytes(btf, ids=None, table: Table | None = None) -> bytes:
+    """The raw listing as the bytes to write (its names are never decoded)."""
+    from bpfinspect.btf.raw import raw_bytes
+    return raw_bytes(btf, ids, table=table)
 
 
 def c(btf, ids=None, *, guards: bool = True, sort: bool = False, table: Table | None = None) -> str:
@@ -91,22 +102,25 @@ def write_json(doc: dict, stream=None) -> None:
     stream.write("\n")
 
 
-def write_text(text: str, fmt: str, stream=None) -> None:
-    """Print ``text``: highlighted on a terminal when small, else the exact bytes."""
+def write_text(text: str | bytes, fmt: str, stream=None) -> None:
+    """Print ``text`` (str, or the bytes of it): highlighted on a terminal when small, else the
+    exact bytes."""
     stream = stream or sys.stdout
     if len(text) <= _HIGHLIGHT_LIMIT and _isatty(stream):
         from bpfinspect.views.table import use_rich
         if use_rich(stream):
+            if type(text) is bytes:
+                text = text.decode("utf-8", "surrogateescape")
             _write_rich(text, fmt, stream)
             return
-    data = text.encode("utf-8", "surrogateescape")
+    data = text if type(text) is bytes else text.encode("utf-8", "surrogateescape")
     buf = getattr(stream, "buffer", None)
     if buf is not None:
         stream.flush()
         buf.write(data)
         buf.flush()
     else:
-        stream.write(text)
+        stream.write(text if type(text) is str else text.decode("utf-8", "surrogateescape"))
 
 
 def _isatty(stream) -> bool:
