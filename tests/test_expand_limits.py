@@ -189,3 +189,28 @@ def _processes_with(mark: str) -> list[int]:
         except OSError:
             pass
     return found
+
+
+def test_macro_bomb_without_core_ends_in_one_line_within_the_limits(tmp_path):
+    """`expand --no-core` parses the source with libclang too: in the same child, under the same limits."""
+    src = tmp_path / "bomb.bpf.c"
+    src.write_text(bomb_source())
+    p, seconds = expand("--no-core", str(src))
+    assert p.returncode == 2 and p.stdout == b""
+    assert one_line(p) == (f"bpfinspect: {src}: the rewrite needs more than the 1024 MiB of memory it may use")
+    assert seconds < TIME_LIMIT
+
+
+def test_bytes_that_are_not_utf8_are_kept_without_core_too(not_utf8):
+    p, _ = expand("--no-core", str(not_utf8))
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.split(b"\n")
+    for line in NOT_UTF8.split(b"\n"):
+        if b'SEC("' not in line:
+            assert line in lines, line
+    assert b"\xef\xbf\xbd" not in p.stdout
+    q, _ = expand("--no-core", "--diff", str(not_utf8))
+    assert q.returncode == 0 and b"\xef\xbf\xbd" not in q.stdout
+    j, _ = expand("--no-core", "--json", str(not_utf8))
+    assert j.returncode == 2 and j.stdout == b""
+    assert "bytes that are not UTF-8" in one_line(j)

@@ -73,14 +73,14 @@ def _print_highlighted(text: str, lexer: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Bytes that are not UTF-8 (a Latin-1 comment, a binary string) come back out as they were.
+    sys.stdout.reconfigure(errors="surrogateescape")
     if args.no_core:
         return _run_no_core(args)
     from bpfinspect.expand.clangfront import SourceDiagnostics  # noqa: PLC0415
     from bpfinspect.expand.limited import expand_limited  # noqa: PLC0415 - libclang (in a child) is heavy
     from bpfinspect.expand.views import diff_text, json_document, sites_text  # noqa: PLC0415
 
-    # Bytes that are not UTF-8 (a Latin-1 comment, a binary string) come back out as they were.
-    sys.stdout.reconfigure(errors="surrogateescape")
     try:
         result = expand_limited(args.file, macros=args.macros, keep=args.keep, arch=args.arch,
                                 include_dirs=args.include_dirs, defines=args.defines,
@@ -137,15 +137,15 @@ def _warnings(result) -> None:
 def _run_no_core(args: argparse.Namespace) -> int:
     from bpfinspect.errors import UsageError  # noqa: PLC0415
     from bpfinspect.expand.clangfront import SourceDiagnostics  # noqa: PLC0415
-    from bpfinspect.expand.nocore import rewrite  # noqa: PLC0415 - libclang is heavy
+    from bpfinspect.expand.limited import rewrite_limited  # noqa: PLC0415 - libclang (in a child) is heavy
     from bpfinspect.expand.views import nocore_diff_text, nocore_json, nocore_sites_text  # noqa: PLC0415
 
     if args.keep:
         raise UsageError("--no-core expands every CO-RE macro: drop --keep")
     extra = [m.strip() for ms in (args.macros or []) for m in ms.split(",") if m.strip() and m.strip() != "default"]
     try:
-        result = rewrite(args.file, target=args.btf, arch=args.arch, include_dirs=args.include_dirs,
-                         defines=args.defines, macros=extra)
+        result = rewrite_limited(args.file, target=args.btf, arch=args.arch, include_dirs=args.include_dirs,
+                                 defines=args.defines, macros=extra)
     except SourceDiagnostics as exc:
         return _diagnostics(exc)
     _warnings(result)

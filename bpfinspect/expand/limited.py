@@ -1,4 +1,5 @@
-"""``expand_source`` as the command runs it: in a child process with limits.
+"""``expand_source`` and the rewrite without CO-RE as the command runs them: in a child process
+with limits.
 
 libclang parses whatever the source asks for (a macro bomb of a few hundred bytes makes clang
 allocate gigabytes; LLVM answers running out of memory by aborting with its crash report),
@@ -65,6 +66,29 @@ def expand_limited(path: str, **kwargs) -> ExpandResult:
     try:
         return run_limited(lambda: expand_source(path, **kwargs), memory_mb=memory_mb, cpu_seconds=cpu,
                            wall_seconds=3 * cpu + 10, encode=_encode, decode=_decode, what="the expansion")
+    except ChildError as exc:
+        if exc.lines is not None:
+            raise SourceDiagnostics(exc.lines, path=path) from None
+        raise
+
+
+def rewrite_limited(path: str, **kwargs):
+    """:func:`~bpfinspect.expand.nocore.rewrite` (``expand --no-core``) in a child process under
+    the same :func:`limits`: it parses the source with libclang as the expansion does."""
+    from bpfinspect.expand.nocore import NoCoreResult, Rewrite, rewrite
+    from bpfinspect.sandbox import ChildError, run_limited
+
+    def encode(result: NoCoreResult) -> dict:
+        return dataclasses.asdict(result)
+
+    def decode(doc: dict) -> NoCoreResult:
+        rewrites = [Rewrite(**r) for r in doc.pop("rewrites")]
+        return NoCoreResult(rewrites=rewrites, **doc)
+
+    memory_mb, cpu = limits()
+    try:
+        return run_limited(lambda: rewrite(path, **kwargs), memory_mb=memory_mb, cpu_seconds=cpu,
+                           wall_seconds=3 * cpu + 10, encode=encode, decode=decode, what="the rewrite")
     except ChildError as exc:
         if exc.lines is not None:
             raise SourceDiagnostics(exc.lines, path=path) from None

@@ -34,6 +34,7 @@ import tempfile
 from dataclasses import dataclass, field
 
 from bpfinspect.errors import EnvironmentProblem, UsageError
+from bpfinspect.quote.c import comment_text
 
 CORE_MACROS = (
     # the tracing macros that use CO-RE reads inside (for the syscall wrappers' registers)
@@ -88,12 +89,9 @@ class NoCoreResult:
 
     @staticmethod
     def as_text(s: str) -> str:
-        return s.encode("latin-1").decode("utf-8", "replace")
-
-
-def comment_safe(text: str) -> str:
-    """Text from BTF or a path, safe inside a C block comment on one line."""
-    return re.sub(r"[^A-Za-z0-9_.,:;=+\-\[\]/<> ()#@]", "?", text)[:200]
+        """As :meth:`bpfinspect.expand.core.ExpandResult.as_text`: bytes that are not UTF-8 become
+        lone surrogates, written back as the same bytes."""
+        return s.encode("latin-1").decode("utf-8", "surrogateescape")
 
 
 # -- the source's own BTF ------------------------------------------------------------------------
@@ -504,7 +502,7 @@ def rewrite(path: str, *, target: str | None = None, arch: str | None = None, in
             raise NoCoreError(f"{path}:{b.line}:{b.column}: a CO-RE use inside another one")
 
     resolver = Resolver(None, btf=lbtf)
-    target_name = comment_safe(targets[0].name)
+    target_name = comment_text(targets[0].name)
     result = NoCoreResult(path, targets[0].name, "", warnings=list(expanded.warnings))
     pieces: list[str] = []
     pos = 0
@@ -530,10 +528,10 @@ def rewrite(path: str, *, target: str | None = None, arch: str | None = None, in
         value = r.value
         spec = r.target_spec.text() if r.target_spec is not None else ""
         if r.status == "not_found":
-            comment = f"{comment_safe(readable)}: {kind_name} = {value}, not in {target_name}"
+            comment = f"{comment_text(readable)}: {kind_name} = {value}, not in {target_name}"
         else:
             tid = r.target_spec.root_type_id if r.target_spec is not None else 0
-            comment = f"{comment_safe(readable)}: {kind_name} {value} from {target_name} [{tid}]"
+            comment = f"{comment_text(readable)}: {kind_name} {value} from {target_name} [{tid}]"
         repl = _replacement(s, value, text, comment)
         pieces.append(text[pos:s.start])
         pieces.append(repl)

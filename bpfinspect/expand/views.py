@@ -72,7 +72,7 @@ def json_document(result: ExpandResult) -> dict:
 def nocore_diff_text(result) -> str:
     """Unified diff from the original source to its rewrite without CO-RE."""
     with open(result.path, "rb") as f:
-        before = f.read().decode("utf-8", "replace").splitlines(keepends=True)
+        before = f.read().decode("utf-8", "surrogateescape").splitlines(keepends=True)
     after = result.as_text(result.text).splitlines(keepends=True)
     return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
                    for line in difflib.unified_diff(before, after, fromfile=result.path,
@@ -92,7 +92,14 @@ def nocore_json(result) -> dict:
     """Schema 1: ``{"schema", "file", "target", "rewrites": [{"line", "column", "builtin", "kind",
     "path", "value", "target_spec", "original", "replacement"}], "rewritten"}``; ``line`` and
     ``column`` (1-based) are those of the use in the original source (the macro's use, for
-    a builtin a macro produced)."""
+    a builtin a macro produced).  A source with bytes that are not UTF-8 is refused, as by
+    :func:`json_document`."""
+    try:
+        result.text.encode("latin-1").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedInput(f"bytes that are not UTF-8 ({exc.object[exc.start:exc.end].hex(' ')}): "
+                             f"--json carries text only; the other views keep such bytes as they are",
+                             path=result.path) from None
     return {
         "schema": JSON_SCHEMA,
         "file": result.path,
