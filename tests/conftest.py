@@ -110,3 +110,34 @@ def bpfinspect(*args: str, check: bool = False, input: str | None = None) -> sub
 def fixture_objects() -> list[Path]:
     assert FIXTURE_OBJECTS, "fixtures/*.bpf.o are missing: run fixtures/build.sh"
     return FIXTURE_OBJECTS
+
+
+@pytest.fixture(autouse=True)
+def _sigint_state_as_found():
+    """Every test leaves SIGINT's handler and the interrupt machinery as it found them: a test
+    that leaves a shield open or a command's phase behind would make a later Ctrl-C test pass or
+    fail for reasons of its own.  The leak is reported on the test that caused it."""
+    import signal
+
+    from bpfinspect import interrupts
+
+    before = signal.getsignal(signal.SIGINT)
+    yield
+    s = interrupts._State
+    leaks = []
+    now = signal.getsignal(signal.SIGINT)
+    library_mode = now is interrupts._handler and before is signal.default_int_handler  # the runtime installs it
+    if now is not before and not library_mode:
+        leaks.append(f"SIGINT handler {signal.getsignal(signal.SIGINT)!r}, was {before!r}")
+        signal.signal(signal.SIGINT, before)
+    if s.depth:
+        leaks.append(f"{s.depth} shielded block(s) still open")
+        s.depth = 0
+    if s.pending or s.deferred:
+        leaks.append(f"a Ctrl-C held back (pending={s.pending}, deferred={s.deferred})")
+        s.pending = s.deferred = False
+    if s.phase not in (interrupts._LIBRARY,):
+        leaks.append(f"a command's phase {s.phase} left behind")
+        s.phase = interrupts._LIBRARY
+    if leaks:
+        pytest.fail("interrupt state leaked: " + "; ".join(leaks), pytrace=False)

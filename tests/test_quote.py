@@ -251,7 +251,7 @@ def test_python_ident(raw):
     from bpfinspect.quote import python as q
     name = q.ident(raw)
     assert name.isascii() and name.isidentifier()
-    assert not keyword.iskeyword(name) and name not in q.SOFT_KEYWORDS and not q.is_special(name)
+    assert not keyword.iskeyword(name) and not q.is_special(name)
 
 
 def test_python_scope_rules():
@@ -260,6 +260,10 @@ def test_python_scope_rules():
     assert [s.take(n) for n in ("ctypes", "len", "a-b", "a_b", "a b", "class", "match", "type", "__init__",
                                 "None")] == \
         ["ctypes_", "len_", "a_b", "a_b_2", "a_b_3", "class_", "match_", "type_", "__init___", "None_"]
+    # a field scope: soft keywords and builtins are names like any other; keywords are not
+    f = q.Scope({"_fields_"})
+    assert [f.take(n) for n in ("type", "match", "id", "len", "from", "_fields_", "type")] == \
+        ["type", "match", "id", "len", "from_", "_fields__", "type_2"]
 
 
 def test_python_names_the_runtime_defines_are_reserved():

@@ -20,10 +20,12 @@ Identifiers
 2. an empty result becomes ``_``; a leading digit gets ``_`` in front;
 3. while the result is reserved, ``_`` is appended.
 
-Reserved are: keywords, soft keywords (``match``, ``case``, ``_``, and ``type``
-from Python 3.12), names with Python's special ``__x__`` shape, and whatever the
-scope adds (for a module: the builtins and the module's own names; see
-:class:`Scope`).  :class:`Scope` makes identifiers unique within a scope with a
+Reserved are: keywords, names with Python's special ``__x__`` shape, and whatever
+the scope adds (for a module: the builtins, the soft keywords ``match``, ``case``,
+``_`` and ``type`` -- legal names, but confusing ones for a class -- and the
+module's own names; see :class:`Scope`).  A field keeps a soft keyword's or a
+builtin's name (``event.type``, ``event.id``): Python reads an attribute of any
+name but a keyword.  :class:`Scope` makes identifiers unique within a scope with a
 suffix (``_2``, ``_3``..., or another the caller chooses).
 
 Docstrings and comments
@@ -100,7 +102,7 @@ def is_special(name: str) -> bool:
 
 
 def is_reserved(name: str, extra=()) -> bool:
-    return keyword.iskeyword(name) or name in SOFT_KEYWORDS or is_special(name) or name in extra
+    return keyword.iskeyword(name) or is_special(name) or name in extra
 
 
 def sanitize(raw: str) -> str:
@@ -123,8 +125,8 @@ class Scope:
     """Identifiers unique within one scope.
 
     ``reserved``: names the scope must not use (they get ``_`` appended, as keywords
-    do); ``builtins``: the builtins count as reserved (a module's top level, where a
-    class called ``len`` would hide the builtin from the module's own code);
+    do); ``builtins``: the builtins and soft keywords count as reserved (a module's top
+    level, where a class called ``len`` would hide the builtin from the module's own code);
     ``suffix``: how a name taken already by an earlier one is told apart (``"_{n}"``
     gives ``x_2``, ``x_3``...).
     """
@@ -132,7 +134,7 @@ class Scope:
     def __init__(self, reserved=(), *, builtins: bool = False, suffix: str = "_{n}") -> None:
         self.reserved: set[str] = set(reserved)
         if builtins:
-            self.reserved |= BUILTINS
+            self.reserved |= BUILTINS | SOFT_KEYWORDS
         self.taken: set[str] = set()
         self.suffix = suffix
 
