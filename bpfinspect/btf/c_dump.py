@@ -29,7 +29,8 @@ Public API (for the CLI, the skeleton generators and ``expand``)
     ``names``, ``layout``, ``budget``, ``style``);
     ``dump(ids=None, *, guards=True, sort=False) -> str`` as above;
     ``sorted_ids() -> list[int]``; ``raw_name(type_id) -> str``.
-``CDeclarations(btf, table=None, *, abbreviate=False)`` (a CDumper) adds:
+``CDeclarations(btf, table=None, *, abbreviate=False, names=None, style=None, renderer=CRenderer)``
+(a CDumper; the C skeleton gives its own identifier hook, style and renderer) adds:
     ``decl(type_id, name="", lvl=0, strip_mods=False, *, indent=None) -> str``:
     a declaration of ``name`` with that type as bpftool's skeletons and
     headers write it, e.g. ``'char comm[16]'``, ``'int (*cb)(void *)'``; with
