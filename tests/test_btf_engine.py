@@ -60,12 +60,12 @@ def check_records(btf) -> int:
     table = btf.table
 
     class Hook(DumpNames):
-        def field(self, name: str) -> str:   # a hook that changes nothing, but is one
+        def member(self, record: int, index: int, name: str) -> str:   # changes nothing, but is a hook
             return name
 
     fast = CRenderer(table)
     general = CRenderer(table, names=Hook(table))
-    assert general._field is not None and fast._field is None
+    assert general._member is not None and fast._member is None
     checked = 0
     for tid in range(1, table.count + 1):
         if table.kind[tid] in (STRUCT, UNION):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import keyword
 import os
 import posixpath
 
@@ -13,10 +12,12 @@ from conftest import FIXTURES
 from dwarf_util import DWARF_FIXTURES, DWARFDUMP, PAHOLE, dump, member_bit_offset, pahole_btf, ranges
 
 from bpfinspect.btf import Kind
+from bpfinspect.btf.ctypes_layout import CTYPES_ATTRS
 from bpfinspect.dwarf import constants as dw
 from bpfinspect.dwarf import read_dwarf
 from bpfinspect.dwarf.types import DwarfTypes
 from bpfinspect.elf import ElfFile
+from bpfinspect.quote.python import Scope
 
 needs_dwarfdump = pytest.mark.skipif(DWARFDUMP is None, reason="llvm-dwarfdump-19 is not installed (apt install llvm-19)")
 needs_pahole = pytest.mark.skipif(PAHOLE is None, reason="pahole is not installed (apt install pahole)")
@@ -343,12 +344,12 @@ def test_every_dwarf_record_as_ctypes_has_dwarfs_layout(path):
     for x in dies:
         cls = layout.get(layout.define(tids[x.offset]))
         assert ctypes.sizeof(cls) == x.num("DW_AT_byte_size"), hex(x.offset)
+        # the fields' Python names, as the layout gives them (``global`` is ``global_``...)
+        names = Scope(CTYPES_ATTRS)
         for m in (d[c] for c in x.children):
             if m.tag != "DW_TAG_member" or m.text("DW_AT_name") is None:
                 continue
-            name = m.text("DW_AT_name")
-            if keyword.iskeyword(name):
-                name += "_"     # the one rename a field gets (quote.python): `global` is `global_`
+            name = names.take(m.text("DW_AT_name"))
             want = member_bit_offset(m, d, little)
             if "DW_AT_bit_size" in m.attrs:
                 if not little:

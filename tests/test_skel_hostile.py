@@ -292,6 +292,21 @@ def test_c_names_follow_the_rules(objects):
     assert "int; _Static_assert" not in text and "\tint a_b;" in text
 
 
+def test_each_declaration_is_written_once(objects):
+    """A variable of an anonymous enum declares its enumerators where the skeleton writes it,
+    under the names the skeleton decided, with and without --types (nothing is written twice,
+    so nothing is renamed ___2 after the fact)."""
+    from bpfinspect.obj import open_object
+    from bpfinspect.skel.c_build import build_model
+    table, _ = objects
+    for types in (False, True):
+        m = build_model(open_object(str(table["compiled"][0])), types=types)
+        bss = next(d for d in m.datasecs if d.section == ".bss")
+        var = next(v for v in bss.members if v.name and v.name.c == "anon_enum_var")
+        assert var.decl == "enum {\n\t\t\tunix_ = 1,\n\t\t\terrno_2 = 2,\n\t\t} anon_enum_var"
+        assert "unix_ =" not in m.types_text and "___2" not in m.types_text
+
+
 def test_python_names_follow_the_rules(objects, tmp_path):
     table, _ = objects
     mod = tmp_path / "rules_skel.py"

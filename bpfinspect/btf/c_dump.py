@@ -20,10 +20,17 @@ Public API (for the CLI, the skeleton generators and ``expand``)
 
 ``c_text(btf, ids=None, *, guards=True, sort=False) -> str``
     The whole header, or just the types ``ids`` and what they need.
-``CDumper(btf, table=None)``
+``CDumper(btf, table=None, *, names=None, style=None, renderer=CRenderer)``
+    ``names`` is the identifier hook (:class:`bpfinspect.btf.decl.Names`; default
+    :class:`~bpfinspect.btf.c_render.DumpNames`, bpftool's ``___N``), ``style`` the
+    declarator options (:class:`bpfinspect.btf.decl.DeclStyle`), ``renderer`` the class
+    that writes each item (a subclass of :class:`~bpfinspect.btf.c_render.CRenderer` may
+    leave items out or add attributes; it is called with the table and the keywords
+    ``names``, ``layout``, ``budget``, ``style``);
     ``dump(ids=None, *, guards=True, sort=False) -> str`` as above;
     ``sorted_ids() -> list[int]``; ``raw_name(type_id) -> str``.
-``CDeclarations(btf, table=None, *, abbreviate=False)`` (a CDumper) adds:
+``CDeclarations(btf, table=None, *, abbreviate=False, names=None, style=None, renderer=CRenderer)``
+(a CDumper; the C skeleton gives its own identifier hook, style and renderer) adds:
     ``decl(type_id, name="", lvl=0, strip_mods=False, *, indent=None) -> str``:
     a declaration of ``name`` with that type as bpftool's skeletons and
     headers write it, e.g. ``'char comm[16]'``, ``'int (*cb)(void *)'``; with
@@ -48,7 +55,7 @@ never escapes.
 from __future__ import annotations
 
 from bpfinspect.btf.c_render import Budget, CRenderer, DumpNames
-from bpfinspect.btf.decl import DeclStyle
+from bpfinspect.btf.decl import DeclStyle, Names
 from bpfinspect.btf.layout import Layout
 from bpfinspect.btf.order import Walk, sorted_roots
 from bpfinspect.btf.table import Table, output_limit
@@ -65,7 +72,8 @@ class CDumper:
 
     abbreviate = False
 
-    def __init__(self, btf, table: Table | None = None, *, names: DumpNames | None = None) -> None:
+    def __init__(self, btf, table: Table | None = None, *, names: Names | None = None,
+                 style: DeclStyle | None = None, renderer=CRenderer) -> None:
         t = table or btf.table
         self.btf = btf
         self.t = t
@@ -73,8 +81,9 @@ class CDumper:
         self.layout = Layout(t) if table is not None else btf.layout
         self.namer = names or DumpNames(t)
         self.budget = Budget(output_limit(btf), t.path, t.section)
-        self.render = CRenderer(t, names=self.namer, layout=self.layout, budget=self.budget,
-                                style=DeclStyle(anon="braces" if self.abbreviate else "inline"))
+        if style is None:
+            style = DeclStyle(anon="braces" if self.abbreviate else "inline")
+        self.render = renderer(t, names=self.namer, layout=self.layout, budget=self.budget, style=style)
         self.walk = Walk(t)
         self._done = 0   # items of the walk already rendered
 
@@ -130,9 +139,9 @@ class CDeclarations(CDumper):
     """
 
     def __init__(self, btf, table: Table | None = None, *, abbreviate: bool = False,
-                 names: DumpNames | None = None) -> None:
+                 names: Names | None = None, style: DeclStyle | None = None, renderer=CRenderer) -> None:
         self.abbreviate = abbreviate
-        super().__init__(btf, table, names=names)
+        super().__init__(btf, table, names=names, style=style, renderer=renderer)
 
     @property
     def names(self) -> dict:

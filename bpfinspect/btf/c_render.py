@@ -117,9 +117,8 @@ class DumpNames(Names):
         r = self.resolved.get(tid)
         return r if r is not None else self._claim(tid, self.ident_counts)
 
-    def enumerators(self, names: list, named: bool = False) -> list:
-        """The enumerator names of one printing of an enum (``named``: of a named enum), each
-        claimed."""
+    def enumerators(self, tid: int, names: list) -> list:
+        """The enumerator names of one printing of enum ``tid``, each claimed."""
         counts = self.ident_counts
         if counts.keys().isdisjoint(names) and len(set(names)) == len(names):
             # Names nothing has claimed yet, each once: all of them as they are.
@@ -137,7 +136,13 @@ class CRenderer(TableView):
     """Definitions of the types of one table (see the module docstring).
 
     ``names`` resolves identifiers (default: :class:`DumpNames`); ``style`` is the declarator
-    style (bpftool's by default; anonymous types are always written inline here)."""
+    style (bpftool's by default; anonymous types are always written inline here).
+
+    For a subclass: ``empty_member`` is the one member line a record with no members and no
+    size gets (None: ``{}``, as bpftool writes it); :meth:`enum_values` spells enumerator
+    values; :meth:`item` may leave an item out."""
+
+    empty_member: str | None = None
 
     def __init__(self, table, *, names: Names | None = None, layout: Layout | None = None,
                  style: DeclStyle = BPFTOOL, budget: Budget | None = None) -> None:
@@ -150,9 +155,10 @@ class CRenderer(TableView):
         self.resolved = getattr(self.names, "resolved", {})
         self.heads = self.decl.heads
         self.tails = self.decl.tails
-        # Member and parameter names go through the hook only when it does something.
-        self._field = None if type(self.names).field is Names.field else self.names.field
-        self._enumerators = getattr(self.names, "enumerators", None)
+        # Member names go through the hook only when it does something.
+        self._member = self.names.member if self.names.overrides("member") else None
+        self._enumerators = self.names.enumerators if self.names.overrides("enumerators") else None
+        self._values_hook = type(self).enum_values is not CRenderer.enum_values
 
     # -- records -----------------------------------------------------------------------------
 
@@ -177,7 +183,7 @@ class CRenderer(TableView):
         q = p + 3
         e = q + 3 * vlen
         budget = self.budget
-        if (plan[1] is None and not info >> KFLAG_SHIFT and self._field is None
+        if (plan[1] is None and not info >> KFLAG_SHIFT and self._member is None
                 and vlen * (self.decl.longest + self.strs.longest + lvl1 + 2) < budget.left):
             # Named members of plain types (nearly all): each line is head + name + tail, the
             # heads made (and their names claimed) in member order.  (The test above bounds
@@ -201,6 +207,8 @@ class CRenderer(TableView):
             body = ind + (";" + ind).join(lines) + ";\n" + (_TABS[lvl] if lvl < 64 else tabs(lvl)) + "}"
         elif w[p + 2]:
             body = "\n" + tabs(lvl) + "}"
+        elif self.empty_member is not None:
+            body = ind + self.empty_member + ";\n" + tabs(lvl) + "}"
         else:
             body = "}"
         if plan[0]:
@@ -219,7 +227,7 @@ class CRenderer(TableView):
         plains = decl.plains
         heads, tails = decl.heads[strip], decl.tails[strip]
         strs = self.strs
-        field = self._field
+        member = self._member
         budget = self.budget
         add = lines.append
         q = p + 3 * start + 3
@@ -229,8 +237,8 @@ class CRenderer(TableView):
             if pads is not None and i in pads:
                 budget.left -= self._fillers(add, pads[i], ind, budget.left)
             name = strs[no] if no else ""
-            if name and field is not None:
-                name = field(name)
+            if member is not None:
+                name = member(tid, i, name)
             if name and plains[mt]:
                 line = heads[mt] + name + tails[mt]
             else:
@@ -299,13 +307,17 @@ class CRenderer(TableView):
             if signed:
                 vals = [v - 0x100000000 if v >> 31 else v for v in vals]
         if claim is not None:
-            names = claim(names, bool(w[p]))
-        field = self._field
-        if field is not None:
-            names = [field(nm) for nm in names]
+            names = claim(tid, names)
+        if self._values_hook:
+            vals = self.enum_values(tid, vals)
         text = "".join([f"{ind}{nm} = {v}," for nm, v in zip(names, vals)])
         self.budget.spend(len(text))
         return f"{head} {{{text}\n{tabs(lvl)}}}"
+
+    def enum_values(self, tid: int, values: list) -> list:
+        """The values of enum ``tid`` as written (for a subclass: integers of an ENUM,
+        texts with ``LL``/``ULL`` of an ENUM64; the base class writes them as they are)."""
+        return values
 
     # -- typedefs, forward declarations, integers ----------------------------------------------
 

@@ -50,10 +50,11 @@ through the definitions renderer given as ``defs``), as ``struct {...}``
 ``char *(*)(int)``, ``int (int)``).  Per call: the declared name and the
 indent level of inline definitions.
 
-Identifiers (:class:`Names`): tag names, typedef names and field names
-(members, parameters) are asked of a ``Names`` object; the default gives the
+Identifiers (:class:`Names`): tag names, typedef names, member, parameter
+and enumerator names are asked of a ``Names`` object; the default gives the
 names BTF holds.  The C printer's resolves clashing names (``___2``), a
-skeleton's may quote or refuse names; the engine never edits a name itself.
+skeleton's gives the names its quoting layer decided (and names an unnamed
+member C would drop); the engine never edits a name itself.
 
 Speed: a chain with no anonymous type written inline ("plain": its text
 depends only on names, which never change once given) is rendered once per
@@ -130,8 +131,13 @@ class Names(TableView):
     """The identifier hook: the names a declaration writes, as BTF holds them.
 
     Subclasses resolve clashes (the C printer's ``___N``) or quote names for
-    generated code; ``tag`` names a struct, union, enum or forward
-    declaration, ``ident`` a typedef, ``field`` a member or parameter name.
+    generated code.  ``tag`` names a struct, union, enum or forward
+    declaration, ``ident`` a typedef, ``arithmetic`` an integer or
+    floating-point type; ``member`` the member ``index`` of a
+    record (called for unnamed members too: an empty name leaves the member
+    unnamed), ``param`` a prototype's parameter, ``enumerators`` the
+    enumerators of one printing of an enum.  The renderers take a faster way
+    where ``member``, ``param`` or ``enumerators`` is not overridden.
     """
 
     def tag(self, tid: int) -> str:
@@ -140,8 +146,21 @@ class Names(TableView):
     def ident(self, tid: int) -> str:
         return self.strs[self.w[self.pos[tid]]]
 
-    def field(self, name: str) -> str:
+    def arithmetic(self, tid: int) -> str:
+        return self.strs[self.w[self.pos[tid]]]
+
+    def member(self, record: int, index: int, name: str) -> str:
         return name
+
+    def param(self, proto: int, index: int, name: str) -> str:
+        return name
+
+    def enumerators(self, tid: int, names: list) -> list:
+        return names
+
+    def overrides(self, method: str) -> bool:
+        """Whether this hook changes ``method`` (a renderer skips calling it otherwise)."""
+        return getattr(type(self), method) is not getattr(Names, method)
 
 
 class Declarator(TableView):
@@ -156,6 +175,7 @@ class Declarator(TableView):
         self.style = style
         self.defs = defs
         self.inline = style.anon == "inline"
+        self._param_hook = self.names.overrides("param")
         # Plain chains: type id -> whether plain (see :meth:`plain`); their heads and tails,
         # without and with strip_mods (dicts that fill themselves, so that a loop over many
         # members can map over them); their texts without a name.
@@ -351,7 +371,7 @@ class Declarator(TableView):
             if k == TYPEDEF:
                 base = self.names.ident(x)
             elif k == INT or k == FLOAT:
-                base = self.strs[w[p]]
+                base = self.names.arithmetic(x)
             elif not w[p] or k not in _BASES:
                 return None   # anonymous (written inline), or not a base
             else:
@@ -426,7 +446,7 @@ class Declarator(TableView):
                 add(self.names.ident(x))
             elif k == INT or k == FLOAT:
                 self._mods(stack, parts)
-                add(self.strs[w[pos[x]]])
+                add(self.names.arithmetic(x))
             elif k == CONST or k == VOLATILE or k == RESTRICT:
                 if clang:
                     # A pointer's qualifiers, attached to its star: ``char *const volatile``.
@@ -504,7 +524,7 @@ class Declarator(TableView):
         if vlen == 0 or (vlen == 1 and w[p + 4] == 0):
             return "(void)"
         strs = self.strs
-        field = self.names.field
+        param = self.names.param if self._param_hook else None
         out = []
         size = 0
         q = p + 3
@@ -514,8 +534,8 @@ class Declarator(TableView):
                 out.append("...")
                 break
             name = strs[w[q]]
-            if name:
-                name = field(name)
+            if param is not None:
+                name = param(proto, i, name)
             if self.plains[pt]:
                 if name:
                     out.append(self.heads[strip][pt] + name + self.tails[strip][pt])

@@ -227,18 +227,3 @@ class BtfBuilder:
         endian = self.base.endian if self.base is not None else "little"
         return Btf(self.raw(endian), base=self.base, path=path, section=section)
 
-
-def with_names(btf: Btf, name_of: Callable[[int, int, str], str]) -> Btf:
-    """The same types as ``btf`` (same ids, kinds, sizes, references) with every name replaced
-    by ``name_of(type_id, index, old_name)`` (``index`` -1 for the type's own name, else the
-    position of the member, enumerator or parameter).  For code generators: hand the printer
-    this copy and every name it writes went through the generator's rules.  Only
-    self-contained BTF (not split on a base) can be copied this way."""
-    import sys
-
-    if btf.base is not None:
-        raise UsageError("split BTF cannot be renamed")
-    out = BtfBuilder()
-    for tid in btf.ids():
-        out.add_type(btf, tid, lambda index, old, tid=tid: name_of(tid, index, old))
-    return Btf(out.raw(sys.byteorder), path=btf.path, section=btf.section)

@@ -24,6 +24,10 @@ Design:
   exist; LEB128 numbers are at most 10 bytes; a unit's DIEs are at most one per
   byte.  Every failure is a :class:`MalformedInput` naming the section and the
   offset.
+
+The encoding itself (LEB128, abbreviation tables, the size of each form) is
+:mod:`bpfinspect.dwarf.encoding`; the file names ``DW_AT_decl_file`` counts
+come from the line table's header (:mod:`bpfinspect.dwarf.line_files`).
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ import zlib
 from functools import cached_property
 
 from bpfinspect.dwarf import constants as dw
+from bpfinspect.dwarf.encoding import Abbrev, fixed_size, parse_abbrevs, skip, sleb, uleb
+from bpfinspect.dwarf.line_files import line_table_files
 from bpfinspect.errors import MalformedInput
 
 R_BPF_64_ABS64 = 2
@@ -42,48 +48,8 @@ SHF_COMPRESSED = 0x800
 ELFCOMPRESS_ZLIB = 1
 # A compressed debug section may not grow beyond this many times its size.
 MAX_INFLATE_RATIO = 1024
-MAX_LEB_BYTES = 10
 # Sections whose relocations point at code: addresses in them are kept with their section.
 _ADDRESS_SECTIONS = (".debug_info", ".debug_addr", ".debug_ranges", ".debug_rnglists")
-
-
-def _uleb(data: bytes, pos: int, section: str) -> tuple[int, int]:
-    result = 0
-    shift = 0
-    start = pos
-    while True:
-        if pos >= len(data):
-            raise MalformedInput("LEB128 number runs past the end", offset=start, section=section)
-        b = data[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return result, pos
-        shift += 7
-        if pos - start >= MAX_LEB_BYTES:
-            raise MalformedInput("LEB128 number longer than 10 bytes", offset=start, section=section)
-
-
-def _sleb(data: bytes, pos: int, section: str) -> tuple[int, int]:
-    start = pos
-    value, pos = _uleb(data, pos, section)
-    bits = 7 * (pos - start)
-    if data[pos - 1] & 0x40:
-        value -= 1 << bits
-    return value, pos
-
-
-class Abbrev:
-    """One abbreviation: the tag, whether children follow, and (attribute, form, implicit) triples."""
-
-    __slots__ = ("code", "tag", "children", "attrs", "fixed", "implicit")
-
-    def __init__(self, code: int, tag: int, children: bool, attrs: tuple) -> None:
-        self.code = code
-        self.tag = tag
-        self.children = children
-        self.attrs = attrs
-        self.fixed: int | None = None   # total size of the values when every form has a fixed size
 
 
 class Dwarf:
@@ -208,42 +174,9 @@ class Dwarf:
     def abbrevs(self, offset: int, unit_offset: int) -> dict[int, Abbrev]:
         table = self._abbrevs.get(offset)
         if table is None:
-            table = self._abbrevs[offset] = self._parse_abbrevs(offset, unit_offset)
+            table = self._abbrevs[offset] = parse_abbrevs(self.section(".debug_abbrev"), offset, unit_offset,
+                                                          self.path)
         return table
-
-    def _parse_abbrevs(self, offset: int, unit_offset: int) -> dict[int, Abbrev]:
-        data = self.section(".debug_abbrev")
-        sec = ".debug_abbrev"
-        if offset >= len(data):
-            raise MalformedInput(f"unit at {unit_offset:#x} names abbreviations at {offset:#x}, past the end",
-                                 path=self.path, section=sec)
-        table: dict[int, Abbrev] = {}
-        pos = offset
-        while True:
-            code, pos = _uleb(data, pos, sec)
-            if code == 0:
-                return table
-            tag, pos = _uleb(data, pos, sec)
-            if pos >= len(data):
-                raise MalformedInput("abbreviation truncated", path=self.path, offset=pos, section=sec)
-            children = data[pos] == 1
-            pos += 1
-            attrs = []
-            while True:
-                attr, pos = _uleb(data, pos, sec)
-                form, pos = _uleb(data, pos, sec)
-                if attr == 0 and form == 0:
-                    break
-                implicit = 0
-                if form == dw.FORM_implicit_const:
-                    implicit, pos = _sleb(data, pos, sec)
-                elif form not in dw.FORM_SHAPE:
-                    raise MalformedInput(f"abbreviation {code} uses unknown form {form:#x}", path=self.path,
-                                         offset=pos, section=sec)
-                attrs.append((attr, form, implicit))
-            if code in table:
-                raise MalformedInput(f"abbreviation {code} defined twice", path=self.path, offset=pos, section=sec)
-            table[code] = Abbrev(code, tag, children, tuple(attrs))
 
     # -- strings, addresses ---------------------------------------------------------------------
 
@@ -354,7 +287,7 @@ class Unit:
             b = info[pos]
             pos += 1
             if b & 0x80:
-                code, pos = _uleb(info, at, ".debug_info")
+                code, pos = uleb(info, at, ".debug_info")
             else:
                 code = b
             if code == 0:
@@ -372,12 +305,12 @@ class Unit:
             parents.append(stack[-1] if stack else -1)
             ends.append(idx + 1)
             if ab.fixed is None:
-                ab.fixed = _fixed_size(ab, addr, osz, ref_addr)
+                ab.fixed = fixed_size(ab, addr, osz, ref_addr)
             if ab.fixed >= 0:
                 pos += ab.fixed
             else:
                 for _attr, form, _imp in ab.attrs:
-                    pos = _skip(info, pos, form, addr, osz, ref_addr, path, little)
+                    pos = skip(info, pos, form, addr, osz, ref_addr, path, little)
             if pos > end:
                 raise MalformedInput("DIE runs past its unit", path=path, offset=at, section=".debug_info")
             if ab.children:
@@ -445,7 +378,7 @@ class Unit:
         for attr, form, implicit in ab.attrs:
             here = pos
             if form == dw.FORM_indirect:
-                form, pos = _uleb(info, pos, ".debug_info")
+                form, pos = uleb(info, pos, ".debug_info")
                 here = pos
                 if form not in dw.FORM_SHAPE or form in (dw.FORM_indirect, dw.FORM_implicit_const):
                     raise MalformedInput(f"indirect form {form:#x}", path=path, offset=here, section=".debug_info")
@@ -455,9 +388,9 @@ class Unit:
             elif form == dw.FORM_flag_present:
                 value = True
             elif shape == "uleb":
-                value, pos = _uleb(info, pos, ".debug_info")
+                value, pos = uleb(info, pos, ".debug_info")
             elif shape == "sleb":
-                value, pos = _sleb(info, pos, ".debug_info")
+                value, pos = sleb(info, pos, ".debug_info")
             elif shape == "string":
                 stop = info.find(b"\0", pos, self.end)
                 if stop < 0:
@@ -466,7 +399,7 @@ class Unit:
                 pos = stop + 1
             elif isinstance(shape, str) and shape.startswith("block"):
                 if shape == "block":
-                    n, pos = _uleb(info, pos, ".debug_info")
+                    n, pos = uleb(info, pos, ".debug_info")
                 else:
                     w = int(shape[5:])
                     if pos + w > self.end:
@@ -576,7 +509,7 @@ class Unit:
         if not isinstance(stmt, int) or isinstance(stmt, bool):
             return []
         try:
-            return _line_table_files(self, stmt)
+            return line_table_files(self, stmt)
         except MalformedInput:
             return []
 
@@ -643,17 +576,17 @@ class Unit:
             if kind == dw.RLE_end_of_list:
                 break
             if kind == dw.RLE_base_addressx:
-                idx, pos = _uleb(data, pos, sec)
+                idx, pos = uleb(data, pos, sec)
                 base = self.address_at(idx)
             elif kind in (dw.RLE_startx_endx, dw.RLE_startx_length):
-                a, pos = _uleb(data, pos, sec)
-                b, pos = _uleb(data, pos, sec)
+                a, pos = uleb(data, pos, sec)
+                b, pos = uleb(data, pos, sec)
                 start = self.address_at(a)
                 stop = self.address_at(b)[0] if kind == dw.RLE_startx_endx else start[0] + b
                 out.append((start[0], stop, start[1]))
             elif kind == dw.RLE_offset_pair:
-                a, pos = _uleb(data, pos, sec)
-                b, pos = _uleb(data, pos, sec)
+                a, pos = uleb(data, pos, sec)
+                b, pos = uleb(data, pos, sec)
                 out.append((base[0] + a, base[0] + b, base[1]))
             elif kind in (dw.RLE_base_address, dw.RLE_start_end, dw.RLE_start_length):
                 if pos + w > len(data):
@@ -669,69 +602,11 @@ class Unit:
                     out.append((a[0], struct.unpack_from(fmt, data, pos)[0], a[1]))
                     pos += w
                 else:
-                    n, pos = _uleb(data, pos, sec)
+                    n, pos = uleb(data, pos, sec)
                     out.append((a[0], a[0] + n, a[1]))
             else:
                 raise MalformedInput(f"unknown range list entry {kind}", path=d.path, offset=pos - 1, section=sec)
         return out
-
-
-def _fixed_size(ab: Abbrev, addr: int, osz: int, ref_addr: int) -> int:
-    """The total size of an abbreviation's values when every form has a fixed size, else -1."""
-    total = 0
-    for _attr, form, _imp in ab.attrs:
-        shape = dw.FORM_SHAPE[form]
-        if isinstance(shape, int):
-            total += shape
-        elif shape == "addr":
-            total += addr
-        elif shape == "offset":
-            total += osz
-        elif shape == "ref_addr":
-            total += ref_addr
-        else:
-            return -1
-    return total
-
-
-def _skip(info: bytes, pos: int, form: int, addr: int, osz: int, ref_addr: int, path, little: bool) -> int:
-    shape = dw.FORM_SHAPE[form]
-    if isinstance(shape, int):
-        return pos + shape
-    if shape == "addr":
-        return pos + addr
-    if shape == "offset":
-        return pos + osz
-    if shape == "ref_addr":
-        return pos + ref_addr
-    if shape in ("uleb", "sleb"):
-        start = pos
-        while pos < len(info) and info[pos] & 0x80:
-            pos += 1
-            if pos - start >= MAX_LEB_BYTES:
-                raise MalformedInput("LEB128 number longer than 10 bytes", path=path, offset=start,
-                                     section=".debug_info")
-        return pos + 1
-    if shape == "string":
-        stop = info.find(b"\0", pos)
-        if stop < 0:
-            raise MalformedInput("string runs past the section", path=path, offset=pos, section=".debug_info")
-        return stop + 1
-    if shape == "block":
-        n, pos = _uleb(info, pos, ".debug_info")
-        return pos + n
-    if shape in ("block1", "block2", "block4"):
-        w = int(shape[5:])
-        if pos + w > len(info):
-            raise MalformedInput("block length runs past the section", path=path, offset=pos, section=".debug_info")
-        n = int.from_bytes(info[pos:pos + w], "little" if little else "big")
-        return pos + w + n
-    if shape == "indirect":
-        real, pos = _uleb(info, pos, ".debug_info")
-        if real not in dw.FORM_SHAPE or real in (dw.FORM_indirect, dw.FORM_implicit_const):
-            raise MalformedInput(f"indirect form {real:#x}", path=path, offset=pos, section=".debug_info")
-        return _skip(info, pos, real, addr, osz, ref_addr, path, little)
-    raise MalformedInput(f"unknown form {form:#x}", path=path, offset=pos, section=".debug_info")
 
 
 class Die:
@@ -795,144 +670,3 @@ class Die:
         return [Die(self.unit, j) for j in range(self.index + 1, self.unit.subtree_end(self.index))]
 
 
-# -- the file table of a line program header --------------------------------------------------
-
-_LNCT_path = 1
-_LNCT_directory_index = 2
-
-
-def _line_table_files(unit: Unit, offset: int) -> list[str | None]:
-    """File names of the line program at ``offset`` (indexed as DW_AT_decl_file counts: from 0 in
-    DWARF 5, from 1 before, where entry 0 is None)."""
-    import posixpath
-
-    d = unit.dwarf
-    data = d.section(".debug_line")
-    sec = ".debug_line"
-    e = d._e
-
-    def need(pos: int, n: int) -> None:
-        if pos + n > len(data):
-            raise MalformedInput("line table header runs past the section", path=d.path, offset=pos, section=sec)
-
-    need(offset, 4)
-    length = struct.unpack_from(e + "I", data, offset)[0]
-    pos = offset + 4
-    osz = 4
-    if length == 0xFFFFFFFF:
-        need(pos, 8)
-        length = struct.unpack_from(e + "Q", data, pos)[0]
-        pos += 8
-        osz = 8
-    end = min(pos + length, len(data))
-    need(pos, 2)
-    version = struct.unpack_from(e + "H", data, pos)[0]
-    pos += 2
-    if not 2 <= version <= 5:
-        raise MalformedInput(f"line table version {version}", path=d.path, offset=offset, section=sec)
-    addr = unit.address_size
-    if version >= 5:
-        need(pos, 2)
-        addr = data[pos]
-        pos += 2
-    pos += osz  # header_length
-    need(pos, 4)
-    pos += 1 + (1 if version >= 4 else 0) + 1 + 1 + 1  # min_inst, max_ops, default_is_stmt, line_base, line_range
-    opcode_base = data[pos]
-    pos += 1 + max(opcode_base - 1, 0)
-
-    def cstr(pos: int) -> tuple[str, int]:
-        stop = data.find(b"\0", pos, end)
-        if stop < 0:
-            raise MalformedInput("line table string runs past its header", path=d.path, offset=pos, section=sec)
-        return data[pos:stop].decode("utf-8", "replace"), stop + 1
-
-    def join(dirs: list[str], name: str, index: int) -> str:
-        base = dirs[index] if 0 <= index < len(dirs) else ""
-        full = name if name.startswith("/") or not base else posixpath.join(base, name)
-        return posixpath.normpath(full)
-
-    if version < 5:
-        dirs = [""]
-        while True:
-            need(pos, 1)
-            s, pos = cstr(pos)
-            if not s:
-                break
-            dirs.append(s)
-        files: list[str | None] = [None]
-        while True:
-            need(pos, 1)
-            name, pos = cstr(pos)
-            if not name:
-                break
-            di, pos = _uleb(data, pos, sec)
-            _mtime, pos = _uleb(data, pos, sec)
-            _size, pos = _uleb(data, pos, sec)
-            files.append(join(dirs, name, di))
-        return files
-
-    def entries(pos: int) -> tuple[list[dict[int, object]], int]:
-        need(pos, 1)
-        nformats = data[pos]
-        pos += 1
-        formats = []
-        for _ in range(nformats):
-            ct, pos = _uleb(data, pos, sec)
-            form, pos = _uleb(data, pos, sec)
-            formats.append((ct, form))
-        count, pos = _uleb(data, pos, sec)
-        if count > len(data):
-            raise MalformedInput(f"line table claims {count} entries", path=d.path, offset=pos, section=sec)
-        out = []
-        for _ in range(count):
-            item: dict[int, object] = {}
-            for ct, form in formats:
-                value, pos = _line_form(unit, data, pos, form, osz, addr, cstr)
-                item[ct] = value
-            out.append(item)
-        return out, pos
-
-    raw_dirs, pos = entries(pos)
-    raw_files, pos = entries(pos)
-    dirs = [v.get(_LNCT_path) if isinstance(v.get(_LNCT_path), str) else "" for v in raw_dirs]
-    files = []
-    for f in raw_files:
-        name = f.get(_LNCT_path)
-        di = f.get(_LNCT_directory_index, 0)
-        files.append(join(dirs, name, di if isinstance(di, int) else 0) if isinstance(name, str) else None)
-    return files
-
-
-def _line_form(unit: Unit, data: bytes, pos: int, form: int, osz: int, addr: int, cstr):
-    d = unit.dwarf
-    sec = ".debug_line"
-    e = d._e
-    if form == dw.FORM_string:
-        return cstr(pos)
-    if form in (dw.FORM_line_strp, dw.FORM_strp):
-        if pos + osz > len(data):
-            raise MalformedInput("line table entry runs past the section", path=d.path, offset=pos, section=sec)
-        off = struct.unpack_from(e + ("I" if osz == 4 else "Q"), data, pos)[0]
-        return d.cstring(".debug_line_str" if form == dw.FORM_line_strp else ".debug_str", off), pos + osz
-    if form in (dw.FORM_udata, dw.FORM_strx):
-        v, pos = _uleb(data, pos, sec)
-        if form == dw.FORM_strx:
-            return d.cstring(".debug_str", unit._str_offset(v)), pos
-        return v, pos
-    shape = dw.FORM_SHAPE.get(form)
-    if isinstance(shape, int):
-        if pos + shape > len(data):
-            raise MalformedInput("line table entry runs past the section", path=d.path, offset=pos, section=sec)
-        raw = data[pos:pos + shape]
-        pos += shape
-        if form in (dw.FORM_strx1, dw.FORM_strx2, dw.FORM_strx3, dw.FORM_strx4):
-            idx = int.from_bytes(raw, "little" if d.little else "big")
-            return d.cstring(".debug_str", unit._str_offset(idx)), pos
-        if shape in (1, 2, 4, 8):
-            return int.from_bytes(raw, "little" if d.little else "big"), pos
-        return raw, pos
-    if form == dw.FORM_block:
-        n, pos = _uleb(data, pos, sec)
-        return data[pos:pos + n], pos + n
-    raise MalformedInput(f"line table entry of form {form:#x}", path=d.path, offset=pos, section=sec)

@@ -474,9 +474,9 @@ def _member_place(m: Die, little: bool, path) -> tuple[int, int]:
 
 def _plus_uconst(expr: bytes, m: Die, path) -> int:
     """A member location expression: ``DW_OP_plus_uconst N`` or ``DW_OP_constu N`` (what compilers write)."""
-    from bpfinspect.dwarf.reader import _uleb
+    from bpfinspect.dwarf.encoding import uleb
     if expr and expr[0] in (dw.OP_plus_uconst, dw.OP_constu):
-        v, end = _uleb(expr, 1, ".debug_info")
+        v, end = uleb(expr, 1, ".debug_info")
         if end == len(expr):
             return v
     raise MalformedInput(f"member {m.name!r}: location expression {expr.hex()} is not a constant offset",

@@ -84,9 +84,12 @@ def _record_padding(btf, t) -> int:
     return max(0, gap // _PAD_BITS - (len(t.members) + 1))
 
 
-def decl_weight(btf, tid: int, memo: dict) -> int:
+def decl_weight(btf, tid: int, memo: dict, name=None) -> int:
     """A lower bound of the characters a declaration of type ``tid`` takes (anonymous records
-    and enums written out in full, as the printer does)."""
+    and enums written out in full, as the printer does).  ``name(type_id)``: the name a
+    type is written with (default: its BTF name); members and enumerators count with their
+    BTF names, which quoting never shortens."""
+    name = name or btf.name
     stack = [(tid, False)]
     active: set[int] = set()
     while stack:
@@ -123,7 +126,7 @@ def decl_weight(btf, tid: int, memo: dict) -> int:
         elif k in (Kind.ENUM, Kind.ENUM64) and anon:
             w = _RECORD + sum(len(v.name) + _LINE for v in btf.type(t).values)
         else:
-            w = len(btf.name(t)) + 1
+            w = len(name(t)) + 1
         memo[t] = w
     return memo[tid]
 
@@ -156,9 +159,11 @@ def reachable(btf, type_ids, *, pointers: bool = True):
             stack.append(btf.ref(t))
 
 
-def definitions_weight(btf, type_ids, memo: dict) -> int:
+def definitions_weight(btf, type_ids, memo: dict, name=None) -> int:
     """A lower bound of the characters the definitions of the types ``type_ids`` need take:
-    every named struct, union, enum and typedef they reach without a pointer, once each."""
+    every named struct, union, enum and typedef they reach without a pointer, once each
+    (``name`` as for :func:`decl_weight`)."""
+    name = name or btf.name
     total = 0
     for t in reachable(btf, type_ids, pointers=False):
         k = btf.kind(t)
@@ -166,10 +171,10 @@ def definitions_weight(btf, type_ids, memo: dict) -> int:
             continue
         if k in (Kind.STRUCT, Kind.UNION):
             ty = btf.type(t)
-            total += _RECORD + len(ty.name) + _record_padding(btf, ty) * _PAD_LINE
-            total += sum(decl_weight(btf, m.type, memo) + len(m.name) + _LINE for m in ty.members)
+            total += _RECORD + len(name(t)) + _record_padding(btf, ty) * _PAD_LINE
+            total += sum(decl_weight(btf, m.type, memo, name) + len(m.name) + _LINE for m in ty.members)
         elif k in (Kind.ENUM, Kind.ENUM64):
             total += _RECORD + sum(len(v.name) + _LINE for v in btf.type(t).values)
         elif k == Kind.TYPEDEF:
-            total += decl_weight(btf, btf.ref(t), memo) + len(btf.name(t))
+            total += decl_weight(btf, btf.ref(t), memo, name) + len(name(t))
     return total

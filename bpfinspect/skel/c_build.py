@@ -3,8 +3,10 @@
 The ordering and naming rules are described in :mod:`bpfinspect.skel.c_model`.
 Everything the model holds for the template is :class:`bpfinspect.quote.c.Code`:
 identifiers, literals and comments made by :mod:`bpfinspect.quote.c`, and
-declarations printed from a BTF whose names are the skeleton's
-(:mod:`bpfinspect.skel.c_names`).
+declarations and definitions written by the BTF-to-C engine with the
+skeleton's options and identifier hook (:mod:`bpfinspect.skel.c_types`; the
+names decided in :mod:`bpfinspect.skel.c_names`), each once: the definitions
+first, then the variables' declarations, in the header's order.
 """
 
 from __future__ import annotations
@@ -198,15 +200,12 @@ def build_model(obj, name: str | None = None, types: bool = False) -> SkelModel:
     types_text = types_text_cxx = Code("")
     if types and typer is not None:
         for t in (typer, typer_cxx):
-            budget.charge(definitions_weight(t.btf, type_ids, t.weights))
-            for sec in skel_datasecs:
-                for m in sec.members:
-                    if m.type_id:
-                        _charge_decl(t, m.type_id, m.name.c)
+            budget.charge(definitions_weight(t.btf, type_ids, t.weights, t.name))
         types_text = Code(typer.definitions(type_ids))
         types_text_cxx = Code(typer_cxx.definitions(type_ids))
-        # The declarations above were written before the definitions: names the printer
-        # suffixes while defining (___2) must be the ones the members use, so write again.
+    # The variables' declarations, each written once, after the definitions (the header's
+    # order: an anonymous enum the definitions wrote keeps its enumerators' names there).
+    if typer is not None:
         for sec in skel_datasecs:
             for m in sec.members:
                 if m.type_id:
@@ -261,7 +260,7 @@ def _clash(typer, type_ids, own: dict) -> tuple[str, str] | None:
 
 def _charge_decl(typer, tid: int, name: str) -> None:
     """Charge the skeleton's budget what a declaration of ``name`` with type ``tid`` takes."""
-    typer.budget.charge(decl_weight(typer.btf, tid, typer.weights) + len(name))
+    typer.budget.charge(decl_weight(typer.btf, tid, typer.weights, typer.name) + len(name))
 
 
 def _fill_datasec(sec: SkelDatasec, ds, typer, typer_cxx, warnings, type_ids, avoid) -> None:
@@ -335,10 +334,10 @@ def _layout(sec: SkelDatasec, rows, typer, typer_cxx, warnings, type_ids, avoid,
             members.append(SkelMember(Code(f"char {p}[{need - off}]"), Code(f"char {p}[{need - off}]"), None, off,
                                       need - off))
         if tid and typer is not None:
+            # (declared once the definitions are written: build_model)
             _charge_decl(typer, tid, name.c)
             _charge_decl(typer_cxx, tid, name.cxx)
-            decl_c = Code(typer.decl(tid, name.c, 2, strip_mods=strip_mods))
-            decl_cxx = Code(typer_cxx.decl(tid, name.cxx, 2, strip_mods=strip_mods))
+            decl_c = decl_cxx = None
             type_ids.append(tid)
         else:
             # No type known: the bytes are still there.

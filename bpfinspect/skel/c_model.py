@@ -130,8 +130,8 @@ class SkelProg:
 
 @dataclass
 class SkelMember:
-    decl: Code                # C declaration (without ';'), name in C spelling
-    decl_cxx: Code            # same in C++ spelling
+    decl: Code | None         # C declaration (without ';'), name in C spelling (set once types are written)
+    decl_cxx: Code | None     # same in C++ spelling
     name: Name | None         # None for padding
     offset: int
     size: int

@@ -1,10 +1,11 @@
 """The names a C skeleton gives an object's BTF types, members and enumerators.
 
 The C printer writes what BTF says; a skeleton must write only names that
-compile and mean nothing else.  So the skeleton hands the printer a copy of the
-BTF (:func:`bpfinspect.btf.writer.with_names`) in which every name has been
-decided here, once per language: the C text and the C++ text of a header are
-printed from two such copies.  The rules, applied in type id order:
+compile and mean nothing else.  So every name the skeleton's types are written
+with is decided here, once per language, through the C quoting layer
+(:mod:`bpfinspect.quote.c`); the printer asks for them through its identifier
+hook (:class:`bpfinspect.skel.c_types.SkelNames`), one for the C text and one
+for the C++ text of a header.  The rules, applied in type id order:
 
 Tags (struct, union, enum) and file-scope identifiers (typedefs, enumerators;
 in C++ the tags share their name space):
@@ -145,16 +146,6 @@ class BtfNames:
         self._name_everything()
 
     # -- the result --------------------------------------------------------------------------
-
-    def renamed(self):
-        """The BTF with these names (same ids)."""
-        from bpfinspect.btf.writer import with_names
-
-        def name_of(tid: int, index: int, raw: str) -> str:
-            if index < 0:
-                return self.names.get(tid, "")
-            return self.items.get((tid, index), "")
-        return with_names(self.btf, name_of)
 
     def provided_names(self) -> frozenset:
         return frozenset(self.names[t] for t in self.provided)
