@@ -193,6 +193,7 @@ def parse_value(btf, tid: int | None, size: int, text: str, name: str) -> bytes:
     if tid is None or btf is None:
         raise bad("the object gives this variable no type")
     t = btf.type(btf.resolve(tid))
+    tname = btf.type_name(btf.strip_cv(tid))
     order = getattr(btf, "endian", "little")
     if t.kind == Kind.INT:
         from bpfinspect.btf.kinds import INT_BOOL, INT_SIGNED
@@ -212,11 +213,11 @@ def parse_value(btf, tid: int | None, size: int, text: str, name: str) -> bytes:
             try:
                 v = int(text.replace("_", ""), 0)
             except ValueError:
-                raise bad(f"not an integer (type {btf.type_name(tid)})") from None
+                raise bad(f"not an integer (type {tname})") from None
         bits = t.size * 8
         lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
         if not lo <= v <= hi:
-            raise bad(f"{v} does not fit in {btf.type_name(tid)} ({lo}..{hi})")
+            raise bad(f"{v} does not fit in {tname} ({lo}..{hi})")
         return v.to_bytes(t.size, order, signed=signed)
     if t.kind in (Kind.ENUM, Kind.ENUM64):
         names = {ev.name: ev.value for ev in t.values}
@@ -226,7 +227,7 @@ def parse_value(btf, tid: int | None, size: int, text: str, name: str) -> bytes:
             try:
                 v = int(text, 0)
             except ValueError:
-                raise bad(f"not an enumerator of {btf.type_name(tid)} (have: {', '.join(names) or 'none'})") \
+                raise bad(f"not an enumerator of {tname} (have: {', '.join(names) or 'none'})") \
                     from None
         return (v % (1 << (8 * t.size))).to_bytes(t.size, order)
     if t.kind == Kind.FLOAT and t.size in (4, 8):
@@ -238,11 +239,11 @@ def parse_value(btf, tid: int | None, size: int, text: str, name: str) -> bytes:
     if t.kind == Kind.ARRAY and V.is_char(btf, t.array.type) and btf.sizeof(t.array.type) == 1:
         data = text.encode("utf-8")
         if len(data) > size:
-            raise bad(f"{len(data)} bytes do not fit in {btf.type_name(tid)}")
+            raise bad(f"{len(data)} bytes do not fit in {tname}")
         return data.ljust(size, b"\0")
     if t.kind == Kind.PTR:
         raise bad("a pointer cannot be set")
-    raise bad(f"a {btf.type_name(tid)} cannot be set from the command line (integers, booleans, enums, "
+    raise bad(f"a {tname} cannot be set from the command line (integers, booleans, enums, "
               "floats and char arrays can)")
 
 
