@@ -373,3 +373,37 @@ def test_usage_mistakes_exit_2():
         assert p.stderr.count("\n") == 1
     p = bpfinspect("run", str(ROOT / "README.md"))
     assert p.returncode == 2 and "Traceback" not in p.stderr
+
+
+def test_load_attach_takes_the_same_targets_and_diagnosis(tracefs, caller_bin):
+    p = bpfinspect("load", str(RUN_OBJ), "--json", "--attach", f"on_func={caller_bin}:target_func",
+                   "--attach", "on_raw=sched_swich", "--attach", "on_getppid=syscalls/sys_enter_getppid",
+                   "--iface", "lo")
+    assert p.returncode == 1, p.stderr
+    progs = {x["name"]: x["attach"] for x in json.loads(p.stdout)["programs"]}
+    assert progs["on_func"] == {"attached": True, "skipped": False, "error": None, "errno": None,
+                                "target": f"{caller_bin}:target_func"}
+    assert progs["on_getppid"]["attached"] and progs["count_xdp"]["attached"] and progs["count_tc"]["attached"]
+    assert progs["count_xdp"]["target"] == "lo"
+    assert not progs["on_raw"]["attached"]
+    assert "no such raw tracepoint sched_swich; closest: sched_switch" in progs["on_raw"]["error"]
+    assert progs["on_kprobe"]["skipped"]
+    p = bpfinspect("load", str(RUN_OBJ), "--prog", "on_kprobe", "--attach", "on_kprobe=do_sys_open")
+    from bpfinspect.runtime.attachdiag import kprobes_supported
+    if not kprobes_supported():
+        assert p.returncode == 3 and "this kernel has no kprobe support" in p.stderr
+
+
+def test_without_tracefs_exit_3_says_how_to_mount(tracefs):
+    import shutil
+    import sys
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare(1) is not installed")
+    cmd = ["unshare", "-m", "sh", "-c",
+           f"umount {tracefs} && exec {sys.executable} -m bpfinspect run {RUN_OBJ} --prog on_getppid --duration 0"]
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if "umount" in p.stderr and p.returncode != 3:
+        pytest.skip(f"cannot unmount tracefs in a private namespace: {p.stderr.strip()}")
+    assert p.returncode == 3, p.stdout + p.stderr
+    assert "needs tracefs, which is not mounted; mount it with: mount -t tracefs" in p.stderr
+    assert p.stderr.count("\n") == 1

@@ -1,4 +1,5 @@
-"""`bpfinspect load OBJ [--prog NAME]... [--attach] [--trace-syscalls[=all]] [--json] [-v]`: the kernel's verdict.
+"""`bpfinspect load OBJ [--prog NAME]... [--attach[=PROG=TARGET]]... [--iface IFNAME] [--trace-syscalls[=all]]
+[--json] [-v]`: the kernel's verdict.
 
 Loads the object through the system's libbpf, reports each program as
 loaded (with instruction counts and verifier statistics) or rejected (with
@@ -21,7 +22,11 @@ def register(sub) -> None:
     add_object_arg(p)
     p.add_argument("--prog", action="append", metavar="NAME", default=[],
                    help="load only this program (repeatable); default: every autoload program")
-    p.add_argument("--attach", action="store_true", help="also attach every loaded program that can be, and report")
+    p.add_argument("--attach", action="append", nargs="?", const="", metavar="PROG=TARGET",
+                   help="also attach every loaded program that can be, and report; with PROG=TARGET (repeatable), "
+                        "attach PROG there: uprobe BIN:FUNC[+OFF] or BIN:0xOFF (add ,pid=N), tracepoint CAT/NAME, "
+                        "raw tracepoint NAME, kprobe FUNC[+OFF], XDP or tc IFNAME")
+    p.add_argument("--iface", metavar="IFNAME", help="attach XDP and tc programs to this interface (implies --attach)")
     p.add_argument("-v", "--verbose", action="store_true", help="show whole verifier logs, not only their end")
     p.add_argument("--tail", type=int, default=20, metavar="N", help="verifier log lines shown without -v (20)")
     add_trace_syscalls_arg(p)
@@ -51,8 +56,9 @@ def run(args) -> int:
         from bpfinspect.runtime.systrace import recording
 
         with recording(args.trace_syscalls is not None) as recorder:
-            report = check_load(elf.data, name=name, programs=args.prog or None, attach=args.attach,
-                                full_log=args.verbose)
+            targets = [t for t in (args.attach or []) if t]
+            report = check_load(elf.data, name=name, programs=args.prog or None, attach=args.attach is not None,
+                                full_log=args.verbose, targets=targets, iface=args.iface)
     except (EnvironmentProblem, LibbpfError) as exc:
         # No privilege, no libbpf, no bpf(), or an object libbpf cannot open: --json still
         # gets its document, with the reason in "environment_problem" or "error".

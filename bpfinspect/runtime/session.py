@@ -136,6 +136,21 @@ def parse_target(program: str, text: str, prog_type: int, section: str) -> Targe
     return Target(program, kind, text, ifname=body)
 
 
+def attach_target(prog, t: Target):
+    """Attach ``prog`` where ``t`` says, through the runtime's attach API; the link."""
+    if t.kind == "uprobe":
+        return prog.attach_uprobe(t.binary, t.func, t.offset, t.pid, t.retprobe)
+    if t.kind == "kprobe":
+        return prog.attach_kprobe(t.func, t.offset, t.retprobe)
+    if t.kind == "tracepoint":
+        return prog.attach_tracepoint(t.tracepoint)
+    if t.kind == "raw_tracepoint":
+        return prog.attach_raw_tracepoint(t.tracepoint)
+    if t.kind == "xdp":
+        return prog.attach_xdp(t.ifname)
+    return prog.attach_tc(t.ifname, t.ingress)
+
+
 def _func_offset(program: str, text: str, spec: str) -> tuple[str | None, int]:
     """``FUNC``, ``FUNC+OFF`` or ``0xOFF`` (a file offset: no function)."""
     if spec[:1].isdigit():
@@ -423,17 +438,7 @@ class Session:
             self._attach_auto(prog)
 
     def _attach_target(self, prog, t: Target):
-        if t.kind == "uprobe":
-            return prog.attach_uprobe(t.binary, t.func, t.offset, t.pid, t.retprobe)
-        if t.kind == "kprobe":
-            return prog.attach_kprobe(t.func, t.offset, t.retprobe)
-        if t.kind == "tracepoint":
-            return prog.attach_tracepoint(t.tracepoint)
-        if t.kind == "raw_tracepoint":
-            return prog.attach_raw_tracepoint(t.tracepoint)
-        if t.kind == "xdp":
-            return prog.attach_xdp(t.ifname)
-        return prog.attach_tc(t.ifname, t.ingress)
+        return attach_target(prog, t)
 
     def _failure(self, exc: BpfInspectError) -> None:
         self.failed = True
@@ -701,5 +706,5 @@ def monotonic_to_wall(ts: float) -> float:
     return time.time() - (time.monotonic() - ts)
 
 
-__all__ = ["Options", "Session", "Target", "histogram_of", "log2_buckets", "parse_target", "parse_value",
+__all__ = ["Options", "Session", "Target", "attach_target", "histogram_of", "log2_buckets", "parse_target", "parse_value",
            "settable_variables"]
