@@ -12,6 +12,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import ROOT
 
 CALLER_C = r"""
@@ -130,3 +132,18 @@ def own_instances(pid: int) -> list[str]:
         return [n for n in os.listdir(d) if n.startswith(f"bpfinspect-{pid}-")]
     except OSError:
         return []
+
+
+@pytest.fixture
+def veth():
+    """A veth pair named after this process (IPv6 off: only the frames a test sends), deleted after."""
+    a, b = f"rta{os.getpid() % 100000}", f"rtb{os.getpid() % 100000}"
+    subprocess.run(["ip", "link", "add", a, "type", "veth", "peer", "name", b], check=True)
+    try:
+        for dev in (a, b):
+            with open(f"/proc/sys/net/ipv6/conf/{dev}/disable_ipv6", "w") as f:   # no router solicitations
+                f.write("1")
+            subprocess.run(["ip", "link", "set", dev, "up"], check=True)
+        yield a, b
+    finally:
+        subprocess.run(["ip", "link", "del", a], capture_output=True)

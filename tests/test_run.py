@@ -14,7 +14,7 @@ import time
 import pytest
 
 from conftest import BPFTOOL, ROOT, bpfinspect, needs_bpf
-from run_util import Caller, Run, attached, build_caller, own_instances, read_small
+from run_util import Caller, Run, attached, build_caller, own_instances, read_small, veth  # noqa: F401
 from runtime_util import BOOTSTRAP_OBJ, DATA, tracefs  # noqa: F401
 
 pytestmark = needs_bpf
@@ -262,20 +262,6 @@ def test_programs_without_a_target_are_reported_not_attached(tracefs):
 
 
 # ---------------------------------------------------------------- XDP and tc on a veth pair
-
-
-@pytest.fixture
-def veth():
-    a, b = f"rta{os.getpid() % 100000}", f"rtb{os.getpid() % 100000}"
-    subprocess.run(["ip", "link", "add", a, "type", "veth", "peer", "name", b], check=True)
-    try:
-        for dev in (a, b):
-            with open(f"/proc/sys/net/ipv6/conf/{dev}/disable_ipv6", "w") as f:   # no router solicitations
-                f.write("1")
-            subprocess.run(["ip", "link", "set", dev, "up"], check=True)
-        yield a, b
-    finally:
-        subprocess.run(["ip", "link", "del", a], capture_output=True)
 
 
 def send_frames(dev: str, n: int) -> None:

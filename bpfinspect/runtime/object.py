@@ -473,7 +473,7 @@ class Object:
     def __init__(self, source, *, name: str | None = None, log_size: int = DEFAULT_LOG_SIZE,
                  log_level: int = 0, btf_custom_path: str | None = None, kconfig: str | None = None,
                  capture_logs: bool = True, btf=None, sections: dict | None = None,
-                 keep_pins: bool = True) -> None:
+                 keep_pins: bool = True, typed_sections: bool = False) -> None:
         L = lib()
         self._state = _State()
         self.keep_pins = keep_pins
@@ -520,6 +520,8 @@ class Object:
         if not ptr:
             raise make_error(f"cannot open BPF object {self.path or name}", err, since=mark)
         try:
+            if typed_sections and sections is None:
+                sections = self._btf_section_types()
             self._populate(ptr, log_size, log_level, capture_logs, sections)
         except BaseException:
             self.close()
@@ -605,19 +607,73 @@ class Object:
 
     # ---- BTF-typed values
 
+    def _model(self):
+        """The object as bpfinspect reads it (:mod:`bpfinspect.obj`), made on first need."""
+        model = self.__dict__.get("_model_cache")
+        if model is None:
+            from bpfinspect.obj import from_bytes, open_object
+            model = from_bytes(self._elf_bytes) if self._elf_bytes is not None else open_object(self.path)
+            self.__dict__["_model_cache"] = model
+        return model
+
     def _object_btf(self):
         """The object's BTF (ours, not libbpf's), parsed on first need; ids match libbpf's."""
         if self._btf is None and not self._btf_tried:
             self._btf_tried = True
             try:
-                from bpfinspect.obj import from_bytes, open_object
-                if self._elf_bytes is not None:
-                    self._btf = from_bytes(self._elf_bytes).btf
-                else:
-                    self._btf = open_object(self.path).btf
+                self._btf = self._model().btf
             except BpfInspectError:  # BTF we cannot read: keys and values stay bytes
                 self._btf = None
         return self._btf
+
+    def section(self, name: str):
+        """The data section view of ELF section ``name`` (``.rodata``, ``.bss``, ``.data.cfg``...); libbpf's
+        own map names (``obj.rodata``) work too.  Typed (variables as attributes) when the object was opened
+        with ``typed_sections=True``."""
+        if name in self.data_sections:
+            return self.data_sections[name]
+        for d in self._model().datasecs:
+            if d.name == name and d.map_name in self.data_sections:
+                return self.data_sections[d.map_name]
+        raise UsageError(f"no data section {name} (have: "
+                         f"{', '.join(d.name for d in self._model().datasecs) or 'none'})")
+
+    def record_type(self, map_name: str):
+        """The ctypes class of the records ring buffer or perf event array ``map_name`` carries, as the
+        object says (inferred from the calls that send them, the types from BTF or DWARF); None when
+        unknown.  Give it to :meth:`Map.ring_buffer` / :meth:`Map.perf_buffer` as ``record_type``."""
+        from bpfinspect.btf.ctypes_layout import ctype_for
+        from bpfinspect.typesrc import TypeSource
+        ts = self.__dict__.get("_typesrc")
+        if ts is None:
+            ts = self.__dict__["_typesrc"] = TypeSource(self._model())
+        rec = ts.record_types().get(map_name)
+        if rec is None or rec.type is None:
+            return None
+        return ctype_for(ts.btf, rec.type.id)
+
+    def _btf_section_types(self) -> dict:
+        """libbpf map name -> ctypes class of each data section, its variables at their offsets with
+        their BTF types (as the Python skeleton lays them out); sections without BTF are left out."""
+        from bpfinspect.btf.ctypes_layout import CtypesLayout
+        out: dict = {}
+        try:
+            model = self._model()
+            btf = model.btf
+        except BpfInspectError:
+            return out
+        if btf is None:
+            return out
+        layout = CtypesLayout(btf)
+        for d in model.datasecs:
+            variables = [(v.name, v.offset, v.size, v.type_id) for v in d.variables if not v.is_static]
+            try:
+                ctype = layout.get(layout.define_datasec(f"section_{d.map_name}", d.size, variables))
+            except Exception:  # a layout we cannot express: the section stays bytes
+                continue
+            if ctypes.sizeof(ctype) == d.size:
+                out[d.map_name] = ctype
+        return out
 
     def _btf_ctype(self, type_id: int):
         if not type_id or self._object_btf() is None:
