@@ -93,11 +93,15 @@ class Human:
         widths = self._widths.get(name)
         if widths is None or self._last_map != name:
             if widths is None:
-                widths = [min(MAX_COL, max(len(k), len(v))) for k, v in cells.items()]
+                data = rec.get("data") if isinstance(rec.get("data"), dict) else {}
+                widths = [min(MAX_COL, max(len(k), len(v), _min_width(data.get(k)))) for k, v in cells.items()]
                 self._widths[name] = widths
             header = "  ".join(k.upper().ljust(w) for k, w in zip(cells, widths))
             self._line(f"{'TIME':<15}  {'MAP':<10}  {header}".rstrip())
             self._last_map = name
+        for i, v in enumerate(cells.values()):    # a longer value widens its column from now on
+            if i < len(widths) and len(v) > widths[i]:
+                widths[i] = min(MAX_COL, len(v))
         row = "  ".join(v.ljust(w) for v, w in zip(cells.values(), widths))
         self._line(f"{_clock(rec['ts']):<15}  {name:<10}  {row}".rstrip())
 
@@ -146,6 +150,17 @@ class Human:
             render(self._exit_blocks, self.stream)
         self._line(f"stopped: {rec['reason']}")
         self.stream.flush()
+
+
+def _min_width(value) -> int:
+    """A first guess at a column's width from its first value: room for numbers and short names."""
+    if isinstance(value, bool):
+        return 5
+    if isinstance(value, int):
+        return 8
+    if isinstance(value, str):
+        return 16
+    return 0
 
 
 def _size(n: int) -> str:
