@@ -393,3 +393,21 @@ def test_without_tracefs_exit_3_says_how_to_mount(tracefs):
     assert p.returncode == 3, p.stdout + p.stderr
     assert "needs tracefs, which is not mounted; mount it with: mount -t tracefs" in p.stderr
     assert p.stderr.count("\n") == 1
+
+
+def test_hostile_strings_from_the_kernel_are_escaped_in_the_human_view(tracefs, tmp_path):
+    """A process named with terminal escapes: its exec event's comm and filename reach the screen
+    escaped, never as control characters (JSON keeps the exact text)."""
+    import shutil
+    evil = tmp_path / "ev\x1b[31mil\x07"
+    shutil.copy("/bin/true", evil)
+    run = Run(str(BOOTSTRAP_OBJ), json_lines=False)
+    assert run.wait_for(lambda r: any(x.startswith("watching") for x in r.lines), 60), run.lines
+    child = subprocess.Popen([str(evil)])
+    child.wait(10)
+    assert run.wait_for(lambda r: any(f" {child.pid} " in x for x in r.lines), 30), run.lines
+    run.interrupt()
+    assert run.finish() == 0
+    mine = [x for x in run.lines if f" {child.pid} " in x]
+    assert mine and all("\x1b" not in x and "\x07" not in x for x in run.lines)
+    assert any("ev\\x1b[31mil\\x07" in x for x in mine)

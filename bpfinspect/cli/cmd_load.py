@@ -13,19 +13,19 @@ privilege, no bpf(), or tracefs missing for an attach or for recording.
 
 from __future__ import annotations
 
-from bpfinspect.cli.common import add_json_arg, add_object_arg, add_trace_syscalls_arg
+from bpfinspect.cli.common import ATTACH_TARGETS, add_json_arg, add_trace_syscalls_arg
 
 
 def register(sub) -> None:
     help_text = "load an object through libbpf and report the kernel's verdict per program, then unload"
     p = sub.add_parser("load", help=help_text, description=help_text)
-    add_object_arg(p)
+    # OBJ may come after a bare --attach, which would take it as its value: run() gives it back
+    p.add_argument("object", metavar="OBJ", nargs="?", help="compiled BPF object (x.bpf.o)")
     p.add_argument("--prog", action="append", metavar="NAME", default=[],
                    help="load only this program (repeatable); default: every autoload program")
     p.add_argument("--attach", action="append", nargs="?", const="", metavar="PROG=TARGET",
                    help="also attach every loaded program that can be, and report; with PROG=TARGET (repeatable), "
-                        "attach PROG there: uprobe BIN:FUNC[+OFF] or BIN:0xOFF (add ,pid=N), tracepoint CAT/NAME, "
-                        "raw tracepoint NAME, kprobe FUNC[+OFF], XDP or tc IFNAME")
+                        f"attach PROG there: {ATTACH_TARGETS}")
     p.add_argument("--iface", metavar="IFNAME", help="attach XDP and tc programs to this interface (implies --attach)")
     p.add_argument("-v", "--verbose", action="store_true", help="show whole verifier logs, not only their end")
     p.add_argument("--tail", type=int, default=20, metavar="N", help="verifier log lines shown without -v (20)")
@@ -34,8 +34,21 @@ def register(sub) -> None:
     p.set_defaults(run=run)
 
 
+def _object_after_attach(args) -> None:
+    """``load --attach x.bpf.o``: argparse gave the object to --attach; a target has an '='."""
+    from bpfinspect.errors import UsageError
+    if args.object is not None:
+        return
+    taken = [v for v in args.attach or [] if v and "=" not in v]
+    if not taken:
+        raise UsageError("the object to load is missing: bpfinspect load OBJ [options]")
+    args.object = taken[-1]
+    args.attach = [v for v in args.attach if v != taken[-1]] + [""]
+
+
 def run(args) -> int:
     from bpfinspect.errors import EnvironmentProblem
+    _object_after_attach(args)
     from bpfinspect.obj import open_object
     from bpfinspect.obj.names import libbpf_object_name
 

@@ -13,7 +13,7 @@ tracefs, a kernel without kprobes for a kprobe asked for).
 
 from __future__ import annotations
 
-from bpfinspect.cli.common import add_json_arg, add_object_arg, add_trace_syscalls_arg
+from bpfinspect.cli.common import ATTACH_TARGETS, add_json_arg, add_object_arg, add_trace_syscalls_arg
 
 
 def register(sub) -> None:
@@ -23,9 +23,7 @@ def register(sub) -> None:
     p.add_argument("--prog", action="append", metavar="NAME", default=[],
                    help="load and attach only this program (repeatable)")
     p.add_argument("--attach", action="append", metavar="PROG=TARGET", default=[],
-                   help="where PROG attaches: uprobe BIN:FUNC[+OFF] or BIN:0xOFF (add ,pid=N), tracepoint "
-                        "CAT/NAME, raw tracepoint NAME, kprobe FUNC[+OFF], XDP or tc IFNAME (tc: IFNAME:egress); "
-                        "repeatable")
+                   help=f"where PROG attaches: {ATTACH_TARGETS}; repeatable")
     p.add_argument("--iface", metavar="IFNAME", help="attach XDP and tc programs to this network interface")
     p.add_argument("--set", action="append", metavar="VAR=VALUE", default=[], dest="sets",
                    help="write a .rodata/.data/.bss variable before load (integers in any base, true/false, "

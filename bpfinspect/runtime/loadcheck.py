@@ -352,19 +352,6 @@ def _fill_maps(report: LoadReport, obj: Object) -> None:
         r.map_flags = info["map_flags"]
 
 
-def _parse_targets(obj: Object, targets) -> dict:
-    from bpfinspect.runtime.session import parse_target, split_attach
-    out: dict = {}
-    for item in targets or ():
-        prog_name, text = split_attach(item)
-        prog = obj.programs.get(prog_name)
-        if prog is None:
-            raise UsageError(f"--attach {item}: no program named {prog_name!r} "
-                             f"(have: {', '.join(obj.programs) or 'none'})")
-        out.setdefault(prog_name, []).append(parse_target(prog_name, text, prog.type, prog.section))
-    return out
-
-
 def _attach_targeted(v: "ProgramVerdict", prog, targets: list, report: LoadReport) -> None:
     from bpfinspect.errors import BpfInspectError
     from bpfinspect.runtime.session import attach_target
@@ -382,8 +369,8 @@ def _attach_targeted(v: "ProgramVerdict", prog, targets: list, report: LoadRepor
 
 def _attach_all(report: LoadReport, obj: Object, only: str | None = None, targets=None,
                 iface: str | None = None) -> None:
-    from bpfinspect.runtime.session import PROG_SCHED_CLS, PROG_XDP, parse_target
-    given = _parse_targets(obj, targets)
+    from bpfinspect.runtime.session import PROG_SCHED_CLS, PROG_XDP, parse_target, parse_targets
+    given = parse_targets(obj.programs, targets)
     for v in report.programs:
         if not v.loaded or (only is not None and v.name != only):
             continue

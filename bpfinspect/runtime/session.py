@@ -72,6 +72,19 @@ def split_attach(item: str) -> tuple[str, str]:
     return prog, target
 
 
+def parse_targets(programs: dict, items) -> dict[str, list[Target]]:
+    """``--attach PROG=TARGET`` items, for the runtime programs ``programs`` (by name): name -> targets."""
+    out: dict = {}
+    for item in items or ():
+        prog_name, text = split_attach(item)
+        prog = programs.get(prog_name)
+        if prog is None:
+            raise UsageError(f"--attach {item}: no program named {prog_name!r} "
+                             f"(have: {', '.join(programs) or 'none'})")
+        out.setdefault(prog_name, []).append(parse_target(prog_name, text, prog.type, prog.section))
+    return out
+
+
 _KIND_PREFIXES = {"uprobe": ("uprobe", False), "uretprobe": ("uprobe", True), "kprobe": ("kprobe", False),
                   "kretprobe": ("kprobe", True), "tp": ("tracepoint", False), "tracepoint": ("tracepoint", False),
                   "raw_tp": ("raw_tracepoint", False), "raw_tracepoint": ("raw_tracepoint", False)}
@@ -395,16 +408,7 @@ class Session:
         return out
 
     def _parse_targets(self) -> dict:
-        rt = self._rt
-        out: dict = {}
-        for item in self.opt.attach:
-            prog_name, text = split_attach(item)
-            prog = rt.programs.get(prog_name)
-            if prog is None:
-                raise UsageError(f"--attach {item}: no program named {prog_name!r} "
-                                 f"(have: {', '.join(rt.programs) or 'none'})")
-            out.setdefault(prog_name, []).append(parse_target(prog_name, text, prog.type, prog.section))
-        return out
+        return parse_targets(self._rt.programs, self.opt.attach)
 
     def _uses_printk(self) -> bool:
         for cs in self._obj.code.values():
@@ -706,5 +710,5 @@ def monotonic_to_wall(ts: float) -> float:
     return time.time() - (time.monotonic() - ts)
 
 
-__all__ = ["Options", "Session", "Target", "attach_target", "histogram_of", "log2_buckets", "parse_target", "parse_value",
+__all__ = ["Options", "Session", "Target", "attach_target", "parse_targets", "histogram_of", "log2_buckets", "parse_target", "parse_value",
            "settable_variables"]
