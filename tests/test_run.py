@@ -411,3 +411,22 @@ def test_hostile_strings_from_the_kernel_are_escaped_in_the_human_view(tracefs, 
     mine = [x for x in run.lines if f" {child.pid} " in x]
     assert mine and all("\x1b" not in x and "\x07" not in x for x in run.lines)
     assert any("ev\\x1b[31mil\\x07" in x for x in mine)
+
+
+def test_unknown_record_type_is_hex_and_type_overrides(tracefs, caller_bin):
+    # the stripped bootstrap has no DWARF: struct event is nowhere, records come as hex
+    run = Run(str(BOOTSTRAP_OBJ.with_name("bootstrap.stripped.bpf.o")), "--no-maps")
+    assert run.wait_for(attached(2))
+    child = subprocess.Popen(["/bin/true"])
+    child.wait(10)
+    pid = child.pid.to_bytes(4, "little").hex()
+    assert run.wait_for(lambda r: any(e.get("hex", "").startswith(pid) for e in r.of("event")), 30)
+    run.interrupt()
+    assert run.finish() == 0
+    e = next(e for e in run.of("event") if e["hex"].startswith(pid))
+    assert "data" not in e and len(e["hex"]) == 2 * 168
+    # --type gives the records another type: here the first 8 bytes of struct event as struct inner
+    caller, run = run_getppid(caller_bin, "--type", "events=struct inner", n=3)
+    pid = caller.pid.to_bytes(4, "little")
+    # bytes 0-1: the pid's low half; 2-3: its high half; 4: struct event's kind (KIND_CALL)
+    assert [e["data"] for e in run.of("event")] == [{"a": caller.pid & 0xffff, "b": [pid[2], pid[3], 1]}] * 3

@@ -33,7 +33,7 @@ from bpfinspect.btf import values as V
 from bpfinspect.errors import BpfInspectError, EnvironmentProblem, UsageError
 
 SCHEMA = 1
-PRINTK_HELPERS = frozenset({6, 177})   # bpf_trace_printk, bpf_trace_vprintk
+PRINTK_HELPERS = frozenset({"bpf_trace_printk", "bpf_trace_vprintk"})
 DUMP_MAP_TYPES = {"hash", "array", "percpu_hash", "percpu_array", "lru_hash", "lru_percpu_hash"}
 PERCPU_MAP_TYPES = {"percpu_hash", "percpu_array", "lru_percpu_hash"}
 MAX_MAP_ENTRIES = 1024          # entries shown per map at exit
@@ -350,7 +350,8 @@ class Session:
     # -- stage 1 and 2
 
     def prepare(self) -> None:
-        """Everything up to and including load: raises on bad input (exit 2) or an environment problem."""
+        """Everything before load: open, --prog, --set, --attach parsed, the printk reader opened.  Raises
+        on bad input (exit 2) or an environment problem (exit 3)."""
         from bpfinspect.obj import open_object
         from bpfinspect.obj.names import libbpf_object_name
         from bpfinspect.typesrc import TypeSource
@@ -411,11 +412,9 @@ class Session:
         return parse_targets(self._rt.programs, self.opt.attach)
 
     def _uses_printk(self) -> bool:
-        for cs in self._obj.code.values():
-            helpers, _ = cs.calls()
-            if PRINTK_HELPERS.intersection(helpers):
-                return True
-        return False
+        """Whether a program that will load calls a printk helper (itself or through its subprograms)."""
+        loading = {name for name, p in self._rt.programs.items() if p.autoload}
+        return any(p.name in loading and PRINTK_HELPERS.intersection(p.helpers) for p in self._obj.programs)
 
     def load(self) -> None:
         self._rt.load()
@@ -703,11 +702,6 @@ def _sum(values: list):
             out[k] = _sum([v.get(k) for v in values])
         return out
     return None
-
-
-def monotonic_to_wall(ts: float) -> float:
-    """A CLOCK_MONOTONIC time (seconds) as wall-clock time (seconds since the epoch)."""
-    return time.time() - (time.monotonic() - ts)
 
 
 __all__ = ["Options", "Session", "Target", "attach_target", "parse_targets", "histogram_of", "log2_buckets", "parse_target", "parse_value",
