@@ -430,3 +430,21 @@ def test_unknown_record_type_is_hex_and_type_overrides(tracefs, caller_bin):
     pid = caller.pid.to_bytes(4, "little")
     # bytes 0-1: the pid's low half; 2-3: its high half; 4: struct event's kind (KIND_CALL)
     assert [e["data"] for e in run.of("event")] == [{"a": caller.pid & 0xffff, "b": [pid[2], pid[3], 1]}] * 3
+
+
+def test_without_privilege_exit_3():
+    import shutil
+    import sys
+    import tempfile
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv(1) is not installed")
+    with tempfile.TemporaryDirectory(prefix="bpfinspect-run-") as d:   # readable by the user "nobody"
+        os.chmod(d, 0o755)
+        obj = os.path.join(d, "run_test.bpf.o")
+        shutil.copy(RUN_OBJ, obj)
+        os.chmod(obj, 0o644)
+        cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+               sys.executable, "-m", "bpfinspect", "run", obj, "--duration", "0"]
+        p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    assert p.returncode == 3, p.stderr
+    assert "needs privilege for bpf(): run as root" in p.stderr and p.stderr.count("\n") == 1

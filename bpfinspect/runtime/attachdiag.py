@@ -68,9 +68,31 @@ def tracefs_root() -> str | None:
     return None
 
 
+def _mounted_tracefs() -> str | None:
+    """Where tracefs is mounted (from /proc/self/mounts), readable or not."""
+    try:
+        with open("/proc/self/mounts") as f:
+            for line in f.read(1 << 20).splitlines():
+                parts = line.split()
+                if len(parts) >= 3 and parts[2] == "tracefs" and parts[1] in TRACEFS_DIRS:
+                    return parts[1]
+    except OSError:
+        pass
+    return None
+
+
 def _no_tracefs(what: str) -> NoTracefs:
+    mounted = _mounted_tracefs()
+    if mounted is not None:
+        return NoTracefs(f"{what} needs tracefs, which is mounted at {mounted} but not readable here "
+                         f"(run as root)")
     return NoTracefs(f"{what} needs tracefs, which is not mounted; mount it with: "
                      f"mount -t tracefs tracefs /sys/kernel/tracing")
+
+
+def no_tracefs(what: str) -> NoTracefs:
+    """The error for ``what`` without a usable tracefs: not mounted (how to mount it), or not readable."""
+    return _no_tracefs(what)
 
 
 def kprobes_supported() -> bool:

@@ -360,6 +360,10 @@ class Session:
         self.emit({"type": "start", "schema": SCHEMA, "file": self.path})
         obj = open_object(self.path)
         self._obj = obj
+        from bpfinspect.runtime._lib import has_bpf_privilege
+        if not has_bpf_privilege():
+            raise EnvironmentProblem("running an object needs privilege for bpf(): run as root, or with CAP_BPF "
+                                     "plus CAP_PERFMON (and CAP_NET_ADMIN for XDP and tc)")
         overrides = parse_overrides(self.opt.types)
         if self.opt.headers:
             import inspect

@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass
 
 from bpfinspect.errors import EnvironmentProblem
-from bpfinspect.runtime.attachdiag import tracefs_root
+from bpfinspect.runtime.attachdiag import no_tracefs, tracefs_root
 
 PRINTK_EVENT = "events/bpf_trace/bpf_trace_printk/enable"
 MAX_PENDING = 1 << 16      # bytes of an unfinished line kept between reads
@@ -92,8 +92,7 @@ class PrintkReader:
     def __init__(self, root: str | None = None) -> None:
         root = root or tracefs_root()
         if root is None:
-            raise EnvironmentProblem("reading bpf_printk output needs tracefs, which is not mounted; mount it "
-                                     "with: mount -t tracefs tracefs /sys/kernel/tracing")
+            raise no_tracefs("reading bpf_printk output")
         self.root = root
         self.instance: str | None = None
         self.shared = False
