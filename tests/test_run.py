@@ -285,8 +285,9 @@ def test_xdp_and_tc_count_packets_the_test_sends(tracefs, veth):
     assert "clsact" in qdisc
     send_frames(a, 25)
     time.sleep(0.5)
-    run.interrupt()
+    run.p.terminate()            # SIGTERM stops a run as Ctrl-C does, clean-up included
     assert run.finish() == 0, run.stderr
+    assert run.records[-1] == {"type": "end", "reason": "interrupted"}
     pkts = {e["key"]: e["value"]["sum"] for m in run.of("map") if m["name"] == "pkts" for e in m["entries"]}
     assert pkts == {0: 25, 1: 25}
     # detached at exit: the qdisc this run created is gone, and no XDP program is left on the device
@@ -448,3 +449,14 @@ def test_without_privilege_exit_3():
         p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     assert p.returncode == 3, p.stderr
     assert "needs privilege for bpf(): run as root" in p.stderr and p.stderr.count("\n") == 1
+
+
+def test_trace_syscalls_shows_what_run_asked_the_kernel(tracefs):
+    p = bpfinspect("run", str(RUN_OBJ), "--prog", "on_getppid", "--duration", "0", "--no-maps", "--json",
+                   "--trace-syscalls")
+    assert p.returncode == 0, p.stderr
+    recs = [json.loads(x) for x in p.stdout.splitlines()]
+    assert [r["type"] for r in recs][-2:] == ["syscalls", "end"]
+    calls = json.dumps(recs[-2]["syscalls"])
+    for word in ("BPF_PROG_LOAD", "BPF_ENABLE_STATS", "BPF_LINK_CREATE", "sys_enter_getppid"):
+        assert word in calls

@@ -43,10 +43,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    import sys
-
-    from bpfinspect import interrupts
-    from bpfinspect.errors import BpfInspectError, EnvironmentProblem, UsageError
+    from bpfinspect.errors import UsageError
     from bpfinspect.runtime.session import Options, Session
     from bpfinspect.views.run import make_sink
 
@@ -59,10 +56,39 @@ def run(args) -> int:
                    headers=args.headers, duration=args.duration, count=args.count, printk=args.printk,
                    maps=args.maps)
     session = Session(args.object, opts, sink.emit)
+    with _sigterm_as_sigint():
+        return _run(args, session, sink)
+
+
+class _sigterm_as_sigint:
+    """SIGTERM (``kill``, ``timeout``, a service manager) stops the run as Ctrl-C does: through the
+    same protections, so the clean-up (tc filters, the tracefs instance) still happens."""
+
+    def __enter__(self):
+        import os
+        import signal
+        try:
+            self.old = signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
+        except ValueError:  # not the main thread: nothing to change
+            self.old = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import signal
+        if self.old is not None:
+            signal.signal(signal.SIGTERM, self.old)
+
+
+def _run(args, session, sink) -> int:
+    import sys
+
+    from bpfinspect import interrupts
+    from bpfinspect.errors import BpfInspectError, EnvironmentProblem
+    from bpfinspect.runtime.systrace import recording
+
     reason = "error"
     error: BpfInspectError | None = None
     trace = None
-    from bpfinspect.runtime.systrace import recording
     with recording(args.trace_syscalls is not None) as recorder:
         with interrupts.stop_on_interrupt() as stop:
             try:

@@ -338,7 +338,6 @@ class Session:
         self.env_failed = False      # ... for a reason of the machine
         self.first_failure = ""      # the first attach failure, in words
         self.records = 0
-        self.reason = "stopped"
         self._obj = None
         self._rt = None
         self._printk = None
