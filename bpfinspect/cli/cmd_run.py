@@ -60,6 +60,19 @@ def run(args) -> int:
         return _run(args, session, sink)
 
 
+class _closing:
+    """Close the session however the block ends (a defect of ours included)."""
+
+    def __init__(self, session) -> None:
+        self.session = session
+
+    def __enter__(self):
+        return self.session
+
+    def __exit__(self, *exc) -> None:
+        self.session.close()
+
+
 class _sigterm_as_sigint:
     """SIGTERM (``kill``, ``timeout``, a service manager) stops the run as Ctrl-C does: through the
     same protections, so the clean-up (tc filters, the tracefs instance) still happens."""
@@ -89,7 +102,7 @@ def _run(args, session, sink) -> int:
     reason = "error"
     error: BpfInspectError | None = None
     trace = None
-    with recording(args.trace_syscalls is not None) as recorder:
+    with recording(args.trace_syscalls is not None) as recorder, _closing(session):
         with interrupts.stop_on_interrupt() as stop:
             try:
                 session.prepare()
@@ -107,8 +120,6 @@ def _run(args, session, sink) -> int:
                 session.finish()
             except BpfInspectError as exc:
                 error = error or exc
-            finally:
-                session.close()
     if recorder is not None:
         trace = recorder.trace
     if error is not None:

@@ -30,6 +30,7 @@ import os
 import re
 from dataclasses import dataclass
 
+from bpfinspect import interrupts
 from bpfinspect.errors import EnvironmentProblem
 from bpfinspect.runtime.attachdiag import no_tracefs, tracefs_root
 
@@ -83,49 +84,16 @@ def _write_small(path: str, value: str) -> bool:
         return False
 
 
-class PrintkReader:
-    """The ``bpf_printk`` lines printed from now on (see the module docstring).
+class _PipeState:
+    """What a reader must undo, without a reference to the reader (its finalizer holds this)."""
 
-    ``fileno()`` becomes readable when lines wait; ``read()`` returns the complete ones
-    without blocking.  Use as a context manager or call ``close()``."""
-
-    def __init__(self, root: str | None = None) -> None:
-        root = root or tracefs_root()
-        if root is None:
-            raise no_tracefs("reading bpf_printk output")
+    def __init__(self, root: str) -> None:
         self.root = root
         self.instance: str | None = None
-        self.shared = False
-        self.clock = "local"     # the trace clock of the timestamps: "mono" is CLOCK_MONOTONIC
-        self._fd = -1
-        self._pending = b""
-        self._top_enable = _read_small(os.path.join(root, PRINTK_EVENT))
-        from bpfinspect import interrupts
-        with interrupts.shielded():
-            self._make_instance()
-        try:
-            pipe = os.path.join(self.instance or root, "trace_pipe")
-            self._fd = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError as exc:
-            self.close()
-            raise EnvironmentProblem(f"cannot read {pipe}: {exc.strerror}") from None
+        self.fd = -1
+        self.top_enable = _read_small(os.path.join(root, PRINTK_EVENT))
 
-    def _make_instance(self) -> None:
-        base = os.path.join(self.root, "instances")
-        path = os.path.join(base, f"bpfinspect-{os.getpid()}-{next(_seq)}")
-        try:
-            os.mkdir(path)
-        except OSError:
-            self.shared = True
-            return
-        self.instance = path
-        # the instance is ours: its clock can be CLOCK_MONOTONIC, the clock of event timestamps
-        self.clock = "mono" if _write_small(os.path.join(path, "trace_clock"), "mono") else "local"
-        if not _write_small(os.path.join(path, PRINTK_EVENT), "1"):
-            self._remove_instance()
-            self.shared = True
-
-    def _remove_instance(self) -> None:
+    def remove_instance(self) -> None:
         path, self.instance = self.instance, None
         if path is None:
             return
@@ -135,18 +103,79 @@ class PrintkReader:
         except OSError:
             pass
 
+    @interrupts.protect
+    def close(self) -> None:
+        with interrupts.shielded():
+            fd, self.fd = self.fd, -1
+            if fd >= 0:
+                os.close(fd)
+            self.remove_instance()
+            now = _read_small(os.path.join(self.root, PRINTK_EVENT))
+            if self.top_enable is not None and now is not None and now != self.top_enable:
+                _write_small(os.path.join(self.root, PRINTK_EVENT), self.top_enable)
+
+
+class PrintkReader:
+    """The ``bpf_printk`` lines printed from now on (see the module docstring).
+
+    ``fileno()`` becomes readable when lines wait; ``read()`` returns the complete ones
+    without blocking.  Use as a context manager or call ``close()``; a reader dropped without
+    ``close()`` is closed when it is collected."""
+
+    def __init__(self, root: str | None = None) -> None:
+        import weakref
+
+        root = root or tracefs_root()
+        if root is None:
+            raise no_tracefs("reading bpf_printk output")
+        self.root = root
+        self.shared = False
+        self.clock = "local"     # the trace clock of the timestamps: "mono" is CLOCK_MONOTONIC
+        self._pending = b""
+        st = self._st = _PipeState(root)
+        with interrupts.shielded():
+            self._finalizer = weakref.finalize(self, st.close)
+            self._make_instance()
+        pipe = os.path.join(st.instance or root, "trace_pipe")
+        try:
+            st.fd = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as exc:
+            self.close()
+            raise EnvironmentProblem(f"cannot read {pipe}: {exc.strerror}") from None
+
+    @property
+    def instance(self) -> str | None:
+        """The tracefs instance read (None: the top-level buffer, ``shared``)."""
+        return self._st.instance
+
+    def _make_instance(self) -> None:
+        st = self._st
+        path = os.path.join(self.root, "instances", f"bpfinspect-{os.getpid()}-{next(_seq)}")
+        try:
+            os.mkdir(path)
+        except OSError:
+            self.shared = True
+            return
+        st.instance = path
+        # the instance is ours: its clock can be CLOCK_MONOTONIC, the clock of event timestamps
+        self.clock = "mono" if _write_small(os.path.join(path, "trace_clock"), "mono") else "local"
+        if not _write_small(os.path.join(path, PRINTK_EVENT), "1"):
+            st.remove_instance()
+            self.shared = True
+
     def fileno(self) -> int:
-        return self._fd
+        return self._st.fd
 
     def read(self) -> list[PrintkLine]:
         """Every complete printk line available now (never blocks)."""
         out: list[PrintkLine] = []
-        if self._fd < 0:
+        fd = self._st.fd
+        if fd < 0:
             return out
         chunks = []
         while True:
             try:
-                chunk = os.read(self._fd, MAX_READ)
+                chunk = os.read(fd, MAX_READ)
             except BlockingIOError:
                 break
             except InterruptedError:
@@ -166,15 +195,8 @@ class PrintkReader:
         return out
 
     def close(self) -> None:
-        from bpfinspect import interrupts
-        with interrupts.shielded():
-            fd, self._fd = self._fd, -1
-            if fd >= 0:
-                os.close(fd)
-            self._remove_instance()
-            now = _read_small(os.path.join(self.root, PRINTK_EVENT))
-            if self._top_enable is not None and now is not None and now != self._top_enable:
-                _write_small(os.path.join(self.root, PRINTK_EVENT), self._top_enable)
+        """Stop reading, remove the instance, put the top-level printk event back as it was."""
+        self._finalizer()
 
     def __enter__(self) -> "PrintkReader":
         return self
@@ -183,41 +205,44 @@ class PrintkReader:
         self.close()
 
 
+@interrupts.protect
+def _stats_off(fd: int, sysctl_before: str | None) -> None:
+    with interrupts.shielded():
+        if fd >= 0:
+            os.close(fd)
+        if sysctl_before is not None:
+            _write_small(STATS_SYSCTL, sysctl_before)
+
+
 class RunStats:
-    """Kernel BPF statistics (run count, run time) on while open; restored at close."""
+    """Kernel BPF statistics (run count, run time) on while open; restored at close (also when
+    dropped without ``close()``)."""
 
     def __init__(self) -> None:
-        from bpfinspect import interrupts
+        import weakref
+
         from bpfinspect.runtime._lib import BPF_STATS_RUN_TIME, last_errno, lib, make_error
-        self._fd = -1
-        self._sysctl_before: str | None = None
         fn = lib().bpf_enable_stats
         with interrupts.shielded():
             if fn is not None:
                 fd = int(fn(BPF_STATS_RUN_TIME))
                 if fd >= 0:
-                    self._fd = fd
+                    self._finalizer = weakref.finalize(self, _stats_off, fd, None)
                     return
                 err = last_errno()
             else:
                 err = 0
             before = _read_small(STATS_SYSCTL)
             if before is not None and before != "1" and _write_small(STATS_SYSCTL, "1"):
-                self._sysctl_before = before
+                self._finalizer = weakref.finalize(self, _stats_off, -1, before)
                 return
             if before == "1":
+                self._finalizer = weakref.finalize(self, _stats_off, -1, None)
                 return
         raise make_error("enabling BPF statistics (BPF_ENABLE_STATS)", err or 1)
 
     def close(self) -> None:
-        from bpfinspect import interrupts
-        with interrupts.shielded():
-            fd, self._fd = self._fd, -1
-            if fd >= 0:
-                os.close(fd)
-            before, self._sysctl_before = self._sysctl_before, None
-            if before is not None:
-                _write_small(STATS_SYSCTL, before)
+        self._finalizer()
 
     def __enter__(self) -> "RunStats":
         return self
