@@ -319,6 +319,10 @@ def test_sigint_mid_stream_exits_0_and_leaves_nothing(tracefs, caller_bin):
     assert run.lines[-1] == "stopped: interrupted\n"
     stats = [x.split() for x in run.lines if x.startswith("on_getppid ")]
     assert stats and int(stats[-1][1]) >= 200            # run count of the program, from the kernel
+    hist = run.lines[run.lines.index("@hist:\n"):]
+    # 200 calls: slots 0..7 ([0, 2) ... [128, 256)), the fullest (73 calls in [128, 256)) with the full bar
+    assert hist[1].startswith("[0, 2)") and hist[8].startswith("[128, 256)")
+    assert hist[8].rstrip("\n").endswith("|" + "@" * 52 + "|")
     assert left_behind(before) == []
     assert own_instances(run.p.pid) == []
     assert read_small(STATS) == stats_before
