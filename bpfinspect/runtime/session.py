@@ -382,10 +382,9 @@ class Session:
         if unknown:
             raise UsageError(f"--prog: no program named {', '.join(sorted(unknown))} "
                              f"(have: {', '.join(rt.programs) or 'none'})")
-        if wanted:
+        if wanted:  # exactly these: also one whose SEC("?...") turned autoload off
             for name, prog in rt.programs.items():
-                if name not in wanted:
-                    prog.autoload = False
+                prog.autoload = name in wanted
         self.targets = self._parse_targets()
         for var, data in writes:
             sec = rt.data_sections.get(var.map_name)
@@ -434,17 +433,14 @@ class Session:
             if prog.fd < 0:
                 continue
             for target in self.targets.get(prog.name, ()):
-                self._attach_one(prog, target.text, lambda t=target, p=prog: self._attach_target(p, t))
+                self._attach_one(prog, target.text, lambda t=target, p=prog: attach_target(p, t))
             if prog.name in self.targets:
                 continue
             if prog.type in (PROG_XDP, PROG_SCHED_CLS) and self.opt.iface:
                 t = parse_target(prog.name, self.opt.iface, prog.type, prog.section)
-                self._attach_one(prog, t.text, lambda t=t, p=prog: self._attach_target(p, t))
+                self._attach_one(prog, t.text, lambda t=t, p=prog: attach_target(p, t))
                 continue
             self._attach_auto(prog)
-
-    def _attach_target(self, prog, t: Target):
-        return attach_target(prog, t)
 
     def _failure(self, exc: BpfInspectError) -> None:
         self.failed = True
@@ -522,8 +518,14 @@ class Session:
             if self._done():
                 return
             rec = {"type": "event", "map": name, "ts": round(time.monotonic(), 6)}
+            value = None
             if tid is not None:
-                rec["data"] = V.read(btf, tid, data)
+                try:
+                    value = V.read(btf, tid, data)
+                except BpfInspectError:  # a type the reader refuses (a damaged BTF): the bytes
+                    value = None
+            if value is not None:
+                rec["data"] = value
             else:
                 rec["hex"] = bytes(data).hex()
             self.records += 1
