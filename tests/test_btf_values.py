@@ -24,7 +24,13 @@ enum kind { KIND_NONE = 0, KIND_CALL = 1, KIND_PROBE = 2, KIND_OTHER = 7 };
 struct inner { __u16 a; __u8 b[3]; };
 struct event { __u32 pid; enum kind kind; char comm[16]; struct inner in; __u64 value; __u32 arr[2]; };
 struct val_t { __u64 count; char comm[16]; unsigned int flags : 3; unsigned int mode : 5; unsigned int rest : 24; };
-static void hex(const void *p, size_t n) { const unsigned char *c = p; for (size_t i = 0; i < n; i++) printf("%02x", c[i]); printf("\n"); }
+static void hex(const void *p, size_t n)
+{
+	const unsigned char *c = p;
+	for (size_t i = 0; i < n; i++)
+		printf("%02x", c[i]);
+	printf("\n");
+}
 int main(void)
 {
 	struct event e; struct val_t v;

@@ -709,5 +709,5 @@ def _sum(values: list):
     return None
 
 
-__all__ = ["Options", "Session", "Target", "attach_target", "parse_targets", "histogram_of", "log2_buckets", "parse_target", "parse_value",
-           "settable_variables"]
+__all__ = ["Options", "Session", "Target", "attach_target", "histogram_of", "log2_buckets", "parse_target",
+           "parse_targets", "parse_value", "settable_variables"]

@@ -47,11 +47,21 @@ class JsonLines:
 
 class Human:
     def __init__(self, stream=None) -> None:
+        from bpfinspect.views.table import use_rich
         self.stream = stream or sys.stdout
+        self._rich = use_rich(self.stream)
         self._last_map = None
         self._widths: dict[str, list[int]] = {}
         self._exit_blocks: list = []
         self._stats_table: Table | None = None
+
+    def _cell(self, s: str) -> str:
+        """Text for a table cell: control characters escaped, and rich's markup on a terminal."""
+        s = _clean(s)
+        if self._rich:
+            from rich.markup import escape
+            s = escape(s)
+        return s
 
     def _line(self, s: str) -> None:
         self.stream.write(s + "\n")
@@ -71,18 +81,19 @@ class Human:
 
     def _attach(self, rec: dict) -> None:
         target = f" {_clean(rec['target'])}" if rec.get("target") else ""
+        prog = _clean(rec["program"])
         if rec["ok"]:
-            self._line(f"attached  {rec['program']}{target}")
+            self._line(f"attached  {prog}{target}")
         else:
             word = "skipped " if str(rec.get("error", "")).startswith("not attached") else "FAILED  "
-            self._line(f"{word}  {rec['program']}{target}: {_clean(rec['error'] or '')}")
+            self._line(f"{word}  {prog}{target}: {_clean(rec['error'] or '')}")
 
     def watching(self, sources: list[str]) -> None:
         what = ", ".join(sources) or "nothing to stream (maps are shown at exit)"
         self._line(f"watching {what}; Ctrl-C to stop")
 
     def _event(self, rec: dict) -> None:
-        name = rec["map"]
+        name = _clean(rec["map"])
         data = rec.get("data")
         if isinstance(data, dict):
             cells = {k: vtext(v) for k, v in data.items()}
@@ -96,7 +107,7 @@ class Human:
                 data = rec.get("data") if isinstance(rec.get("data"), dict) else {}
                 widths = [min(MAX_COL, max(len(k), len(v), _min_width(data.get(k)))) for k, v in cells.items()]
                 self._widths[name] = widths
-            header = "  ".join(k.upper().ljust(w) for k, w in zip(cells, widths))
+            header = "  ".join(_clean(k).upper().ljust(w) for k, w in zip(cells, widths))
             self._line(f"{'TIME':<15}  {'MAP':<10}  {header}".rstrip())
             self._last_map = name
         for i, v in enumerate(cells.values()):    # a longer value widens its column from now on
@@ -113,27 +124,28 @@ class Human:
                    f"[{rec['cpu']:03d}] {_clean(rec['text'])}")
 
     def _lost(self, rec: dict) -> None:
-        self._line(f"lost {rec['count']} record(s) of {rec['map']} on CPU {rec['cpu']}")
+        self._line(f"lost {rec['count']} record(s) of {_clean(rec['map'])} on CPU {rec['cpu']}")
 
     def _map(self, rec: dict) -> None:
         hist = rec.get("histogram")
         if hist is not None:
-            self._exit_blocks.append(Text(histogram_text(rec["name"], hist)))
+            self._exit_blocks.append(Text(histogram_text(_clean(rec["name"]), hist)))
             return
-        t = Table(["Key", "Value"], title=f"map {rec['name']} ({rec['map_type']}, {len(rec['entries'])} "
-                                          f"entr{'y' if len(rec['entries']) == 1 else 'ies'}"
-                                          f"{', first ones only' if rec.get('truncated') else ''})")
+        n = len(rec["entries"])
+        more = ", first ones only" if rec.get("truncated") else ""
+        t = Table(["Key", "Value"],
+                  title=f"map {self._cell(rec['name'])} ({rec['map_type']}, {n} entr{'y' if n == 1 else 'ies'}{more})")
         for e in rec["entries"]:
-            t.rows.append([vtext(e["key"]), vtext(e["value"])])
+            t.rows.append([self._cell(vtext(e["key"])), self._cell(vtext(e["value"]))])
         if not t.rows:
-            self._exit_blocks.append(Text(f"map {rec['name']} ({rec['map_type']}): empty"))
+            self._exit_blocks.append(Text(f"map {_clean(rec['name'])} ({rec['map_type']}): empty"))
             return
         self._exit_blocks.append(t)
 
     def _globals(self, rec: dict) -> None:
-        t = Table(["Variable", "Value"], title=f"globals {rec['section']}")
+        t = Table(["Variable", "Value"], title=f"globals {self._cell(rec['section'])}")
         for k, v in rec["values"].items():
-            t.rows.append([k, vtext(v)])
+            t.rows.append([self._cell(k), self._cell(vtext(v))])
         self._exit_blocks.append(t)
 
     def _stats(self, rec: dict) -> None:
@@ -142,7 +154,8 @@ class Human:
                                 right=frozenset({"Runs", "Run time (ns)", "Average (ns)"}))
             self._exit_blocks.append(self._stats_table)
         cnt, ns = rec["run_cnt"], rec["run_time_ns"]
-        self._stats_table.rows.append([rec["program"], str(cnt), str(ns), str(ns // cnt) if cnt else "-"])
+        avg = str(ns // cnt) if cnt else "-"
+        self._stats_table.rows.append([self._cell(rec["program"]), str(cnt), str(ns), avg])
 
     def _end(self, rec: dict) -> None:
         if self._exit_blocks:
