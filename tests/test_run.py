@@ -303,6 +303,7 @@ def test_sigint_mid_stream_exits_0_and_leaves_nothing(tracefs, caller_bin):
     before = max_ids()
     stats_before = read_small(STATS)
     printk_before = read_small(PRINTK_ENABLE)
+    options_before = {f: read_small(f"/sys/kernel/tracing/{f}") for f in ("trace_clock", "tracing_on", "trace_options")}
     caller = Caller(caller_bin, 200)
     run = Run(str(RUN_OBJ), "--set", f"target_pid={caller.pid}", "--attach", f"on_func={caller_bin}:target_func",
               json_lines=False)
@@ -327,6 +328,7 @@ def test_sigint_mid_stream_exits_0_and_leaves_nothing(tracefs, caller_bin):
     assert own_instances(run.p.pid) == []
     assert read_small(STATS) == stats_before
     assert read_small(PRINTK_ENABLE) == printk_before
+    assert {f: read_small(f"/sys/kernel/tracing/{f}") for f in options_before} == options_before
 
 
 def test_a_hundred_runs_leave_nothing_behind(tracefs):
