@@ -466,3 +466,21 @@ def test_trace_syscalls_shows_what_run_asked_the_kernel(tracefs):
     calls = json.dumps(recs[-2]["syscalls"])
     for word in ("BPF_PROG_LOAD", "BPF_ENABLE_STATS", "BPF_LINK_CREATE", "sys_enter_getppid"):
         assert word in calls
+
+
+def test_perf_buffer_records_with_packed_enum_bitfields_and_union(tracefs):
+    import sys
+    child = subprocess.Popen([sys.executable, "-c", "import os, sys; sys.stdin.read(1); "
+                              "[os.getpgid(0) for _ in range(3)]"], stdin=subprocess.PIPE)
+    run = Run(str(BOOTSTRAP_OBJ.with_name("perf_output.bpf.o")), "--set", f"target_pid={child.pid}")
+    assert run.wait_for(attached(2))
+    child.stdin.write(b"x")
+    child.stdin.close()
+    assert child.wait(10) == 0
+    assert run.wait_for(lambda r: len([e for e in r.of("event") if e["map"] == "samples"]) >= 3, 30)
+    run.interrupt()
+    assert run.finish() == 0, run.stderr
+    samples = [e["data"] for e in run.of("event") if e["map"] == "samples"]
+    assert samples[0] == {"hdr": {"version": 1, "kind": "PG_ENTER", "flags": 0x8001}, "pid": child.pid, "arg": 0,
+                          "comm": "python", "prio": 3, "cpu_lo": 1000, "delta": -5, "ratio": 2.5,
+                          "tag": {"as_u32": 0x11223344, "bytes": [0x44, 0x33, 0x22, 0x11]}}
