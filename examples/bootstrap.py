@@ -1,69 +1,37 @@
 #!/usr/bin/env python3
 """Trace process starts and exits, the libbpf-bootstrap "bootstrap" tool in Python.
 
-Runs the fixture object fixtures/bootstrap.bpf.o through a Python skeleton
-made at start-up with ``bpfinspect gen-skel --lang python`` (into a temporary
-directory, so a fresh checkout needs nothing else), and prints one line per
-exec and exit:
+Loads the fixture object fixtures/bootstrap.bpf.o through bpfinspect's runtime (public API
+only: ``bpfinspect.runtime.Object``) and prints one line per exec and exit:
 
     TIME     EVENT COMM             PID     PPID    FILENAME/EXIT CODE
     12:01:02 EXEC  ls               4242    4100    /usr/bin/ls
     12:01:02 EXIT  ls               4242    4100    [0] (3ms)
 
-``-d MIN_DURATION_MS`` reports only processes that lived at least that long
-(exec events are then not reported at all).  Needs root (or CAP_BPF and
-CAP_PERFMON) and tracefs mounted at /sys/kernel/tracing.  Stop with Ctrl-C.
+The record type, ``struct event``, is only the type of local variables in the BPF program:
+BTF does not have it, the object's DWARF does, and ``Object.record_type("rb")`` finds it
+there (from the size the programs reserve in the ring buffer).
+
+``-d MIN_DURATION_MS`` reports only processes that lived at least that long (exec events
+are then not reported at all).  Needs root (or CAP_BPF and CAP_PERFMON) and tracefs mounted
+at /sys/kernel/tracing.  Works after a plain ``pip install .``.  Stop with Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
-import ctypes
-import importlib.util
 import os
 import signal
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_OBJECT = os.path.join(HERE, "..", "fixtures", "bootstrap.bpf.o")
-MODULE = "bootstrap_bpf_skel"
 
 try:
     import bpfinspect  # noqa: F401
 except ImportError:  # run from a checkout without installing
     sys.path.insert(0, os.path.join(HERE, ".."))
-
-
-class Event(ctypes.Structure):
-    """struct event from fixtures/src/bootstrap.h (used when the object's BTF lacks it)."""
-
-    _fields_ = [
-        ("pid", ctypes.c_int),
-        ("ppid", ctypes.c_int),
-        ("exit_code", ctypes.c_uint),
-        ("duration_ns", ctypes.c_ulonglong),
-        ("comm", ctypes.c_char * 16),
-        ("filename", ctypes.c_char * 127),
-        ("exit_event", ctypes.c_bool),
-    ]
-
-
-def make_skeleton(object_path: str, workdir: str):
-    """Write the skeleton module for ``object_path`` into ``workdir`` and import it."""
-    from bpfinspect.obj import open_object
-    from bpfinspect.skel.python import generate
-
-    obj = open_object(object_path)
-    types = ["struct event"] if obj.btf is not None and obj.btf.find("event") else []
-    path = os.path.join(workdir, MODULE + ".py")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(generate(obj, types=types, module_name=MODULE))
-    spec = importlib.util.spec_from_file_location(MODULE, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def main(argv=None) -> int:
@@ -78,51 +46,43 @@ def main(argv=None) -> int:
     if args.duration < 0:
         parser.error("MIN_DURATION_MS must not be negative")
 
-    try:
-        from bpfinspect.errors import BpfInspectError
-        import elftools  # noqa: F401  (bpfinspect reads ELF through pyelftools)
-        import jinja2  # noqa: F401  (and writes skeletons with jinja2)
-        from bpfinspect.runtime import journal
-    except ImportError as exc:
-        print(f"bootstrap: bpfinspect is not usable here ({exc}); install it with: pip install .", file=sys.stderr)
-        return 3
+    from bpfinspect.errors import BpfInspectError
+    from bpfinspect.runtime import Object, journal
 
     journal.echo = args.verbose
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
 
     try:
-        with tempfile.TemporaryDirectory(prefix="bootstrap-skel-") as tmp:
-            skel_module = make_skeleton(args.object, tmp)
-            event_type = getattr(skel_module, "event", Event)
-            if ctypes.sizeof(event_type) != ctypes.sizeof(Event):
-                event_type = Event
-            with skel_module.BootstrapBpf.open() as skel:
-                # parameterize the BPF code with the minimum duration, before load
-                skel.rodata.min_duration_ns = args.duration * 1_000_000
-                skel.load()
-                skel.attach()
+        with Object.open(args.object, typed_sections=True) as obj:
+            # parameterize the BPF code with the minimum duration, before load
+            obj.section(".rodata").min_duration_ns = args.duration * 1_000_000
+            obj.load()
+            obj.attach()
+            event_type = obj.record_type("rb")
+            if event_type is None:
+                print("bootstrap: the object does not say what its ring buffer carries", file=sys.stderr)
+                return 2
 
-                def handle_event(e) -> None:
-                    ts = time.strftime("%H:%M:%S")
-                    comm = e.comm.decode("utf-8", "replace")
-                    if e.exit_event:
-                        line = f"{ts:<8} {'EXIT':<5} {comm:<16} {e.pid:<7} {e.ppid:<7} [{e.exit_code}]"
-                        if e.duration_ns:
-                            line += f" ({e.duration_ns // 1_000_000}ms)"
-                    else:
-                        fname = e.filename.decode("utf-8", "replace")
-                        line = f"{ts:<8} {'EXEC':<5} {comm:<16} {e.pid:<7} {e.ppid:<7} {fname}"
-                    print(line, flush=True)
+            def handle_event(e) -> None:
+                ts = time.strftime("%H:%M:%S")
+                comm = e.comm.decode("utf-8", "backslashreplace")
+                if e.exit_event:
+                    line = f"{ts:<8} {'EXIT':<5} {comm:<16} {e.pid:<7} {e.ppid:<7} [{e.exit_code}]"
+                    if e.duration_ns:
+                        line += f" ({e.duration_ns // 1_000_000}ms)"
+                else:
+                    fname = e.filename.decode("utf-8", "backslashreplace")
+                    line = f"{ts:<8} {'EXEC':<5} {comm:<16} {e.pid:<7} {e.ppid:<7} {fname}"
+                print(line, flush=True)
 
-                rb = skel.maps.rb.ring_buffer(handle_event, record_type=event_type)
-                print(f"{'TIME':<8} {'EVENT':<5} {'COMM':<16} {'PID':<7} {'PPID':<7} FILENAME/EXIT CODE",
-                      flush=True)
-                deadline = time.monotonic() + args.timeout if args.timeout > 0 else None
-                while not stop:
-                    rb.poll(timeout_ms=100)
-                    if deadline is not None and time.monotonic() >= deadline:
-                        break
+            rb = obj.maps["rb"].ring_buffer(handle_event, record_type=event_type)
+            print(f"{'TIME':<8} {'EVENT':<5} {'COMM':<16} {'PID':<7} {'PPID':<7} FILENAME/EXIT CODE", flush=True)
+            deadline = time.monotonic() + args.timeout if args.timeout > 0 else None
+            while not stop:
+                rb.poll(timeout_ms=100)
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
     except KeyboardInterrupt:
         pass
     except BpfInspectError as exc:

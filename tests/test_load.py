@@ -94,7 +94,8 @@ def test_attach_reports_each_program(tracefs):
     p, doc = load_json(str(RT_TEST_OBJ), "--attach")
     assert p.returncode == 0, p.stderr
     progs = {x["name"]: x for x in doc["programs"]}
-    assert progs["on_getppid"]["attach"] == {"attached": True, "skipped": False, "error": None, "errno": None}
+    assert progs["on_getppid"]["attach"] == {"attached": True, "skipped": False, "error": None, "errno": None,
+                                             "target": None}
     assert progs["bare"]["attach"]["skipped"] is True
 
 

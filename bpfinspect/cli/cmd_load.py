@@ -1,4 +1,5 @@
-"""`bpfinspect load OBJ [--prog NAME]... [--attach] [--trace-syscalls[=all]] [--json] [-v]`: the kernel's verdict.
+"""`bpfinspect load OBJ [--prog NAME]... [--attach[=PROG=TARGET]]... [--iface IFNAME] [--trace-syscalls[=all]]
+[--json] [-v]`: the kernel's verdict.
 
 Loads the object through the system's libbpf, reports each program as
 loaded (with instruction counts and verifier statistics) or rejected (with
@@ -12,16 +13,20 @@ privilege, no bpf(), or tracefs missing for an attach or for recording.
 
 from __future__ import annotations
 
-from bpfinspect.cli.common import add_json_arg, add_object_arg, add_trace_syscalls_arg
+from bpfinspect.cli.common import ATTACH_TARGETS, add_json_arg, add_trace_syscalls_arg
 
 
 def register(sub) -> None:
     help_text = "load an object through libbpf and report the kernel's verdict per program, then unload"
     p = sub.add_parser("load", help=help_text, description=help_text)
-    add_object_arg(p)
+    # OBJ may come after a bare --attach, which would take it as its value: run() gives it back
+    p.add_argument("object", metavar="OBJ", nargs="?", help="compiled BPF object (x.bpf.o)")
     p.add_argument("--prog", action="append", metavar="NAME", default=[],
                    help="load only this program (repeatable); default: every autoload program")
-    p.add_argument("--attach", action="store_true", help="also attach every loaded program that can be, and report")
+    p.add_argument("--attach", action="append", nargs="?", const="", metavar="PROG=TARGET",
+                   help="also attach every loaded program that can be, and report; with PROG=TARGET (repeatable), "
+                        f"attach PROG there: {ATTACH_TARGETS}")
+    p.add_argument("--iface", metavar="IFNAME", help="attach XDP and tc programs to this interface (implies --attach)")
     p.add_argument("-v", "--verbose", action="store_true", help="show whole verifier logs, not only their end")
     p.add_argument("--tail", type=int, default=20, metavar="N", help="verifier log lines shown without -v (20)")
     add_trace_syscalls_arg(p)
@@ -29,8 +34,21 @@ def register(sub) -> None:
     p.set_defaults(run=run)
 
 
+def _object_after_attach(args) -> None:
+    """``load --attach x.bpf.o``: argparse gave the object to --attach; a target has an '='."""
+    from bpfinspect.errors import UsageError
+    if args.object is not None:
+        return
+    taken = [v for v in args.attach or [] if v and "=" not in v]
+    if not taken:
+        raise UsageError("the object to load is missing: bpfinspect load OBJ [options]")
+    args.object = taken[-1]
+    args.attach = [v for v in args.attach if v != taken[-1]] + [""]
+
+
 def run(args) -> int:
     from bpfinspect.errors import EnvironmentProblem
+    _object_after_attach(args)
     from bpfinspect.obj import open_object
     from bpfinspect.obj.names import libbpf_object_name
 
@@ -51,8 +69,9 @@ def run(args) -> int:
         from bpfinspect.runtime.systrace import recording
 
         with recording(args.trace_syscalls is not None) as recorder:
-            report = check_load(elf.data, name=name, programs=args.prog or None, attach=args.attach,
-                                full_log=args.verbose)
+            targets = [t for t in (args.attach or []) if t]
+            report = check_load(elf.data, name=name, programs=args.prog or None, attach=args.attach is not None,
+                                full_log=args.verbose, targets=targets, iface=args.iface)
     except (EnvironmentProblem, LibbpfError) as exc:
         # No privilege, no libbpf, no bpf(), or an object libbpf cannot open: --json still
         # gets its document, with the reason in "environment_problem" or "error".

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 
 
+ATTACH_TARGETS = ("uprobe BIN:FUNC[+OFF] or BIN:0xOFF (add ,pid=N), tracepoint CAT/NAME, raw tracepoint NAME, "
+                  "kprobe FUNC[+OFF], XDP or tc IFNAME (tc: IFNAME:egress)")
+
+
 def add_object_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("object", metavar="OBJ", help="compiled BPF object (x.bpf.o)")
 

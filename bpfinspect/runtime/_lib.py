@@ -222,6 +222,28 @@ class UsdtOpts(ctypes.Structure):
     _fields_ = [("sz", c_size_t), ("usdt_cookie", c_u64)]
 
 
+class KprobeOpts(ctypes.Structure):
+    """struct bpf_kprobe_opts as of libbpf 1.1."""
+
+    _fields_ = [("sz", c_size_t), ("bpf_cookie", c_u64), ("offset", c_size_t), ("retprobe", c_bool)]
+
+
+class TcHook(ctypes.Structure):
+    """struct bpf_tc_hook (libbpf 0.6+)."""
+
+    _fields_ = [("sz", c_size_t), ("ifindex", c_int), ("attach_point", c_int), ("parent", c_u32)]
+
+
+class TcOpts(ctypes.Structure):
+    """struct bpf_tc_opts (libbpf 0.6+)."""
+
+    _fields_ = [("sz", c_size_t), ("prog_fd", c_int), ("flags", c_u32), ("prog_id", c_u32), ("handle", c_u32),
+                ("priority", c_u32)]
+
+
+BPF_TC_INGRESS, BPF_TC_EGRESS = 1, 2
+BPF_STATS_RUN_TIME = 0
+
 P = c_void_p  # opaque libbpf pointers
 _PRINT_CALLBACKS: list = []
 
@@ -260,6 +282,17 @@ _SIGNATURES: dict[str, tuple] = {
     "bpf_program__attach": (P, [P], True),
     "bpf_program__attach_uprobe_opts": (P, [P, c_int, c_char_p, c_size_t, ctypes.POINTER(UprobeOpts)], False),
     "bpf_program__attach_usdt": (P, [P, c_int, c_char_p, c_char_p, c_char_p, ctypes.POINTER(UsdtOpts)], False),
+    "bpf_program__attach_kprobe_opts": (P, [P, c_char_p, ctypes.POINTER(KprobeOpts)], False),
+    "bpf_program__attach_tracepoint": (P, [P, c_char_p, c_char_p], True),
+    "bpf_program__attach_raw_tracepoint": (P, [P, c_char_p], True),
+    "bpf_program__attach_xdp": (P, [P, c_int], False),
+    "bpf_tc_hook_create": (c_int, [ctypes.POINTER(TcHook)], False),
+    "bpf_tc_hook_destroy": (c_int, [ctypes.POINTER(TcHook)], False),
+    "bpf_tc_attach": (c_int, [ctypes.POINTER(TcHook), ctypes.POINTER(TcOpts)], False),
+    "bpf_tc_detach": (c_int, [ctypes.POINTER(TcHook), ctypes.POINTER(TcOpts)], False),
+    "bpf_tc_query": (c_int, [ctypes.POINTER(TcHook), ctypes.POINTER(TcOpts)], False),
+    "bpf_xdp_query_id": (c_int, [c_int, c_int, ctypes.POINTER(c_u32)], False),
+    "bpf_enable_stats": (c_int, [c_int], False),
     "bpf_link__destroy": (c_int, [P], True),
     "bpf_link__fd": (c_int, [P], True),
     "bpf_map__name": (c_char_p, [P], True),

@@ -52,10 +52,11 @@ class AttachResult:
     errno_name: str | None = None
     link_fd: int | None = None
     tracefs_missing: bool = False
+    target: str | None = None     # as given with --attach PROG=TARGET or --iface (None: from the section)
 
     def to_json(self) -> dict:
         return {"attached": self.attached, "skipped": self.skipped, "error": self.error,
-                "errno": self.errno_name}
+                "errno": self.errno_name, "target": self.target}
 
 
 @dataclass
@@ -202,8 +203,14 @@ def _fill_loaded(v: ProgramVerdict, prog) -> None:
 
 
 def check_load(source, *, name: str | None = None, programs: list[str] | None = None, attach: bool = False,
-               full_log: bool = False, btf_custom_path: str | None = None) -> LoadReport:
-    """Load ``source`` (bytes or path) and report the verdict per program; everything is unloaded after."""
+               full_log: bool = False, btf_custom_path: str | None = None, targets: list[str] | None = None,
+               iface: str | None = None) -> LoadReport:
+    """Load ``source`` (bytes or path) and report the verdict per program; everything is unloaded after.
+
+    With ``attach``, every loaded program is attached: where ``targets`` (``PROG=TARGET`` items, as
+    ``run --attach`` takes them) or ``iface`` (XDP and tc programs) say, else from its section."""
+    if targets or iface:
+        attach = True
     L = lib()
     report = LoadReport(object_name="", path=None if isinstance(source, (bytes, bytearray)) else str(source),
                         libbpf=L.version_string(), attach_requested=attach)
@@ -243,7 +250,7 @@ def check_load(source, *, name: str | None = None, programs: list[str] | None = 
                     _fill_loaded(v, obj.programs[v.name])
             _fill_maps(report, obj)
             if attach:
-                _attach_all(report, obj)
+                _attach_all(report, obj, targets=targets, iface=iface)
             return report
     finally:
         obj.close()
@@ -263,7 +270,7 @@ def check_load(source, *, name: str | None = None, programs: list[str] | None = 
                     _fill_maps(report, one)
                 any_loaded = True
                 if attach:
-                    _attach_all(report, one, only=v.name)
+                    _attach_all(report, one, only=v.name, targets=targets, iface=iface)
                 continue
         except LibbpfError as exc:
             _raise_environment(exc)
@@ -345,11 +352,35 @@ def _fill_maps(report: LoadReport, obj: Object) -> None:
         r.map_flags = info["map_flags"]
 
 
-def _attach_all(report: LoadReport, obj: Object, only: str | None = None) -> None:
+def _attach_targeted(v: "ProgramVerdict", prog, targets: list, report: LoadReport) -> None:
+    from bpfinspect.errors import BpfInspectError
+    from bpfinspect.runtime.session import attach_target
+    for t in targets:
+        try:
+            link = attach_target(prog, t)
+        except BpfInspectError as exc:
+            v.attach = AttachResult(False, error=exc.one_line(), errno_name=getattr(exc, "errno_name", None) or None,
+                                    target=t.text)
+            if isinstance(exc, EnvironmentProblem):
+                report.environment_problem = exc.message
+            return
+        v.attach = AttachResult(True, link_fd=link.fd, target=t.text)
+
+
+def _attach_all(report: LoadReport, obj: Object, only: str | None = None, targets=None,
+                iface: str | None = None) -> None:
+    from bpfinspect.runtime.session import PROG_SCHED_CLS, PROG_XDP, parse_target, parse_targets
+    given = parse_targets(obj.programs, targets)
     for v in report.programs:
         if not v.loaded or (only is not None and v.name != only):
             continue
         prog = obj.programs[v.name]
+        if v.name in given:
+            _attach_targeted(v, prog, given[v.name], report)
+            continue
+        if iface and prog.type in (PROG_XDP, PROG_SCHED_CLS):
+            _attach_targeted(v, prog, [parse_target(v.name, iface, prog.type, prog.section)], report)
+            continue
         try:
             link = prog.attach()
             v.attach = AttachResult(True, link_fd=link.fd)

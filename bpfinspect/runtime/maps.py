@@ -292,6 +292,25 @@ class Map(_Part):
             except KeyError:  # deleted meanwhile
                 continue
 
+    def raw_items(self):
+        """(key bytes, value bytes) per entry -- for a per-CPU map, a list of value bytes per possible
+        CPU -- without decoding (entries deleted meanwhile are skipped)."""
+        fd = self._live_fd()
+        for raw in self._raw_keys():
+            k = ctypes.create_string_buffer(raw, max(self.key_size, 1))
+            v = self._value_buf()
+            res = lib().bpf_map_lookup_elem_flags(fd, k, v, 0)
+            if res < 0:
+                if -res == errno.ENOENT:
+                    continue
+                raise make_error(f"map '{self.name}': lookup", -res)
+            data = v.raw
+            if self.is_percpu:
+                slot = self._slot()
+                yield raw, [data[i * slot:i * slot + self.value_size] for i in range(lib().num_possible_cpus)]
+            else:
+                yield raw, data[:self.value_size]
+
     def values(self):
         for _, v in self.items():
             yield v

@@ -38,26 +38,16 @@ import weakref
 
 from bpfinspect import interrupts
 from bpfinspect.errors import BpfInspectError, MalformedInput, UsageError
-from bpfinspect.runtime import _lib
-from bpfinspect.runtime._lib import (OpenOpts, _last_meaningful_line, c_size_t, errno_name, journal, last_errno, lib,
-                                     make_error)
-from bpfinspect.runtime.maps import BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, Map, _Part
+from bpfinspect.runtime._lib import OpenOpts, _last_meaningful_line, c_size_t, journal, last_errno, lib, make_error
+from bpfinspect.runtime.maps import BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, Map
+# Programs and links live in their own module; their names stay importable from here.
+from bpfinspect.runtime.program import (DEFAULT_LOG_SIZE, MAX_LOG_SIZE, TRACEFS_DIRS, Link, Program,  # noqa: F401
+                                        TcLink, tracefs_mounted)
 
 # The kernel refuses an array map value over INT_MAX bytes (E2BIG), so a data section
 # beyond it is a damaged object; its initial bytes are not copied out of libbpf (which
 # ctypes.string_at could not do anyway: its size is a C int).
 MAX_DATA_SECTION = (1 << 31) - 1
-
-DEFAULT_LOG_SIZE = 1 << 20
-MAX_LOG_SIZE = (1 << 30) - 1
-
-TRACEFS_DIRS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
-PROG_TYPE_TRACEPOINT = 5
-
-
-def tracefs_mounted(dirs=TRACEFS_DIRS) -> bool:
-    return any(os.path.exists(os.path.join(d, "events")) for d in dirs)
-
 
 class _State:
     """Everything that must be released, without a reference to the Object."""
@@ -110,219 +100,6 @@ class _State:
                 os.close(pinned)
 
 
-class Link:
-    """An attachment of a program (``bpf_link``); ``destroy()`` detaches it."""
-
-    def __init__(self, program: "Program", ptr: int) -> None:
-        self.program = program
-        self._ptr = ptr
-
-    @property
-    def fd(self) -> int:
-        if not self._ptr:
-            return -1
-        return int(lib().bpf_link__fd(self._ptr))
-
-    @property
-    def destroyed(self) -> bool:
-        return not self._ptr
-
-    def _destroy(self) -> None:
-        with interrupts.shielded():
-            ptr, self._ptr = self._ptr, None
-            if ptr:
-                lib().bpf_link__destroy(ptr)
-
-    def destroy(self) -> None:
-        """Detach now (also happens when the object closes)."""
-        self._destroy()
-        obj = self.program._owner_ref()
-        if obj is not None and self in obj._state.links:
-            obj._state.links.remove(self)
-
-    detach = destroy
-
-    def __repr__(self) -> str:
-        return f"<Link {self.program.name} fd={self.fd}>"
-
-
-class Program(_Part):
-    """One program of an :class:`Object` (libbpf's ``bpf_program``)."""
-
-    _what = "program"
-
-    def __init__(self, owner: "Object", ptr: int) -> None:
-        self._owner_ref = weakref.ref(owner)
-        self._ptr = ptr
-        L = lib()
-        self.name: str = L.bpf_program__name(ptr).decode("utf-8", "replace")
-        self.section: str = (L.bpf_program__section_name(ptr) or b"").decode("utf-8", "replace")
-        self._log_buf = None
-        self._log_shared = False
-        self.links: list[Link] = []
-
-    def _p(self) -> int:
-        self._owner._check_open()
-        return self._ptr
-
-    @property
-    def type(self) -> int:
-        return int(lib().bpf_program__type(self._p()))
-
-    @property
-    def type_name(self) -> str:
-        return lib().prog_type_name(self.type)
-
-    @property
-    def expected_attach_type(self) -> int:
-        return int(lib().bpf_program__expected_attach_type(self._p()))
-
-    @property
-    def fd(self) -> int:
-        return int(lib().bpf_program__fd(self._p()))
-
-    @property
-    def loaded(self) -> bool:
-        return self._owner.loaded and self.fd >= 0
-
-    @property
-    def autoload(self) -> bool:
-        return bool(lib().bpf_program__autoload(self._p()))
-
-    @autoload.setter
-    def autoload(self, value: bool) -> None:
-        if self._owner.loaded:
-            raise UsageError(f"program '{self.name}': autoload can only change before load")
-        res = lib().bpf_program__set_autoload(self._p(), bool(value))
-        if res < 0:
-            raise make_error(f"program '{self.name}': set autoload", -res)
-
-    @property
-    def autoattach(self) -> bool:
-        fn = lib().bpf_program__autoattach
-        return bool(fn(self._p())) if fn is not None else True
-
-    @autoattach.setter
-    def autoattach(self, value: bool) -> None:
-        fn = lib().bpf_program__set_autoattach
-        if fn is None:
-            raise UsageError("this libbpf cannot change autoattach")
-        fn(self._p(), bool(value))
-
-    @property
-    def insn_cnt(self) -> int:
-        fn = lib().bpf_program__insn_cnt
-        return int(fn(self._p())) if fn is not None else -1
-
-    @property
-    def log(self) -> str:
-        """The verifier log captured for this program during the last load ('' if none)."""
-        buf = self._log_buf
-        if buf is None or (self._log_shared and self._owner._log_owner is not self):
-            return ""
-        return buf.value.decode("utf-8", "replace")
-
-    def set_log(self, size: int = DEFAULT_LOG_SIZE, level: int | None = None, *, buffer=None) -> None:
-        """Give the program a log buffer of ``size`` bytes (and a log level) before load.
-
-        ``buffer`` (a ctypes char array) is shared with other programs: fine at log
-        level 0, where only a rejected program writes, and libbpf stops at the first.
-        """
-        L = lib()
-        if L.bpf_program__set_log_buf is None:
-            return
-        if buffer is None:
-            size = max(256, min(int(size), MAX_LOG_SIZE))
-            buf = ctypes.create_string_buffer(size)
-        else:
-            buf, size = buffer, ctypes.sizeof(buffer)
-        res = L.bpf_program__set_log_buf(self._p(), buf, size)
-        if res < 0:
-            raise make_error(f"program '{self.name}': set log buffer", -res)
-        self._log_buf = buf
-        self._log_shared = buffer is not None
-        if level is not None:
-            res = L.bpf_program__set_log_level(self._p(), int(level))
-            if res < 0:
-                raise make_error(f"program '{self.name}': set log level", -res)
-
-    def info(self) -> dict:
-        """The kernel's bpf_prog_info: id, tag, xlated/jited sizes, verified_insns..."""
-        from bpfinspect.runtime.info import prog_info
-        fd = self.fd
-        if fd < 0:
-            raise UsageError(f"program '{self.name}' is not loaded")
-        return prog_info(fd)
-
-    def attach(self) -> Link:
-        """Attach as the section name says (``bpf_program__attach``); returns the :class:`Link`."""
-        return self._attach_with(lambda: lib().bpf_program__attach(self._p()))
-
-    def attach_uprobe(self, binary: str, *, func_name: str | None = None, offset: int = 0, pid: int = -1,
-                      retprobe: bool = False, ref_ctr_offset: int = 0, cookie: int = 0) -> Link:
-        """``bpf_program__attach_uprobe_opts``: a uprobe on ``binary`` at ``offset`` bytes into the file,
-        or, with ``func_name``, ``offset`` bytes into that function as libbpf finds it (a bare
-        ``binary`` name is searched as libbpf does).  ``pid`` -1 traces every process."""
-        fn = lib().bpf_program__attach_uprobe_opts
-        if fn is None:
-            raise UsageError("this libbpf has no bpf_program__attach_uprobe_opts()")
-        opts = _lib.UprobeOpts(sz=ctypes.sizeof(_lib.UprobeOpts), ref_ctr_offset=int(ref_ctr_offset),
-                               bpf_cookie=int(cookie), retprobe=bool(retprobe),
-                               func_name=func_name.encode() if func_name is not None else None)
-        path = os.fsencode(binary)
-        return self._attach_with(lambda: fn(self._p(), int(pid), path, int(offset), ctypes.byref(opts)))
-
-    def attach_usdt(self, binary: str, provider: str, name: str, *, pid: int = -1, cookie: int = 0) -> Link:
-        """``bpf_program__attach_usdt``: every site of USDT ``provider:name`` in ``binary``."""
-        fn = lib().bpf_program__attach_usdt
-        if fn is None:
-            raise UsageError("this libbpf has no bpf_program__attach_usdt()")
-        opts = _lib.UsdtOpts(sz=ctypes.sizeof(_lib.UsdtOpts), usdt_cookie=int(cookie))
-        args = (os.fsencode(binary), provider.encode(), name.encode())
-        return self._attach_with(lambda: fn(self._p(), int(pid), *args, ctypes.byref(opts)))
-
-    def _attach_with(self, call) -> Link:
-        owner = self._owner
-        if not owner.loaded:
-            raise UsageError(f"program '{self.name}': load the object before attaching")
-        if self.fd < 0:
-            raise UsageError(f"program '{self.name}' was not loaded (autoload off)")
-        mark = journal.mark()
-        with interrupts.shielded():
-            ptr = call()
-            err = last_errno() if not ptr else 0
-            if ptr:
-                link = Link(self, ptr)
-                owner._state.links.append(link)
-                self.links.append(link)
-        if not ptr:
-            raise self._attach_error(err, mark)
-        return link
-
-    def _attach_error(self, err: int, mark: int):
-        from bpfinspect.errors import EnvironmentProblem
-        if err == errno.EOPNOTSUPP:
-            exc = make_error(f"program '{self.name}' (SEC(\"{self.section}\")) cannot be attached automatically",
-                             err, since=mark, program=self.name)
-            exc.not_auto_attachable = True
-            return exc
-        text = journal.text_since(mark)
-        needs_tracefs = self.type == PROG_TYPE_TRACEPOINT or "tracing/" in text or "/tracefs" in text
-        if needs_tracefs and not tracefs_mounted():
-            exc = EnvironmentProblem(
-                f"program '{self.name}' (SEC(\"{self.section}\")): attaching needs tracefs, which is not "
-                f"mounted; mount it with: mount -t tracefs tracefs /sys/kernel/tracing")
-            exc.errno = err
-            exc.errno_name = errno_name(err)
-            exc.tracefs_missing = True
-            return exc
-        return make_error(f"program '{self.name}' (SEC(\"{self.section}\")): attach", err, since=mark,
-                          program=self.name)
-
-    def __repr__(self) -> str:
-        return f"<Program {self.name} SEC(\"{self.section}\")>"
-
-
 class Object:
     """A BPF object opened through libbpf.
 
@@ -333,7 +110,7 @@ class Object:
     def __init__(self, source, *, name: str | None = None, log_size: int = DEFAULT_LOG_SIZE,
                  log_level: int = 0, btf_custom_path: str | None = None, kconfig: str | None = None,
                  capture_logs: bool = True, btf=None, sections: dict | None = None,
-                 keep_pins: bool = True) -> None:
+                 keep_pins: bool = True, typed_sections: bool = False) -> None:
         L = lib()
         self._state = _State()
         self.keep_pins = keep_pins
@@ -380,6 +157,8 @@ class Object:
         if not ptr:
             raise make_error(f"cannot open BPF object {self.path or name}", err, since=mark)
         try:
+            if typed_sections and sections is None:
+                sections = self._btf_section_types()
             self._populate(ptr, log_size, log_level, capture_logs, sections)
         except BaseException:
             self.close()
@@ -465,19 +244,73 @@ class Object:
 
     # ---- BTF-typed values
 
+    def _model(self):
+        """The object as bpfinspect reads it (:mod:`bpfinspect.obj`), made on first need."""
+        model = self.__dict__.get("_model_cache")
+        if model is None:
+            from bpfinspect.obj import from_bytes, open_object
+            model = from_bytes(self._elf_bytes) if self._elf_bytes is not None else open_object(self.path)
+            self.__dict__["_model_cache"] = model
+        return model
+
     def _object_btf(self):
         """The object's BTF (ours, not libbpf's), parsed on first need; ids match libbpf's."""
         if self._btf is None and not self._btf_tried:
             self._btf_tried = True
             try:
-                from bpfinspect.obj import from_bytes, open_object
-                if self._elf_bytes is not None:
-                    self._btf = from_bytes(self._elf_bytes).btf
-                else:
-                    self._btf = open_object(self.path).btf
+                self._btf = self._model().btf
             except BpfInspectError:  # BTF we cannot read: keys and values stay bytes
                 self._btf = None
         return self._btf
+
+    def section(self, name: str):
+        """The data section view of ELF section ``name`` (``.rodata``, ``.bss``, ``.data.cfg``...); libbpf's
+        own map names (``obj.rodata``) work too.  Typed (variables as attributes) when the object was opened
+        with ``typed_sections=True``."""
+        if name in self.data_sections:
+            return self.data_sections[name]
+        for d in self._model().datasecs:
+            if d.name == name and d.map_name in self.data_sections:
+                return self.data_sections[d.map_name]
+        raise UsageError(f"no data section {name} (have: "
+                         f"{', '.join(d.name for d in self._model().datasecs) or 'none'})")
+
+    def record_type(self, map_name: str):
+        """The ctypes class of the records ring buffer or perf event array ``map_name`` carries, as the
+        object says (inferred from the calls that send them, the types from BTF or DWARF); None when
+        unknown.  Give it to :meth:`Map.ring_buffer` / :meth:`Map.perf_buffer` as ``record_type``."""
+        from bpfinspect.btf.ctypes_layout import ctype_for
+        from bpfinspect.typesrc import TypeSource
+        ts = self.__dict__.get("_typesrc")
+        if ts is None:
+            ts = self.__dict__["_typesrc"] = TypeSource(self._model())
+        rec = ts.record_types().get(map_name)
+        if rec is None or rec.type is None:
+            return None
+        return ctype_for(ts.btf, rec.type.id)
+
+    def _btf_section_types(self) -> dict:
+        """libbpf map name -> ctypes class of each data section, its variables at their offsets with
+        their BTF types (as the Python skeleton lays them out); sections without BTF are left out."""
+        from bpfinspect.btf.ctypes_layout import CtypesLayout
+        out: dict = {}
+        try:
+            model = self._model()
+            btf = model.btf
+        except BpfInspectError:
+            return out
+        if btf is None:
+            return out
+        layout = CtypesLayout(btf)
+        for d in model.datasecs:
+            variables = [(v.name, v.offset, v.size, v.type_id) for v in d.variables if not v.is_static]
+            try:
+                ctype = layout.get(layout.define_datasec(f"section_{d.map_name}", d.size, variables))
+            except Exception:  # a layout we cannot express: the section stays bytes
+                continue
+            if ctypes.sizeof(ctype) == d.size:
+                out[d.map_name] = ctype
+        return out
 
     def _btf_ctype(self, type_id: int):
         if not type_id or self._object_btf() is None:

@@ -85,7 +85,8 @@ def blocks(report, *, verbose: bool = False, tail: int = DEFAULT_TAIL) -> list:
             if a is None:
                 att.rows.append([p.name, "not loaded", ""])
             elif a.attached:
-                att.rows.append([p.name, "attached", f"link fd {a.link_fd}"])
+                how = f"link fd {a.link_fd}" if a.link_fd is not None and a.link_fd >= 0 else "tc filter"
+                att.rows.append([p.name, "attached", f"{a.target} ({how})" if a.target else how])
             elif a.skipped:
                 att.rows.append([p.name, "skipped", a.error or ""])
             else:
