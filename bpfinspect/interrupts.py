@@ -37,6 +37,11 @@ The pieces, for every layer (this module imports nothing of bpfinspect):
     ``KeyboardInterrupt`` inside the block ends the block quietly, and
     ``stop.interrupted`` says whether it did.
 
+``early()``
+    The command line's entry point (``bpfinspect``, ``python -m bpfinspect``) calls it
+    before it imports the rest of bpfinspect: a Ctrl-C while the command's modules load is
+    held for the command, which then ends with 130 and its one line.
+
 What no Python program can protect: a Ctrl-C in the few milliseconds while the interpreter
 itself starts, before the first line of bpfinspect runs (Python prints its own traceback, or
 the process is simply killed by the signal).
@@ -176,6 +181,16 @@ def install(*, command: bool = False) -> bool:
     return True
 
 
+def early() -> None:
+    """For the command line's entry point, before anything else of bpfinspect is imported: a
+    Ctrl-C from now on is held for the command and raised when it starts its work."""
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        _State.phase = _STARTING
+        install(command=True)
+
+
 def caused_by_interrupt(exc: BaseException) -> bool:
     """Whether ``exc`` comes from a Ctrl-C: a KeyboardInterrupt that Python wrapped in another
     exception on its way (3.11 turns one raised in ``__set_name__`` into a RuntimeError), or
@@ -245,9 +260,11 @@ class command:
 
     def __enter__(self):
         s = _State
+        held = s.phase == _STARTING and s.pending     # a Ctrl-C since early(): the command gets it
         s.phase = _STARTING
-        s.received = 0
-        s.raised = s.late = s.pending = False
+        s.received = int(held)
+        s.raised = s.late = False
+        s.pending = held
         before = signal.getsignal(signal.SIGINT)
         install(command=True)
         self.restore = None if before is _handler else before

@@ -319,3 +319,18 @@ def test_interrupts_of_other_long_running_commands(name):
         res, sent = _interrupt_at(cmd, delay, env=env)
         interrupted += _check_interrupted(res, sent, delay)
     assert interrupted >= 3, f"only {interrupted} of 8 runs were interrupted while running"
+
+
+def test_ctrl_c_while_the_command_loads_is_the_commands():
+    """The entry point puts the handler in place before it imports the command line: a Ctrl-C
+    that comes while the modules load ends the command with its one line and 130."""
+    code = ("import os, signal, sys; sys.argv = ['bpfinspect', 'sections', sys.argv[1]]\n"
+            "from bpfinspect import interrupts\n"
+            "interrupts.early()\n"
+            "os.kill(os.getpid(), signal.SIGINT)      # as if it came during the imports below\n"
+            "from bpfinspect.cli.main import main\n"
+            "sys.exit(main())\n")
+    p = subprocess.run([sys.executable, "-c", code, str(FIXTURES / "maps.bpf.o")], capture_output=True, text=True,
+                       cwd=ROOT, timeout=60)
+    assert p.returncode == 130 and p.stdout == ""
+    assert p.stderr == "bpfinspect: interrupted\n"

@@ -484,3 +484,50 @@ def test_perf_buffer_records_with_packed_enum_bitfields_and_union(tracefs):
     assert samples[0] == {"hdr": {"version": 1, "kind": "PG_ENTER", "flags": 0x8001}, "pid": child.pid, "arg": 0,
                           "comm": "python", "prio": 3, "cpu_lo": 1000, "delta": -5, "ratio": 2.5,
                           "tag": {"as_u32": 0x11223344, "bytes": [0x44, 0x33, 0x22, 0x11]}}
+
+
+def test_fifty_interrupts_of_run_at_random_moments_leave_nothing(tracefs):
+    """SIGINT at 50 random moments of a run, from the interpreter's start to the event loop and
+    its end: never a traceback or "Exception ignored"; exit 0 (Ctrl-C is how a run stops) or,
+    before the command has started its work, 130 with the one line; afterwards none of the
+    run's programs, maps or tracefs instances exist and the stats sysctl is as it was."""
+    import random
+    import signal
+    import sys
+
+    rng = random.Random(int.from_bytes(os.urandom(4), "little"))
+    cmd = [sys.executable, "-m", "bpfinspect", "run", str(RUN_OBJ), "--prog", "on_getppid", "--duration", "1",
+           "--json"]
+    before = max_ids()
+    stats_before = read_small(STATS)
+    start = time.monotonic()
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert p.returncode == 0, p.stderr
+    whole = time.monotonic() - start                 # start-up, load, attach, 1 s of watching, the end
+    pids, stopped, interrupted = [], 0, 0
+    for _ in range(50):
+        delay = rng.uniform(0, whole)
+        # started with SIGINT blocked, as the load test does: the few milliseconds of the interpreter's
+        # own start-up are beyond any program (bpfinspect unblocks it once its handler is in place)
+        q = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                             preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT]))
+        time.sleep(delay)
+        q.send_signal(signal.SIGINT)
+        out, err = q.communicate(timeout=60)
+        where = f"SIGINT after {delay * 1000:.0f} ms"
+        assert "Traceback" not in err and "Exception ignored" not in err, f"{where}:\n{err}"
+        assert q.returncode in (0, 130), f"{where}: exit {q.returncode}\n{err}"
+        if q.returncode == 130:
+            assert err.splitlines() == ["bpfinspect: interrupted"], f"{where}:\n{err}"
+            interrupted += 1
+        else:
+            assert err == "", f"{where}:\n{err}"
+            ends = [json.loads(line) for line in out.splitlines() if '"type": "end"' in line]
+            assert len(ends) == 1, f"{where}:\n{out[-2000:]}"
+            stopped += ends[0]["reason"] == "interrupted"
+        pids.append(q.pid)
+    assert left_behind(before) == []
+    assert [i for pid in pids for i in own_instances(pid)] == []
+    assert read_small(STATS) == stats_before
+    print(f"{stopped} runs stopped by Ctrl-C while watching, {interrupted} interrupted before")
+    assert stopped + interrupted >= 30
