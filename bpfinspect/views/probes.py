@@ -214,3 +214,55 @@ def lines_blocks(results) -> list[Block]:
         lines.extend(f"  warning: {shown(w)}" for w in r.warnings)
         out.append(Text("\n".join(lines)))
     return out
+
+
+# ---------------------------------------------------------------- probe trace (JSON Lines and one line per hit)
+
+def trace_start_json(session, lines) -> dict:
+    return {"type": "start", "schema": SCHEMA, "tracefs": session.tracefs, "instance": session.instance,
+            "events": [{"group": p.group_name, "event": p.event_name, "kind": p.kind, "line": p.normalised,
+                        "args": [a.name for a in p.args]} for p in lines],
+            "warnings": list(session.warnings)}
+
+
+def hit_json(h, groups: dict) -> dict:
+    return {"type": "hit", "event": h.event, "group": groups.get(h.event), "pid": h.pid, "comm": h.comm,
+            "cpu": h.cpu, "ts": h.ts, "ip": h.ip, "func_ip": h.func_ip, "args": dict(h.args),
+            **({"raw": h.raw} if h.raw else {})}
+
+
+def lost_json(r) -> dict:
+    return {"type": "lost", "cpu": r.cpu, "count": r.count}
+
+
+def trace_end_json(hits: int, lost: int, stopped: str, leftovers: list[str]) -> dict:
+    return {"type": "end", "hits": hits, "lost": lost, "stopped": stopped, "leftovers": list(leftovers)}
+
+
+def trace_start_text(session, lines) -> str:
+    where = f"instance {session.instance}" if session.instance else f"{session.tracefs} (top level)"
+    out = [f"tracing {len(lines)} event{'s' if len(lines) != 1 else ''} in {shown(where)}:"]
+    out += [f"  {shown(p.normalised)}" for p in lines]
+    out += [f"  warning: {shown(w)}" for w in session.warnings]
+    return "\n".join(out)
+
+
+def hit_text(h) -> str:
+    if h.raw:
+        args = shown(h.raw)
+    else:
+        args = " ".join(f"{k}={shown(v)}" for k, v in h.texts.items())
+    where = f"{h.ip:#x} <- {h.func_ip:#x}" if h.func_ip is not None else f"{h.ip:#x}"
+    return f"{h.ts:.6f} [{h.cpu:03d}] {shown(h.comm)}-{h.pid} {h.event} ({where}) {args}".rstrip()
+
+
+def lost_text(r) -> str:
+    return f"CPU {r.cpu}: {r.count} events lost (the buffer was full)"
+
+
+def trace_end_text(hits: int, lost: int, stopped: str, per_event: dict, leftovers: list[str]) -> str:
+    why = {"count": "--count reached", "duration": "--duration over", "interrupt": "interrupted"}[stopped]
+    each = ", ".join(f"{shown(e)} {n}" for e, n in per_event.items())
+    extra = f", {lost} lost" if lost else ""
+    gone = f"{len(leftovers)} definitions left behind" if leftovers else "definitions removed"
+    return f"{hits} hit{'s' if hits != 1 else ''}{extra} ({each}); {why}; {gone}"
