@@ -62,6 +62,16 @@ def register(sub) -> None:
                    help="JSON Lines: a start record (schema 1), one record per hit, an end record")
     t.set_defaults(run=run_trace)
 
+    c = psub.add_parser("check", help="check every program's attach target on this machine, without loading",
+                        description="For each program of a BPF object: does its attach target exist here?  "
+                        "Tracepoints in tracefs, kprobe functions and raw tracepoints in kallsyms, uprobe functions "
+                        "in their binaries (the offset libbpf attaches to), USDT notes, fentry/fexit, LSM hooks, "
+                        "tp_btf and iterators in vmlinux BTF; and whether this kernel and libbpf support the "
+                        "program's kind.  Nothing is loaded.  Exit 1 when a program cannot attach here.")
+    c.add_argument("object", metavar="OBJ", help="a BPF object file (.bpf.o)")
+    add_json_arg(c)
+    c.set_defaults(run=run_check)
+
 
 def _positive(kind):
     import argparse
@@ -272,4 +282,28 @@ def run_trace(args) -> int:
         out(view.trace_end_text(hits, lost, stopped, per_event, session.leftovers))
     if session.leftovers:
         raise OperationFailed("could not remove " + "; ".join(session.leftovers))
+    return 0
+
+
+def run_check(args) -> int:
+    from bpfinspect.cli.common import open_obj
+    from bpfinspect.errors import OperationFailed
+    from bpfinspect.probes.check import check_object
+
+    obj = open_obj(args.object)
+    checks = check_object(obj)
+    if args.json:
+        from bpfinspect.views.jsonout import emit
+        from bpfinspect.views.probes import check_json
+        emit(check_json(obj.path, checks))
+    else:
+        from bpfinspect.views.probes import check_blocks
+        from bpfinspect.views.table import render
+        render(check_blocks(obj.path, checks))
+    bad = [c for c in checks if not c.ok]
+    if bad:
+        first = bad[0]
+        raise OperationFailed(f"{len(bad)} of {len(checks)} programs cannot attach on this machine "
+                              f"({first.name}: {first.problems[0].message}"
+                              f"{'; ...' if len(bad) > 1 or len(first.problems) > 1 else ''})", path=obj.path)
     return 0

@@ -266,3 +266,37 @@ def trace_end_text(hits: int, lost: int, stopped: str, per_event: dict, leftover
     extra = f", {lost} lost" if lost else ""
     gone = f"{len(leftovers)} definitions left behind" if leftovers else "definitions removed"
     return f"{hits} hit{'s' if hits != 1 else ''}{extra} ({each}); {why}; {gone}"
+
+
+# ---------------------------------------------------------------- probe check
+
+def uprobe_json(t) -> dict | None:
+    if t is None:
+        return None
+    return {"binary": t.binary, "path": t.path, "function": t.function,
+            "function_offset": t.function_offset or None, "offset": t.offset, "retprobe": t.retprobe,
+            "error": t.error}
+
+
+def check_json(path: str, checks) -> dict:
+    return {"schema": SCHEMA, "file": path, "ok": all(c.ok for c in checks),
+            "programs": [{"name": c.name, "section": c.section, "kind": c.kind, "target": c.target, "ok": c.ok,
+                          "checked": list(c.checked),
+                          "problems": [{"problem": p.problem, "message": p.message} for p in c.problems],
+                          "uprobe": uprobe_json(c.uprobe)} for c in checks]}
+
+
+def check_blocks(path: str, checks) -> list[Block]:
+    bad = sum(1 for c in checks if not c.ok)
+    title = f"{shown(path)}: {len(checks)} programs, " + (f"{bad} cannot attach here" if bad else "all can attach here")
+    t = Table(["Name", "Section", "Result", "Checked"], title=title,
+              styles={"Name": "bold"})
+    for c in checks:
+        if c.problems:
+            result = "; ".join(shown(p.message) for p in c.problems)
+        elif c.kind is None:
+            result = "ok (attached where its loader says: nothing to look up)"
+        else:
+            result = "ok"
+        t.rows.append([shown(c.name), shown(c.section), result, "; ".join(shown(x) for x in c.checked)])
+    return [t]

@@ -34,11 +34,25 @@ def program_json(p: Program) -> dict:
     }
 
 
-def to_json(obj: BpfObject) -> dict:
+def _uprobe_json(t) -> dict:
+    return {"binary": t.binary, "path": t.path, "function": t.function, "function_offset": t.function_offset or None,
+            "offset": t.offset, "retprobe": t.retprobe, "error": t.error}
+
+
+def to_json(obj: BpfObject, *, uprobes: dict | None = None) -> dict:
+    """``uprobes``: program name -> where its uprobe goes on this machine (bpfinspect.probes.check.uprobe_target)."""
+    uprobes = uprobes or {}
+    programs = []
+    for p in obj.programs:
+        if not p.is_subprog:
+            doc = program_json(p)
+            if p.name in uprobes:
+                doc["uprobe"] = _uprobe_json(uprobes[p.name])
+            programs.append(doc)
     return {
         "schema": SCHEMA,
         "file": obj.path,
-        "programs": [program_json(p) for p in obj.programs if not p.is_subprog],
+        "programs": programs,
         "subprograms": [
             {"name": p.name, "section": p.section, "offset": p.offset, "insns": p.insns, "size": p.size,
              "linkage": p.linkage, "subprograms": list(p.subprograms), "maps": list(p.maps),
@@ -60,7 +74,16 @@ def _attach(p: Program) -> str:
     return " ".join(bits)
 
 
-def blocks(obj: BpfObject) -> list[Block]:
+def _uprobe_text(t) -> str:
+    func = f"{t.function}+{t.function_offset:#x}" if t.function and t.function_offset else t.function
+    where = f"{t.path or t.binary}:{func}" if func else (t.path or t.binary)
+    if t.error:
+        return f"{where}: {t.error}"
+    return f"{where} at file offset {t.offset:#x}"
+
+
+def blocks(obj: BpfObject, *, uprobes: dict | None = None) -> list[Block]:
+    uprobes = uprobes or {}
     progs = [p for p in obj.programs if not p.is_subprog]
     t = Table(["Name", "Section", "Type", "Target", "Insns", "Flags", "Maps", "Helpers / kfuncs"],
               title=f"{obj.path}: {len(progs)} programs", right=frozenset({"Insns"}),
@@ -78,7 +101,10 @@ def blocks(obj: BpfObject) -> list[Block]:
             if spec.error:
                 flags.append(spec.error)
         calls = list(p.helpers) + [f"{k} (kfunc)" for k in p.kfuncs]
-        t.rows.append([p.name, p.section, _attach(p), (spec.target or "") if spec else "", str(p.insns),
+        target = (spec.target or "") if spec else ""
+        if p.name in uprobes:
+            target = _uprobe_text(uprobes[p.name])
+        t.rows.append([p.name, p.section, _attach(p), target, str(p.insns),
                        ", ".join(flags), ", ".join(p.maps), ", ".join(calls)])
     out: list[Block] = [t]
     subs = [p for p in obj.programs if p.is_subprog]
