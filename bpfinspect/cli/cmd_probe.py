@@ -64,9 +64,9 @@ def register(sub) -> None:
 
     c = psub.add_parser("check", help="check every program's attach target on this machine, without loading",
                         description="For each program of a BPF object: does its attach target exist here?  "
-                        "Tracepoints in tracefs, kprobe functions and raw tracepoints in kallsyms, uprobe functions "
+                        "Tracepoints in tracefs, kprobe and syscall functions in kallsyms, uprobe functions "
                         "in their binaries (the offset libbpf attaches to), USDT notes, fentry/fexit, LSM hooks, "
-                        "tp_btf and iterators in vmlinux BTF; and whether this kernel and libbpf support the "
+                        "raw and BTF tracepoints and iterators in vmlinux BTF; and whether this kernel and libbpf support the "
                         "program's kind.  Nothing is loaded.  Exit 1 when a program cannot attach here.")
     c.add_argument("object", metavar="OBJ", help="a BPF object file (.bpf.o)")
     add_json_arg(c)
