@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -21,7 +22,7 @@ import pytest
 from conftest import ROOT
 from probes_util import TRACEFS, _write, built, gcc, uprobe_events_reason  # noqa: F401
 
-from bpfinspect.probes.hits import HitReader, read_args, value_of
+from bpfinspect.probes.hits import Lost, RecordDecoder, read_format, read_page
 
 BPFI = [sys.executable, "-m", "bpfinspect"]
 REASON = uprobe_events_reason()
@@ -127,9 +128,9 @@ def test_human_lines(built):
     out, err = p.communicate(timeout=60)
     assert p.returncode == 0, err
     lines = out.splitlines()
-    hit_lines = [ln for ln in lines if f"exe_nopie-{child.pid} h1 " in ln]
+    hit_lines = [ln for ln in lines if f"exe_nopie-{child.pid} {g}/h1 " in ln]
     assert [ln.split(") ", 1)[1] for ln in hit_lines] == ["a=0 b=0x7", "a=1 b=0x7"]
-    assert lines[-1].startswith("2 hits (h1 2); --duration over; definitions removed")
+    assert lines[-1] == f"2 hits ({g}/h1 2); --duration over; definitions removed"
     assert ours(g) == []
 
 
@@ -195,7 +196,7 @@ def test_bad_lines_are_exit_2_before_anything_is_written(built):
                        capture_output=True, text=True, cwd=ROOT)
     assert p.returncode == 2
     assert p.stderr == "bpfinspect: line 2, column 24: Invalid register name\n"
-    for args in (["-:g/e"], [f"p:g/e {built['exe_pie']}:func_1", f"p:h/e {built['exe_pie']}:func_1"],
+    for args in (["-:g/e"], [f"p:g/e {built['exe_pie']}:func_1", f"p:g/e {built['exe_pie']}:func_str"],
                  [f"p:g/e {built['exe_pie']}:func_1", "--count", "0"],
                  [f"p:g/e {built['exe_pie']}:func_1", "--duration", "nan"]):
         p = subprocess.run(BPFI + ["probe", "trace", *args], capture_output=True, text=True, cwd=ROOT)
@@ -207,10 +208,10 @@ HOSTILE_C = r"""
 #include <string.h>
 #include <sys/prctl.h>
 __attribute__((noinline)) long show(const char *s, long n) { __asm__ volatile("" ::: "memory"); return strlen(s) + n; }
-int main(void) {
-    prctl(PR_SET_NAME, "x-9 [7] q: r:", 0, 0, 0);
-    long t = show("a\" n=0x5 x\nCPU:1 [LOST 3 EVENTS] y\n  q-1 [000] .... s=\"", 42);
-    t += show("\xff\xfe plain", -3);
+int main(int argc, char **argv) {
+    prctl(PR_SET_NAME, argv[1], 0, 0, 0);
+    long t = show(argv[2], 42);
+    t += show("\xff\xfe plain\x01", -3);
     return t == 0;
 }
 """
@@ -218,51 +219,106 @@ int main(void) {
 
 @needs_uprobes
 def test_hostile_comm_and_strings_read_back(tmp_path):
-    """A task name and strings made to look like parts of trace lines are read as what they are.
-    (Not covered: a string holding a newline and then a whole line shaped as a hit of a traced event
-    reads as that hit; trace_pipe's text cannot tell them apart.)"""
+    """A task name and a string made to look like other hits (newlines, quotes, a whole forged line of
+    the same event) are read back byte for byte: the binary buffers hold what the kernel stored."""
     src = tmp_path / "hostile.c"
     src.write_text(HOSTILE_C)
     exe = gcc(tmp_path / "hostile", "-O1", str(src))
     g = group()
+    forged = (f'a" n=0x5\nCPU:1 [LOST 3 EVENTS]\n          hostile-1 [000] ..... 1.000000: hs: (0x1) s="x" n=7\n'
+              '  x-9 [7] q: r:')
+    comm = "x-9 [7]\n q: r:"
     t = Trace(f"p:{g}/hs {exe}:show s=+0(%di):string n=%si:s64")
     t.start()
-    child = subprocess.Popen([str(exe)])
+    child = subprocess.Popen([str(exe), comm, forged])
     child.wait()
     time.sleep(0.5)
     code, records, err = t.finish(signal.SIGINT)
     assert code == 0, err
-    hits = [r for r in records if r["type"] == "hit" and r["pid"] == child.pid]
-    assert [h["args"] for h in hits] == [
-        {"s": 'a" n=0x5 x\nCPU:1 [LOST 3 EVENTS] y\n  q-1 [000] .... s="', "n": 42},
-        {"s": "\\xff\\xfe plain", "n": -3}]
-    assert {h["comm"] for h in hits} == {"x-9 [7] q: r:"}
+    hits = [r for r in records if r["type"] == "hit"]
+    assert [h["args"] for h in hits if h["pid"] == child.pid] == [{"s": forged, "n": 42},
+                                                                   {"s": "\\xff\\xfe plain\x01", "n": -3}]
+    assert len(hits) == 2 and {h["comm"] for h in hits} == {comm[:15]}
     assert not [r for r in records if r["type"] == "lost"]
     assert ours(g) == []
 
 
-# ---------------------------------------------------------------- reading trace_pipe text (no kernel needed)
+# ---------------------------------------------------------------- the binary buffers (no kernel needed)
 
-def test_values():
-    assert value_of("0x1f") == 31 and value_of("-12") == -12 and value_of('"x y"') == "x y"
-    assert value_of("{1,2,0x3}") == [1, 2, 3] and value_of("(fault)") is None and value_of("'c'") == "c"
-    assert value_of("do_sys_open+0x0/0x10") == "do_sys_open+0x0/0x10"
+FORMAT = """name: ev
+ID: 77
+format:
+\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
+\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;
+\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;
+\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
+
+\tfield:unsigned long __probe_ip;\toffset:8;\tsize:8;\tsigned:0;
+\tfield:s32 a;\toffset:16;\tsize:4;\tsigned:1;
+\tfield:__data_loc char[] s;\toffset:20;\tsize:4;\tsigned:1;
+\tfield:u8 arr[];\toffset:24;\tsize:2;\tsigned:0;
+\tfield:u64 x;\toffset:26;\tsize:8;\tsigned:0;
+
+print fmt: "(%lx) a=%d s=\\"%s\\" arr={%u,%u} x=0x%Lx", REC->__probe_ip, REC->a, __get_str(s), REC->arr[0], REC->arr[1], REC->x
+"""
 
 
-def test_args_follow_the_definition():
-    assert read_args(' a="q" b=" b="z" c=1', ["a", "b", "c"]) == {"a": '"q" b="', "b": '"z"', "c": "1"}
-    assert read_args(" a=1 b=2", ["a"]) == {"a": "1 b=2"}
-    assert read_args(" a=1", ["a", "b"]) is None
-    many = " a=" + '" b="' * 400 + ' b=1'   # bounded tries, whatever the text
-    assert read_args(many, ["a", "b", "c"]) is None
+def record(pid: int, a: int, s: bytes | None, x: int) -> bytes:
+    body = struct.pack("<HBBiQi", 77, 0, 0, pid, 0x401000, a)
+    tail = b"" if s is None else s + b"\0"
+    loc = 0 if s is None else (36 << 0) | (len(tail) << 16)
+    body += struct.pack("<I", loc) + bytes([1, 2]) + struct.pack("<Q", x) + b"\0\0"
+    assert len(body) == 36
+    return body + tail
 
 
-def test_reader_joins_continuations_and_reads_lost():
-    r = HitReader({"fs": ["s", "n"]})
-    got = r.feed(b'  a-b c-9-12 [001] d..1. 1.5: fs: (0x10) s="x\n" n=0x5" n=9\nCPU:1 [LOST 3 EVENTS]\n'
-                 b' other-1 [000] ..... 2.0: notours: (0x1) q=1\n')
-    got += r.flush()
-    assert got[0].args == {"s": 'x\n" n=0x5', "n": 9} and got[0].comm == "a-b c-9" and got[0].pid == 12
-    assert (got[1].cpu, got[1].count) == (1, 3) and len(got) == 2
-    r = HitReader({"e": []})
-    assert r.feed(b"  t-1 [000] ..... 3.0: e: (0x1)") == [] and r.flush()[0].ip == 1
+def event(delta: int, data: bytes) -> bytes:
+    padded = data + b"\0" * (-len(data) % 4)
+    return struct.pack("<II", delta << 5, len(padded) + 4) + padded
+
+
+def page(ts: int, events: list[bytes], lost: int | None = None, size: int = 4096) -> bytes:
+    data = b"".join(events)
+    commit = len(data) | ((1 << 31) if lost is not None else 0) | ((1 << 30) if lost else 0)
+    out = struct.pack("<QQ", ts, commit) + data + (struct.pack("<Q", lost) if lost else b"")
+    return out + b"\0" * (size - len(out))
+
+
+def decoder() -> RecordDecoder:
+    fmt = read_format(FORMAT)
+    assert fmt.hex == {"x"} and fmt.id == 77
+    return RecordDecoder({77: (fmt, ["a", "s", "arr", "x"], "grp")}, proc="/nonexistent")
+
+
+def test_page_records_times_and_lost():
+    small = struct.pack("<I", (5 << 5) | 10) + record(3, -1, None, 1) + b"\0" * 4  # type_len 10: 40 bytes
+    extend = struct.pack("<II", (7 << 5) | 30, 1)  # + (1 << 27) + 7 ns
+    padding = struct.pack("<II", (9 << 5) | 29, 8) + b"\0" * 4
+    p = page(1_000_000_000, [event(100, record(5, -7, b'he said "hi"\nCPU:0 [LOST 1 EVENTS]', 255)),
+                             extend, padding, small, event(1, record(6, 9, None, 0))], lost=4)
+    got = read_page(p, 1, decoder())
+    assert got[0] == Lost(1, 4)
+    hits = got[1:]
+    assert [h.args for h in hits] == [
+        {"a": -7, "s": 'he said "hi"\nCPU:0 [LOST 1 EVENTS]', "arr": [1, 2], "x": 255},
+        {"a": -1, "s": None, "arr": [1, 2], "x": 1},
+        {"a": 9, "s": None, "arr": [1, 2], "x": 0}]
+    assert [h.ns for h in hits] == [1_000_000_100, 1_000_000_100 + (1 << 27) + 7 + 5,
+                                    1_000_000_100 + (1 << 27) + 7 + 5 + 1]
+    assert [h.pid for h in hits] == [5, 3, 6] and hits[0].ip == 0x401000 and hits[0].group == "grp"
+    assert hits[0].comm == "<...>"
+    assert read_page(page(0, [], lost=0), 0, decoder()) == [Lost(0, None)]
+
+
+def test_damaged_pages_stop_without_reading_past_the_data():
+    d = decoder()
+    good = event(1, record(5, 1, b"abc", 2))
+    p = bytearray(page(0, [good, good]))
+    p[8:16] = struct.pack("<Q", 10_000)  # commit says more than the page holds
+    assert len(read_page(bytes(p), 0, d)) == 2
+    cut = page(0, [good])[:40]
+    assert read_page(cut, 0, d) == []
+    bad_loc = bytearray(record(5, 1, b"abc", 2))
+    bad_loc[20:24] = struct.pack("<I", (60000 << 0) | (9 << 16))  # a string outside the record
+    assert read_page(page(0, [event(1, bytes(bad_loc))]), 0, d)[0].args["s"] is None
+    assert read_page(b"", 0, d) == []

@@ -200,14 +200,12 @@ def _checked_lines(texts: list[str]) -> list:
         if p.kind == "remove":
             raise UsageError(f"{where}probe trace defines probes: a '-:' line removes one")
         parsed.append(p)
-    names: dict[str, str] = {}
+    seen: set[str] = set()
     for p in parsed:
         full = f"{p.group_name}/{p.event_name}"
-        if p.event_name in names:
-            same = "twice" if names[p.event_name] == full else f"as {names[p.event_name]} and {full}"
-            raise UsageError(f"the event name {p.event_name} is given {same}: trace_pipe tells hits apart by "
-                             "the event name alone (give each line its own EVENT)")
-        names[p.event_name] = full
+        if full in seen:
+            raise UsageError(f"the event {full} is given twice (give each line its own EVENT name)")
+        seen.add(full)
     return parsed
 
 
@@ -218,7 +216,7 @@ def run_trace(args) -> int:
 
     from bpfinspect import interrupts
     from bpfinspect.errors import OperationFailed
-    from bpfinspect.probes.hits import HitReader, Lost
+    from bpfinspect.probes.hits import Lost
     from bpfinspect.probes.tracefs import TraceSession, find_tracefs
     from bpfinspect.views import probes as view
 
@@ -227,8 +225,6 @@ def run_trace(args) -> int:
     session = TraceSession(tracefs)
     for kind in sorted({p.kind for p in lines}):
         session.events_file(kind)  # exit 3 before anything is written
-    reader = HitReader({p.event_name: [a.name for a in p.args] for p in lines})
-    groups = {p.event_name: p.group_name for p in lines}
 
     def out(text: str) -> None:
         sys.stdout.write(text + "\n")
@@ -239,7 +235,7 @@ def run_trace(args) -> int:
         out(json.dumps(doc, ensure_ascii=False))
 
     hits = lost = 0
-    per_event = {p.event_name: 0 for p in lines}
+    per_event = {f"{p.group_name}/{p.event_name}": 0 for p in lines}
     stopped = "duration"
     old_term = signal.getsignal(signal.SIGTERM)
     if interrupts.handler_installed():  # SIGTERM (timeout, kill) ends the trace as Ctrl-C does
@@ -255,18 +251,19 @@ def run_trace(args) -> int:
                     record(view.trace_start_json(session, lines))
                 else:
                     out(view.trace_start_text(session, lines))
-                for r in session.records(reader, deadline=deadline):
+                for r in session.records(deadline=deadline):
                     if isinstance(r, Lost):
-                        lost += r.count
+                        lost += r.count or 0
                         if args.json:
                             record(view.lost_json(r))
                         else:
                             out(view.lost_text(r))
                         continue
                     hits += 1
-                    per_event[r.event] = per_event.get(r.event, 0) + 1
+                    key = f"{r.group}/{r.event}"
+                    per_event[key] = per_event.get(key, 0) + 1
                     if args.json:
-                        record(view.hit_json(r, groups))
+                        record(view.hit_json(r))
                     else:
                         out(view.hit_text(r))
                     if args.count is not None and hits >= args.count:

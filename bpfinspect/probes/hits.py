@@ -1,207 +1,269 @@
-"""Hits of probe events as tracefs's ``trace_pipe`` prints them, read back into fields.
+"""Hits of probe events read from tracefs's per-CPU binary buffers (``per_cpu/cpuN/trace_pipe_raw``).
 
-The kernel prints one hit of a uprobe or kprobe event as::
+The text of ``trace_pipe`` cannot be read back exactly: a string argument is printed between
+quotes without escaping, and a traced program whose string holds a newline can print a line
+that looks like another hit.  The binary buffers hold each hit as the kernel stored it, so every
+value is read back byte for byte:
 
-    <comm>-<pid> [(<tgid>)] [<cpu>] [<flags>] <seconds>.<micros>: <event>: (<ip>[ <- <ret ip>]) NAME=VALUE...
+* a buffer page (``events/header_page``): a u64 timestamp, a ``commit`` word (bytes of data;
+  bit 31: events were lost before this page, bit 30: their count is stored after the data),
+  then the events;
+* an event (``events/header_event``): a 32-bit word, ``type_len`` (5 bits) and ``time_delta``
+  (27 bits); ``type_len`` 1..28 is a record of ``4 * type_len`` bytes, 0 a record whose length
+  (plus 4) is the next word, 29 padding, 30 a time extension, 31 an absolute time stamp;
+* a record: ``common_type`` (the event's id), ``common_pid``, then the fields the event's
+  ``format`` file lists, at its offsets and sizes; a string is a ``__data_loc`` word (offset in
+  the low 16 bits, length with its NUL in the high 16 bits, from the record's start; length 0
+  when the kernel could not read it).
 
-``comm`` is at most 15 characters (TASK_COMM_LEN) and may hold any byte but NUL, so the header
-is read with that bound; the arguments are read with the names and types of the definition
-that made the event, in its order (the kernel prints them in that order): a string argument
-is printed between double quotes without escaping, so its end is the quote before the next
-argument's `` NAME=`` (the last one's is the last quote of the hit).  A string holding a
-newline continues the hit on the next lines: :class:`HitReader` joins to a hit the lines that
-do not start a record, and those that do while the hit's arguments do not read yet.  What text
-cannot tell apart: a string argument holding a newline and then a whole line shaped as a hit of
-a traced event (or a ``LOST`` line) after arguments that already read completely; the traced
-program can forge such a record.  ``CPU:N [LOST M EVENTS]`` lines (a full buffer) are read too.
-
-Values: ``0x..`` and decimal numbers become ints, ``{a,b}`` arrays lists, strings their text
-(bytes that are not UTF-8 as ``\\xNN``), ``(fault)`` (the kernel could not read it) None;
-what reads as none of these stays text.
+Each field is decoded by its format (size, signedness, ``[]`` arrays, ``__data_loc`` strings);
+the ``print fmt`` says which numbers the kernel shows in hex.  The task name comes from
+``/proc/PID/comm`` (tracefs's ``saved_cmdlines`` after the task ended), as ``trace_pipe`` does
+from its own table.  Values: numbers as ints, strings as text (bytes that are not UTF-8 as
+``\\xNN``), ``:char`` as a one-character text, arrays as lists, a string the kernel could not
+read as None.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import struct
 from dataclasses import dataclass, field
 
-MAX_PENDING = 1 << 16   # bytes of a hit kept while its continuation lines arrive
-
-_HEAD = re.compile(
-    rb"^\s*(?P<comm>.{1,16}?)-(?P<pid>\d+)\s+(?:\(\s*(?:\d+|-+)\)\s+)?\[(?P<cpu>\d+)\]\s+"
-    rb"(?:(?P<flags>\S{4,6})\s+)?(?P<ts>\d+\.\d+):\s(?P<event>[A-Za-z_][A-Za-z0-9_]*):\s"
-    rb"\((?P<ip>0x[0-9a-f]+|[0-9a-f]+)(?: <- (?P<from>0x[0-9a-f]+|[0-9a-f]+))?\)", re.S)
-_LOST = re.compile(rb"^CPU:(?P<cpu>\d+) \[LOST (?P<count>\d+) EVENTS\]\s*$")
-_NUM = re.compile(r"-?(0x[0-9a-fA-F]+|\d+)\Z")
+RB_MISSED_EVENTS = 1 << 31
+RB_MISSED_STORED = 1 << 30
+PAGE_HEADER = 16              # u64 timestamp, local_t commit (64-bit kernels)
+TYPE_PADDING, TYPE_TIME_EXTEND, TYPE_TIME_STAMP = 29, 30, 31
+MAX_COMMS = 4096              # task names remembered
 
 
 @dataclass(frozen=True, slots=True)
 class Hit:
     event: str
+    group: str
     pid: int
     comm: str
     cpu: int
-    ts: float
-    ip: int
-    func_ip: int | None         # a return probe's function (``ip`` is then where it returned to)
-    args: dict = field(default_factory=dict)     # name -> value (see the module docstring)
-    texts: dict = field(default_factory=dict)    # name -> the value as the kernel printed it
-    raw: str = ""               # the text of the arguments when they did not read as the definition says
+    ts: float                   # seconds of the trace clock
+    ip: int                     # the probed address (a return probe: where the function returned to)
+    func_ip: int | None         # a return probe's function
+    args: dict = field(default_factory=dict)
+    hex: frozenset = frozenset()  # argument names the kernel prints in hex
+    ns: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Lost:
     cpu: int
-    count: int
+    count: int | None           # None: the kernel did not say how many
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    name: str
+    type: str
+    offset: int
+    size: int
+    signed: bool
+
+
+@dataclass
+class EventFormat:
+    name: str
+    id: int
+    fields: list[Field]
+    hex: frozenset
+    chars: frozenset
+
+    def field(self, name: str) -> Field | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+
+_FIELD = re.compile(r"\tfield:(?P<decl>[^;]*);\toffset:(?P<off>\d+);\tsize:(?P<size>\d+);\tsigned:(?P<signed>\d+);")
+
+
+def read_format(text: str) -> EventFormat:
+    """An event's ``format`` file."""
+    name = re.search(r"^name: (\S+)$", text, re.M)
+    eid = re.search(r"^ID: (\d+)$", text, re.M)
+    if not name or not eid:
+        raise ValueError("not an event format (no name or ID)")
+    fields = []
+    for m in _FIELD.finditer(text):
+        decl = m["decl"].strip()
+        fname = re.search(r"(\w+)(\[\d*\])*$", decl)
+        if not fname:
+            continue
+        fields.append(Field(fname.group(1), decl[:fname.start()].strip() + (decl[fname.end(1):] or ""),
+                            int(m["off"]), int(m["size"]), m["signed"] == "1"))
+    fmt = re.search(r'^print fmt: "(.*)",', text, re.M)
+    fmt_text = fmt.group(1) if fmt else ""
+    hexes = frozenset(re.findall(r'(?:^|\s)(\w+)=\{?0x%', fmt_text))
+    chars = frozenset(re.findall(r"(?:^|\s)(\w+)='%c'", fmt_text))
+    return EventFormat(name.group(1), int(eid.group(1)), fields, hexes, chars)
+
+
+_ELEM = {"char": 1, "u8": 1, "s8": 1, "u16": 2, "s16": 2, "u32": 4, "s32": 4, "u64": 8, "s64": 8,
+         "int": 4, "short": 2, "long": 8, "unsigned long": 8, "unsigned int": 4, "unsigned short": 2,
+         "unsigned char": 1}
 
 
 def _text(b: bytes) -> str:
     return b.decode("utf-8", "backslashreplace")
 
 
-def _int(text: str) -> int:
-    neg = text.startswith("-")
-    body = text[1:] if neg else text
-    v = int(body, 16) if body[:2] in ("0x", "0X") else int(body)
-    return -v if neg else v
+class RecordDecoder:
+    """Records of the given events into :class:`Hit` (``events``: id -> (format, argument names, group))."""
 
-
-def value_of(text: str):
-    """One printed argument value as data (see the module docstring)."""
-    if text == "(fault)":
-        return None
-    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
-        return text[1:-1]
-    if _NUM.match(text):
-        return _int(text)
-    if len(text) >= 2 and text[0] == "{" and text[-1] == "}":
-        return [value_of(x) for x in _split_array(text[1:-1])]
-    if len(text) == 3 and text[0] == text[2] == "'":
-        return text[1]
-    return text
-
-
-def _split_array(body: str) -> list[str]:
-    if not body:
-        return []
-    if body.startswith('"'):  # an array of strings: "a","b"
-        return [x if x.endswith('"') else x + '"' for x in re.split(r'(?<="),(?=")', body)]
-    return body.split(",")
-
-
-def read_args(rest: str, names: list[str]) -> dict | None:
-    """``NAME=VALUE`` pairs of ``rest`` (the text after the ``(ip)``) for the definition's argument
-    names in order, each value as printed; None when the text does not have that shape.  Where a string's text could end
-    at more than one quote, the latest end after which the rest still reads is taken (a bounded
-    number of tries)."""
-    budget = [MAX_TRIES]
-    values = _read_from(rest.rstrip("\n"), 0, names, 0, budget)
-    return None if values is None else dict(zip(names, values))
-
-
-MAX_TRIES = 256
-
-
-def _read_from(rest: str, pos: int, names: list[str], i: int, budget: list[int]) -> list | None:
-    if i == len(names):
-        return [] if pos == len(rest) else None
-    budget[0] -= 1
-    if budget[0] < 0:
-        return None
-    key = f" {names[i]}="
-    if not rest.startswith(key, pos):
-        return None
-    pos += len(key)
-    nxt = f" {names[i + 1]}=" if i + 1 < len(names) else None
-    if nxt is None:
-        return [rest[pos:]]
-    quoted = rest.startswith('"', pos)
-    sep = '"' + nxt if quoted else nxt
-    end = len(rest)
-    while True:
-        at = rest.rfind(sep, pos + (1 if quoted else 0), end)
-        if at < 0:
-            return None
-        stop = at + 1 if quoted else at
-        tail = _read_from(rest, stop, names, i + 1, budget)
-        if tail is not None:
-            return [rest[pos:stop]] + tail
-        if budget[0] < 0:
-            return None
-        end = at + len(sep) - 1
-
-
-class HitReader:
-    """Turns the bytes read from ``trace_pipe`` into :class:`Hit` and :class:`Lost` records.
-
-    ``events`` maps an event name to its argument names in order.  ``feed(data)`` returns the
-    records complete so far; a hit is complete when the next line starts a record or
-    ``flush()`` is called (the pipe had nothing more to give)."""
-
-    def __init__(self, events: dict[str, list[str]]) -> None:
+    def __init__(self, events: dict[int, tuple[EventFormat, list[str], str]], *, proc: str = "/proc",
+                 saved_cmdlines: str | None = None) -> None:
         self.events = events
-        self._partial = b""          # an unfinished last line
-        self._pending: bytes | None = None
+        self.proc = proc
+        self.saved_cmdlines = saved_cmdlines
+        self._comms: dict[int, str] = {}
 
-    def feed(self, data: bytes) -> list:
-        out: list = []
-        data = self._partial + data
-        lines = data.split(b"\n")
-        self._partial = lines.pop()[:MAX_PENDING]
-        for line in lines:
-            self._line(line, out)
+    def record(self, cpu: int, ns: int, data: bytes) -> Hit | None:
+        if len(data) < 8:
+            return None
+        etype, _flags, _preempt, pid = struct.unpack_from("<HBBi", data, 0)
+        known = self.events.get(etype)
+        if known is None:
+            return None
+        fmt, names, group = known
+        func = fmt.field("__probe_func")
+        if func is not None:  # a return probe: __probe_func is the function, __probe_ret_ip where it returned
+            func_ip = self._number(data, func, False)
+            ip = self._number(data, fmt.field("__probe_ret_ip"), False)
+        else:
+            func_ip = None
+            ip = self._number(data, fmt.field("__probe_ip"), False)
+        args = {}
+        for name in names:
+            f = fmt.field(name)
+            args[name] = None if f is None else self._value(data, f, name in fmt.chars)
+        return Hit(fmt.name, group, pid, self.comm(pid), cpu, ns / 1e9, ip or 0, func_ip, args, fmt.hex, ns)
+
+    @staticmethod
+    def _number(data: bytes, f: Field | None, signed: bool, size: int | None = None, at: int | None = None):
+        if f is None:
+            return None
+        size = size or f.size
+        at = f.offset if at is None else at
+        if size not in (1, 2, 4, 8) or at + size > len(data):
+            return None
+        return int.from_bytes(data[at:at + size], "little", signed=signed)
+
+    def _value(self, data: bytes, f: Field, char: bool):
+        if f.type.startswith("__data_loc"):
+            n = max(1, f.size // 4)
+            out = [self._string(data, self._number(data, f, False, 4, f.offset + 4 * i)) for i in range(n)]
+            return out if "][" in f.type else out[0]
+        base = f.type.split("[")[0].strip()
+        elem = _ELEM.get(base, f.size)
+        if "[" in f.type and elem and f.size // elem > 0:
+            values = [self._number(data, f, f.signed, elem, f.offset + i * elem) for i in range(f.size // elem)]
+            return [chr(v) if char and v is not None else v for v in values]
+        v = self._number(data, f, f.signed)
+        return chr(v) if char and v is not None else v
+
+    @staticmethod
+    def _string(data: bytes, loc: int | None) -> str | None:
+        if loc is None:
+            return None
+        off, length = loc & 0xFFFF, loc >> 16
+        if length == 0 or off + length > len(data):
+            return None
+        raw = data[off:off + length]
+        return _text(raw[:-1] if raw.endswith(b"\0") else raw)
+
+    def comm(self, pid: int) -> str:
+        """The task's name: /proc/PID/comm while it lives, else tracefs's saved_cmdlines, else ``<...>``."""
+        got = self._comms.get(pid)
+        if got is not None:
+            return got
+        name = None
+        try:
+            with open(os.path.join(self.proc, str(pid), "comm"), "rb") as f:
+                raw = f.read(64)
+            name = _text(raw[:-1] if raw.endswith(b"\n") else raw)
+        except OSError:
+            name = self._saved(pid)
+        if name is None:
+            return "<...>"
+        if len(self._comms) >= MAX_COMMS:
+            self._comms.clear()
+        self._comms[pid] = name
+        return name
+
+    def _saved(self, pid: int) -> str | None:
+        """The name saved_cmdlines (``PID NAME`` lines) gives ``pid``; a line that does not start with a
+        number continues the name before it (a name holding a newline)."""
+        if not self.saved_cmdlines:
+            return None
+        try:
+            with open(self.saved_cmdlines, "rb") as f:
+                text = f.read(1 << 22)
+        except OSError:
+            return None
+        want, found = str(pid).encode(), None
+        for row in text.split(b"\n"):
+            m = re.match(rb"(\d+) ", row)
+            if m:
+                if found is not None:
+                    break
+                if m.group(1) == want:
+                    found = [row[m.end():]]
+            elif found is not None:
+                found.append(row)
+        return None if found is None else _text(b"\n".join(found).rstrip(b"\n"))
+
+
+def read_page(page: bytes, cpu: int, decoder: RecordDecoder) -> list:
+    """Every record of one buffer page: Lost first when the page says events were lost before it."""
+    out: list = []
+    if len(page) < PAGE_HEADER:
         return out
-
-    def flush(self) -> list:
-        out: list = []
-        if self._partial:
-            self._line(self._partial, out)
-            self._partial = b""
-        self._finish(out)
-        return out
-
-    def _line(self, line: bytes, out: list) -> None:
-        lost = _LOST.match(line)
-        head = None if lost else _HEAD.match(line)
-        starts = lost is not None or (head is not None and head["event"].decode() in self.events)
-        if starts and self._pending is not None and self._incomplete():
-            starts = False  # text of a string argument that looks like a record: the hit goes on
-        if lost is not None and starts:
-            self._finish(out)
-            out.append(Lost(int(lost["cpu"]), int(lost["count"])))
-        elif starts:
-            self._finish(out)
-            self._pending = line
-        elif self._pending is not None and len(self._pending) < MAX_PENDING:
-            self._pending = (self._pending + b"\n" + line)[:MAX_PENDING]
-
-    def _incomplete(self) -> bool:
-        """The pending hit's arguments do not read yet (a string argument's text goes on)."""
-        hit = parse_hit(self._pending, self.events)
-        return hit is None or bool(hit.raw)
-
-    def _finish(self, out: list) -> None:
-        if self._pending is None:
-            return
-        hit = parse_hit(self._pending, self.events)
-        self._pending = None
+    ts, commit = struct.unpack_from("<QQ", page, 0)
+    length = commit & (RB_MISSED_STORED - 1)
+    end = min(PAGE_HEADER + length, len(page))
+    if commit & RB_MISSED_EVENTS:
+        count = None
+        if commit & RB_MISSED_STORED and end + 8 <= len(page):
+            count = struct.unpack_from("<Q", page, end)[0]
+        out.append(Lost(cpu, count))
+    pos = PAGE_HEADER
+    while pos + 4 <= end:
+        word = struct.unpack_from("<I", page, pos)[0]
+        type_len, delta = word & 0x1F, word >> 5
+        if type_len == TYPE_PADDING:
+            if delta == 0:  # the rest of the page is unused
+                break
+            if pos + 8 > end:
+                break
+            pos += 4 + max(4, struct.unpack_from("<I", page, pos + 4)[0])  # a discarded event
+            continue
+        if type_len in (TYPE_TIME_EXTEND, TYPE_TIME_STAMP):
+            if pos + 8 > end:
+                break
+            high = struct.unpack_from("<I", page, pos + 4)[0]
+            value = (high << 27) | delta
+            ts = ts + value if type_len == TYPE_TIME_EXTEND else value | (ts & ~((1 << 59) - 1))
+            pos += 8
+            continue
+        if type_len == 0:
+            if pos + 8 > end:
+                break
+            size = struct.unpack_from("<I", page, pos + 4)[0] - 4
+            start = pos + 8
+        else:
+            size = type_len * 4
+            start = pos + 4
+        if size < 0 or start + size > end:
+            break
+        ts += delta
+        hit = decoder.record(cpu, ts, page[start:start + size])
         if hit is not None:
             out.append(hit)
-
-
-def parse_hit(text: bytes, events: dict[str, list[str]]) -> Hit | None:
-    """One hit (its header line and any continuation lines) of one of ``events``."""
-    m = _HEAD.match(text)
-    if not m:
-        return None
-    event = m["event"].decode()
-    names = events.get(event)
-    if names is None:
-        return None
-    rest = _text(text[m.end():])
-    texts = read_args(rest, names)
-    ip, frm = m["ip"].decode(), m["from"]
-    return Hit(event=event, pid=int(m["pid"]), comm=_text(m["comm"]).lstrip(), cpu=int(m["cpu"]),
-               ts=float(m["ts"]), ip=int(ip, 16), func_ip=int(frm, 16) if frm else None,
-               args={k: value_of(v) for k, v in (texts or {}).items()}, texts=texts or {},
-               raw="" if texts is not None else rest.strip())
+        pos = start + ((size + 3) & ~3)
+    return out

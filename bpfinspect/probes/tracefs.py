@@ -7,7 +7,9 @@ tracing state could be touched, it is not:
   no other place for them); only the events this session created are ever removed, and an
   event that already exists is an error, never replaced;
 * each event is enabled in a tracefs *instance* of our own (``instances/bpfinspect_PID_N``,
-  its own ring buffer, tracing switched on) and read from that instance's ``trace_pipe``;
+  its own ring buffer, tracing switched on) and read from that instance's per-CPU binary
+  buffers (``per_cpu/cpuN/trace_pipe_raw``, decoded by :mod:`bpfinspect.probes.hits` with each
+  event's ``format``: values exactly as stored, whatever a string holds);
   the top-level buffer, its ``tracing_on`` and its enabled events stay as they were.  Where
   instances cannot be made, the events are enabled at the top level (and disabled again).
 * at exit -- the end of ``--duration`` or ``--count``, Ctrl-C, SIGTERM, an error -- the
@@ -21,7 +23,7 @@ API::
     with TraceSession(find_tracefs()) as s:     # EnvironmentProblem (exit 3) without tracefs
         s.define(parsed_line)                   # a checked ProbeLine (bpfinspect.probes.lines)
         s.start()                               # instance made, events enabled
-        for record in s.records(deadline=..., stop=...):   # Hit / Lost (bpfinspect.probes.hits)
+        for record in s.records(deadline=...):  # Hit / Lost (bpfinspect.probes.hits)
             ...
     s.leftovers                                 # definitions that could not be removed
 """
@@ -30,13 +32,14 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import select
 import time
 
 from bpfinspect.errors import EnvironmentProblem, OperationFailed, UsageError
 
 DEFAULT_MOUNTS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
-READ_SIZE = 1 << 16
+MAX_PAGES_PER_WAKE = 256   # pages read from one CPU's buffer before the others get their turn
 POLL_SECONDS = 0.2
 REMOVE_TRIES = 25          # 25 x 40 ms: how long a busy definition is retried at exit
 EVENTS_FILE = {"uprobe": "uprobe_events", "kprobe": "kprobe_events"}
@@ -75,6 +78,18 @@ def _write(path: str, text: str, *, append: bool = True) -> None:
         os.close(fd)
 
 
+def _page_size(tracefs: str) -> int:
+    """Bytes of one ring-buffer page as trace_pipe_raw gives it (events/header_page: data's offset + size)."""
+    try:
+        text = _read(os.path.join(tracefs, "events", "header_page"))
+        m = re.search(r"char data;\toffset:(\d+);\tsize:(\d+);", text)
+        if m:
+            return int(m.group(1)) + int(m.group(2))
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE")
+
+
 def _read(path: str) -> str:
     with open(path, encoding="utf-8", errors="surrogateescape") as f:
         return f.read()
@@ -91,7 +106,9 @@ class TraceSession:
         self.instance: str | None = None
         self.leftovers: list[str] = []
         self.warnings: list[str] = []
-        self._pipe: int | None = None
+        self._pipes: dict[int, int] = {}  # fd -> CPU
+        self.base = tracefs
+        self.page_size = 4096
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -173,7 +190,36 @@ class TraceSession:
                     raise OperationFailed(f"enabling {line.group_name}/{line.event_name} failed: "
                                           f"{os.strerror(exc.errno or 0)}") from None
                 self.enabled.append(enable)
-        self._pipe = os.open(os.path.join(base, "trace_pipe"), os.O_RDONLY | os.O_NONBLOCK)
+        self.base = base
+        self._open_buffers()
+
+    def _open_buffers(self) -> None:
+        """The per-CPU binary buffers of our instance (or the top level), read without blocking."""
+        base = self.base
+        if self.instance is not None:
+            try:  # wake a reader on any data (our own instance: nobody else's setting)
+                _write(os.path.join(base, "buffer_percent"), "0", append=False)
+            except OSError:
+                pass
+        cpus = sorted(int(n[3:]) for n in os.listdir(os.path.join(base, "per_cpu")) if n[3:].isdigit())
+        for cpu in cpus:
+            fd = os.open(os.path.join(base, "per_cpu", f"cpu{cpu}", "trace_pipe_raw"), os.O_RDONLY | os.O_NONBLOCK)
+            self._pipes[fd] = cpu
+        self.page_size = _page_size(self.tracefs)
+
+    def decoder(self):
+        """A :class:`bpfinspect.probes.hits.RecordDecoder` for the defined events (their format files)."""
+        from bpfinspect.probes.hits import RecordDecoder, read_format
+
+        events = {}
+        for line, _path in self.defined:
+            path = os.path.join(self.base, "events", line.group_name, line.event_name, "format")
+            try:
+                fmt = read_format(_read(path))
+            except (OSError, ValueError) as exc:
+                raise OperationFailed(f"cannot read {path}: {exc}") from None
+            events[fmt.id] = (fmt, [a.name for a in line.args], line.group_name)
+        return RecordDecoder(events, saved_cmdlines=os.path.join(self.tracefs, "saved_cmdlines"))
 
     def _top_level_on(self) -> None:
         try:
@@ -185,41 +231,38 @@ class TraceSession:
 
     # -- reading --------------------------------------------------------------------------
 
-    def records(self, reader, *, deadline: float | None = None):
-        """Hit and Lost records from the pipe until ``deadline`` (time.monotonic()) passes; the caller
-        stops earlier by leaving the loop.  ``reader`` is a :class:`bpfinspect.probes.hits.HitReader`."""
-        fd = self._pipe
-        assert fd is not None, "start() first"
+    def records(self, *, deadline: float | None = None):
+        """Hit and Lost records (:mod:`bpfinspect.probes.hits`), in time order within what each wake-up
+        brings, until ``deadline`` (time.monotonic()) passes; the caller stops earlier by leaving the loop."""
+        assert self._pipes, "start() first"
+        decoder = self.decoder()
         poller = select.poll()
-        poller.register(fd, select.POLLIN)
+        for fd in self._pipes:
+            poller.register(fd, select.POLLIN)
         while True:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 break
             wait = POLL_SECONDS if left is None else min(POLL_SECONDS, left)
-            if not poller.poll(int(wait * 1000) + 1):
-                yield from reader.flush()
-                continue
-            got = self._drain(reader)
-            if got is None:
-                break
-            yield from got
-        yield from reader.flush()
+            poller.poll(int(wait * 1000) + 1)
+            yield from self._drain(decoder)
+        yield from self._drain(decoder)
 
-    def _drain(self, reader) -> list | None:
+    def _drain(self, decoder) -> list:
+        from bpfinspect.probes.hits import Lost, read_page
+
         out: list = []
-        while True:
-            try:
-                data = os.read(self._pipe, READ_SIZE)
-            except BlockingIOError:
-                break
-            except InterruptedError:
-                continue
-            if not data:
-                return out or None
-            out.extend(reader.feed(data))
-        out.extend(reader.flush())
-        return out
+        for fd, cpu in self._pipes.items():
+            for _ in range(MAX_PAGES_PER_WAKE):
+                try:
+                    page = os.read(fd, self.page_size)
+                except (BlockingIOError, InterruptedError):
+                    break
+                if not page:
+                    break
+                out.extend(read_page(page, cpu, decoder))
+        lost = [r for r in out if isinstance(r, Lost)]
+        return lost + sorted((r for r in out if not isinstance(r, Lost)), key=lambda h: h.ns)
 
     # -- clean-up -------------------------------------------------------------------------
 
@@ -228,9 +271,9 @@ class TraceSession:
         from bpfinspect import interrupts
 
         with interrupts.shielded():
-            if self._pipe is not None:
-                os.close(self._pipe)
-                self._pipe = None
+            for fd in list(self._pipes):
+                os.close(fd)
+            self._pipes = {}
             if self.instance is not None:
                 self._remove_instance()
             for enable in self.enabled:

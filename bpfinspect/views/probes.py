@@ -225,14 +225,13 @@ def trace_start_json(session, lines) -> dict:
             "warnings": list(session.warnings)}
 
 
-def hit_json(h, groups: dict) -> dict:
-    return {"type": "hit", "event": h.event, "group": groups.get(h.event), "pid": h.pid, "comm": h.comm,
-            "cpu": h.cpu, "ts": h.ts, "ip": h.ip, "func_ip": h.func_ip, "args": dict(h.args),
-            **({"raw": h.raw} if h.raw else {})}
+def hit_json(h) -> dict:
+    return {"type": "hit", "event": h.event, "group": h.group, "pid": h.pid, "comm": h.comm,
+            "cpu": h.cpu, "ts": h.ts, "ip": h.ip, "func_ip": h.func_ip, "args": dict(h.args)}
 
 
 def lost_json(r) -> dict:
-    return {"type": "lost", "cpu": r.cpu, "count": r.count}
+    return {"type": "lost", "cpu": r.cpu, "count": r.count}  # count null: the kernel did not say
 
 
 def trace_end_json(hits: int, lost: int, stopped: str, leftovers: list[str]) -> dict:
@@ -247,17 +246,29 @@ def trace_start_text(session, lines) -> str:
     return "\n".join(out)
 
 
+def _quoted(s: str) -> str:
+    return '"' + shown(s).replace('"', '\\"') + '"'
+
+
+def _value_text(v, hexa: bool) -> str:
+    if v is None:
+        return "(fault)"
+    if isinstance(v, list):
+        return "{" + ",".join(_value_text(x, hexa) for x in v) + "}"
+    if isinstance(v, str):
+        return _quoted(v) if len(v) != 1 else repr(v) if v.isprintable() else _quoted(v)
+    return f"{v:#x}" if hexa else str(v)
+
+
 def hit_text(h) -> str:
-    if h.raw:
-        args = shown(h.raw)
-    else:
-        args = " ".join(f"{k}={shown(v)}" for k, v in h.texts.items())
+    """One hit as one line (strings quoted, control characters escaped; numbers as the kernel shows them)."""
+    args = " ".join(f"{k}={_value_text(v, k in h.hex)}" for k, v in h.args.items())
     where = f"{h.ip:#x} <- {h.func_ip:#x}" if h.func_ip is not None else f"{h.ip:#x}"
-    return f"{h.ts:.6f} [{h.cpu:03d}] {shown(h.comm)}-{h.pid} {h.event} ({where}) {args}".rstrip()
+    return f"{h.ts:.6f} [{h.cpu:03d}] {shown(h.comm)}-{h.pid} {shown(h.group)}/{shown(h.event)} ({where}) {args}".rstrip()
 
 
 def lost_text(r) -> str:
-    return f"CPU {r.cpu}: {r.count} events lost (the buffer was full)"
+    return f"CPU {r.cpu}: {r.count if r.count is not None else 'some'} events lost (the buffer was full)"
 
 
 def trace_end_text(hits: int, lost: int, stopped: str, per_event: dict, leftovers: list[str]) -> str:
