@@ -27,8 +27,8 @@ for a name that does not resolve, ``MalformedInput`` for a damaged binary):
     the file offset libbpf attaches to, or ``.error``.
 
 Tracing through tracefs (``probe trace``): :class:`.tracefs.TraceSession` defines checked lines,
-enables them in an instance of its own and removes everything at exit; :class:`.hits.HitReader`
-reads its ``trace_pipe``.
+enables them in an instance of its own, reads their hits from its per-CPU binary buffers
+(decoded by :mod:`.hits`) and removes everything at exit.
 """
 
 from __future__ import annotations
