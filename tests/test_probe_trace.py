@@ -322,3 +322,28 @@ def test_damaged_pages_stop_without_reading_past_the_data():
     bad_loc[20:24] = struct.pack("<I", (60000 << 0) | (9 << 16))  # a string outside the record
     assert read_page(page(0, [event(1, bytes(bad_loc))]), 0, d)[0].args["s"] is None
     assert read_page(b"", 0, d) == []
+
+
+@needs_uprobes
+@pytest.mark.parametrize("delay", [0.3, 0.6, 0.9, 1.2, 1.6, 2.2])
+def test_ctrl_c_at_any_moment_leaves_nothing(built, delay):
+    """Ctrl-C while the lines are checked, the definitions written, the instance made or the hits read:
+    exit 0 (tracing had started) or 130 (it had not), and nothing of this run is left in tracefs."""
+    g = group()
+    exe = built["exe_pie"]
+    p = subprocess.Popen(BPFI + ["probe", "trace", f"p:{g}/a {exe}:func_1 x=%di", f"r:{g}/b {exe}:func_1",
+                                 f"p:{g}/c {exe}:func_str s=+0(%di):string", "--json"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    time.sleep(delay)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    started = not ("init_import_site" in err or p.returncode == -signal.SIGINT)  # Python itself was starting
+    assert p.returncode in (0, 130) or not started, err
+    if not started:
+        pass
+    elif p.returncode == 130:
+        assert err == "bpfinspect: interrupted\n"
+    else:
+        assert json.loads(out.splitlines()[-1])["stopped"] == "interrupt"
+    assert ours(g) == []
+    assert not [n for n in instances() if n.startswith(f"bpfinspect_{p.pid}_")]
