@@ -107,6 +107,7 @@ class TraceSession:
         self.leftovers: list[str] = []
         self.warnings: list[str] = []
         self._pipes: dict[int, int] = {}  # fd -> CPU
+        self._existing: dict[str, set] = {}
         self.base = tracefs
         self.page_size = 4096
 
@@ -119,13 +120,17 @@ class TraceSession:
         return path
 
     def existing(self, kind: str) -> set[tuple[str, str]]:
-        """(group, event) of every probe event of ``kind`` defined now."""
-        out = set()
-        for row in _read(self.events_file(kind)).splitlines():
-            head = row.split(" ", 1)[0]
-            if ":" in head and "/" in head:
-                group, event = head.split(":", 1)[1].split("/", 1)
-                out.add((group, event))
+        """(group, event) of every probe event of ``kind`` defined (read once, then kept up to date with
+        what this session defines)."""
+        out = self._existing.get(kind)
+        if out is None:
+            out = set()
+            for row in _read(self.events_file(kind)).splitlines():
+                head = row.split(" ", 1)[0]
+                if ":" in head and "/" in head:
+                    group, event = head.split(":", 1)[1].split("/", 1)
+                    out.add((group, event))
+            self._existing[kind] = out
         return out
 
     def define(self, line) -> None:
@@ -146,6 +151,7 @@ class TraceSession:
             except OSError as exc:
                 raise self._refused(line, exc, log_before) from None
             self.defined.append((line, path))
+        self.existing(line.kind).add(key)
 
     def _error_log(self) -> list[str]:
         try:
@@ -178,7 +184,8 @@ class TraceSession:
                 base = inst
             except OSError as exc:
                 self.warnings.append(f"no tracefs instance of our own ({os.strerror(exc.errno or 0)}): "
-                                     "the events are enabled and read at the top level")
+                                     "the events are enabled and read at the top level (reading consumes "
+                                     "what the top-level buffer holds)")
         if self.instance is None:
             self._top_level_on()
         for line, _path in self.defined:
@@ -201,10 +208,14 @@ class TraceSession:
                 _write(os.path.join(base, "buffer_percent"), "0", append=False)
             except OSError:
                 pass
+        from bpfinspect import interrupts
+
         cpus = sorted(int(n[3:]) for n in os.listdir(os.path.join(base, "per_cpu")) if n[3:].isdigit())
         for cpu in cpus:
-            fd = os.open(os.path.join(base, "per_cpu", f"cpu{cpu}", "trace_pipe_raw"), os.O_RDONLY | os.O_NONBLOCK)
-            self._pipes[fd] = cpu
+            with interrupts.shielded():
+                fd = os.open(os.path.join(base, "per_cpu", f"cpu{cpu}", "trace_pipe_raw"),
+                             os.O_RDONLY | os.O_NONBLOCK)
+                self._pipes[fd] = cpu
         self.page_size = _page_size(self.tracefs)
 
     def decoder(self):
