@@ -105,10 +105,11 @@ def libbpf_oracle_path(name: str) -> str:
     return libbpf_resolve(name)
 
 
-def bpftool_btf_names() -> dict[str, set[str]]:
+def bpftool_btf_names(path: str = "/sys/kernel/btf/vmlinux") -> dict[str, set[str]]:
     if BPFTOOL is None:
         pytest.skip("bpftool is not installed (scripts/setup.sh installs it)")
-    p = subprocess.run([BPFTOOL, "btf", "dump", "file", "/sys/kernel/btf/vmlinux", "format", "raw"],
+    base = [] if path.endswith("/vmlinux") else ["base", "/sys/kernel/btf/vmlinux"]
+    p = subprocess.run([BPFTOOL, "btf", "dump", "file", path, *base, "format", "raw"],
                        capture_output=True, text=True, check=True)
     out: dict[str, set[str]] = {"FUNC": set(), "TYPEDEF": set()}
     for m in re.finditer(r"^\[\d+\] (FUNC|TYPEDEF) '([^']*)'", p.stdout, re.M):
@@ -182,6 +183,26 @@ def test_missing_machine_files(tmp_path, built):
     checks = {c.name: c for c in check_object(obj, m)}
     assert {p.problem for p in checks["fe"].problems} == {"unreadable"}
     assert {p.problem for p in checks["kp"].problems} >= {"unreadable"}
+
+
+def test_module_targets(tmp_path):
+    """fentry/MOD:FUNC looks in the module's split BTF: a module that is not loaded is named as such."""
+    from bpfinspect.obj import open_object
+
+    mods = sorted(n for n in os.listdir("/sys/kernel/btf") if n != "vmlinux") if os.path.isdir(
+        "/sys/kernel/btf") else []
+    sections = {"absent": "fentry/no_such_module_xyz:some_func", "core": "fexit/vmlinux:vfs_read"}
+    checks = {c.name: c for c in check_object(open_object(str(bpf_object(tmp_path, "mod", sections))))}
+    assert checks["absent"].problems[0].message == ("the module no_such_module_xyz is not loaded "
+                                                    "(no /sys/kernel/btf/no_such_module_xyz)")
+    assert checks["core"].ok
+    if mods:  # a loaded module's own function, found in its split BTF
+        names = bpftool_btf_names(f"/sys/kernel/btf/{mods[0]}")
+        own = sorted(names["FUNC"] - bpftool_btf_names()["FUNC"])
+        if own:
+            sections = {"modfunc": f"fentry/{mods[0]}:{own[0]}"}
+            checks = check_object(open_object(str(bpf_object(tmp_path, "mod2", sections))))
+            assert checks[0].ok, checks[0].problems
 
 
 def test_check_command(built, tmp_path):

@@ -38,6 +38,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import os
+import re
 from dataclasses import dataclass, field
 
 from bpfinspect.errors import BpfInspectError
@@ -125,13 +126,13 @@ class Machine:
                                                                                        "kprobe_events")))
 
     @functools.cached_property
-    def _btf_funcs(self) -> dict:
+    def _btf_cache(self) -> dict:
         return {}
 
     def btf_names(self, module: str | None = None) -> dict[str, set[str]] | None:
         """Kind name -> names of that kind in vmlinux BTF (or a module's split BTF); None when unreadable."""
         key = module or "vmlinux"
-        cache = self._btf_funcs
+        cache = self._btf_cache
         if key not in cache:
             cache[key] = self._read_btf(module)
         return cache[key]
@@ -351,7 +352,10 @@ def _btf_has(c, machine, kind: str, name: str, what: str, module: str | None = N
     names = machine.btf_names(module)
     where = os.path.join(os.path.dirname(machine.vmlinux_path), module) if module else machine.vmlinux_path
     if names is None:
-        c.problems.append(Problem("unreadable", f"{where} cannot be read: {what} not checked"))
+        if module and not os.path.exists(where):
+            c.problems.append(Problem("not_found", f"the module {module} is not loaded (no {where})"))
+        else:
+            c.problems.append(Problem("unreadable", f"{where} cannot be read: {what} not checked"))
         return
     c.checked.append(f"{what} in {where}")
     if name not in names[kind]:
@@ -367,6 +371,9 @@ def _check_fentry(c, spec, machine) -> None:
     func, module = spec.part("function"), spec.part("module")
     if module == "vmlinux":
         module = None
+    if module is not None and not re.fullmatch(r"[A-Za-z0-9_\-]+", module):
+        c.problems.append(Problem("not_found", f"{module!r} is not a kernel module name"))
+        return
     _btf_has(c, machine, "func", func, f"function {func}", module)
 
 
