@@ -3,10 +3,11 @@
 What each section name asks for and where it is looked up:
 
 =====================================  ===============================================================
-``kprobe/F``, ``kretprobe/F``          F in /proc/kallsyms (or tracefs ``available_filter_functions``);
-                                       the kernel has kprobes (the ``kprobe`` PMU or ``kprobe_events``)
+``kprobe/F``, ``kretprobe/F``          F in /proc/kallsyms; the kernel has kprobes (the ``kprobe`` PMU
+                                       or ``kprobe_events``)
 ``ksyscall/S``, ``kretsyscall/S``      the syscall's entry (``__x64_sys_S`` on x86-64, ``sys_S``) in kallsyms
-``kprobe.multi/G``                     a function matching G in kallsyms
+``kprobe.multi/G``                     a function matching G in tracefs's ``available_filter_functions``
+                                       (multi-kprobes go through ftrace), kallsyms where that is unreadable
 ``uprobe/P:F[+O]``, ``uretprobe``...   P found as libbpf finds it, F resolved as libbpf resolves it
                                        (:func:`bpfinspect.probes.uprobe.resolve_uprobe`), or O inside P;
                                        the kernel has uprobes (the ``uprobe`` PMU)
@@ -113,6 +114,22 @@ class Machine:
                     parts = row.split()
                     if len(parts) >= 3:
                         names.add(parts[2])
+        except OSError:
+            return None
+        return frozenset(names)
+
+    @functools.cached_property
+    def filter_functions(self) -> frozenset[str] | None:
+        """Functions ftrace can trace (tracefs's available_filter_functions; None when unreadable)."""
+        if self.tracefs is None:
+            return None
+        names = set()
+        try:
+            with open(os.path.join(self.tracefs, "available_filter_functions"), encoding="utf-8",
+                      errors="replace") as f:
+                for row in f:
+                    if row.strip():
+                        names.add(row.split()[0])
         except OSError:
             return None
         return frozenset(names)
@@ -274,13 +291,15 @@ def _check_ksyscall(c, spec, machine) -> None:
 
 def _check_kprobe_multi(c, spec, machine) -> None:
     pattern = spec.part("glob")
-    syms = machine.kallsyms
+    syms, where = machine.filter_functions, "available_filter_functions"
+    if syms is None:
+        syms, where = machine.kallsyms, KALLSYMS
     if syms is None:
         c.problems.append(Problem("unreadable", f"{KALLSYMS} cannot be read: {pattern} not checked"))
         return
-    c.checked.append(f"functions matching {pattern} in {KALLSYMS}")
+    c.checked.append(f"functions matching {pattern} in {where}")
     if not any(fnmatch.fnmatchcase(s, pattern) for s in syms):
-        c.problems.append(Problem("not_found", f"no function matches {pattern!r} in {KALLSYMS}"))
+        c.problems.append(Problem("not_found", f"no function matches {pattern!r} in {where}"))
     _kernel_has_kprobes(c, machine)
 
 

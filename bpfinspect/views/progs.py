@@ -34,11 +34,6 @@ def program_json(p: Program) -> dict:
     }
 
 
-def _uprobe_json(t) -> dict:
-    return {"binary": t.binary, "path": t.path, "function": t.function, "function_offset": t.function_offset or None,
-            "offset": t.offset, "retprobe": t.retprobe, "error": t.error}
-
-
 def to_json(obj: BpfObject, *, uprobes: dict | None = None) -> dict:
     """``uprobes``: program name -> where its uprobe goes on this machine (bpfinspect.probes.check.uprobe_target)."""
     uprobes = uprobes or {}
@@ -47,7 +42,8 @@ def to_json(obj: BpfObject, *, uprobes: dict | None = None) -> dict:
         if not p.is_subprog:
             doc = program_json(p)
             if p.name in uprobes:
-                doc["uprobe"] = _uprobe_json(uprobes[p.name])
+                from bpfinspect.views.probes import uprobe_json
+                doc["uprobe"] = uprobe_json(uprobes[p.name])
             programs.append(doc)
     return {
         "schema": SCHEMA,
