@@ -18,6 +18,8 @@ import sys
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import ROOT
 from probes_util import TRACEFS, _write, built, gcc, uprobe_events_reason  # noqa: F401
@@ -347,3 +349,12 @@ def test_ctrl_c_at_any_moment_leaves_nothing(built, delay):
         assert json.loads(out.splitlines()[-1])["stopped"] == "interrupt"
     assert ours(g) == []
     assert not [n for n in instances() if n.startswith(f"bpfinspect_{p.pid}_")]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=0, max_size=600), st.integers(0, (1 << 64) - 1))
+def test_any_page_bytes_read_without_error(body, commit):
+    """Whatever a page holds, reading it neither fails nor reads past it."""
+    data = struct.pack("<QQ", 5, commit) + body
+    for r in read_page(data, 0, decoder()):
+        assert isinstance(r, Lost) or r.event == "ev"
