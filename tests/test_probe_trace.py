@@ -266,23 +266,23 @@ print fmt: "(%lx) a=%d s=\\"%s\\" arr={%u,%u} x=0x%Lx", REC->__probe_ip, REC->a,
 
 
 def record(pid: int, a: int, s: bytes | None, x: int) -> bytes:
-    body = struct.pack("<HBBiQi", 77, 0, 0, pid, 0x401000, a)
+    body = struct.pack("=HBBiQi", 77, 0, 0, pid, 0x401000, a)
     tail = b"" if s is None else s + b"\0"
     loc = 0 if s is None else (36 << 0) | (len(tail) << 16)
-    body += struct.pack("<I", loc) + bytes([1, 2]) + struct.pack("<Q", x) + b"\0\0"
+    body += struct.pack("=I", loc) + bytes([1, 2]) + struct.pack("=Q", x) + b"\0\0"
     assert len(body) == 36
     return body + tail
 
 
 def event(delta: int, data: bytes) -> bytes:
     padded = data + b"\0" * (-len(data) % 4)
-    return struct.pack("<II", delta << 5, len(padded) + 4) + padded
+    return struct.pack("=II", delta << 5, len(padded) + 4) + padded
 
 
 def page(ts: int, events: list[bytes], lost: int | None = None, size: int = 4096) -> bytes:
     data = b"".join(events)
     commit = len(data) | ((1 << 31) if lost is not None else 0) | ((1 << 30) if lost else 0)
-    out = struct.pack("<QQ", ts, commit) + data + (struct.pack("<Q", lost) if lost else b"")
+    out = struct.pack("=QQ", ts, commit) + data + (struct.pack("=Q", lost) if lost else b"")
     return out + b"\0" * (size - len(out))
 
 
@@ -293,9 +293,9 @@ def decoder() -> RecordDecoder:
 
 
 def test_page_records_times_and_lost():
-    small = struct.pack("<I", (5 << 5) | 10) + record(3, -1, None, 1) + b"\0" * 4  # type_len 10: 40 bytes
-    extend = struct.pack("<II", (7 << 5) | 30, 1)  # + (1 << 27) + 7 ns
-    padding = struct.pack("<II", (9 << 5) | 29, 8) + b"\0" * 4
+    small = struct.pack("=I", (5 << 5) | 10) + record(3, -1, None, 1) + b"\0" * 4  # type_len 10: 40 bytes
+    extend = struct.pack("=II", (7 << 5) | 30, 1)  # + (1 << 27) + 7 ns
+    padding = struct.pack("=II", (9 << 5) | 29, 8) + b"\0" * 4
     p = page(1_000_000_000, [event(100, record(5, -7, b'he said "hi"\nCPU:0 [LOST 1 EVENTS]', 255)),
                              extend, padding, small, event(1, record(6, 9, None, 0))], lost=4)
     got = read_page(p, 1, decoder())
@@ -316,12 +316,12 @@ def test_damaged_pages_stop_without_reading_past_the_data():
     d = decoder()
     good = event(1, record(5, 1, b"abc", 2))
     p = bytearray(page(0, [good, good]))
-    p[8:16] = struct.pack("<Q", 10_000)  # commit says more than the page holds
+    p[8:16] = struct.pack("=Q", 10_000)  # commit says more than the page holds
     assert len(read_page(bytes(p), 0, d)) == 2
     cut = page(0, [good])[:40]
     assert read_page(cut, 0, d) == []
     bad_loc = bytearray(record(5, 1, b"abc", 2))
-    bad_loc[20:24] = struct.pack("<I", (60000 << 0) | (9 << 16))  # a string outside the record
+    bad_loc[20:24] = struct.pack("=I", (60000 << 0) | (9 << 16))  # a string outside the record
     assert read_page(page(0, [event(1, bytes(bad_loc))]), 0, d)[0].args["s"] is None
     assert read_page(b"", 0, d) == []
 
@@ -355,6 +355,6 @@ def test_ctrl_c_at_any_moment_leaves_nothing(built, delay):
 @given(st.binary(min_size=0, max_size=600), st.integers(0, (1 << 64) - 1))
 def test_any_page_bytes_read_without_error(body, commit):
     """Whatever a page holds, reading it neither fails nor reads past it."""
-    data = struct.pack("<QQ", 5, commit) + body
+    data = struct.pack("=QQ", 5, commit) + body
     for r in read_page(data, 0, decoder()):
         assert isinstance(r, Lost) or r.event == "ev"

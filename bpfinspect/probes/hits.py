@@ -16,7 +16,7 @@ value is read back byte for byte:
   the low 16 bits, length with its NUL in the high 16 bits, from the record's start; length 0
   when the kernel could not read it).
 
-Each field is decoded by its format (size, signedness, ``[]`` arrays, ``__data_loc`` strings);
+Words are in this machine's byte order (the kernel's).  Each field is decoded by its format (size, signedness, ``[]`` arrays, ``__data_loc`` strings);
 the ``print fmt`` says which numbers the kernel shows in hex.  The task name comes from
 ``/proc/PID/comm`` (tracefs's ``saved_cmdlines`` after the task ended), as ``trace_pipe`` does
 from its own table.  Values: numbers as ints, strings as text (bytes that are not UTF-8 as
@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 import re
 import struct
+import sys
 from dataclasses import dataclass, field
 
 RB_MISSED_EVENTS = 1 << 31
@@ -126,7 +127,7 @@ class RecordDecoder:
     def record(self, cpu: int, ns: int, data: bytes) -> Hit | None:
         if len(data) < 8:
             return None
-        etype, _flags, _preempt, pid = struct.unpack_from("<HBBi", data, 0)
+        etype, _flags, _preempt, pid = struct.unpack_from("=HBBi", data, 0)
         known = self.events.get(etype)
         if known is None:
             return None
@@ -152,7 +153,7 @@ class RecordDecoder:
         at = f.offset if at is None else at
         if size not in (1, 2, 4, 8) or at + size > len(data):
             return None
-        return int.from_bytes(data[at:at + size], "little", signed=signed)
+        return int.from_bytes(data[at:at + size], sys.byteorder, signed=signed)
 
     def _value(self, data: bytes, f: Field, char: bool):
         if f.type.startswith("__data_loc"):
@@ -224,29 +225,29 @@ def read_page(page: bytes, cpu: int, decoder: RecordDecoder) -> list:
     out: list = []
     if len(page) < PAGE_HEADER:
         return out
-    ts, commit = struct.unpack_from("<QQ", page, 0)
+    ts, commit = struct.unpack_from("=QQ", page, 0)
     length = commit & (RB_MISSED_STORED - 1)
     end = min(PAGE_HEADER + length, len(page))
     if commit & RB_MISSED_EVENTS:
         count = None
         if commit & RB_MISSED_STORED and end + 8 <= len(page):
-            count = struct.unpack_from("<Q", page, end)[0]
+            count = struct.unpack_from("=Q", page, end)[0]
         out.append(Lost(cpu, count))
     pos = PAGE_HEADER
     while pos + 4 <= end:
-        word = struct.unpack_from("<I", page, pos)[0]
+        word = struct.unpack_from("=I", page, pos)[0]
         type_len, delta = word & 0x1F, word >> 5
         if type_len == TYPE_PADDING:
             if delta == 0:  # the rest of the page is unused
                 break
             if pos + 8 > end:
                 break
-            pos += 4 + max(4, struct.unpack_from("<I", page, pos + 4)[0])  # a discarded event
+            pos += 4 + max(4, struct.unpack_from("=I", page, pos + 4)[0])  # a discarded event
             continue
         if type_len in (TYPE_TIME_EXTEND, TYPE_TIME_STAMP):
             if pos + 8 > end:
                 break
-            high = struct.unpack_from("<I", page, pos + 4)[0]
+            high = struct.unpack_from("=I", page, pos + 4)[0]
             value = (high << 27) | delta
             ts = ts + value if type_len == TYPE_TIME_EXTEND else value | (ts & ~((1 << 59) - 1))
             pos += 8
@@ -254,7 +255,7 @@ def read_page(page: bytes, cpu: int, decoder: RecordDecoder) -> list:
         if type_len == 0:
             if pos + 8 > end:
                 break
-            size = struct.unpack_from("<I", page, pos + 4)[0] - 4
+            size = struct.unpack_from("=I", page, pos + 4)[0] - 4
             start = pos + 8
         else:
             size = type_len * 4
