@@ -220,20 +220,24 @@ class RecordDecoder:
         return None if found is None else _text(b"\n".join(found).rstrip(b"\n"))
 
 
-def read_page(page: bytes, cpu: int, decoder: RecordDecoder) -> list:
-    """Every record of one buffer page: Lost first when the page says events were lost before it."""
+def read_page(page: bytes, cpu: int, decoder: RecordDecoder, header: int = PAGE_HEADER) -> list:
+    """Every record of one buffer page: Lost first when the page says events were lost before it.
+    ``header``: where the data starts (``events/header_page``; the commit word is 8 bytes on 64-bit
+    kernels, 4 on 32-bit ones)."""
     out: list = []
-    if len(page) < PAGE_HEADER:
+    if len(page) < header or header not in (12, 16):
         return out
-    ts, commit = struct.unpack_from("=QQ", page, 0)
+    word = "=Q" if header == 16 else "=I"
+    ts = struct.unpack_from("=Q", page, 0)[0]
+    commit = struct.unpack_from(word, page, 8)[0]
     length = commit & (RB_MISSED_STORED - 1)
-    end = min(PAGE_HEADER + length, len(page))
+    end = min(header + length, len(page))
     if commit & RB_MISSED_EVENTS:
         count = None
-        if commit & RB_MISSED_STORED and end + 8 <= len(page):
-            count = struct.unpack_from("=Q", page, end)[0]
+        if commit & RB_MISSED_STORED and end + header - 8 <= len(page):
+            count = struct.unpack_from(word, page, end)[0]
         out.append(Lost(cpu, count))
-    pos = PAGE_HEADER
+    pos = header
     while pos + 4 <= end:
         word = struct.unpack_from("=I", page, pos)[0]
         type_len, delta = word & 0x1F, word >> 5

@@ -78,16 +78,17 @@ def _write(path: str, text: str, *, append: bool = True) -> None:
         os.close(fd)
 
 
-def _page_size(tracefs: str) -> int:
-    """Bytes of one ring-buffer page as trace_pipe_raw gives it (events/header_page: data's offset + size)."""
+def _page_layout(tracefs: str) -> tuple[int, int]:
+    """Where a ring-buffer page's data starts and how many bytes trace_pipe_raw gives for one page
+    (events/header_page: data's offset and size)."""
     try:
         text = _read(os.path.join(tracefs, "events", "header_page"))
         m = re.search(r"char data;\toffset:(\d+);\tsize:(\d+);", text)
         if m:
-            return int(m.group(1)) + int(m.group(2))
+            return int(m.group(1)), int(m.group(1)) + int(m.group(2))
     except OSError:
         pass
-    return os.sysconf("SC_PAGE_SIZE")
+    return 16, os.sysconf("SC_PAGE_SIZE")
 
 
 def _read(path: str) -> str:
@@ -110,6 +111,7 @@ class TraceSession:
         self._existing: dict[str, set] = {}
         self.base = tracefs
         self.page_size = 4096
+        self.page_header = 16
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -216,7 +218,7 @@ class TraceSession:
                 fd = os.open(os.path.join(base, "per_cpu", f"cpu{cpu}", "trace_pipe_raw"),
                              os.O_RDONLY | os.O_NONBLOCK)
                 self._pipes[fd] = cpu
-        self.page_size = _page_size(self.tracefs)
+        self.page_header, self.page_size = _page_layout(self.tracefs)
 
     def decoder(self):
         """A :class:`bpfinspect.probes.hits.RecordDecoder` for the defined events (their format files)."""
@@ -271,7 +273,7 @@ class TraceSession:
                     break
                 if not page:
                     break
-                out.extend(read_page(page, cpu, decoder))
+                out.extend(read_page(page, cpu, decoder, self.page_header))
         lost = [r for r in out if isinstance(r, Lost)]
         return lost + sorted((r for r in out if not isinstance(r, Lost)), key=lambda h: h.ns)
 
