@@ -246,3 +246,14 @@ def test_uprobe_target_without_a_binary():
     assert uprobe_target(parse_section("tp/a/b")) is None
     t = uprobe_target(parse_section("uretprobe//bin/true:main+4"))
     assert t.error == "libbpf takes no +offset for a uretprobe"
+
+
+def test_names_from_the_object_are_escaped(tmp_path):
+    """A section naming a binary with terminal control characters: shown escaped, kept exact in JSON."""
+    path = bpf_object(tmp_path, "esc", {"p1": "uprobe//tmp/a\\x1b[2Jb:main"})
+    p = subprocess.run(BPFI + ["progs", str(path)], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert "/tmp/a\\x1b[2Jb:main: no such file" in p.stdout
+    p = subprocess.run(BPFI + ["probe", "check", str(path)], capture_output=True, text=True, cwd=ROOT)
+    assert p.returncode == 1 and "\x1b" not in p.stdout + p.stderr and "main in /tmp/a\\x1b[2Jb" in p.stdout
+    p = subprocess.run(BPFI + ["probe", "check", str(path), "--json"], capture_output=True, text=True, cwd=ROOT)
+    assert json.loads(p.stdout)["programs"][0]["uprobe"]["binary"] == "/tmp/a\x1b[2Jb"

@@ -299,8 +299,9 @@ def run_check(args) -> int:
         render(check_blocks(obj.path, checks))
     bad = [c for c in checks if not c.ok]
     if bad:
+        from bpfinspect.views.probes import shown
         first = bad[0]
         raise OperationFailed(f"{len(bad)} of {len(checks)} programs cannot attach on this machine "
-                              f"({first.name}: {first.problems[0].message}"
+                              f"({shown(first.name)}: {shown(first.problems[0].message)}"
                               f"{'; ...' if len(bad) > 1 or len(first.problems) > 1 else ''})", path=obj.path)
     return 0

@@ -71,11 +71,14 @@ def _attach(p: Program) -> str:
 
 
 def _uprobe_text(t) -> str:
+    """Where a uprobe goes, with what came from the object escaped for the terminal."""
+    from bpfinspect.views.probes import shown
+
     func = f"{t.function}+{t.function_offset:#x}" if t.function and t.function_offset else t.function
     where = f"{t.path or t.binary}:{func}" if func else (t.path or t.binary)
     if t.error:
-        return f"{where}: {t.error}"
-    return f"{where} at file offset {t.offset:#x}"
+        return shown(f"{where}: {t.error}")
+    return shown(f"{where} at file offset {t.offset:#x}")
 
 
 def blocks(obj: BpfObject, *, uprobes: dict | None = None) -> list[Block]:
