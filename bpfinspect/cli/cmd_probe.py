@@ -49,6 +49,44 @@ def register(sub) -> None:
     add_json_arg(ln)
     ln.set_defaults(run=run_line)
 
+    t = psub.add_parser("trace", help="define probe events, stream their hits, remove them again",
+                        description="Check each LINE (as probe line does, PATH:FUNC resolved to its offset), write "
+                        "the definitions to uprobe_events/kprobe_events, enable them in a tracefs instance of our own "
+                        "and print every hit (time, CPU, task, pid, each fetched argument by name) until --duration "
+                        "is over, --count hits came, or Ctrl-C (exit 0).  Every definition made is removed at exit, "
+                        "on Ctrl-C, SIGTERM and errors too.  Needs root.")
+    t.add_argument("lines", metavar="LINE", nargs="+", help="a probe line (quote it); - reads lines from stdin")
+    t.add_argument("--duration", metavar="S", type=_positive(float), default=None, help="stop after S seconds")
+    t.add_argument("--count", metavar="N", type=_positive(int), default=None, help="stop after N hits")
+    t.add_argument("--json", action="store_true",
+                   help="JSON Lines: a start record (schema 1), one record per hit, an end record")
+    t.set_defaults(run=run_trace)
+
+    c = psub.add_parser("check", help="check every program's attach target on this machine, without loading",
+                        description="For each program of a BPF object: does its attach target exist here?  "
+                        "Tracepoints in tracefs, kprobe and syscall functions in kallsyms, uprobe functions "
+                        "in their binaries (the offset libbpf attaches to), USDT notes, fentry/fexit, LSM hooks, "
+                        "raw and BTF tracepoints and iterators in vmlinux BTF; and whether this kernel and libbpf support the "
+                        "program's kind.  Nothing is loaded.  Exit 1 when a program cannot attach here.")
+    c.add_argument("object", metavar="OBJ", help="a BPF object file (.bpf.o)")
+    add_json_arg(c)
+    c.set_defaults(run=run_check)
+
+
+def _positive(kind):
+    import argparse
+
+    def read(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not v > 0 or v != v or v == float("inf"):
+            raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+        return v
+    read.__name__ = kind.__name__
+    return read
+
 
 def _rules(args) -> str:
     from bpfinspect.probes.uprobe import DEFAULT_RULES, rules_for
@@ -144,4 +182,126 @@ def run_line(args) -> int:
         where = f"line {i + 1}, " if len(results) > 1 else ""
         more = f" ({len(bad)} of {len(results)} lines invalid)" if len(results) > 1 else ""
         raise UsageError(f"{where}column {first.column + 1}: {first.reason}{more}")
+    return 0
+
+
+def _checked_lines(texts: list[str]) -> list:
+    """Every line checked before anything is written; the first invalid one is exit 2."""
+    from bpfinspect.errors import UsageError
+    from bpfinspect.probes.lines import LineError, parse_line
+
+    parsed = []
+    for i, text in enumerate(texts):
+        where = f"line {i + 1}, " if len(texts) > 1 else ""
+        try:
+            p = parse_line(text)
+        except LineError as exc:
+            raise UsageError(f"{where}column {exc.column + 1}: {exc.reason}") from None
+        if p.kind == "remove":
+            raise UsageError(f"{where}probe trace defines probes: a '-:' line removes one")
+        parsed.append(p)
+    seen: set[str] = set()
+    for p in parsed:
+        full = f"{p.group_name}/{p.event_name}"
+        if full in seen:
+            raise UsageError(f"the event {full} is given twice (give each line its own EVENT name)")
+        seen.add(full)
+    return parsed
+
+
+def run_trace(args) -> int:
+    import signal
+    import sys
+    import time
+
+    from bpfinspect import interrupts
+    from bpfinspect.errors import OperationFailed
+    from bpfinspect.probes.hits import Lost
+    from bpfinspect.probes.tracefs import TraceSession, find_tracefs
+    from bpfinspect.views import probes as view
+
+    lines = _checked_lines(_input_lines(args))
+    tracefs = find_tracefs()
+    session = TraceSession(tracefs)
+    for kind in sorted({p.kind for p in lines}):
+        session.events_file(kind)  # exit 3 before anything is written
+
+    def out(text: str) -> None:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+    def record(doc: dict) -> None:
+        import json
+        out(json.dumps(doc, ensure_ascii=False))
+
+    hits = lost = 0
+    per_event = {f"{p.group_name}/{p.event_name}": 0 for p in lines}
+    stopped = "duration"
+    old_term = signal.getsignal(signal.SIGTERM)
+    if interrupts.handler_installed():  # SIGTERM (timeout, kill) ends the trace as Ctrl-C does
+        signal.signal(signal.SIGTERM, signal.getsignal(signal.SIGINT))
+    try:
+        with session:
+            for p in lines:
+                session.define(p)
+            session.start()
+            deadline = None if args.duration is None else time.monotonic() + args.duration
+            with interrupts.stop_on_interrupt() as stop:  # from the moment the user is told it traces
+                if args.json:
+                    record(view.trace_start_json(session, lines))
+                else:
+                    out(view.trace_start_text(session, lines))
+                for r in session.records(deadline=deadline):
+                    if isinstance(r, Lost):
+                        lost += r.count or 0
+                        if args.json:
+                            record(view.lost_json(r))
+                        else:
+                            out(view.lost_text(r))
+                        continue
+                    hits += 1
+                    key = f"{r.group}/{r.event}"
+                    per_event[key] = per_event.get(key, 0) + 1
+                    if args.json:
+                        record(view.hit_json(r))
+                    else:
+                        out(view.hit_text(r))
+                    if args.count is not None and hits >= args.count:
+                        stopped = "count"
+                        break
+            if stop.interrupted:
+                stopped = "interrupt"
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+    if args.json:
+        record(view.trace_end_json(hits, lost, stopped, session.leftovers))
+    else:
+        out(view.trace_end_text(hits, lost, stopped, per_event, session.leftovers))
+    if session.leftovers:
+        raise OperationFailed("could not remove " + "; ".join(session.leftovers))
+    return 0
+
+
+def run_check(args) -> int:
+    from bpfinspect.cli.common import open_obj
+    from bpfinspect.errors import OperationFailed
+    from bpfinspect.probes.check import check_object
+
+    obj = open_obj(args.object)
+    checks = check_object(obj)
+    if args.json:
+        from bpfinspect.views.jsonout import emit
+        from bpfinspect.views.probes import check_json
+        emit(check_json(obj.path, checks))
+    else:
+        from bpfinspect.views.probes import check_blocks
+        from bpfinspect.views.table import render
+        render(check_blocks(obj.path, checks))
+    bad = [c for c in checks if not c.ok]
+    if bad:
+        from bpfinspect.views.probes import shown
+        first = bad[0]
+        raise OperationFailed(f"{len(bad)} of {len(checks)} programs cannot attach on this machine "
+                              f"({shown(first.name)}: {shown(first.problems[0].message)}"
+                              f"{'; ...' if len(bad) > 1 or len(first.problems) > 1 else ''})", path=obj.path)
     return 0

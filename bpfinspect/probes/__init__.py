@@ -19,6 +19,16 @@ for a name that does not resolve, ``MalformedInput`` for a damaged binary):
 ``parse_line(line, *, machine=None) -> ProbeLine``
     An uprobe_events/kprobe_events line checked as the kernel checks it; ``LineError`` (with
     ``.column`` and ``.reason``) where the kernel would refuse it.
+``check_target(program) -> list[Problem]``
+    What keeps a program of :mod:`bpfinspect.obj` from attaching on this machine (``[]``: nothing),
+    found without loading (:mod:`.check`: kallsyms, tracefs, vmlinux BTF, the uprobe's binary).
+``uprobe_target(spec) -> UprobeTarget | None``
+    For a uprobe section name (``program.spec``): the binary as libbpf finds it, the function and
+    the file offset libbpf attaches to, or ``.error``.
+
+Tracing through tracefs (``probe trace``): :class:`.tracefs.TraceSession` defines checked lines,
+enables them in an instance of its own, reads their hits from its per-CPU binary buffers
+(decoded by :mod:`.hits`) and removes everything at exit.
 """
 
 from __future__ import annotations
@@ -52,4 +62,15 @@ def parse_line(line: str, **kw):
     return impl(line, **kw)
 
 
-__all__ = ["list_functions", "parse_line", "read_usdt", "resolve_binary", "resolve_uprobe"]
+def check_target(program, machine=None):
+    from bpfinspect.probes.check import check_target as impl
+    return impl(program, machine)
+
+
+def uprobe_target(spec):
+    from bpfinspect.probes.check import uprobe_target as impl
+    return impl(spec)
+
+
+__all__ = ["check_target", "list_functions", "parse_line", "read_usdt", "resolve_binary", "resolve_uprobe",
+           "uprobe_target"]

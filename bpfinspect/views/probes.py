@@ -214,3 +214,100 @@ def lines_blocks(results) -> list[Block]:
         lines.extend(f"  warning: {shown(w)}" for w in r.warnings)
         out.append(Text("\n".join(lines)))
     return out
+
+
+# ---------------------------------------------------------------- probe trace (JSON Lines and one line per hit)
+
+def trace_start_json(session, lines) -> dict:
+    return {"type": "start", "schema": SCHEMA, "tracefs": session.tracefs, "instance": session.instance,
+            "events": [{"group": p.group_name, "event": p.event_name, "kind": p.kind, "line": p.normalised,
+                        "args": [a.name for a in p.args]} for p in lines],
+            "warnings": list(session.warnings)}
+
+
+def hit_json(h) -> dict:
+    return {"type": "hit", "event": h.event, "group": h.group, "pid": h.pid, "comm": h.comm,
+            "cpu": h.cpu, "ts": h.ts, "ip": h.ip, "func_ip": h.func_ip, "args": dict(h.args)}
+
+
+def lost_json(r) -> dict:
+    return {"type": "lost", "cpu": r.cpu, "count": r.count}  # count null: the kernel did not say
+
+
+def trace_end_json(hits: int, lost: int, stopped: str, leftovers: list[str]) -> dict:
+    return {"type": "end", "hits": hits, "lost": lost, "stopped": stopped, "leftovers": list(leftovers)}
+
+
+def trace_start_text(session, lines) -> str:
+    where = f"instance {session.instance}" if session.instance else f"{session.tracefs} (top level)"
+    out = [f"tracing {len(lines)} event{'s' if len(lines) != 1 else ''} in {shown(where)}:"]
+    out += [f"  {shown(p.normalised)}" for p in lines]
+    out += [f"  warning: {shown(w)}" for w in session.warnings]
+    return "\n".join(out)
+
+
+def _quoted(s: str) -> str:
+    return '"' + shown(s).replace('"', '\\"') + '"'
+
+
+def _value_text(v, hexa: bool) -> str:
+    if v is None:
+        return "(fault)"
+    if isinstance(v, list):
+        return "{" + ",".join(_value_text(x, hexa) for x in v) + "}"
+    if isinstance(v, str):
+        return _quoted(v) if len(v) != 1 else repr(v) if v.isprintable() else _quoted(v)
+    return f"{v:#x}" if hexa else str(v)
+
+
+def hit_text(h) -> str:
+    """One hit as one line (strings quoted, control characters escaped; numbers as the kernel shows them)."""
+    args = " ".join(f"{k}={_value_text(v, k in h.hex)}" for k, v in h.args.items())
+    where = f"{h.ip:#x} <- {h.func_ip:#x}" if h.func_ip is not None else f"{h.ip:#x}"
+    return f"{h.ts:.6f} [{h.cpu:03d}] {shown(h.comm)}-{h.pid} {shown(h.group)}/{shown(h.event)} ({where}) {args}".rstrip()
+
+
+def lost_text(r) -> str:
+    return f"CPU {r.cpu}: {r.count if r.count is not None else 'some'} events lost (the buffer was full)"
+
+
+def trace_end_text(hits: int, lost: int, stopped: str, per_event: dict, leftovers: list[str]) -> str:
+    why = {"count": "--count reached", "duration": "--duration over", "interrupt": "interrupted"}[stopped]
+    each = ", ".join(f"{shown(e)} {n}" for e, n in per_event.items())
+    extra = f", {lost} lost" if lost else ""
+    gone = f"{len(leftovers)} definitions left behind" if leftovers else "definitions removed"
+    return f"{hits} hit{'s' if hits != 1 else ''}{extra} ({each}); {why}; {gone}"
+
+
+# ---------------------------------------------------------------- probe check
+
+def uprobe_json(t) -> dict | None:
+    if t is None:
+        return None
+    return {"binary": t.binary, "path": t.path, "function": t.function,
+            "function_offset": t.function_offset or None, "offset": t.offset, "retprobe": t.retprobe,
+            "error": t.error}
+
+
+def check_json(path: str, checks) -> dict:
+    return {"schema": SCHEMA, "file": path, "ok": all(c.ok for c in checks),
+            "programs": [{"name": c.name, "section": c.section, "kind": c.kind, "target": c.target, "ok": c.ok,
+                          "checked": list(c.checked),
+                          "problems": [{"problem": p.problem, "message": p.message} for p in c.problems],
+                          "uprobe": uprobe_json(c.uprobe)} for c in checks]}
+
+
+def check_blocks(path: str, checks) -> list[Block]:
+    bad = sum(1 for c in checks if not c.ok)
+    title = f"{shown(path)}: {len(checks)} programs, " + (f"{bad} cannot attach here" if bad else "all can attach here")
+    t = Table(["Name", "Section", "Result", "Checked"], title=title,
+              styles={"Name": "bold"})
+    for c in checks:
+        if c.problems:
+            result = "; ".join(shown(p.message) for p in c.problems)
+        elif c.kind is None:
+            result = "ok (attached where its loader says: nothing to look up)"
+        else:
+            result = "ok"
+        t.rows.append([shown(c.name), shown(c.section), result, "; ".join(shown(x) for x in c.checked)])
+    return [t]

@@ -34,11 +34,21 @@ def program_json(p: Program) -> dict:
     }
 
 
-def to_json(obj: BpfObject) -> dict:
+def to_json(obj: BpfObject, *, uprobes: dict | None = None) -> dict:
+    """``uprobes``: program name -> where its uprobe goes on this machine (bpfinspect.probes.check.uprobe_target)."""
+    uprobes = uprobes or {}
+    programs = []
+    for p in obj.programs:
+        if not p.is_subprog:
+            doc = program_json(p)
+            if p.name in uprobes:
+                from bpfinspect.views.probes import uprobe_json
+                doc["uprobe"] = uprobe_json(uprobes[p.name])
+            programs.append(doc)
     return {
         "schema": SCHEMA,
         "file": obj.path,
-        "programs": [program_json(p) for p in obj.programs if not p.is_subprog],
+        "programs": programs,
         "subprograms": [
             {"name": p.name, "section": p.section, "offset": p.offset, "insns": p.insns, "size": p.size,
              "linkage": p.linkage, "subprograms": list(p.subprograms), "maps": list(p.maps),
@@ -60,7 +70,19 @@ def _attach(p: Program) -> str:
     return " ".join(bits)
 
 
-def blocks(obj: BpfObject) -> list[Block]:
+def _uprobe_text(t) -> str:
+    """Where a uprobe goes, with what came from the object escaped for the terminal."""
+    from bpfinspect.views.probes import shown
+
+    func = f"{t.function}+{t.function_offset:#x}" if t.function and t.function_offset else t.function
+    where = f"{t.path or t.binary}:{func}" if func else (t.path or t.binary)
+    if t.error:
+        return shown(f"{where}: {t.error}")
+    return shown(f"{where} at file offset {t.offset:#x}")
+
+
+def blocks(obj: BpfObject, *, uprobes: dict | None = None) -> list[Block]:
+    uprobes = uprobes or {}
     progs = [p for p in obj.programs if not p.is_subprog]
     t = Table(["Name", "Section", "Type", "Target", "Insns", "Flags", "Maps", "Helpers / kfuncs"],
               title=f"{obj.path}: {len(progs)} programs", right=frozenset({"Insns"}),
@@ -78,7 +100,10 @@ def blocks(obj: BpfObject) -> list[Block]:
             if spec.error:
                 flags.append(spec.error)
         calls = list(p.helpers) + [f"{k} (kfunc)" for k in p.kfuncs]
-        t.rows.append([p.name, p.section, _attach(p), (spec.target or "") if spec else "", str(p.insns),
+        target = (spec.target or "") if spec else ""
+        if p.name in uprobes:
+            target = _uprobe_text(uprobes[p.name])
+        t.rows.append([p.name, p.section, _attach(p), target, str(p.insns),
                        ", ".join(flags), ", ".join(p.maps), ", ".join(calls)])
     out: list[Block] = [t]
     subs = [p for p in obj.programs if p.is_subprog]
