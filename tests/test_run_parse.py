@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bpfinspect.errors import UsageError
-from bpfinspect.runtime.session import histogram_of, log2_buckets, parse_target
+from bpfinspect.runtime.session import histogram_of, log2_buckets
+from bpfinspect.runtime.targets import parse_target
 from bpfinspect.runtime.tracepipe import parse_line
 from bpfinspect.views.run import histogram_text
 

@@ -354,7 +354,7 @@ def _fill_maps(report: LoadReport, obj: Object) -> None:
 
 def _attach_targeted(v: "ProgramVerdict", prog, targets: list, report: LoadReport) -> None:
     from bpfinspect.errors import BpfInspectError
-    from bpfinspect.runtime.session import attach_target
+    from bpfinspect.runtime.targets import attach_target
     for t in targets:
         try:
             link = attach_target(prog, t)
@@ -369,7 +369,7 @@ def _attach_targeted(v: "ProgramVerdict", prog, targets: list, report: LoadRepor
 
 def _attach_all(report: LoadReport, obj: Object, only: str | None = None, targets=None,
                 iface: str | None = None) -> None:
-    from bpfinspect.runtime.session import PROG_SCHED_CLS, PROG_XDP, parse_target, parse_targets
+    from bpfinspect.runtime.targets import PROG_SCHED_CLS, PROG_XDP, parse_target, parse_targets
     given = parse_targets(obj.programs, targets)
     for v in report.programs:
         if not v.loaded or (only is not None and v.name != only):
