@@ -6,6 +6,7 @@ schema number): what changed, and for code the instructions and source lines whe
 
 from __future__ import annotations
 
+import bisect
 import re
 
 from bpfinspect.compare.code import FunctionCode, compare, function_code, line_counts
@@ -26,6 +27,14 @@ class _Side:
         self._code: dict[str, FunctionCode] = {}
         self._relocs: dict[str, dict] = {}
         self._core: dict[str, dict] = {}
+        self._hunks: dict[str, list] = {}
+
+    def hunks(self, other: "_Side", name: str) -> list:
+        """The hunks of function ``name`` between this build and ``other`` (compared once)."""
+        h = self._hunks.get(name)
+        if h is None:
+            h = self._hunks[name] = compare(self.code(name), other.code(name))
+        return h
 
     def code(self, name: str) -> FunctionCode:
         fc = self._code.get(name)
@@ -33,7 +42,7 @@ class _Side:
             f = self.progs.get(name) or self.subs[name]
             cs = self.obj.code_section(f.section)
             if f.section not in self._relocs:
-                self._relocs[f.section] = {r.insn_index: r for r in self.obj.relocs if r.section == f.section}
+                self._relocs[f.section] = {r.insn_index: r for r in self.obj.relocs_in(cs.index)}
                 self._core[f.section] = {c.insn_index: (c.kind, _core_text(c.text))
                                          for c in self.obj.core_relos_in(f.section)}
             fc = function_code(self.obj, f, cs, self._relocs[f.section], self._core[f.section])
@@ -119,7 +128,7 @@ def _function_status(A: _Side, B: _Side, name: str, fa: dict, fb: dict):
         return "removed", [fa[name].insns, None], []
     if name not in fa:
         return "added", [None, fb[name].insns], []
-    hunks = compare(A.code(name), B.code(name))
+    hunks = A.hunks(B, name)
     return ("changed" if hunks else "same"), [fa[name].insns, fb[name].insns], hunks
 
 
@@ -141,7 +150,7 @@ def _program(A: _Side, B: _Side, name: str) -> dict:
     subs = _union(list(pa.subprograms), list(pb.subprograms))
     for s in subs:
         if s in A.subs and s in B.subs:
-            h = compare(A.code(s), B.code(s))
+            h = A.hunks(B, s)
             if h:
                 all_hunks.append((s, h))
         else:
@@ -328,11 +337,18 @@ def _types(obj_a, obj_b, maps_a, maps_b, used_vars) -> list[dict]:
 def _core(A: _Side, B: _Side, prog: str | None) -> list[dict]:
     """CO-RE relocations present in one build and not the other, by function, kind and access."""
     def entries(side: _Side) -> dict:
-        funcs = sorted(((f.section, f.offset // 8, f.offset // 8 + f.size // 8, f.name)
-                        for f in side.obj.functions))
+        starts: dict[str, list] = {}
+        for f in side.obj.functions:
+            starts.setdefault(f.section, []).append((f.offset // 8, f.offset // 8 + f.size // 8, f.name))
+        for v in starts.values():
+            v.sort()
+        firsts = {s: [x[0] for x in v] for s, v in starts.items()}
         out: dict = {}
         for c in side.obj.core_relos:
-            owner = next((n for s, lo, hi, n in funcs if s == c.section and lo <= c.insn_index < hi), c.section)
+            owner = c.section
+            k = bisect.bisect_right(firsts.get(c.section, []), c.insn_index) - 1
+            if k >= 0 and starts[c.section][k][0] <= c.insn_index < starts[c.section][k][1]:
+                owner = starts[c.section][k][2]
             if prog is not None and owner != prog:
                 continue
             key = (owner, c.kind, _core_text(c.text))

@@ -7,7 +7,8 @@ edges the verifier's stack check follows):
   (``*(u64 *)(r10 - 16)``) or through a pointer derived from r10 (``r2 = r10;
   r2 += -20``, passed to a helper), rounded up to whole 8-byte slots: the
   figure the verifier prints per function in ``stack depth A+B+...`` (it
-  grows a frame slot by slot, since Linux 6.8; before, the exact offset);
+  grows a frame slot by slot, since Linux 6.8; before, the exact offset), plus
+  the slots the kernel adds when it rewrites code (an inlined bpf_loop(), may_goto);
 - its **frame**: that figure rounded up as the kernel does before adding
   frames (16 bytes with the JIT, 32 with the interpreter, a frame of at
   least one byte then).
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bpfinspect.flow.cfg import CALL, Code, Where, function_blocks
+from bpfinspect.flow.cfg import CALL, JCOND, Code, Where, function_blocks
 from bpfinspect.isa import opcodes as oc
 
 MAX_STACK = 512              # MAX_BPF_STACK
@@ -35,7 +36,11 @@ TAIL_CALL_STACK = 256        # frames before a function with a tail call must st
 UNPRIV_INSNS = 4096          # BPF_MAXINSNS: the length limit without CAP_BPF / CAP_SYS_ADMIN
 MAX_INSNS = 1_000_000        # BPF_COMPLEXITY_LIMIT_INSNS: length and processed instructions
 TAIL_CALL_HELPER = 12
+BPF_LOOP_HELPER = 181
+BPF_LOOP_STACK = 24          # an inlined bpf_loop(): counter, callback context and bound
+MAY_GOTO_STACK = 16          # may_goto's counter and timestamp (x86, Linux 6.15 and later)
 MAX_CHAINS = 100_000         # call chains walked per program before giving up exactness
+MAX_LOOPS = 1000             # loops analysed per program
 
 
 def frame_size(stack: int, jit: bool = True) -> int:
@@ -194,11 +199,15 @@ def _back_edges(blocks, entry: int) -> list[tuple[int, int]]:
     return edges
 
 
-def _loop_body(blocks, latch: int, header: int) -> set[int]:
+def _predecessors(blocks) -> dict[int, list[int]]:
     preds: dict[int, list[int]] = {}
     for b in blocks.values():
         for s in b.succs:
             preds.setdefault(s, []).append(b.start)
+    return preds
+
+
+def _loop_body(preds: dict[int, list[int]], latch: int, header: int) -> set[int]:
     body = {header}
     todo = [latch]
     while todo:
@@ -256,10 +265,10 @@ def _const_before(slots, blocks, header: int, body: set[int], reg: int) -> int |
     return values.pop() if len(values) == 1 else None
 
 
-def _loop(code: Code, fname: str, where: Where, blocks, latch: int, header: int) -> Loop:
+def _loop(code: Code, fname: str, where: Where, blocks, preds, latch: int, header: int) -> Loop:
     sec = where[0]
     slots = code.sections[sec]
-    body = _loop_body(blocks, latch, header)
+    body = _loop_body(preds, latch, header)
     n = sum(blocks[b].end - blocks[b].start for b in body if b in blocks)
     loop = Loop(fname, header, blocks[latch].end - 1, n, False)
     # the registers the body writes, and how
@@ -280,6 +289,12 @@ def _loop(code: Code, fname: str, where: Where, blocks, latch: int, header: int)
                 steps.setdefault(r, set()).add(s[3] if code_ == oc.ALU_ADD else -s[3])
             else:
                 steps.setdefault(r, set()).add(None)
+    for b in body:
+        blk = blocks.get(b)
+        if blk is not None and slots[blk.end - 1][0] == JCOND and (slots[blk.end - 1][1] >> 4) == oc.MAY_GOTO:
+            loop.bounded = True
+            loop.bound = "may_goto"            # the kernel counts the iterations and leaves the loop
+            return loop
     reasons = []
     for b in sorted(body):
         blk = blocks.get(b)
@@ -346,16 +361,54 @@ def _iterations(start, step, stay, limit) -> int | None:
 
 # -- a program --------------------------------------------------------------------------------------
 
-def _callees(code: Code, where: Where, blocks) -> tuple[list[Where], list[int]]:
-    """(functions called or passed as callbacks, in slot order; tail call slots)."""
+def _hidden_slots(code: Code, where: Where, blocks) -> int:
+    """Stack the kernel adds to a function for what it rewrites: a bpf_loop() call inlined keeps
+    its loop state in three slots of the caller's frame (5.19 and later), and may_goto keeps its
+    counter there (one slot; two, with the time of the last check, on x86 since 6.15)."""
+    sec = where[0]
+    slots = code.sections[sec]
+    extra = 0
+    loop = goto = False
+    for b in blocks.values():
+        for i in range(b.start, b.end):
+            op, rb, _off, imm = slots[i]
+            if op == CALL and (rb >> 4) == oc.CALL_HELPER and imm == BPF_LOOP_HELPER:
+                loop = True
+            elif op == JCOND and (rb >> 4) == oc.MAY_GOTO:
+                goto = True
+    if loop:
+        extra += BPF_LOOP_STACK
+    if goto:
+        extra += MAY_GOTO_STACK
+    return extra
+
+
+def _callback(code: Code, where: Where) -> Where | None:
+    """The function whose address an ``ld_imm64`` at ``where`` loads: marked as such
+    (src = PSEUDO_FUNC, as libbpf leaves it) or, in an object, named by its relocation."""
+    t = code.callback_target(where)
+    if t is None:
+        s = code.slot(where)
+        if s is not None and s[0] == oc.LD_IMM64:
+            t = code.links.get(where)
+    return t
+
+
+def _callees(code: Code, where: Where, blocks, size: int | None) -> tuple[list[Where], list[int]]:
+    """(functions called or passed as callbacks, in slot order; tail call slots).  With the
+    function's ``size`` known, every slot of it counts, reachable or not: libbpf appends what any
+    call names, and the kernel's stack check follows every call instruction."""
     sec = where[0]
     slots = code.sections[sec]
     out: list[Where] = []
     tails: list[int] = []
-    for b in sorted(blocks):
-        blk = blocks[b]
-        for i in range(blk.start, blk.end):
-            t = code.call_target((sec, i)) or code.callback_target((sec, i))
+    if size:
+        spans = [range(where[1], min(where[1] + size, len(slots)))]
+    else:
+        spans = [range(blocks[b].start, blocks[b].end) for b in sorted(blocks)]
+    for span in spans:
+        for i in span:
+            t = code.call_target((sec, i)) or _callback(code, (sec, i))
             if t is not None:
                 out.append(t)
             s = slots[i]
@@ -365,8 +418,10 @@ def _callees(code: Code, where: Where, blocks) -> tuple[list[Where], list[int]]:
 
 
 def program_budget(code: Code, entry: Where, name: str, names: dict[Where, str], *, jit: bool = True,
-                   section: str | None = None) -> ProgramBudget:
-    """The budget of the program entered at ``entry``; ``names`` names functions by where they start."""
+                   section: str | None = None, sizes: dict[Where, int] | None = None) -> ProgramBudget:
+    """The budget of the program entered at ``entry``; ``names`` names functions by where they
+    start, ``sizes`` gives their slots (from their symbols; else what is reachable counts)."""
+    sizes = sizes or {}
     funcs: dict[Where, FunctionBudget] = {}
     order: list[Where] = []
     edges: dict[Where, list[Where]] = {}
@@ -381,11 +436,11 @@ def program_budget(code: Code, entry: Where, name: str, names: dict[Where, str],
                 continue
             blocks = function_blocks(code, f)
             blocks_of[f] = blocks
-            callees, tails = _callees(code, f, blocks)
+            callees, tails = _callees(code, f, blocks, sizes.get(f))
             edges[f] = callees
             tails_of[f] = tails
-            stack = function_stack(code, f)
-            n = sum(b.end - b.start for b in blocks.values())
+            stack = function_stack(code, f) + _hidden_slots(code, f, blocks)
+            n = sizes.get(f) or sum(b.end - b.start for b in blocks.values())
             funcs[f] = FunctionBudget(names.get(f, f"{f[0]}+{f[1]}"), f, stack, frame_size(stack, jit), n,
                                       [names.get(c, f"{c[0]}+{c[1]}") for c in callees], len(tails))
             order.append(f)
@@ -396,9 +451,9 @@ def program_budget(code: Code, entry: Where, name: str, names: dict[Where, str],
     # deepest chain of frames, and the tail-call rule, along every chain of calls
     best: tuple[int, list[Where]] = (-1, [])
     longest_chain: list[Where] = []
-    tail_info: list[dict] = []
-    seen_tail: set = set()
+    tail_depth: dict[tuple[Where, int], int] = {}    # tail call site -> deepest frames before it
     approximate = False
+    recursive: set[tuple[str, str]] = set()
     chains = 0
     stack_ = [(entry, [entry], funcs[entry].frame)]
     while stack_:
@@ -411,26 +466,23 @@ def program_budget(code: Code, entry: Where, name: str, names: dict[Where, str],
             best = (depth, path)
         if len(path) > len(longest_chain):
             longest_chain = path
-        if tails_of.get(f):
-            before = depth - funcs[f].frame
-            for t in tails_of[f]:
-                key = (f, t, before)
-                if key not in seen_tail and (f == entry or not any(x["function"] == funcs[f].name and
-                                                                    x["insn"] == t and x["depth_before"] >= before
-                                                                    for x in tail_info)):
-                    seen_tail.add(key)
-                    tail_info = [x for x in tail_info if not (x["function"] == funcs[f].name and x["insn"] == t)]
-                    tail_info.append({"function": funcs[f].name, "insn": t, "depth_before": before})
+        for t in tails_of.get(f, ()):
+            before = depth - funcs[f].frame          # the callers' frames, on this chain
+            if before > tail_depth.get((f, t), -1):
+                tail_depth[(f, t)] = before
         if len(path) > MAX_FRAMES + 1:
             continue
         for c in edges.get(f, ()):
             if c in path:                   # recursion: the verifier refuses it
-                warnings.append(f"{funcs[f].name} calls {funcs[c].name} recursively: the verifier refuses "
-                                f"recursion")
+                recursive.add((funcs[f].name, funcs[c].name))
                 continue
             if c in funcs:
                 stack_.append((c, path + [c], depth + funcs[c].frame))
     depth, path = best
+    for caller, callee in sorted(recursive):
+        warnings.append(f"{caller} calls {callee} recursively: the verifier refuses recursion")
+    tail_info = sorted(({"function": funcs[f].name, "insn": t, "depth_before": d}
+                        for (f, t), d in tail_depth.items()), key=lambda x: (x["function"], x["insn"]))
     stack_path = []
     acc = 0
     for w in path:
@@ -449,16 +501,11 @@ def program_budget(code: Code, entry: Where, name: str, names: dict[Where, str],
         warnings.append(f"a chain of {len(longest_chain)} frames ("
                         f"{' -> '.join(funcs[w].name for w in longest_chain)}) is deeper than the kernel's "
                         f"{MAX_FRAMES}")
-    for t in sorted(tail_info, key=lambda x: (x["function"], x["insn"])):
+    for t in tail_info:
         if t["function"] != funcs[entry].name and t["depth_before"] >= TAIL_CALL_STACK:
             warnings.append(f"tail call in {t['function']} (insn {t['insn']}) under {t['depth_before']} bytes of "
                             f"caller frames: the kernel refuses a tail call from a called function when the frames "
                             f"before it hold {TAIL_CALL_STACK} bytes or more")
-    has_tail = any(tails_of.values())
-    if has_tail and len(funcs) > 1 and depth > TAIL_CALL_STACK and not any("tail call in" in w for w in warnings):
-        warnings.append(f"tail calls and bpf-to-bpf calls together with {depth} bytes of stack: each of up to 33 "
-                        f"chained programs keeps its callers' frames (the kernel limits frames before a tail call "
-                        f"to {TAIL_CALL_STACK} bytes)")
     insns = sum(f.insns for f in funcs.values())
     if insns > MAX_INSNS:
         warnings.append(f"{insns} instructions: over the kernel's limit of {MAX_INSNS}")
@@ -471,18 +518,27 @@ def program_budget(code: Code, entry: Where, name: str, names: dict[Where, str],
         memo[f] = _longest(code, f, blocks_of[f], memo)
         funcs[f].longest_path = memo[f]
     loops: list[Loop] = []
+    skipped = 0
     for f in order:
         blocks = blocks_of[f]
-        for latch, header in sorted(_back_edges(blocks, f[1]), key=lambda e: e[1]):
-            lp = _loop(code, funcs[f].name, f, blocks, latch, header)
+        edges_ = sorted(_back_edges(blocks, f[1]), key=lambda e: e[1])
+        preds = _predecessors(blocks) if edges_ else {}
+        for latch, header in edges_:
+            if len(loops) >= MAX_LOOPS:
+                skipped += 1
+                continue
+            lp = _loop(code, funcs[f].name, f, blocks, preds, latch, header)
             loops.append(lp)
             if not lp.bounded:
                 warnings.append(f"loop at insn {lp.header} in {lp.function} is not bounded by a constant "
                                 f"({lp.reason}): the verifier walks every iteration and accepts it only when the "
                                 f"ranges it knows end the loop within {MAX_INSNS} instructions (bpf_loop() or an "
                                 f"open-coded iterator avoids that)")
+    if skipped:
+        warnings.append(f"{skipped} more loops not analysed (only the first {MAX_LOOPS} are)")
+        approximate = True
     return ProgramBudget(name, section or entry[0], depth, stack_path, peak, len(longest_chain),
-                         sorted(tail_info, key=lambda x: (x["function"], x["insn"])), insns, memo[entry],
+                         tail_info, insns, memo[entry],
                          loops, [funcs[w] for w in order], warnings, approximate)
 
 
@@ -496,7 +552,7 @@ def _longest(code: Code, f: Where, blocks, memo: dict[Where, int]) -> int:
         for c in blk.calls:
             w += memo.get(c, 0)
         for i in range(blk.start, blk.end):
-            cb = code.callback_target((sec, i))
+            cb = _callback(code, (sec, i))
             if cb is not None:
                 w += memo.get(cb, 0)
         weight[b] = w
@@ -530,6 +586,7 @@ def object_budget(obj, names: list[str] | None = None, *, jit: bool = True) -> l
 
     code = code_of(obj)
     where_names = {(f.section, f.offset // 8): f.name for f in obj.functions}
+    sizes = {(f.section, f.offset // 8): f.size // 8 for f in obj.functions if f.size >= 8}
     out = []
     for p in obj.programs:
         if p.is_subprog or (names and p.name not in names):
@@ -537,5 +594,5 @@ def object_budget(obj, names: list[str] | None = None, *, jit: bool = True) -> l
         if p.section not in code.sections:
             continue
         out.append(program_budget(code, (p.section, p.offset // 8), p.name, where_names, jit=jit,
-                                  section=p.section))
+                                  section=p.section, sizes=sizes))
     return out
