@@ -10,9 +10,10 @@ import shutil
 import subprocess
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from conftest import BPFTOOL, FIXTURES, LLVM_OBJDUMP, bpfinspect
-from bpfinspect.compare.code import Hunk, compare, FunctionCode  # noqa: F401
+from bpfinspect.compare.code import FunctionCode, compare
 from bpfinspect.compare.objects import diff_objects
 from bpfinspect.obj import open_object
 
@@ -220,3 +221,23 @@ def test_jumps_must_land_on_aligned_targets():
     toks_b = [("a",), ("jump", 1), ("b",), ("x",), ("c",), ("d",)]
     hunks = compare(_fc(toks, [None, 3, None, None, None]), _fc(toks_b, [None, 4, None, None, None, None]))
     assert [(h.a, h.b, h.added) for h in hunks] == [((3, 3), (3, 4), ["('x',)"])]
+
+
+@given(st.lists(st.sampled_from("abcde"), max_size=40), st.lists(st.sampled_from("abcde"), max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_hunks_turn_one_stream_into_the_other(a, b):
+    """Replaying the hunks on A's instructions gives B's, and no hunk is empty."""
+    fa = _fc([(x,) for x in a], [None] * len(a))
+    fb = _fc([(x,) for x in b], [None] * len(b))
+    hunks = compare(fa, fb)
+    assert (hunks == []) == (a == b)
+    out, pos = [], 0
+    for h in hunks:
+        assert h.removed or h.added
+        assert h.a[0] >= pos
+        out.extend(fa.texts[pos:h.a[0]])
+        assert h.removed == fa.texts[h.a[0]:h.a[1]]
+        out.extend(h.added)
+        pos = h.a[1]
+    out.extend(fa.texts[pos:])
+    assert out == fb.texts
