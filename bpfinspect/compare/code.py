@@ -12,6 +12,7 @@ code elsewhere and relocations that name the same thing differently are no chang
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import os
 import re
@@ -59,7 +60,7 @@ def function_code(obj, func, code_section, section_relocs: dict, core: dict) -> 
     first = func.offset // 8
     stop = min(first + func.size // 8, len(slots))
     lines = obj.line_info(func.section)
-    li = 0
+    li = bisect.bisect_left(lines, first, key=lambda ln: ln.insn_off // 8)   # the function's first entry
     line_at = None
     rendered = render(slots, start=first, stop=stop)
     index_of = {i: k for k, (i, _size, _t, _w) in enumerate(rendered)}

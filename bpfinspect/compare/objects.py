@@ -55,10 +55,6 @@ def _core_text(text: str) -> str:
     return re.sub(r"^\[\d+\] ", "", text)
 
 
-def _pair(a, b) -> list:
-    return [a, b]
-
-
 def diff_objects(obj_a, obj_b, prog: str | None = None) -> dict:
     from bpfinspect.errors import UsageError
 
@@ -141,7 +137,7 @@ def _program(A: _Side, B: _Side, name: str) -> dict:
         p = pa or pb
         total = p.insns + sum((A if pa else B).subs[s].insns for s in p.subprograms if s in (A if pa else B).subs)
         entry.update({"insns_total": [total, None] if pa else [None, total], "lines": [], "hunks": [],
-                      "changed_functions": [], "helpers": {}, "kfuncs": {}, "maps": {}})
+                      "changed_functions": [], "helpers": {}, "kfuncs": {}, "maps": {}, "reasons": []})
         return entry
     reasons = []
     if pa.section != pb.section:

@@ -332,13 +332,23 @@ def _explain(v: ProgramVerdict, source, name, full_log: bool, btf_custom_path) -
 
 def _classify(v: ProgramVerdict, source, model: list):
     """The rejection's pattern, explanation, fix and source line (None: not a known pattern)."""
+    from bpfinspect.errors import BpfInspectError
     from bpfinspect.runtime.explain import explain
 
     if not model:
         from bpfinspect.obj import from_bytes, open_object
-        model.append(from_bytes(bytes(source)) if isinstance(source, (bytes, bytearray)) else open_object(source))
+        try:
+            model.append(from_bytes(bytes(source)) if isinstance(source, (bytes, bytearray))
+                         else open_object(source))
+        except BpfInspectError:        # libbpf took it, our model does not: the log alone
+            model.append(None)
     obj = model[0]
-    return explain(v.log, v.reason, license=obj.license, obj=obj, program=v.name)
+    if obj is not None:
+        try:
+            return explain(v.log, v.reason, license=obj.license, obj=obj, program=v.name)
+        except BpfInspectError:
+            pass
+    return explain(v.log, v.reason)
 
 
 def _libbpf_reason(text: str) -> str:
