@@ -221,6 +221,10 @@ def test_jumps_must_land_on_aligned_targets():
     toks_b = [("a",), ("jump", 1), ("b",), ("x",), ("c",), ("d",)]
     hunks = compare(_fc(toks, [None, 3, None, None, None]), _fc(toks_b, [None, 4, None, None, None, None]))
     assert [(h.a, h.b, h.added) for h in hunks] == [((3, 3), (3, 4), ["('x',)"])]
+    # the target itself replaced by another instruction: the jump still lands on its place
+    toks_c = [("a",), ("jump", 1), ("b",), ("y",), ("d",)]
+    hunks = compare(_fc(toks, [None, 3, None, None, None]), _fc(toks_c, [None, 3, None, None, None]))
+    assert [(h.a, h.b) for h in hunks] == [((3, 4), (3, 4))]
 
 
 @given(st.lists(st.sampled_from("abcde"), max_size=40), st.lists(st.sampled_from("abcde"), max_size=40))

@@ -145,10 +145,24 @@ def compare(a: FunctionCode, b: FunctionCode) -> list[Hunk]:
             for k in range(blk.size):
                 match[pre + blk.a + k] = pre + blk.b + k
     match[len(a.tokens)] = len(b.tokens)
+    matched = sorted(match)
+
+    def counterpart(x: int) -> int | None:
+        """Where instruction ``x`` of A sits in B: its match, or the same place in a changed run
+        of equal length on both sides (a jump to a changed instruction lands on its replacement)."""
+        if x in match:
+            return match[x]
+        k = bisect.bisect_left(matched, x)
+        lo_a, lo_b = (matched[k - 1], match[matched[k - 1]]) if k > 0 else (-1, -1)
+        hi_a = matched[k] if k < len(matched) else None
+        if hi_a is None or hi_a - lo_a != match[hi_a] - lo_b:
+            return None
+        return lo_b + (x - lo_a)
+
     changed_a: set[int] = set()
     changed_b: set[int] = set()
     for ia, ib in match.items():
-        if ia < len(a.tokens) and a.targets[ia] is not None and match.get(a.targets[ia]) != b.targets[ib]:
+        if ia < len(a.tokens) and a.targets[ia] is not None and counterpart(a.targets[ia]) != b.targets[ib]:
             changed_a.add(ia)
             changed_b.add(ib)
     matched_b = set(match.values())
