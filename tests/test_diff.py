@@ -245,3 +245,26 @@ def test_hunks_turn_one_stream_into_the_other(a, b):
         pos = h.a[1]
     out.extend(fa.texts[pos:])
     assert out == fb.texts
+
+
+def test_a_header_bump_moving_fields_is_no_change(edit_dir, tmp_path):
+    """bootstrap.bpf.c built against this kernel's vmlinux.h and against one whose task_struct
+    starts with an extra member: every CO-RE access of task_struct gets another local offset
+    (libbpf patches it on load), the code is the same."""
+    src = FIXTURES / "src"
+    for d, header in (("old", None), ("new", "struct task_struct {\n\tlong __bumped_for_test;\n")):
+        out = tmp_path / d
+        out.mkdir()
+        text = (edit_dir / "vmlinux.h").read_text()
+        if header:
+            assert text.count("struct task_struct {\n") == 1
+            text = text.replace("struct task_struct {\n", header)
+        (out / "vmlinux.h").write_text(text)
+        for name in ("bootstrap.bpf.c", "bootstrap.h"):
+            (out / name).write_text((src / name).read_text())
+        _compile(out, "bootstrap.bpf.c", out / "b.o")
+    a, b = open_object(tmp_path / "old" / "b.o"), open_object(tmp_path / "new" / "b.o")
+    offsets = lambda o: sorted(c.text for c in o.core_relos if "task_struct" in c.text)  # noqa: E731
+    assert offsets(a) != offsets(b)                   # the local offsets moved
+    code, doc = diff_json(tmp_path / "old" / "b.o", tmp_path / "new" / "b.o")
+    assert code == 0 and doc["equivalent"], [p for p in doc["programs"] if p["status"] != "same"]

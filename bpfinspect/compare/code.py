@@ -107,7 +107,12 @@ def function_code(obj, func, code_section, section_relocs: dict, core: dict) -> 
             tok = (op, regs, off, imm) if size == 1 else (op, regs, off, imm, slots[i + 1][3])
         c = core.get(i)
         if c is not None:
-            tok = tok + ("core",) + c
+            # libbpf patches the field the local build filled in (a memory access's offset, an
+            # immediate otherwise): the relocation, not that number, says what the code does
+            if cls in (oc.LDX, oc.ST, oc.STX):
+                tok = ("core", op, regs, imm) + c
+            else:
+                tok = ("core", op, regs, off) + c
             text += f"  ; CO-RE {c[0]} {c[1]}"
         tokens.append(tok)
         targets.append(target)

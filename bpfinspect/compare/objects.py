@@ -51,8 +51,10 @@ class _Side:
 
 
 def _core_text(text: str) -> str:
-    """libbpf's text of a CO-RE relocation without the local type id (it moves between builds)."""
-    return re.sub(r"^\[\d+\] ", "", text)
+    """What a CO-RE relocation asks for: libbpf's text without the local type id and the local
+    access (``[34] struct task_struct.tgid (0:93 @ offset 1268)`` is ``struct task_struct.tgid``):
+    both move when the headers change, while the kernel's answer stays the same."""
+    return re.sub(r" \([^()]*\)$", "", re.sub(r"^\[\d+\] ", "", text))
 
 
 def diff_objects(obj_a, obj_b, prog: str | None = None) -> dict:
