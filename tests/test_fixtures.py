@@ -73,6 +73,14 @@ EXPECTED_SECTIONS: dict[str, set[str]] = {
     "dwarf_shapes.bpf.o": {"tp/syscalls/sys_enter_getppid", ".maps", "license", ".BTF", ".debug_info"},
     "dwarf_shapes-dwarf3.bpf.o": {"tp/syscalls/sys_enter_getppid", ".maps", ".BTF", ".debug_info"},
     "dwarf_shapes-dwarf3-eb.bpf.o": {"tp/syscalls/sys_enter_getppid", ".maps", ".BTF", ".debug_info"},
+    "budget.bpf.o": {"socket", ".text", ".maps", "license", ".BTF", ".BTF.ext"},
+    "verifier_no.bpf.o": {"socket", "xdp", "tp/syscalls/sys_enter_getpid", ".text", ".maps", "license", ".BTF",
+                          ".BTF.ext"},
+    "verifier_nogpl.bpf.o": {"tp/syscalls/sys_enter_getpid", "license", ".BTF", ".BTF.ext"},
+    "diff.bpf.o": {"socket", ".text", ".maps", ".bss", "license", ".BTF", ".BTF.ext"},
+    "diff-clang19.bpf.o": {"socket", ".text", ".maps", ".bss", "license", ".BTF", ".BTF.ext"},
+    "diff-line.bpf.o": {"socket", ".text", ".maps", ".bss", "license", ".BTF", ".BTF.ext"},
+    "diff-layout.bpf.o": {"socket", ".text", ".maps", ".bss", "license", ".BTF", ".BTF.ext"},
 }
 
 STRIPPED = {"bootstrap.stripped.bpf.o": "bootstrap.bpf.o", "maps.stripped.bpf.o": "maps.bpf.o",
@@ -395,7 +403,8 @@ def test_rebuild_is_byte_identical(tmp_path):
 LOADABLE = ["kprobe.bpf.o", "bootstrap.bpf.o", "bootstrap-clang16.bpf.o", "bootstrap.stripped.bpf.o",
             "uprobe.bpf.o", "maps.bpf.o", "maps.stripped.bpf.o", "calls.bpf.o", "sections.bpf.o",
             "btf_shapes.bpf.o", "btf_shapes-clang14.bpf.o", "v4.bpf.o", "v4.stripped.bpf.o", "core.bpf.o",
-            "perf_output.bpf.o", "dwarf_shapes.bpf.o", "dwarf_shapes-dwarf3.bpf.o"]
+            "perf_output.bpf.o", "dwarf_shapes.bpf.o", "dwarf_shapes-dwarf3.bpf.o", "budget.bpf.o", "diff.bpf.o",
+            "diff-clang19.bpf.o", "diff-line.bpf.o", "diff-layout.bpf.o"]
 
 
 def _load_reason() -> str | None:

@@ -29,7 +29,7 @@ from hostile_util import (EXIT, MOV64_R0_0, SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE,
 from bpfinspect.btf import Kind, parse_btf
 from bpfinspect.errors import MalformedInput
 
-READERS = ("info", "sections", "progs", "maps", "globals", "relocs", "btf", "disasm", "gen-skel")
+READERS = ("info", "sections", "progs", "maps", "globals", "relocs", "btf", "disasm", "gen-skel", "budget", "diff")
 MEMORY_LIMIT = 2 << 30     # bytes of address space for one command
 TIME_LIMIT = 60            # seconds for one command (they take well under one)
 
@@ -64,6 +64,8 @@ def check_clean(r: subprocess.CompletedProcess, path: Path, allowed=(0, 2)) -> N
 def _cmd_args(cmd: str, path: Path, tmp_path: Path) -> list[str]:
     if cmd == "gen-skel":
         return [cmd, "-o", str(tmp_path / "out.skel.h"), str(path)]
+    if cmd == "diff":                     # against itself: equivalent (0) when it can be read at all
+        return [cmd, str(path), str(path)]
     return [cmd, str(path)]
 
 

@@ -16,7 +16,7 @@ from bpfinspect import interrupts
 # Order is the order of ``bpfinspect --help``.
 COMMANDS = [
     "info", "sections", "progs", "maps", "globals", "relocs", "btf",
-    "disasm", "asm", "gen_skel", "load", "run", "expand", "core", "gen", "probe",
+    "disasm", "asm", "gen_skel", "load", "run", "expand", "core", "gen", "probe", "budget", "diff",
 ]
 
 

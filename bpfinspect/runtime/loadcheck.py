@@ -37,6 +37,10 @@ from bpfinspect.runtime._lib import (LibbpfError, NoBpfSyscall, NoPrivilege, des
                                      journal, lib)
 from bpfinspect.runtime.object import Object, tracefs_mounted, verifier_reason, verifier_stats
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from bpfinspect.runtime.explain import Explanation
+
 STATS_LOG_SIZE = 64 * 1024
 FULL_LOG_SIZE = 4 << 20
 MAX_FULL_LOG_SIZE = 256 << 20
@@ -80,6 +84,7 @@ class ProgramVerdict:
     tag: str | None = None
     isolated: bool = False            # verdict from loading this program alone
     attach: AttachResult | None = None
+    explanation: "Explanation | None" = None   # a rejection classified (runtime.explain)
 
     def to_json(self) -> dict:
         d = {
@@ -88,6 +93,8 @@ class ProgramVerdict:
             "insns": self.insns, "insns_xlated": self.insns_xlated, "insns_jited": self.insns_jited,
             "verified_insns": self.verified_insns, "stats": self.stats or None, "log": self.log,
             "log_truncated": self.log_truncated, "id": self.id, "tag": self.tag, "isolated": self.isolated,
+            "explanation": self.explanation.to_json() if self.explanation is not None else None,
+            "source": self.explanation.source if self.explanation is not None else None,
         }
         if self.attach is not None:
             d["attach"] = self.attach.to_json()
@@ -257,6 +264,7 @@ def check_load(source, *, name: str | None = None, programs: list[str] | None = 
 
     # Step 2 and 3: each selected program alone.
     report.strategy = "isolated"
+    model: list = []          # the object model, made once if a rejection needs it
     any_loaded = False
     for v in report.programs:
         if not v.selected:
@@ -277,6 +285,8 @@ def check_load(source, *, name: str | None = None, programs: list[str] | None = 
             v.errno_name = exc.errno_name
             v.error = exc.message
         _explain(v, source, name, full_log, btf_custom_path)
+        if v.log and v.reason and not v.loaded:
+            v.explanation = _classify(v, source, model)
     if not any(v.loaded for v in report.programs if v.selected) and \
             all(not v.log for v in report.programs if v.selected):
         report.object_error = first_error.message if first_error is not None else "load failed"
@@ -325,6 +335,27 @@ def _explain(v: ProgramVerdict, source, name, full_log: bool, btf_custom_path) -
                     v.reason = _libbpf_reason(msg) or exc.message
                     v.error = f"libbpf failed before the kernel saw the program ({v.errno_name}): {v.reason}"
             return
+
+
+def _classify(v: ProgramVerdict, source, model: list):
+    """The rejection's pattern, explanation, fix and source line (None: not a known pattern)."""
+    from bpfinspect.errors import BpfInspectError
+    from bpfinspect.runtime.explain import explain
+
+    if not model:
+        from bpfinspect.obj import from_bytes, open_object
+        try:
+            model.append(from_bytes(bytes(source)) if isinstance(source, (bytes, bytearray))
+                         else open_object(source))
+        except BpfInspectError:        # libbpf took it, our model does not: the log alone
+            model.append(None)
+    obj = model[0]
+    if obj is not None:
+        try:
+            return explain(v.log, v.reason, license=obj.license, obj=obj, program=v.name)
+        except BpfInspectError:
+            pass
+    return explain(v.log, v.reason)
 
 
 def _libbpf_reason(text: str) -> str:

@@ -52,6 +52,16 @@ def blocks(report, *, verbose: bool = False, tail: int = DEFAULT_TAIL) -> list:
         if p.loaded:
             continue
         lines = [f"{p.name}: {p.error or 'rejected'}"]
+        ex = p.explanation
+        if ex is not None:
+            lines.append(f"  why: {ex.explanation} [{ex.pattern}]")
+            lines.append(f"  fix: {ex.fix}")
+            if ex.source is not None:
+                where = f"{ex.source['file']}:{ex.source['line']}"
+                lines.append(f"  at:  {where}: {ex.source['text']}")
+            if ex.insn is not None:
+                lines.append(f"       (insn {ex.insn} of the loaded program"
+                             + (f", in {ex.function})" if ex.function else ")"))
         if p.stats:
             lines.append(f"  {p.stats}")
         log_lines = (p.log or "").rstrip("\n").splitlines()
