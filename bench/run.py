@@ -10,8 +10,10 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["bench_inspect.py", "bench_growth.py", "bench_btf.py", "bench_disasm.py", "bench_cskel.py",
-           "bench_expand.py", "bench_core.py"]
+BENCHES = ["bench_goals.py", "bench_batch.py", "bench_inspect.py", "bench_growth.py", "bench_btf.py",
+           "bench_disasm.py", "bench_cskel.py", "bench_expand.py", "bench_core.py"]
+# Figures the benchmarks leave for the goals table (bench_goals, bench_growth, bench_batch).
+FIGURES = HERE.parent / "build" / "bench"
 
 
 def machine() -> str:
@@ -37,11 +39,54 @@ def machine() -> str:
     ])
 
 
+def _figures(name: str, since: float):
+    """A benchmark's figures, when this run wrote them."""
+    import json
+
+    path = FIGURES / name
+    try:
+        if path.stat().st_mtime < since:
+            return None
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def goals(since: float) -> str:
+    """Every goal, its figure in this run, and whether it is met."""
+    rows = []
+    g = _figures("goals.json", since)
+    for label, r in (g or {}).get("rows", {}).items():
+        rows.append([f"`{label}` / `{r['reference']}` (CPU)", f"≤ {r['goal']:.1f}x", f"{r['ratio']:.2f}x",
+                     "yes" if r["ratio"] <= r["goal"] else "no"])
+    growth = _figures("growth.json", since)
+    for c in ("progs", "disasm"):
+        if growth and c in growth:
+            whole, work = growth[c]["whole"], growth[c]["work"]
+            rows.append([f"`{c}` growth, 100 → 1000 programs (CPU; own work in brackets)", "≤ 11x",
+                         f"{whole:.1f}x ({work:.1f}x)", "yes" if max(whole, work) <= 11 else "no"])
+    batch = _figures("batch.json", since)
+    for name, r in (batch or {}).get("sets", {}).items():
+        rows.append([f"`info --json` over {batch['count']} objects, one invocation vs {batch['count']} ({name})",
+                     "≥ 5x", f"{r['ratio_cpu']:.1f}x CPU, {r['ratio_wall']:.1f}x wall",
+                     "yes" if min(r["ratio_cpu"], r["ratio_wall"]) >= 5 else "no"])
+    if not rows:
+        return ""
+    out = ["## Goals", "", "Figures of this run (details in the sections below; ratios are bpfinspect / "
+           "reference, CPU time of one process).", "", "| goal | target | this run | met |", "|---|---:|---:|---|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out) + "\n"
+
+
 def main() -> int:
     parts = ["# Benchmark results", "", "Written by `make bench` (bench/run.py). Every ratio compares bpfinspect with the "
-             "reference tool timed in the same run on the same machine; times are medians of whole-command wall "
-             "times (start-up included).", "", machine(), ""]
+             "reference tool timed in the same run on the same machine, as CPU time (user + system) or wall time "
+             "as each table says, start-up included; each table records the machine's load average during it.",
+             "", machine(), ""]
     status = 0
+    import time
+
+    start = time.time()
     for b in BENCHES:
         path = HERE / b
         if not path.exists():
@@ -53,6 +98,9 @@ def main() -> int:
             status = 1
         else:
             parts.append(p.stdout.rstrip() + "\n")
+    summary = goals(start)
+    if summary:
+        parts.insert(6, summary)
     (HERE / "RESULTS.md").write_text("\n".join(parts))
     print((HERE / "RESULTS.md").read_text())
     return status
