@@ -1,4 +1,9 @@
-"""Run every benchmark and write bench/RESULTS.md (machine and reference tools timed in the same run)."""
+"""Run every benchmark and write bench/RESULTS.md (machine and reference tools timed in the same run).
+
+    bench/run.py [BENCH...]
+
+With names (``bench_goals.py bench_batch.py``), only those run; the sections of the previous
+RESULTS.md follow theirs under a heading saying they come from an earlier run."""
 
 from __future__ import annotations
 
@@ -87,7 +92,24 @@ def main() -> int:
     import time
 
     start = time.time()
-    for b in BENCHES:
+    chosen = [b if b.endswith(".py") else b + ".py" for b in sys.argv[1:]]
+    unknown = [b for b in chosen if b not in BENCHES]
+    if unknown:
+        print(f"run.py: no benchmark {', '.join(unknown)} (known: {', '.join(BENCHES)})", file=sys.stderr)
+        return 2
+    earlier = ""
+    if chosen:
+        try:
+            old = (HERE / "RESULTS.md").read_text()
+        except OSError:
+            old = ""
+        # the earlier file's sections after its own heading, machine lines and goals table
+        sections = old.split("\n## ")[1:]
+        kept = [x for x in sections if not x.startswith(("Goals\n", "Earlier runs"))]
+        if kept:
+            earlier = ("## Earlier runs (not repeated in this one: " + ", ".join(b for b in BENCHES if b not in chosen)
+                       + ")\n\n" + "\n## ".join([""] + kept).lstrip("\n"))
+    for b in chosen or BENCHES:
         path = HERE / b
         if not path.exists():
             continue
@@ -101,6 +123,8 @@ def main() -> int:
     summary = goals(start)
     if summary:
         parts.insert(6, summary)
+    if earlier:
+        parts.append(earlier)
     (HERE / "RESULTS.md").write_text("\n".join(parts))
     print((HERE / "RESULTS.md").read_text())
     return status

@@ -7,7 +7,6 @@ document out compactly then.
 
 from __future__ import annotations
 
-import json
 import sys
 
 SCHEMA = 1
@@ -17,10 +16,14 @@ one_line = False
 
 def compact(doc: dict) -> str:
     """The document on one line (no spaces after separators)."""
+    import json
+
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
 
 def emit(doc: dict, stream=None) -> None:
+    import json  # not on the way of the table views, which import this module for SCHEMA
+
     stream = stream or sys.stdout
     stream.write(compact(doc) if one_line else json.dumps(doc, indent=2, ensure_ascii=False))
     stream.write("\n")
