@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["bench_goals.py", "bench_batch.py", "bench_inspect.py", "bench_growth.py", "bench_btf.py",
+BENCHES = ["bench_goals.py", "bench_batch.py", "bench_imports.py", "bench_inspect.py", "bench_growth.py", "bench_btf.py",
            "bench_disasm.py", "bench_cskel.py", "bench_expand.py", "bench_core.py"]
 # Figures the benchmarks leave for the goals table (bench_goals, bench_growth, bench_batch).
 FIGURES = HERE.parent / "build" / "bench"
