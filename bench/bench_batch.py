@@ -29,9 +29,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_growth import child_times  # noqa: E402
+from bench_growth import child_times, objects  # noqa: E402
 from common import BPFI, ROOT, bench_env  # noqa: E402
-from synth import build, generate_source  # noqa: E402
 
 WHERE = ROOT / "build" / "bench" / "batch"
 # the goal figures bench/run.py gathers into its table
@@ -55,16 +54,7 @@ def real_set() -> list[Path]:
 
 
 def synthetic_set(distinct: int) -> list[Path]:
-    WHERE.mkdir(parents=True, exist_ok=True)
-    out = []
-    for n in range(1, distinct + 1):
-        path = WHERE / f"synth{n}.bpf.o"
-        src = path.with_name(f"synth{n}.bpf.c")
-        if not (path.exists() and src.exists() and src.read_text() == generate_source(n)):
-            print(f"compiling the {n}-program object ...", file=sys.stderr)
-            build(n, path, keep_source=True)
-        out.append(path)
-    return out
+    return list(objects(list(range(1, distinct + 1)), WHERE).values())
 
 
 def usable(paths: list[Path], env: dict) -> list[Path]:
