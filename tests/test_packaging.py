@@ -124,3 +124,34 @@ def test_setup_prebuilds_its_install(tmp_path):
     run = subprocess.run([sys.executable, "-P", "-c", _NOTHING_BUILT_AT_RUN_TIME], capture_output=True,
                          text=True, cwd=tmp_path)
     assert run.returncode == 0 and run.stdout == "ok\n", run.stderr[-2000:]
+
+
+# Parses with every grammar, printed as plain nested lists (a loaded parser names rules with
+# str, an analysed one with lark's Token: equal strings).
+_PARSES = """
+import json
+from bpfinspect.isa import asm
+from bpfinspect.probes import lines
+from bpfinspect.sections import spec
+
+def plain(t):
+    if hasattr(t, "children"):
+        return [str(t.data), [plain(c) for c in t.children]]
+    return [getattr(t, "type", None), str(t)]
+
+out = [plain(spec._parser().parse(text, start=start)) for text, start in (
+    ("/usr/lib/libc.so.6:malloc+0x10", "uprobe"), ("do_sys_open+4", "kprobe"), ("sched/sched_switch", "tracepoint"))]
+out += [plain(lines._parser().parse(text, start=start)) for text, start in (
+    ("fd=%di:s32", "fetch"), ("+8(%sp):u64", "fetch"))]
+out.append(asm.assemble("r0 = 0\\nr1 = *(u32 *)(r1 + 4)\\nif r1 > 3 goto +1\\nexit\\nexit\\n").hex())
+print(json.dumps(out))
+"""
+
+
+def test_prebuilt_tables_parse_as_the_grammars(tmp_path):
+    """The installed parse tables give the parses the grammars give when analysed afresh."""
+    installed = subprocess.run([sys.executable, "-P", "-c", _PARSES], capture_output=True, text=True, cwd=tmp_path)
+    fresh = subprocess.run([sys.executable, "-P", "-c", _PARSES], capture_output=True, text=True, cwd=tmp_path,
+                           env=dict(os.environ, PYTHONPATH=str(ROOT)))  # the checkout: no tables beside it
+    assert installed.returncode == 0 and fresh.returncode == 0, installed.stderr + fresh.stderr
+    assert installed.stdout == fresh.stdout
