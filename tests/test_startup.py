@@ -4,6 +4,7 @@ small command's time)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -47,7 +48,7 @@ print(json.dumps([code, sorted(m for m in json.loads(sys.argv[2]) if m in sys.mo
 @pytest.mark.parametrize("argv,allowed", CASES, ids=[" ".join(a[:-1] if a[-1] == OBJ else a[:1]) for a, _ in CASES])
 def test_heavy_imports_only_where_used(argv, allowed):
     p = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(argv), json.dumps(HEAVY)], capture_output=True,
-                       text=True, cwd=ROOT, env={"PATH": "/usr/bin:/bin", "BPFINSPECT_NO_CACHE": "1"})
+                       text=True, cwd=ROOT, env=dict(os.environ, BPFINSPECT_NO_CACHE="1"))
     assert p.returncode == 0, p.stderr
     code, loaded = json.loads(p.stdout)
     assert code == 0
