@@ -106,7 +106,7 @@ def _env(code: type):
 
     loader = Loader()
     compiled = _compiled_loader(jinja2)
-    cache_dir = _cache_dir() if compiled is None else None
+    cache_dir = _cache_dir()  # used only for a template compiled from its text
     env = jinja2.Environment(loader=loader if compiled is None else jinja2.ChoiceLoader([compiled, loader]),
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
                              autoescape=False, undefined=jinja2.StrictUndefined, finalize=_finalizer(code),
