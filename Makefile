@@ -23,7 +23,7 @@ test: setup
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: setup
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH)
 
 fixtures: setup
 	fixtures/build.sh

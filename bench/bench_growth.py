@@ -104,7 +104,7 @@ def objects(sizes: list[int], where: Path = OBJECTS) -> dict[int, Path]:
 
 
 def measure(objs: dict[int, Path], runs: int) -> dict:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env = dict(os.environ)  # bytecode as the install compiled it
     env.update(BPFINSPECT_JOBS="1", BPFINSPECT_NO_CACHE="1")
     cmds = {}
     for n, path in objs.items():
@@ -178,6 +178,12 @@ def main() -> int:
     res = measure(objs, args.runs)
     after = " ".join(open("/proc/loadavg").read().split()[:3])
     print(report(objs, res, args.runs, (before, after)))
+    if 100 in objs and 1000 in objs:  # the goal figures bench/run.py gathers into its table
+        import json
+
+        growth = {c: {"whole": res[(c, 1000)][1] / res[(c, 100)][1],
+                      "work": res[("work", c, 1000)] / res[("work", c, 100)]} for c in COMMANDS}
+        (ROOT / "build" / "bench" / "growth.json").write_text(json.dumps(growth))
     return 0
 
 

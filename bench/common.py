@@ -19,10 +19,10 @@ BPFI = [str(_SCRIPT)] if _SCRIPT.exists() else [PY, "-m", "bpfinspect"]
 def bench_env() -> dict:
     """The environment of a timed run, read when the run starts (benchmarks change it).
 
-    Byte-code caching is on, as an installed package has it (some machines disable it in
-    the environment, which would make every run recompile every module), and rendering
-    caches are off unless a benchmark asks for them: figures are cold unless labelled."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    The environment is kept as it is (``PYTHONDONTWRITEBYTECODE`` included: the install
+    compiled the bytecode, no run writes any), and rendering caches are off unless a
+    benchmark asks for them: figures are cold unless labelled."""
+    env = dict(os.environ)
     env.setdefault("BPFINSPECT_NO_CACHE", "1")
     return env
 

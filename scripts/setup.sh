@@ -43,6 +43,14 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! ls -d build/__edit
 	fi
 	echo "$want" > "$stamp"
 fi
+# What no run should redo: the grammars' parse tables, the compiled templates and the
+# bytecode of every module, written into the installed tree (the environment may set
+# PYTHONDONTWRITEBYTECODE, and then nothing is cached at run time).  -P: the package
+# imported is the installed one, not the checkout in the current directory.
+if ! .venv/bin/python -P -m bpfinspect.prebuild >.venv/prebuild.log 2>&1; then
+	cat .venv/prebuild.log >&2
+	exit 1
+fi
 
 # Tracepoint programs attach through tracefs; mount it when we can.
 if [ "$(id -u)" -eq 0 ] && [ -d /sys/kernel/tracing ] && [ ! -e /sys/kernel/tracing/events ]; then

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 
+from bpfinspect.cli.batch import add_objects_arg, batched
 from bpfinspect.cli.common import add_json_arg, gc_paused
 
 SYSFS_BTF = "/sys/kernel/btf/"
@@ -32,7 +33,7 @@ def register(sub) -> None:
         "btf", help="dump BTF types, raw or as C (vmlinux.h)",
         description="Dump the BTF types of a BPF object, of /sys/kernel/btf/vmlinux or of split BTF, "
                     "as bpftool's raw listing or as a compilable C header.")
-    p.add_argument("source", metavar="SOURCE", help="BPF object, raw BTF file, or split BTF (with --base)")
+    add_objects_arg(p, "source", "SOURCE", "BPF object, raw BTF file, or split BTF (with --base)")
     p.add_argument("--format", choices=("raw", "c"), default=None, help="raw listing (default) or C")
     p.add_argument("--type", metavar="NAME", dest="type_name",
                    help="only the type(s) called NAME ('struct foo' narrows the kind); "
@@ -44,7 +45,7 @@ def register(sub) -> None:
     p.add_argument("--no-guards", action="store_true",
                    help="C: leave out the #ifndef guard and the preserve_access_index pragma")
     add_json_arg(p)
-    p.set_defaults(run=run)
+    p.set_defaults(run=batched(run, "source"))
 
 
 def _base_for(args):

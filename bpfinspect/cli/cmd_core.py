@@ -4,14 +4,15 @@ programs the verifier would reject."""
 
 from __future__ import annotations
 
-from bpfinspect.cli.common import add_json_arg, add_object_arg
+from bpfinspect.cli.batch import add_objects_arg, batched
+from bpfinspect.cli.common import add_json_arg
 
 HELP = "resolve the CO-RE relocations of an object against target BTFs, as libbpf does"
 
 
 def register(sub) -> None:
     p = sub.add_parser("core", help=HELP, description=HELP)
-    add_object_arg(p)
+    add_objects_arg(p)
     p.add_argument("--btf", metavar="TARGET", action="append", default=[],
                    help="target BTF: raw BTF, an ELF with .BTF, a directory of them, or a btfhub "
                         ".btf.tar.xz (repeatable; default /sys/kernel/btf/vmlinux)")
@@ -20,7 +21,7 @@ def register(sub) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="list every candidate of every relocation")
     p.add_argument("--summary", action="store_true", help="one line per target (and on how many the object works)")
     add_json_arg(p)
-    p.set_defaults(run=run)
+    p.set_defaults(run=batched(run))
 
 
 def run(args) -> int:

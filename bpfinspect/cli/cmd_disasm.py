@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from bpfinspect.cli.batch import add_objects_arg, batched
 from bpfinspect.cli.common import gc_paused
 
 
@@ -13,7 +14,7 @@ def register(sub) -> None:
         description="Disassemble every program and subprogram of a BPF object in llvm-objdump 19 "
                     "syntax, annotated with maps, globals, helpers, calls, CO-RE relocations and "
                     "BTF line info.")
-    p.add_argument("object", metavar="OBJ", help="compiled BPF object (x.bpf.o)")
+    add_objects_arg(p)
     which = p.add_mutually_exclusive_group()
     which.add_argument("--prog", metavar="NAME", help="only this program")
     which.add_argument("--section", metavar="SEC", help="only this code section")
@@ -22,7 +23,7 @@ def register(sub) -> None:
     form.add_argument("--json", action="store_true", help="print a JSON document (schema 1)")
     form.add_argument("--plain", action="store_true",
                       help="only instruction text, one per line, in the form `bpfinspect asm` reads")
-    p.set_defaults(run=run)
+    p.set_defaults(run=batched(run))
 
 
 @gc_paused

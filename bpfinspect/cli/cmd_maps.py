@@ -3,19 +3,20 @@ pinning, inner maps, initial slots, and the record types of ring buffers and per
 
 from __future__ import annotations
 
-from bpfinspect.cli.common import add_json_arg, add_object_arg
+from bpfinspect.cli.batch import add_objects_arg, batched
+from bpfinspect.cli.common import add_json_arg
 
 HELP = "map definitions: type, sizes, key/value and record types, flags, pinning, inner maps, initial slots"
 
 
 def register(sub) -> None:
     p = sub.add_parser("maps", help=HELP, description=HELP)
-    add_object_arg(p)
+    add_objects_arg(p)
     p.add_argument("--type", dest="record_types", action="append", default=[], metavar="MAP=TYPE",
                    help="the record type of a ring buffer or perf event array (overrides what is inferred; "
                         "repeatable), e.g. --type rb='struct event'")
     add_json_arg(p)
-    p.set_defaults(run=run)
+    p.set_defaults(run=batched(run))
 
 
 def run(args) -> int:

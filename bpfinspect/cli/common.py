@@ -39,10 +39,12 @@ def simple_command(name: str, help_text: str, view: str):
     import importlib
 
     def register(sub) -> None:
+        from bpfinspect.cli.batch import add_objects_arg, batched
+
         p = sub.add_parser(name, help=help_text, description=help_text)
-        add_object_arg(p)
+        add_objects_arg(p)
         add_json_arg(p)
-        p.set_defaults(run=run)
+        p.set_defaults(run=batched(run))
 
     def run(args) -> int:
         return show(args, importlib.import_module(f"bpfinspect.views.{view}"))

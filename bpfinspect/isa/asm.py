@@ -8,7 +8,6 @@ registers mean ALU / JMP32, ``r`` registers ALU64 / JMP.
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 
 from bpfinspect.errors import MalformedInput, UsageError
@@ -280,15 +279,13 @@ def _wrap(name, fn):
 
 @lru_cache(maxsize=1)
 def _parser():
-    from lark import Lark
+    from bpfinspect.lalr import parser
 
-    with open(os.path.join(os.path.dirname(__file__), "asm.lark"), encoding="utf-8") as f:
-        grammar = f.read()
     builder = _Builder()
     callbacks = {name: _wrap(name, getattr(builder, name)) for name in dir(_Builder)
                  if not name.startswith("_")}
-    return Lark(grammar, parser="lalr", lexer="contextual", transformer=_Callbacks(callbacks),
-                propagate_positions=False, maybe_placeholders=False)
+    return parser(__file__, "asm.lark", transformer=_Callbacks(callbacks),
+                  propagate_positions=False, maybe_placeholders=False)
 
 
 class _Callbacks:

@@ -12,7 +12,6 @@ only when a line is parsed.
 from __future__ import annotations
 
 import functools
-import os
 import re
 
 from bpfinspect.probes.line_model import MAX_EVENT_NAME_LEN, LineError
@@ -21,12 +20,10 @@ from bpfinspect.probes.line_model import MAX_EVENT_NAME_LEN, LineError
 
 @functools.lru_cache(maxsize=1)
 def _parser():
-    from lark import Lark
+    from bpfinspect.lalr import parser
 
-    with open(os.path.join(os.path.dirname(__file__), "probe_line.lark"), encoding="utf-8") as f:
-        text = f.read()
-    return Lark(text, start=["head", "remove", "uplace", "kplace", "fetch", "type"], parser="lalr",
-                lexer="contextual", propagate_positions=True, maybe_placeholders=False, cache=True)
+    return parser(__file__, "probe_line.lark", start=["head", "remove", "uplace", "kplace", "fetch", "type"],
+                  propagate_positions=True, maybe_placeholders=False)
 
 
 class Syntax(Exception):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass
 
 from .table import INSTALLED_LIBBPF, SECTION_TABLE, WORD_KEYS, SecDef, version_key
@@ -91,17 +90,13 @@ def installed_libbpf_accepts(spec: SectionSpec, version: str = INSTALLED_LIBBPF)
 
 @functools.lru_cache(maxsize=1)
 def _parser():
-    from lark import Lark  # imported only when a target has to be read
+    from bpfinspect.lalr import parser  # lark is imported only when a target has to be read
 
-    with open(os.path.join(os.path.dirname(__file__), "targets.lark"), encoding="utf-8") as f:
-        text = f.read()
-    starts = ["kprobe", "uprobe", "uprobe_multi", "usdt", "glob", "btf_func",
-              "btf_multi", "tracepoint", "word"]
     # LALR with the contextual lexer: each parser state only admits the terminals that can
     # follow, which is what tells a path from a function name here; a hundred times faster
     # than Earley on the thousands of names a large object has.
-    # cache=True keeps the analysed grammar in the temporary directory between runs
-    return Lark(text, start=starts, parser="lalr", lexer="contextual", cache=True)
+    return parser(__file__, "targets.lark", start=["kprobe", "uprobe", "uprobe_multi", "usdt", "glob",
+                                                   "btf_func", "btf_multi", "tracepoint", "word"])
 
 
 # Target kind -> grammar start rule (kinds sharing the plain word shape use "word").

@@ -93,12 +93,11 @@ _INDENT_LIMIT = 5000
 def write_json(doc: dict, stream=None) -> None:
     """The JSON document: indented like the other commands, compact (one line) for kernel-sized BTF."""
     stream = stream or sys.stdout
+    from bpfinspect.views import jsonout
     if len(doc.get("types", ())) <= _INDENT_LIMIT:
-        from bpfinspect.views.jsonout import emit
-        emit(doc, stream)
+        jsonout.emit(doc, stream)
         return
-    import json
-    stream.write(json.dumps(doc, ensure_ascii=False, separators=(",", ":")))
+    stream.write(jsonout.compact(doc))
     stream.write("\n")
 
 

@@ -45,7 +45,12 @@ def write_json(doc: dict, stream=None) -> None:
     import json
     import sys
 
+    from bpfinspect.views import jsonout
+
     stream = stream or sys.stdout
+    if jsonout.one_line:
+        jsonout.emit(doc, stream)
+        return
 
     def one(v) -> str:
         return json.dumps(v, ensure_ascii=False, separators=(", ", ": "))

@@ -415,8 +415,12 @@ def write_json(listing: Listing, stream) -> None:
     import re
     from json.encoder import encode_basestring
 
+    from bpfinspect.views import jsonout
     from bpfinspect.views.jsonout import SCHEMA
 
+    if jsonout.one_line:  # one document per line: the plain encoder, no layout to cut
+        stream.write(jsonout.compact(to_json(listing)) + "\n")
+        return
     marked = _marked(listing)
     objects: list[dict] = []  # program heads and noted instructions, in output order
     for e in listing.entries:
