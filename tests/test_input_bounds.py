@@ -86,15 +86,27 @@ def test_the_limit_is_configurable(sparse_2g, tmp_path):
     assert run_limited(["info", str(OBJ)], env=env)[0].returncode == 0
 
 
+# The command is started by a small Python process of its own: a process's peak resident size
+# (ru_maxrss) starts from that of the process it was forked from, and the test runner's is large.
+_MEASURE = """import os, sys
+out, args = sys.argv[1], sys.argv[2:]
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.executable, [sys.executable, "-m", "bpfinspect", *args])
+_, status, usage = os.wait4(pid, 0)
+with open(out, "w") as f:
+    f.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def _peak_rss_kib(args: list[str]) -> tuple[subprocess.CompletedProcess, int]:
-    p = subprocess.Popen([sys.executable, "-m", "bpfinspect", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, cwd=ROOT)
-    _, status, usage = os.wait4(p.pid, 0)
-    out, err = p.stdout.read(), p.stderr.read()
-    p.stdout.close()
-    p.stderr.close()
-    p.returncode = os.waitstatus_to_exitcode(status)
-    return subprocess.CompletedProcess(args, p.returncode, out, err), usage.ru_maxrss
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
+        p = subprocess.run([sys.executable, "-c", _MEASURE, rss.name, *args], capture_output=True, text=True,
+                           cwd=ROOT, timeout=300)
+        return p, int(rss.read() or 0)
 
 
 @pytest.mark.parametrize("cmd", ["info", "load", "btf"])
