@@ -132,7 +132,7 @@ def test_setup_prebuilds_its_install(tmp_path):
 _PARSES = """
 import json
 from bpfinspect.isa import asm
-from bpfinspect.probes import lines
+from bpfinspect.probes import line_syntax as lines
 from bpfinspect.sections import spec
 
 def plain(t):

@@ -3,17 +3,19 @@
 For a uprobe program whose section names a binary, the binary is looked up on this machine and
 the function resolved to the file offset libbpf attaches to (bpfinspect.probes)."""
 
-from bpfinspect.cli.common import add_json_arg, add_object_arg, gc_paused, open_obj
+from bpfinspect.cli.common import add_json_arg, gc_paused, open_obj
 
 HELP = "programs: type, attach target, maps, helpers, kfuncs"
 
 
 def register(sub) -> None:
+    from bpfinspect.cli.batch import add_objects_arg, batched
+
     p = sub.add_parser("progs", help=HELP, description=HELP + "; for a uprobe, its binary, function and the file "
                        "offset libbpf attaches to on this machine")
-    add_object_arg(p)
+    add_objects_arg(p)
     add_json_arg(p)
-    p.set_defaults(run=run)
+    p.set_defaults(run=batched(run))
 
 
 @gc_paused
