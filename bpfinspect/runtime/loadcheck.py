@@ -213,8 +213,11 @@ def check_load(source, *, name: str | None = None, programs: list[str] | None = 
         if programs:
             unknown = [p for p in programs if p not in obj.programs]
             if unknown:
-                raise UsageError(f"no program named {', '.join(repr(u) for u in unknown)} in {obj.name} "
-                                 f"(have: {', '.join(obj.programs) or 'none'})")
+                from bpfinspect.suggest import did_you_mean
+
+                raise UsageError(f"no program named {', '.join(repr(u) for u in unknown)} in {obj.name}"
+                                 + (did_you_mean(unknown[0], list(obj.programs)) or
+                                    f" (have: {', '.join(obj.programs) or 'none'})"))
         selected = set(programs) if programs else {p.name for p in obj.programs.values() if p.autoload}
         for prog in obj.programs.values():
             v = ProgramVerdict(prog.name, prog.section, prog.type_name, selected=prog.name in selected,

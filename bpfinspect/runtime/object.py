@@ -455,13 +455,19 @@ class Object:
         try:
             return self.programs[name]
         except KeyError:
-            raise UsageError(f"no program named '{name}' (have: {', '.join(self.programs) or 'none'})") from None
+            from bpfinspect.suggest import did_you_mean
+
+            raise UsageError(f"no program named '{name}'" + (did_you_mean(name, list(self.programs)) or
+                                                             f" (have: {', '.join(self.programs) or 'none'})")) from None
 
     def map(self, name: str) -> Map:
         try:
             return self.maps[name]
         except KeyError:
-            raise UsageError(f"no map named '{name}' (have: {', '.join(self.maps) or 'none'})") from None
+            from bpfinspect.suggest import did_you_mean
+
+            raise UsageError(f"no map named '{name}'" + (did_you_mean(name, list(self.maps)) or
+                                                         f" (have: {', '.join(self.maps) or 'none'})")) from None
 
     # ---- BTF-typed values
 
