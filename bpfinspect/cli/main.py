@@ -245,6 +245,8 @@ def _report(exc: Exception, args) -> int:
         if exc.path is None:  # every error line names the input it is about
             exc.path = _input_of(args)[:-2] or None
         print(f"bpfinspect: {exc.one_line()}", file=sys.stderr)
+        if exc.context:
+            print("\n".join("  " + line for line in exc.context.splitlines()), file=sys.stderr)
         return exc.exit_code
     if isinstance(exc, BrokenPipeError):
         # Output piped into `head` and the like: not an error for the user.

@@ -64,6 +64,21 @@ def find_named(table: Table, name: str, *, c_roots: bool = False) -> list[int]:
     return found
 
 
+def func_ids(table: Table) -> dict[str, int]:
+    """Name -> id of every FUNC of the table (the first of a name), for calling kfuncs by name."""
+    from bpfinspect.btf.kinds import Kind
+
+    w, pos, strs, kk = table.w, table.pos, table.strs.load_all(), table.kind
+    out: dict[str, int] = {}
+    func = int(Kind.FUNC)
+    for tid in range(table.start_id, table.count + 1):
+        if kk[tid] == func:
+            off = w[pos[tid]]
+            if off:
+                out.setdefault(strs[off], tid)
+    return out
+
+
 def type_names(table: Table) -> set[str]:
     """The names the table's types carry (to suggest one for a mistyped name)."""
     w, pos, strs = table.w, table.pos, table.strs.load_all()
