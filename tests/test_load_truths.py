@@ -136,3 +136,27 @@ char LICENSE[] SEC("license") = "GPL";
     assert {m["name"]: m["created"] for m in doc["maps"]} == {"start": False}
     text = bpfinspect("load", str(obj)).stdout
     assert "object rejected: map 'start': failed to create" in text and "Retrying" not in text
+
+
+def test_not_a_bpf_object_gets_a_json_document_too():
+    p = bpfinspect("load", "/bin/ls", "--json")
+    assert p.returncode == 2
+    doc = json.loads(p.stdout)
+    assert doc["schema"] == 1 and doc["loaded"] is False and doc["programs"] == []
+    assert "not a BPF object (compile with clang -target bpf)" in doc["error"]
+    assert p.stderr.count("\n") == 1 and "not a BPF object" in p.stderr
+
+
+def test_kprobe_attach_without_kprobe_support_is_an_environment_problem():
+    from bpfinspect.runtime.object import kprobes_supported
+    from conftest import FIXTURES
+
+    if kprobes_supported() is not False:
+        pytest.skip("this kernel can make kprobes (a kprobe PMU or kprobe_events exists)")
+    p = bpfinspect("load", str(FIXTURES / "kprobe.bpf.o"), "--attach", "--json")
+    doc = json.loads(p.stdout)
+    assert p.returncode == 3, p.stderr
+    assert "no kprobe support" in doc["environment_problem"]
+    for q in doc["programs"]:
+        assert q["loaded"] and not q["attach"]["attached"] and "no kprobe support" in q["attach"]["error"]
+    assert "No such file or directory" not in p.stderr

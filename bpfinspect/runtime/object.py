@@ -59,6 +59,21 @@ def tracefs_mounted(dirs=TRACEFS_DIRS) -> bool:
     return any(os.path.exists(os.path.join(d, "events")) for d in dirs)
 
 
+KPROBE_PMU = "/sys/bus/event_source/devices/kprobe"
+
+
+def kprobes_supported(dirs=TRACEFS_DIRS, pmu=KPROBE_PMU) -> bool | None:
+    """Can this kernel make kprobes?  libbpf uses the kprobe PMU, else kprobe_events in tracefs;
+    a kernel without CONFIG_KPROBES has neither.  None when that cannot be told (no tracefs to
+    look in and no PMU)."""
+    if os.path.exists(pmu):
+        return True
+    mounted = [d for d in dirs if os.path.exists(os.path.join(d, "events"))]
+    if not mounted:
+        return None
+    return any(os.path.exists(os.path.join(d, "kprobe_events")) for d in mounted)
+
+
 class _State:
     """Everything that must be released, without a reference to the Object."""
 
@@ -307,6 +322,15 @@ class Program(_Part):
             exc.not_auto_attachable = True
             return exc
         text = journal.text_since(mark)
+        kind = self.section.lstrip("?").split("/", 1)[0]
+        if kind in ("kprobe", "kretprobe", "ksyscall", "kretsyscall") and kprobes_supported() is False:
+            exc = EnvironmentProblem(
+                f"program '{self.name}' (SEC(\"{self.section}\")): this kernel has no kprobe support "
+                f"(CONFIG_KPROBES is off: no kprobe PMU in /sys/bus/event_source/devices and no kprobe_events "
+                f"in tracefs); kprobe programs load but cannot attach here")
+            exc.errno = err
+            exc.errno_name = errno_name(err)
+            return exc
         needs_tracefs = self.type == PROG_TYPE_TRACEPOINT or "tracing/" in text or "/tracefs" in text
         if needs_tracefs and not tracefs_mounted():
             exc = EnvironmentProblem(
