@@ -279,8 +279,8 @@ def test_long_output_on_a_terminal_goes_through_the_pager(tmp_path):
     assert lines and all(line.startswith(MARK) for line in lines), lines[:5]
     # everything arrived, in order: the same text as piped
     piped = cli("disasm", OBJ, "--color=never").stdout
-    words = lambda lines: [" ".join(x.split()) for x in lines if x.strip()]  # noqa: E731
-    assert words(line[len(MARK):] for line in lines) == words(piped.splitlines())
+    # (a line wider than the terminal is wrapped between words there)
+    assert " ".join(line[len(MARK):] for line in lines).split() == piped.split()
 
 
 def test_short_output_is_not_paged(tmp_path):
@@ -351,6 +351,14 @@ def test_tables_fit_the_terminal_without_cutting_words(columns, command, obj, mo
     for word in {w for c in cells for w in c.split()}:
         if len(word) < columns - 30:
             assert word in shown, word
+
+
+@pytest.mark.parametrize("columns", [80, 100])
+def test_disasm_fits_the_terminal(columns):
+    code, out = run_on_pty(["disasm", OBJ, "--no-pager"], columns=columns, rows=1000)
+    text = visible(out)
+    assert code == 0 and all(len(line.rstrip()) <= columns for line in text.splitlines())
+    assert text.split() == cli("disasm", OBJ).stdout.split()  # wrapped between words only
 
 
 def test_records_layout_wraps_values_beside_their_label():

@@ -553,7 +553,12 @@ def _write_rich(listing: Listing, stream) -> None:
 
     from bpfinspect.views.term import console as make_console
 
-    console = make_console(stream, highlight=False, soft_wrap=True)
+    from rich.table import Table as RTable
+
+    # lines wider than the screen wrap between words (source lines at the margin, an
+    # instruction's notes under its text), never cut mid-word by the terminal
+    console = make_console(stream, highlight=False)
+    width = console.width
     reg = re.compile(r"\b[rw](?:10|[0-9])\b")
     num = re.compile(r"[-+]?0x[0-9a-f]+")
     lab = re.compile(r"<[^>]*>")
@@ -561,7 +566,7 @@ def _write_rich(listing: Listing, stream) -> None:
         if kind == "header":
             console.print(Text(item, style="bold underline"))
         elif kind == "source":
-            console.print(Text(item, style="italic blue"))
+            console.print(Text(item, style="italic blue"), overflow="fold")
         elif kind == "label":
             console.print(Text(item, style="bold yellow"))
         elif kind == "blank":
@@ -579,4 +584,15 @@ def _write_rich(listing: Listing, stream) -> None:
             line.append_text(body)
             if note:
                 line.append(" ; " + note, style="bold red" if bad else "green")
-            console.print(line)
+            if line.cell_len <= width:
+                console.print(line, soft_wrap=True)
+                continue
+            rest = Text()
+            rest.append_text(body)
+            if note:
+                rest.append(" ; " + note, style="bold red" if bad else "green")
+            grid = RTable.grid(padding=(0, 2, 0, 0))
+            grid.add_column(no_wrap=True)
+            grid.add_column(overflow="fold")
+            grid.add_row(Text(col, style="dim"), rest)
+            console.print(grid)
