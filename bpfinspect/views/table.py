@@ -99,14 +99,13 @@ def render_plain(blocks: list[Block]) -> str:
 
 def _render_rich(blocks: list[Block], stream, width: int | None = None, color: bool | None = None) -> None:
     from rich import box
-    from rich.console import Console
     from rich.table import Table as RTable
 
     from bpfinspect.views import term
 
     if color is None:
         color = term.use_color(stream)
-    console = Console(file=stream, highlight=False, width=width or term.width(stream), force_terminal=color,
+    console = term.console_class()(file=stream, highlight=False, width=width or term.width(stream), force_terminal=color,
                       no_color=False, color_system=("auto" if term.isatty(stream) else "standard") if color else None)
     for i, b in enumerate(blocks):
         if i:

@@ -108,12 +108,30 @@ def height(stream=None) -> int:
     return 24
 
 
+_CONSOLE = None
+
+
+def console_class():
+    """rich's Console, except that a reader who goes away (a pager quit early) is an ordinary
+    BrokenPipeError for the command line to handle: rich's own answer points standard output
+    at /dev/null and exits with 1."""
+    global _CONSOLE
+    if _CONSOLE is None:
+        from rich.console import Console
+
+        class _Console(Console):
+            def on_broken_pipe(self) -> None:
+                self.quiet = True
+                raise BrokenPipeError("the reader of the output went away")
+
+        _CONSOLE = _Console
+    return _CONSOLE
+
+
 def console(stream, **kwargs):
     """A rich console for ``stream`` that follows the colour decision and the width above."""
-    from rich.console import Console
-
     color = use_color(stream)
     kwargs.setdefault("width", width(stream))
-    return Console(file=stream, force_terminal=color, no_color=False,
-                   color_system="standard" if color and not isatty(stream) else ("auto" if color else None),
-                   **kwargs)
+    return console_class()(file=stream, force_terminal=color, no_color=False,
+                           color_system="standard" if color and not isatty(stream) else ("auto" if color else None),
+                           **kwargs)
