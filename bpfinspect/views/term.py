@@ -61,11 +61,11 @@ def terminal_layout(stream) -> bool:
     return isatty(stream) or use_color(stream)
 
 
-def width(stream=None) -> int:
-    """Columns to lay out for: ``COLUMNS``, else the size of the terminal behind ``stream``,
-    standard output or standard error (a pipe into ``less -R`` still has one), else 80."""
+def _size(stream, variable: str, field: str, default: int) -> int:
+    """The terminal's columns or lines: ``variable`` (COLUMNS, LINES) first, then the size of
+    the terminal behind ``stream``, standard output or standard error, else ``default``."""
     try:
-        value = int(os.environ["COLUMNS"])
+        value = int(os.environ[variable])
         if value > 0:
             return value
     except (KeyError, ValueError):
@@ -77,35 +77,22 @@ def width(stream=None) -> int:
         pass
     for fd in fds + [1, 2]:
         try:
-            columns = os.get_terminal_size(fd).columns
+            value = getattr(os.get_terminal_size(fd), field)
         except (OSError, ValueError):
             continue
-        if columns > 0:
-            return columns
-    return 80
+        if value > 0:
+            return value
+    return default
+
+
+def width(stream=None) -> int:
+    """Columns to lay out for (a pipe into ``less -R`` still has a terminal behind it), else 80."""
+    return _size(stream, "COLUMNS", "columns", 80)
 
 
 def height(stream=None) -> int:
-    """Lines of the terminal behind ``stream`` (``LINES`` first), else 24."""
-    try:
-        value = int(os.environ["LINES"])
-        if value > 0:
-            return value
-    except (KeyError, ValueError):
-        pass
-    fds = []
-    try:
-        fds.append(stream.fileno())
-    except (AttributeError, ValueError, OSError):
-        pass
-    for fd in fds + [1, 2]:
-        try:
-            lines = os.get_terminal_size(fd).lines
-        except (OSError, ValueError):
-            continue
-        if lines > 0:
-            return lines
-    return 24
+    """Lines of the terminal, else 24."""
+    return _size(stream, "LINES", "lines", 24)
 
 
 _CONSOLE = None
