@@ -1,6 +1,6 @@
 """Output longer than the screen goes through a pager, as git does it.
 
-On a terminal, a command's standard output is held back until it fills the screen: a shorter
+On a terminal (one that reports its size), a command's standard output is held back until it fills the screen: a shorter
 output is then written as it is, a longer one goes through ``$BPFINSPECT_PAGER``, ``$PAGER`` or
 ``less -FRX`` (``LESS=FRX`` is set when ``LESS`` is not, so ``less`` keeps colours and leaves
 the text on the screen); once the pager runs, the rest streams into it.  An empty pager or
@@ -146,7 +146,11 @@ def start(command_path: str, no_pager: bool):
     try:
         if not real.isatty():
             return None
-    except (AttributeError, ValueError):
+        # a terminal that reports no size (script(1) without a terminal of its own, a serial
+        # line) is no screen to page for: less would wait for keys nobody types
+        if os.get_terminal_size(real.fileno()).lines <= 0:
+            return None
+    except (AttributeError, ValueError, OSError):
         return None
     command = pager_command()
     if command is None:

@@ -268,7 +268,9 @@ def _global_note(obj, r) -> dict:
         shown = readable_string(text, limit=STRING_NOTE_LIMIT)
     if var_name is not None:
         note["name"] = var_name
-        note["text"] = shown if text is not None else "global " + (f"{var_name}+{offset:#x}" if offset else var_name)
+        note["text"] = "global " + (f"{var_name}+{offset:#x}" if offset else var_name)
+        if text is not None:  # a macro's hidden array (bpf_printk's ____fmt) is only its text
+            note["text"] = shown if var_name.rsplit(".", 1)[-1].startswith("____") else f"{note['text']} {shown}"
         return note
     note["text"] = "global " + (f"{section}+{offset:#x}" if offset else section)
     if text is not None:
