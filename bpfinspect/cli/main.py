@@ -115,21 +115,23 @@ def _version_action(argparse):
     return VersionAction
 
 
-def build_parser(only: str | None = None):
-    """The argument parser; with ``only``, just that command's (a faster start for real runs)."""
+def build_parser(only: str | None = None, texts: bool = True):
+    """The argument parser; with ``only``, just that command's (a faster start for real runs);
+    ``texts=False`` leaves out the longer help texts (a run that prints no help)."""
     import importlib
 
     from bpfinspect import __version__
-
-    from bpfinspect.cli import helptext
 
     _Parser, argparse = _parser_classes()
     parser = _Parser(
         prog="bpfinspect",
         description="Look inside compiled BPF objects, generate skeletons, expand tracing macros, load through "
                     "libbpf. 'bpfinspect COMMAND --help' tells what each command shows, with examples.",
-        epilog=helptext.EXIT_CODES,
     )
+    if texts:
+        from bpfinspect.cli import helptext
+
+        parser.epilog = helptext.EXIT_CODES
     parser.add_argument("--version", action=_version_action(argparse),
                         help=f"bpfinspect's version ({__version__}), the libbpf and libclang it uses, the kernel "
                              "and Python")
@@ -150,7 +152,8 @@ def build_parser(only: str | None = None):
         if id(p) in seen:  # an alias
             continue
         seen.add(id(p))
-        helptext.apply(name, p)
+        if texts:
+            helptext.apply(name, p)
         _add_global_options(p, argparse, top=False)
         pending.extend((f"{name} {n}", c) for n, c in _subparsers(p))
     return parser
@@ -200,15 +203,16 @@ def _main(argv: list[str]) -> int:
         return complete(build_parser())
     # `bpfinspect CMD ...` needs only CMD's module; help and mistakes get the whole parser.
     first = _first_command(argv)
-    parser = build_parser(first if first in COMMANDS else None)
+    only = first if first in COMMANDS else None
+    parser = build_parser(only, texts=only is None or "-h" in argv or "--help" in argv)
     args = parser.parse_args(argv)
     from bpfinspect.views import term
 
     term.set_color_mode(getattr(args, "color", None))
     path = (args.command, getattr(args, "probe_command", None))
     paged = None
-    if path[:1] not in _UNPAGED and path not in _UNPAGED:
-        from bpfinspect.cli import pager
+    if path[:1] not in _UNPAGED and path not in _UNPAGED and sys.stdout is not None and sys.stdout.isatty():
+        from bpfinspect.cli import pager  # only a terminal is paged: a pipe pays nothing for it
 
         paged = pager.start(" ".join(p for p in path if p), bool(getattr(args, "no_pager", False)))
     try:
