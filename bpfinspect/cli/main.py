@@ -69,10 +69,9 @@ def _parser_classes():
             if action.choices is not None and value not in action.choices:
                 from bpfinspect.suggest import did_you_mean
 
-                what = "command" if isinstance(action, argparse._SubParsersAction) else f"value for {action.dest}"
                 raise argparse.ArgumentError(
-                    action, f"unknown {what} {value!r}" + did_you_mean(value, list(action.choices),
-                                                                        fallback=True))
+                    action, f"invalid choice: {value!r}" + did_you_mean(value, list(action.choices),
+                                                                         fallback=True))
             super()._check_value(action, value)
 
         def error(self, message):
