@@ -61,9 +61,9 @@ def in_process(obj_path: Path) -> list[tuple[str, float]]:
         t1 = time.perf_counter()
         model = build_model(obj)
         t2 = time.perf_counter()
-        n, le, be = c.elf_words(model.data)
+        n, last, rows = c.elf_rows(model.data)
         t3 = time.perf_counter()
-        render("skel_c.h.j2", s=model, elf_words=n, le_rows=le, be_rows=be)
+        render("skel_c.h.j2", s=model, elf_rows=n, elf_row=c.ROW, elf_last=last, elf_text=rows)
         t4 = time.perf_counter()
         for key, dt in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
             stages[key].append(dt)

@@ -12,6 +12,9 @@ class BpfInspectError(Exception):
     """Base of every error bpfinspect reports to its user."""
 
     exit_code = 2
+    # lines the command line prints after the one-line message (the input line quoted with a
+    # caret under the mistake); the first line says everything on its own
+    context: str | None = None
 
     def __init__(self, message: str, *, path: str | None = None) -> None:
         super().__init__(message)

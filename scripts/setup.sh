@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEBS=(libbpf1 libbpf-dev clang clang-16 clang-19 llvm llvm-19 bpftool gcc g++ make pahole
-      libxdp1 xdp-tools golang-github-cilium-ebpf-dev strace systemtap-sdt-dev)
+      libxdp1 xdp-tools golang-github-cilium-ebpf-dev strace systemtap-sdt-dev less zsh fish)
 missing=()
 for p in "${DEBS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

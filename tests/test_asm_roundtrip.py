@@ -73,12 +73,19 @@ def test_comments_blank_lines_and_labels_are_accepted(tmp_path):
     ("if r1 == 0x0 goto +0x10000\n", "16 bits"),
 ])
 def test_errors_are_one_line_with_position(text, message, tmp_path):
+    """The first line is the whole error; then the line quoted, a caret under the mistake."""
     src = tmp_path / "bad.s"
     src.write_text(text)
     p = bpfinspect("asm", str(src), "-o", str(tmp_path / "o"))
     assert p.returncode == 2, p.stderr
-    assert p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
-    assert message in p.stderr
+    lines = p.stderr.splitlines()
+    assert "Traceback" not in p.stderr and message in lines[0] and lines[0].startswith("bpfinspect: ")
+    line_no = int(lines[0].split("line ", 1)[1].split(":")[0].split()[0])
+    assert len(lines) == 3 and lines[1] == "  " + text.splitlines()[line_no - 1], lines
+    assert lines[2].strip() == "^"
+    if " column " in lines[0]:
+        column = int(lines[0].split(" column ", 1)[1].split(":")[0])
+        assert lines[2].index("^") == 2 + column - 1
 
 
 def test_missing_input_file(tmp_path):

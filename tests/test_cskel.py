@@ -195,16 +195,24 @@ def test_elf_bytes_are_the_object(fixture, tmp_path):
     assert out == (FIXTURES / fixture).read_bytes()
 
 
-@pytest.mark.parametrize("size", [0, 1, 7, 8, 9, 4097])
-def test_elf_words_decode_in_both_byte_orders(size):
-    from bpfinspect.skel.c import elf_words
-    data = bytes((i * 37 + 11) & 0xFF for i in range(size))
-    n, le, be = elf_words(data)
-    for rows, order in ((le, "little"), (be, "big")):
-        words = [int(w, 16) for w in re.findall(r"0x([0-9a-f]{16}),", rows)]
-        assert len(words) == n == max(1, (size + 7) // 8)
-        assert all(len(line) <= 2 + 4 * 19 for line in rows.splitlines())
-        assert b"".join(w.to_bytes(8, order) for w in words)[:size] == data
+@pytest.mark.parametrize("size", [0, 1, 7, 8, 9, 4094, 4095, 4096, 8190, 8191, 12000])
+def test_elf_rows_decode_to_the_bytes(size):
+    """Each row is a string literal of at most 4095 bytes (C's escapes, as Python reads them
+    too), printable text as itself, never a trigraph; the rows joined are the bytes."""
+    import codecs
+
+    from bpfinspect.skel.c import ROW, elf_rows
+    data = bytes((i * 37 + 11) & 0xFF for i in range(size)) + b"??=\\\"\0" * (size > 100)
+    n, last, text = elf_rows(data)
+    rows = []
+    for row in text.split('",\n'):
+        parts = re.findall(r'"((?:[^"\\\n]|\\.)*)"', row + '"')
+        rows.append(b"".join(codecs.escape_decode(p.encode())[0] for p in parts))
+    assert len(rows) == n == max(1, -(-len(data) // ROW))
+    assert all(len(r) <= ROW for r in rows) and len(rows[-1]) == last
+    assert b"".join(rows) == data
+    assert "??" not in text and text.isascii()
+    assert all(len(line) <= 2 + 2 + 76 + 1 for line in text.splitlines())
 
 
 def _types_for(fixture) -> str:

@@ -356,3 +356,50 @@ def test_lark_only_loaded_for_targets():
             "parse_section('kprobe/do_unlinkat')\n"
             "assert 'lark' in sys.modules\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+# ---------------------------------------------------------------- attach kinds
+
+# libbpf's attach routines: the prefixes that make a return probe (attach_kprobe, attach_uprobe,
+# attach_ksyscall, attach_kprobe_multi, attach_uprobe_multi), and the session kinds (entry and return)
+_PROBE_FACTS = {
+    "kprobe/do_unlinkat": ("kprobe", False), "kretprobe/do_unlinkat": ("kretprobe", True),
+    "uprobe//bin/bash:readline": ("uprobe", False), "uretprobe//bin/bash:readline": ("uretprobe", True),
+    "uprobe.s//bin/bash:readline": ("uprobe", False), "uretprobe.s//bin/bash:readline": ("uretprobe", True),
+    "usdt//usr/lib/libc.so.6:libc:setjmp": ("usdt", False), "usdt": ("usdt", False),
+    "ksyscall/openat": ("ksyscall", False), "kretsyscall/openat": ("kretsyscall", True),
+    "kprobe.multi/vfs_*": ("kprobe.multi", False), "kretprobe.multi/vfs_*": ("kretprobe.multi", True),
+    "uprobe.multi//bin/bash:read*": ("uprobe.multi", False),
+    "uretprobe.multi//bin/bash:read*": ("uretprobe.multi", True),
+    "kprobe.session/vfs_*": ("kprobe.session", False),
+    "tp_btf/sched_wakeup": ("tp_btf", None), "fentry/do_unlinkat": ("fentry", None),
+    "fexit/do_unlinkat": ("fexit", None), "fmod_ret/do_unlinkat": ("fmod_ret", None),
+    "fentry.s/do_unlinkat": ("fentry", None), "lsm/file_open": ("lsm", None), "lsm.s/file_open": ("lsm", None),
+    "iter/task": ("iter", None), "tp/sched/sched_switch": ("tracepoint", None),
+    "raw_tp/sys_exit": ("raw_tracepoint", None), "xdp": ("xdp", None), "socket": ("socket", None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_PROBE_FACTS))
+def test_attach_kind_and_retprobe(name):
+    from bpfinspect.sections import parse_section
+
+    spec = parse_section(name)
+    assert (spec.attach_kind, spec.retprobe) == _PROBE_FACTS[name]
+    # the kind names a section prefix libbpf's table knows, and the same program type
+    assert parse_section(spec.attach_kind).prog_type == spec.prog_type or spec.attach_kind == "usdt"
+
+
+def test_attach_kind_is_a_prefix_of_every_known_name_in_the_fixture():
+    from bpfinspect.obj import open_object
+
+    from conftest import FIXTURES
+
+    for p in open_object(FIXTURES / "sections.bpf.o").programs:
+        spec = p.spec
+        if spec is None or not spec.known:
+            continue
+        aliases = {"tracepoint": ("tp", "tracepoint"), "raw_tracepoint": ("raw_tp", "raw_tracepoint"),
+                   "raw_tracepoint.w": ("raw_tp.w", "raw_tracepoint.w")}
+        bare = spec.name.lstrip("?")
+        assert bare.startswith(aliases.get(spec.attach_kind, (spec.attach_kind,))), (bare, spec.attach_kind)

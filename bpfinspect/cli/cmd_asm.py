@@ -14,6 +14,9 @@ def register(sub) -> None:
     p.add_argument("file", metavar="FILE", help="assembly text ('-' for standard input)")
     p.add_argument("-o", "--output", metavar="OUT", required=True, help="where to write the bytes ('-' for standard output)")
     p.add_argument("--endian", choices=("little", "big"), default="little", help="byte order (default: little)")
+    p.add_argument("--btf", metavar="PATH",
+                   help="BTF whose FUNCs give kfunc ids to 'call NAME' and 'call kfunc NAME' "
+                        "(e.g. /sys/kernel/btf/vmlinux)")
     p.set_defaults(run=run)
 
 
@@ -29,6 +32,12 @@ def run(args) -> int:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise UsageError(f"{path}: not UTF-8 text") from None
-    code = assemble(text, little=args.endian == "little", path=path)
+    kfuncs = None
+    if args.btf:
+        from bpfinspect.btf import load_btf
+        from bpfinspect.views.btf import func_ids
+
+        kfuncs = func_ids(load_btf(args.btf).table)
+    code = assemble(text, little=args.endian == "little", path=path, kfuncs=kfuncs)
     write_output(args.output, code)
     return 0

@@ -162,7 +162,11 @@ def run(args) -> int:
     if args.type_name:
         ids = view.find_named(table, args.type_name, c_roots=(fmt == "c" and not args.json))
         if not ids:
-            raise UsageError(f"{args.source}: no type named '{args.type_name}'")
+            from bpfinspect.suggest import did_you_mean
+
+            wanted = args.type_name.split()[-1] if args.type_name.split() else args.type_name
+            raise UsageError(f"{args.source}: no type named '{args.type_name}'"
+                             + did_you_mean(wanted, view.type_names(table)))
     if args.json:
         view.write_json(view.to_json(btf, ids, table=table))
         return 0

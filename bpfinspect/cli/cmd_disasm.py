@@ -45,10 +45,8 @@ def run(args) -> int:
         out.write("\n".join(disasm.plain_lines(listing, with_headers)) + "\n")
         _warn_raw(listing)
     else:
-        color = False
-        if out.isatty():  # the colour decision (and its import) only matters on a terminal
-            from bpfinspect.views.table import use_rich
-            color = use_rich(out)
+        from bpfinspect.views.term import use_color
+        color = use_color(out)
         disasm.write_human(listing, out, color)
     return 0
 

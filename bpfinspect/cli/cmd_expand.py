@@ -61,11 +61,11 @@ def _highlight(text: str, lexer: str):
 
 
 def _print_highlighted(text: str, lexer: str) -> None:
-    if sys.stdout.isatty():
-        from rich.console import Console  # noqa: PLC0415
+    from bpfinspect.views.term import console, use_color  # noqa: PLC0415
 
+    if use_color(sys.stdout):
         # soft_wrap: long lines go to the terminal whole (it wraps them), never cropped
-        Console(highlight=False).print(_highlight(text, lexer), soft_wrap=True)
+        console(sys.stdout, highlight=False).print(_highlight(text, lexer), soft_wrap=True)
     else:
         sys.stdout.write(text)
         if text and not text.endswith("\n"):
@@ -94,7 +94,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.diff:
         _print_highlighted(diff_text(result), "diff")
     elif args.sites:
-        if sys.stdout.isatty():
+        from bpfinspect.views.term import use_color  # noqa: PLC0415
+
+        if use_color(sys.stdout):
             _print_sites_rich(result)
         else:
             sys.stdout.write(sites_text(result))
@@ -104,10 +106,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_sites_rich(result) -> None:
-    from rich.console import Console  # noqa: PLC0415
     from rich.text import Text  # noqa: PLC0415
 
-    console = Console(highlight=False)
+    from bpfinspect.views.term import console as make_console  # noqa: PLC0415
+
+    console = make_console(sys.stdout, highlight=False)
     for site in result.sites:
         head = Text()
         head.append(f"{result.path}:{site.line}:{site.column}", style="bold")

@@ -1,4 +1,4 @@
-"""`bpfinspect gen-skel OBJ [--lang c|python] [--name NAME] [--types] [--type NAME]... [-o FILE]`."""
+"""`bpfinspect gen-skel OBJ [--lang c|python] [--name NAME] [--types] [--type NAME]... [--strip-debug] [-o FILE]`."""
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ def register(sub) -> None:
                    help="C: also define, from BTF, the types the global variables use (self-contained header)")
     p.add_argument("--type", action="append", default=[], metavar="NAME",
                    help="python: a BTF type to generate a class for (repeatable)")
+    p.add_argument("--strip-debug", action="store_true",
+                   help="embed the object without the contents of its DWARF sections (.debug_*: most of a "
+                        "clang -g object; libbpf never reads them); default: the exact bytes")
     p.add_argument("-o", "--output", metavar="FILE",
                    help="write to FILE instead of standard output (atomically for a file; '-' is standard output)")
     p.set_defaults(run=run)
@@ -31,6 +34,10 @@ def run(args) -> int:
     from bpfinspect.obj import open_object
 
     obj = open_object(args.object)
+    data = None
+    if args.strip_debug:
+        from bpfinspect.elf.strip import without_debug
+        data = without_debug(obj.elf)
     if args.lang == "python":
         if args.types:
             raise UsageError("--types is for --lang c (use --type NAME with --lang python)")
@@ -39,13 +46,13 @@ def run(args) -> int:
         module_name = None
         if args.output and args.output.endswith(".py"):
             module_name = os.path.basename(args.output)[:-3]
-        text = pyskel.generate(obj, types=args.type, module_name=module_name, name=args.name)
+        text = pyskel.generate(obj, types=args.type, module_name=module_name, name=args.name, data=data)
         warnings: list[str] = []
     else:
         if args.type:
             raise UsageError("--type is for --lang python (use --types with --lang c)")
         from bpfinspect.skel.c import generate_with_warnings
-        text, warnings = generate_with_warnings(obj, name=args.name, types=args.types)
+        text, warnings = generate_with_warnings(obj, name=args.name, types=args.types, data=data)
     for w in warnings:
         print(f"bpfinspect: warning: {w}", file=sys.stderr)
     from bpfinspect.fileio import write_output

@@ -55,9 +55,24 @@ def run(args) -> int:
     path = args.object
     # The same checks as every command (bounded read, "not a BPF object", a damaged section
     # or symbol table: exit 2) before libbpf sees the bytes.
-    elf = open_object(path).elf
-    elf.sections, elf.symbols
     name = libbpf_object_name(path)  # the name libbpf gives a file: up to its first dot
+    try:
+        elf = open_object(path).elf
+        elf.sections, elf.symbols
+    except Exception as exc:  # not a BPF object, a damaged one: --json still gets its document
+        if args.json:
+            from bpfinspect.errors import BpfInspectError
+
+            if isinstance(exc, BpfInspectError):
+                from bpfinspect.runtime.loadcheck import failed_report
+                from bpfinspect.views.jsonout import emit
+
+                if exc.path is None:
+                    exc.path = path
+                report = failed_report(exc, path=path, name=name)
+                report.object_error = exc.one_line()
+                emit(report.to_json())
+        raise
     from bpfinspect.runtime import LibbpfError
 
     try:

@@ -17,7 +17,11 @@ from bpfinspect import interrupts
 COMMANDS = [
     "info", "sections", "progs", "maps", "globals", "relocs", "btf",
     "disasm", "asm", "gen_skel", "load", "run", "expand", "core", "gen", "probe", "budget", "diff",
+    "completion",
 ]
+
+# Commands whose output streams until Ctrl-C: never held back for a pager.
+_UNPAGED = {("probe", "trace"), ("run",)}
 
 
 def _parser_classes():
@@ -42,26 +46,95 @@ def _parser_classes():
                 width -= 2
             super().__init__(prog, indent_increment, max_help_position, width)
 
+        def _fill_text(self, text, width, indent):
+            # descriptions and epilogs keep their paragraphs; indented lines (examples) stay as written
+            import textwrap
+
+            out = []
+            for para in text.split("\n\n"):
+                if para.startswith(" ") or "\n " in para:
+                    out.append("\n".join(indent + line for line in para.splitlines()))
+                else:
+                    out.append(textwrap.fill(" ".join(para.split()), width, initial_indent=indent,
+                                             subsequent_indent=indent))
+            return "\n\n".join(out)
+
     class _Parser(argparse.ArgumentParser):
         def __init__(self, *args, **kwargs):
             kwargs.setdefault("formatter_class", _Formatter)
             super().__init__(*args, **kwargs)
 
-    return _Parser
+        def _check_value(self, action, value):
+            # a mistyped command or choice: say which one was meant
+            if action.choices is not None and value not in action.choices:
+                from bpfinspect.suggest import did_you_mean
+
+                raise argparse.ArgumentError(
+                    action, f"invalid choice: {value!r}" + did_you_mean(value, list(action.choices),
+                                                                         fallback=True))
+            super()._check_value(action, value)
+
+        def error(self, message):
+            # one line on stderr, exit 2 (argparse's usage block is what --help is for)
+            self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+    return _Parser, argparse
 
 
-def build_parser(only: str | None = None):
-    """The argument parser; with ``only``, just that command's (a faster start for real runs)."""
+def _add_global_options(parser, argparse, top: bool) -> None:
+    """``--color`` and ``--no-pager``, accepted before the command and after it (every level)."""
+    default = None if top else argparse.SUPPRESS
+    parser.add_argument("--color", dest="color", choices=("auto", "always", "never"),
+                        default=default, metavar="WHEN",
+                        help="colours: auto (on a terminal, unless NO_COLOR is set; FORCE_COLOR forces "
+                             "them), always, never")
+    parser.add_argument("--no-pager", dest="no_pager", action="store_true", default=default,
+                        help="do not page long output on a terminal (default pager: less -FRX)")
+
+
+def _subparsers(parser):
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            yield from action.choices.items()
+
+
+def _version_action(argparse):
+    class VersionAction(argparse.Action):
+        def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+            super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+        def __call__(self, parser, namespace, values, option_string=None):
+            from bpfinspect.cli.version import text
+
+            sys.stdout.write(text())
+            parser.exit(0)
+
+    return VersionAction
+
+
+def build_parser(only: str | None = None, texts: bool = True):
+    """The argument parser; with ``only``, just that command's (a faster start for real runs);
+    ``texts=False`` leaves out the longer help texts (a run that prints no help)."""
     import importlib
 
     from bpfinspect import __version__
 
-    _Parser = _parser_classes()
+    _Parser, argparse = _parser_classes()
     parser = _Parser(
         prog="bpfinspect",
-        description="Look inside compiled BPF objects, generate skeletons, expand tracing macros, load through libbpf.",
+        description="Look inside compiled BPF objects, generate skeletons, expand tracing macros, load through "
+                    "libbpf. 'bpfinspect COMMAND --help' tells what each command shows, with examples.",
     )
-    parser.add_argument("--version", action="version", version=f"bpfinspect {__version__}")
+    if texts:
+        from bpfinspect.cli import helptext
+
+        parser.epilog = helptext.EXIT_CODES
+    parser.add_argument("--version", action=_version_action(argparse),
+                        help=f"bpfinspect's version ({__version__}), the libbpf and libclang it uses, the kernel "
+                             "and Python")
+    _add_global_options(parser, argparse, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name in COMMANDS if only is None else [only]:
@@ -72,6 +145,16 @@ def build_parser(only: str | None = None):
                 continue
             raise
         module.register(sub)
+    pending, seen = list(sub.choices.items()), set()
+    while pending:
+        name, p = pending.pop()
+        if id(p) in seen:  # an alias
+            continue
+        seen.add(id(p))
+        if texts:
+            helptext.apply(name, p)
+        _add_global_options(p, argparse, top=False)
+        pending.extend((f"{name} {n}", c) for n, c in _subparsers(p))
     return parser
 
 
@@ -114,16 +197,47 @@ def _interrupted() -> int:
 
 
 def _main(argv: list[str]) -> int:
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (see `bpfinspect completion`)
+        from bpfinspect.cli.cmd_completion import complete
+        return complete(build_parser())
     # `bpfinspect CMD ...` needs only CMD's module; help and mistakes get the whole parser.
-    first = argv[0].replace("-", "_") if argv else ""
-    parser = build_parser(first if first in COMMANDS else None)
+    first = _first_command(argv)
+    only = first if first in COMMANDS else None
+    parser = build_parser(only, texts=only is None or "-h" in argv or "--help" in argv)
     args = parser.parse_args(argv)
+    from bpfinspect.views import term
+
+    term.set_color_mode(getattr(args, "color", None))
+    path = (args.command, getattr(args, "probe_command", None))
+    paged = None
+    if path[:1] not in _UNPAGED and path not in _UNPAGED and sys.stdout is not None and sys.stdout.isatty():
+        from bpfinspect.cli import pager  # only a terminal is paged: a pipe pays nothing for it
+
+        paged = pager.start(" ".join(p for p in path if p), bool(getattr(args, "no_pager", False)))
     try:
-        return int(args.run(args) or 0)
-    except Exception as exc:
-        if interrupts.caused_by_interrupt(exc):  # an error that Ctrl-C caused is a Ctrl-C
-            raise KeyboardInterrupt from exc
-        return _report(exc, args)
+        try:
+            return int(args.run(args) or 0)
+        except Exception as exc:
+            if interrupts.caused_by_interrupt(exc):  # an error that Ctrl-C caused is a Ctrl-C
+                raise KeyboardInterrupt from exc
+            return _report(exc, args)
+    finally:
+        if paged is not None:
+            pager.finish(paged)
+
+
+def _first_command(argv: list[str]) -> str:
+    """The command word: the first argument that is not a global option."""
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a in ("--no-pager",) or a.startswith(("--color=", "--colour=")):
+            i += 1
+        elif a in ("--color", "--colour"):
+            i += 2
+        else:
+            return a.replace("-", "_")
+    return ""
 
 
 def _report(exc: Exception, args) -> int:
@@ -134,6 +248,8 @@ def _report(exc: Exception, args) -> int:
         if exc.path is None:  # every error line names the input it is about
             exc.path = _input_of(args)[:-2] or None
         print(f"bpfinspect: {exc.one_line()}", file=sys.stderr)
+        if exc.context:
+            print("\n".join("  " + line for line in exc.context.splitlines()), file=sys.stderr)
         return exc.exit_code
     if isinstance(exc, BrokenPipeError):
         # Output piped into `head` and the like: not an error for the user.

@@ -26,6 +26,15 @@ _FETCH_OPS = {name: code for code, (_, name) in oc.ATOMIC_SIMPLE.items()}
 class AsmError(Exception):
     """Semantic error inside one instruction (the grammar matched, the meaning did not)."""
 
+    def __init__(self, message: str, line: int | None = None, column: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+        self.column = column
+
+
+# A call by name, resolved after parsing (helpers from the table, kfuncs from a BTF).
+_BY_NAME = "name"
+
 
 def _num(tok) -> int:
     text = str(tok)
@@ -253,6 +262,12 @@ class _Builder:
     def call_kfunc(self, n):
         return [(oc.JMP | oc.JMP_CALL | oc.K, 0, oc.CALL_KFUNC, 0, _num(n))]
 
+    def call_named(self, name):
+        return [(_BY_NAME, str(name), name.column, False)]
+
+    def call_kfunc_named(self, name):
+        return [(_BY_NAME, str(name), name.column, True)]
+
     def callx(self, r):
         return [(oc.JMP | oc.JMP_CALL | oc.X, _reg(r, "r"), 0, 0, 0)]
 
@@ -272,7 +287,9 @@ def _wrap(name, fn):
             return fn(*children)
         except AsmError as exc:
             tok = next((c for c in children if hasattr(c, "line")), None)
-            raise AsmError(f"line {tok.line}: {exc}" if tok is not None else str(exc)) from None
+            if tok is None:
+                raise
+            raise AsmError(str(exc), tok.line, tok.column) from None
     call.__name__ = name
     return call
 
@@ -306,28 +323,76 @@ class _Callbacks:
         return Tree(data, children)
 
 
+def located(message: str, text: str, line: int | None, column: int | None, path: str | None) -> MalformedInput:
+    """An error at ``line``/``column`` (1-based) of ``text``: the position in its one line, and the
+    line quoted with a caret under the column as its context."""
+    where = f"line {line}" + (f" column {column}" if column else "") if line else ""
+    err = MalformedInput(f"{where}: {message}" if where else message, path=path)
+    lines = text.splitlines()
+    if line and 0 < line <= len(lines):
+        shown = lines[line - 1]
+        if len(shown) <= 200 and shown.replace("\t", " ").isprintable():
+            col = max(1, min(column or 1, len(shown) + 1))
+            pad = "".join(c if c == "\t" else " " for c in shown[:col - 1])
+            err.context = f"{shown}\n{pad}^"
+    return err
+
+
 def _parse(text: str, path: str | None) -> list:
     from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 
     try:
         result = _parser().parse(text)
     except UnexpectedCharacters as exc:
-        raise MalformedInput(f"line {exc.line} column {exc.column}: unexpected character "
-                             f"{text[exc.pos_in_stream]!r}", path=path) from None
+        raise located(f"unexpected character {text[exc.pos_in_stream]!r}", text, exc.line, exc.column,
+                      path) from None
     except UnexpectedToken as exc:
         tok = exc.token
         what = "end of line" if tok.type in ("_NL", "$END") else repr(str(tok))
-        raise MalformedInput(f"line {tok.line} column {tok.column}: unexpected {what}", path=path) from None
+        line, column = getattr(tok, "line", None), getattr(tok, "column", None)
+        if tok.type in ("_NL", "$END"):  # the caret goes after the last word of the line
+            line = line if tok.type == "_NL" else len(text.splitlines())
+            column = len(text.splitlines()[line - 1].rstrip()) + 1 if line and text.splitlines() else None
+        raise located(f"unexpected {what}", text, line, column, path) from None
     except UnexpectedInput as exc:
-        raise MalformedInput(f"line {getattr(exc, 'line', '?')}: {exc}", path=path) from None
+        raise located(str(exc), text, getattr(exc, "line", None), getattr(exc, "column", None), path) from None
     except AsmError as exc:
-        raise MalformedInput(str(exc), path=path) from None
+        raise located(str(exc), text, exc.line, exc.column, path) from None
     except VisitError as exc:
-        raise MalformedInput(str(exc.orig_exc), path=path) from None
+        orig = exc.orig_exc
+        if isinstance(orig, AsmError):
+            raise located(str(orig), text, orig.line, orig.column, path) from None
+        raise MalformedInput(str(orig), path=path) from None
     return result if isinstance(result, list) else [result]
 
 
-def assemble_fields(text: str, *, path: str | None = None) -> list[Fields]:
+def _resolve_call(name: str, kfunc: bool, kfuncs) -> tuple:
+    """The slot of ``call NAME``: a helper by its name, else (or with ``kfunc``) a kfunc by
+    the id of its FUNC in the BTF ``kfuncs`` maps from names."""
+    from bpfinspect.suggest import did_you_mean
+
+    from bpfinspect.isa.helper_table import HELPER_NAMES
+
+    if not kfunc:
+        try:
+            helper_id = HELPER_NAMES.index(name, 1)
+        except ValueError:
+            helper_id = None
+        if helper_id is not None:
+            return (oc.JMP | oc.JMP_CALL | oc.K, 0, oc.CALL_HELPER, 0, helper_id)
+    if kfuncs is not None and name in kfuncs:
+        return (oc.JMP | oc.JMP_CALL | oc.K, 0, oc.CALL_KFUNC, 0, kfuncs[name])
+    if kfunc and kfuncs is None:
+        raise AsmError(f"kfunc {name}: a kfunc is called by its BTF id; give the BTF with --btf")
+    pool = list(kfuncs or ()) if kfunc else [n for n in HELPER_NAMES[1:] if n] + list(kfuncs or ())
+    what = "kfunc" if kfunc else ("helper or kfunc" if kfuncs is not None else "helper")
+    hint = did_you_mean(name, pool)
+    if kfuncs is None and not kfunc:
+        hint += " (a kfunc is called by name only with --btf)"
+    raise AsmError(f"no {what} named {name!r}{hint}")
+
+
+def assemble_fields(text: str, *, path: str | None = None, kfuncs: dict[str, int] | None = None) -> list[Fields]:
     """The slots ``(opcode, dst, src, off, imm)`` of an assembly text.
 
     Code repeats itself, so each distinct instruction line is parsed once: the
@@ -351,13 +416,22 @@ def assemble_fields(text: str, *, path: str | None = None) -> list[Fields]:
         if not ln or ln[0] in "#;":
             continue
         for slot in by_line[ln]:
+            if slot[0] == _BY_NAME:  # call NAME: the helper or kfunc it names
+                raw_line = text.splitlines()[number - 1]
+                column = raw_line.find(slot[1], raw_line.find("call") + 4) + 1 or None
+                try:
+                    slot = _resolve_call(slot[1], slot[3], kfuncs)
+                except AsmError as exc:
+                    raise located(str(exc), text, number, column, path) from None
             try:
                 fields.append(check_fields(*slot))
             except UsageError as exc:
-                raise MalformedInput(f"line {number}: {exc}", path=path) from None
+                raise located(str(exc), text, number, None, path) from None
     return fields
 
 
-def assemble(text: str, *, little: bool = True, path: str | None = None) -> bytes:
-    """Instruction bytes of an assembly text (``little=False`` for big-endian)."""
-    return encode(assemble_fields(text, path=path), little)
+def assemble(text: str, *, little: bool = True, path: str | None = None,
+             kfuncs: dict[str, int] | None = None) -> bytes:
+    """Instruction bytes of an assembly text (``little=False`` for big-endian); ``kfuncs`` maps
+    kfunc names to their BTF ids (``call NAME`` / ``call kfunc NAME``)."""
+    return encode(assemble_fields(text, path=path, kfuncs=kfuncs), little)

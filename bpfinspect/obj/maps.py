@@ -31,8 +31,18 @@ def map_type_name(n: int) -> str:
 
 
 def _int_field(btf: Btf, member_type: int, what: str) -> int:
-    """``__uint(name, N)`` is ``int (*name)[N]``: N is the array's element count."""
+    """``__uint(name, N)`` is ``int (*name)[N]``: N is the array's element count.  ``map_extra``
+    may also be ``__ulong(map_extra, N)``: an enum (or enum64) of one value, N (libbpf 1.4+)."""
     ptr = btf.resolve(member_type)
+    if what == "map_extra" and btf.kind(ptr) in (Kind.ENUM, Kind.ENUM64):
+        values = btf.type(ptr).values
+        if len(values) != 1:
+            raise MalformedInput(f"map field {what} is an enum of {len(values)} values, not one (__ulong)",
+                                 path=btf.path, section=".maps")
+        value = values[0].value
+        if btf.kind(ptr) == Kind.ENUM:  # libbpf reads a 32-bit enum value as signed, then widens it
+            value = (value & 0xFFFFFFFF) - ((value & 0x80000000) << 1)
+        return value & 0xFFFFFFFFFFFFFFFF
     if btf.kind(ptr) != Kind.PTR:
         raise MalformedInput(f"map field {what} is not a pointer to an array", path=btf.path, section=".maps")
     arr = btf.resolve(btf.ref(ptr))

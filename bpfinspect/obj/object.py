@@ -309,7 +309,11 @@ class BpfObject:
     def program(self, name: str) -> Program:
         p = self._programs_by_name.get(name)
         if p is None:
-            raise UsageError(f"no program {name!r} (have: {', '.join(p.name for p in self.programs)})",
+            from bpfinspect.suggest import did_you_mean
+
+            names = [p.name for p in self.programs]
+            raise UsageError(f"no program {name!r}" + (did_you_mean(name, names) or
+                                                        f" (have: {', '.join(names) or 'none'})"),
                              path=self.path)
         return p
 

@@ -232,6 +232,56 @@ def string(text: str) -> Code:
     return Code("".join(out))
 
 
+_READABLE = {0x07: "\\a", 0x08: "\\b", 0x09: "\\t", 0x0A: "\\n", 0x0B: "\\v", 0x0C: "\\f", 0x0D: "\\r",
+             0x22: '\\"', 0x5C: "\\\\"}
+
+
+def readable_string(data: bytes, limit: int | None = None) -> str:
+    """``data`` as a C string literal to read (not to compile into generated code): the usual
+    escapes (``\\n``, ``\\t``, ``\\"``), UTF-8 text as it is, any other byte as an octal escape;
+    with ``limit``, at most that many characters of the text, then ``...`` after the quote."""
+    text = data.decode("utf-8", "surrogateescape")
+    out = []
+    for ch in text[:limit] if limit is not None else text:
+        o = ord(ch)
+        if o in _READABLE:
+            out.append(_READABLE[o])
+        elif 0xDC80 <= o <= 0xDCFF:  # a byte that is not UTF-8
+            out.append(f"\\{o - 0xDC00:03o}")
+        elif o < 0x20 or o == 0x7F or 0x80 <= o < 0xA0 or ch in "\u2028\u2029":
+            out.append(f"\\{o:03o}" if o < 0x100 else f"\\u{o:04x}")
+        else:
+            out.append(ch)
+    more = "..." if limit is not None and len(text) > limit else ""
+    return '"' + "".join(out) + '"' + more
+
+
+def string_at(blob: bytes, offset: int = 0, *, max_len: int = 4096) -> bytes | None:
+    """The NUL-terminated text at ``offset`` of ``blob`` when it reads as a C string (at least one
+    character; printable UTF-8 or common whitespace; the NUL inside ``blob``), else None."""
+    if not 0 <= offset < len(blob):
+        return None
+    end = blob.find(b"\0", offset, offset + max_len + 1)
+    if end <= offset:
+        return None
+    data = blob[offset:end]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if any((ord(c) < 0x20 and c not in "\t\n\r") or ord(c) == 0x7F for c in text):
+        return None
+    return data
+
+
+def is_char_array(type_text: str | None) -> bool:
+    """``char[N]``, ``const char[N]``, ``unsigned char[N]``... (a type as the views print it)."""
+    import re
+
+    return bool(type_text) and re.fullmatch(r"(?:const |volatile )*(?:(?:un)?signed )?char\[\d+\]",
+                                            type_text.strip()) is not None
+
+
 def char(byte: int) -> Code:
     """A C character constant for ``byte``: a three-digit octal escape (``'\\303'``), which
     has the value a ``char`` holds on any target and never warns as a number over 127 would."""

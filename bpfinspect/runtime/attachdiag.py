@@ -95,12 +95,16 @@ def no_tracefs(what: str) -> NoTracefs:
     return _no_tracefs(what)
 
 
-def kprobes_supported() -> bool:
-    """Whether the kernel has kprobes: the kprobe PMU, or tracefs's kprobe_events."""
+def kprobes_supported() -> bool | None:
+    """Whether the kernel has kprobes: libbpf uses the kprobe PMU, else tracefs's kprobe_events;
+    a kernel without CONFIG_KPROBES has neither.  None when that cannot be told (no PMU and no
+    tracefs to look in)."""
     if os.path.isdir(KPROBE_PMU):
         return True
     root = tracefs_root()
-    return root is not None and os.path.exists(os.path.join(root, "kprobe_events"))
+    if root is None:
+        return None
+    return os.path.exists(os.path.join(root, "kprobe_events"))
 
 
 def tracepoint_names(root: str) -> list[str]:

@@ -9,10 +9,14 @@ up to three steps:
    level 4 (statistics only: small, and enough for "processed N insns") into
    its own buffer.  If that succeeds, every program is accepted; the kernel's
    ``bpf_prog_info`` gives the instruction counts.
-2. If it fails, open the object again once per selected program with only
-   that program's autoload on, and load it alone (log level 4).  Each program
-   now stands or falls by itself, so the rejection is attributed to the
-   right program(s), and the others still get their numbers.
+2. If it fails, find the rejected programs by bisection: open the object again
+   with half of the selected programs' autoload on and load it; a half that
+   loads is accepted as a whole (its programs get their numbers from that
+   load), a half that fails is split again, down to single programs, which
+   stand or fall by themselves.  One rejected program among N costs about
+   2·log2(N) loads instead of N.  When the whole load failed on a map libbpf
+   could not create, no program can load (libbpf creates every map first):
+   that map's failure is the verdict, without re-loads.
 3. For each program rejected in step 2, load it alone once more with log
    level 1|4 (the full verifier trace plus statistics) to show why.  The
    buffer grows if the log does not fit; since Linux 6.4 the kernel keeps the
@@ -21,6 +25,9 @@ up to three steps:
 A failure with an empty verifier log means libbpf gave up before the kernel
 saw the program (a map it could not create, a CO-RE relocation, BTF): the
 libbpf messages captured during that attempt become the reason.
+
+Functions in ``.text`` are subprograms (libbpf's strict mode, as ``progs`` and bpftool read
+them): an object whose only code is there has no programs, and loads its maps only.
 
 Pins: maps pinned by name are pinned (or reused) by libbpf as they would be in
 real use; every pin a load created is removed again when its object closes,
@@ -227,10 +234,22 @@ def check_load(source, *, name: str | None = None, programs: list[str] | None = 
         if programs:
             unknown = [p for p in programs if p not in obj.programs]
             if unknown:
-                raise UsageError(f"no program named {', '.join(repr(u) for u in unknown)} in {obj.name} "
-                                 f"(have: {', '.join(obj.programs) or 'none'})")
-        selected = set(programs) if programs else {p.name for p in obj.programs.values() if p.autoload}
+                from bpfinspect.suggest import did_you_mean
+
+                raise UsageError(f"no program named {', '.join(repr(u) for u in unknown)} in {obj.name}"
+                                 + (did_you_mean(unknown[0], list(obj.programs)) or
+                                    f" (have: {', '.join(obj.programs) or 'none'})"))
         for prog in obj.programs.values():
+            if prog.section == ".text":  # a subprogram, never a program of its own
+                prog.autoload = False
+        entries = {n: p for n, p in obj.programs.items() if p.section != ".text"}
+        if programs:
+            subs = [p for p in programs if p not in entries]
+            if subs:
+                raise UsageError(f"{', '.join(repr(s) for s in subs)} is a function of .text (a subprogram), "
+                                 "not a program")
+        selected = set(programs) if programs else {p.name for p in entries.values() if p.autoload}
+        for prog in entries.values():
             v = ProgramVerdict(prog.name, prog.section, prog.type_name, selected=prog.name in selected,
                                insns=prog.insn_cnt if prog.insn_cnt >= 0 else None)
             report.programs.append(v)
@@ -249,6 +268,15 @@ def check_load(source, *, name: str | None = None, programs: list[str] | None = 
             report.pins = list(obj.pins)
             _raise_environment(exc)
             first_error = exc
+            map_failure = _map_failure(exc.libbpf_message)
+            if map_failure is not None:  # every load would fail on it: that is the verdict
+                report.object_error = map_failure
+                for v in report.programs:
+                    if v.selected:
+                        v.errno_name = exc.errno_name
+                        v.reason = map_failure
+                        v.error = f"not loaded: {map_failure}"
+                return report
         else:
             report.pins = list(obj.pins)
             first_error = None
@@ -262,31 +290,47 @@ def check_load(source, *, name: str | None = None, programs: list[str] | None = 
     finally:
         obj.close()
 
-    # Step 2 and 3: each selected program alone.
+    # Step 2 and 3: find the rejected programs by bisection, then explain each.
     report.strategy = "isolated"
     model: list = []          # the object model, made once if a rejection needs it
-    any_loaded = False
-    for v in report.programs:
-        if not v.selected:
-            continue
-        v.isolated = True
+    state = {"maps": False}
+
+    def try_group(group: list[ProgramVerdict]) -> None:
         try:
-            with _open(source, name, {v.name}, LOG_LEVEL_STATS, STATS_LOG_SIZE, btf_custom_path) as one:
-                one.load()
-                _fill_loaded(v, one.programs[v.name])
-                if not any_loaded:
-                    _fill_maps(report, one)
-                any_loaded = True
+            with _open(source, name, {v.name for v in group}, LOG_LEVEL_STATS, STATS_LOG_SIZE,
+                       btf_custom_path) as some:
+                some.load()
+                for v in group:
+                    _fill_loaded(v, some.programs[v.name])
+                if not state["maps"]:
+                    _fill_maps(report, some)
+                    state["maps"] = True
                 if attach:
-                    _attach_all(report, one, only=v.name, targets=targets, iface=iface)
-                continue
+                    _attach_all(report, some, only={v.name for v in group}, targets=targets, iface=iface)
+                return
         except LibbpfError as exc:
             _raise_environment(exc)
-            v.errno_name = exc.errno_name
-            v.error = exc.message
-        _explain(v, source, name, full_log, btf_custom_path)
-        if v.log and v.reason and not v.loaded:
-            v.explanation = _classify(v, source, model)
+            if len(group) == 1:
+                v = group[0]
+                v.errno_name = exc.errno_name
+                v.error = exc.message
+                _explain(v, source, name, full_log, btf_custom_path)
+                if v.log and v.reason and not v.loaded:
+                    v.explanation = _classify(v, source, model)
+                return
+        half = len(group) // 2
+        try_group(group[:half])
+        try_group(group[half:])
+
+    chosen = [v for v in report.programs if v.selected]
+    for v in chosen:
+        v.isolated = True
+    if len(chosen) > 1:  # the whole selection failed already: start with its halves
+        half = len(chosen) // 2
+        try_group(chosen[:half])
+        try_group(chosen[half:])
+    elif chosen:
+        try_group(chosen)
     if not any(v.loaded for v in report.programs if v.selected) and \
             all(not v.log for v in report.programs if v.selected):
         report.object_error = first_error.message if first_error is not None else "load failed"
@@ -358,9 +402,21 @@ def _classify(v: ProgramVerdict, source, model: list):
     return explain(v.log, v.reason)
 
 
+def _map_failure(text: str) -> str | None:
+    """libbpf's line for a map it could not create (``map 'start': failed to create: ...``)."""
+    import re
+
+    m = re.search(r"map '[^'\n]*': failed to create[^\n]*", text or "")
+    return m.group(0).strip()[:300] if m else None
+
+
 def _libbpf_reason(text: str) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     lines = [ln[len("libbpf: "):] if ln.startswith("libbpf: ") else ln for ln in lines]
+    failure = _map_failure(text)
+    if failure:
+        return failure
+    lines = [ln for ln in lines if "Retrying" not in ln]  # a notice of libbpf's next try, not the reason
     for ln in lines:
         if "failed" in ln or "error" in ln.lower() or "unsupported" in ln:
             return ln
@@ -398,12 +454,12 @@ def _attach_targeted(v: "ProgramVerdict", prog, targets: list, report: LoadRepor
         v.attach = AttachResult(True, link_fd=link.fd, target=t.text)
 
 
-def _attach_all(report: LoadReport, obj: Object, only: str | None = None, targets=None,
+def _attach_all(report: LoadReport, obj: Object, only: set[str] | None = None, targets=None,
                 iface: str | None = None) -> None:
     from bpfinspect.runtime.targets import PROG_SCHED_CLS, PROG_XDP, parse_target, parse_targets
     given = parse_targets(obj.programs, targets)
     for v in report.programs:
-        if not v.loaded or (only is not None and v.name != only):
+        if not v.loaded or (only is not None and v.name not in only):
             continue
         prog = obj.programs[v.name]
         if v.name in given:

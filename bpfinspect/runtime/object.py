@@ -41,6 +41,7 @@ from bpfinspect.errors import BpfInspectError, MalformedInput, UsageError
 from bpfinspect.runtime._lib import OpenOpts, _last_meaningful_line, c_size_t, journal, last_errno, lib, make_error
 from bpfinspect.runtime.maps import BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, Map
 # Programs and links live in their own module; their names stay importable from here.
+from bpfinspect.runtime.attachdiag import kprobes_supported  # noqa: F401 - public here too
 from bpfinspect.runtime.program import (DEFAULT_LOG_SIZE, MAX_LOG_SIZE, TRACEFS_DIRS, Link, Program,  # noqa: F401
                                         TcLink, tracefs_mounted)
 
@@ -234,13 +235,19 @@ class Object:
         try:
             return self.programs[name]
         except KeyError:
-            raise UsageError(f"no program named '{name}' (have: {', '.join(self.programs) or 'none'})") from None
+            from bpfinspect.suggest import did_you_mean
+
+            raise UsageError(f"no program named '{name}'" + (did_you_mean(name, list(self.programs)) or
+                                                             f" (have: {', '.join(self.programs) or 'none'})")) from None
 
     def map(self, name: str) -> Map:
         try:
             return self.maps[name]
         except KeyError:
-            raise UsageError(f"no map named '{name}' (have: {', '.join(self.maps) or 'none'})") from None
+            from bpfinspect.suggest import did_you_mean
+
+            raise UsageError(f"no map named '{name}'" + (did_you_mean(name, list(self.maps)) or
+                                                         f" (have: {', '.join(self.maps) or 'none'})")) from None
 
     # ---- BTF-typed values
 

@@ -372,6 +372,15 @@ class Program(_Part):
             exc.not_auto_attachable = True
             return exc
         text = journal.text_since(mark)
+        kind = self.section.lstrip("?").split("/", 1)[0]
+        if kind in ("kprobe", "kretprobe", "ksyscall", "kretsyscall") and attachdiag.kprobes_supported() is False:
+            exc = attachdiag.NoKprobes(
+                f"program '{self.name}' (SEC(\"{self.section}\")): this kernel has no kprobe support "
+                f"(CONFIG_KPROBES is off: no kprobe PMU in /sys/bus/event_source/devices and no kprobe_events "
+                f"in tracefs); kprobe programs load but cannot attach here")
+            exc.errno = err
+            exc.errno_name = errno_name(err)
+            return exc
         needs_tracefs = self.type == PROG_TYPE_TRACEPOINT or "tracing/" in text or "/tracefs" in text
         if needs_tracefs and not tracefs_mounted():
             exc = EnvironmentProblem(

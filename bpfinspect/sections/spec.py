@@ -39,6 +39,22 @@ class SectionSpec:
         return None
 
     @property
+    def attach_kind(self) -> str | None:
+        """libbpf's attach kind (kprobe, kretprobe, uprobe, uretprobe, usdt, tp_btf, fentry...)."""
+        if self.pattern is None:
+            return None
+        from .table import attach_kind_of
+
+        return attach_kind_of(self.pattern, self.sleepable)
+
+    @property
+    def retprobe(self) -> bool | None:
+        """For probe kinds, whether it is a return probe; None where that does not apply."""
+        from .table import RETPROBE
+
+        return RETPROBE.get(self.attach_kind) if self.attach_kind else None
+
+    @property
     def supported_by_installed(self) -> bool:
         return installed_libbpf_accepts(self)
 

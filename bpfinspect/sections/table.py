@@ -41,6 +41,38 @@ class SecDef:
         """The pattern without its trailing ``+``."""
         return self.pattern[:-1] if self.pattern.endswith("+") else self.pattern
 
+    @property
+    def attach_kind(self) -> str:
+        """The kind of attach point, as the table's section names spell it (kprobe, kretprobe,
+        uprobe, uretprobe, usdt, ksyscall, kprobe.multi, tp_btf, fentry, lsm, iter...): the
+        pattern without ``+``, without the sleepable ``.s`` and with short aliases spelled out."""
+        return attach_kind_of(self.pattern, self.sleepable)
+
+    @property
+    def retprobe(self) -> bool | None:
+        """For the probe kinds: does libbpf attach the program at the function's return?
+        (None for kinds where entry or return does not apply.)"""
+        return RETPROBE.get(self.attach_kind)
+
+
+# Probe kinds and whether libbpf makes them return probes (its attach routines set "retprobe"
+# from the same prefixes; a session probe runs at entry and, by its return value, at return).
+RETPROBE = {
+    "kprobe": False, "kretprobe": True, "uprobe": False, "uretprobe": True,
+    "kprobe.multi": False, "kretprobe.multi": True, "uprobe.multi": False, "uretprobe.multi": True,
+    "kprobe.session": False, "uprobe.session": False,
+    "ksyscall": False, "kretsyscall": True, "usdt": False,
+}
+
+_ALIASES = {"tp": "tracepoint", "raw_tp": "raw_tracepoint", "raw_tp.w": "raw_tracepoint.w"}
+
+
+def attach_kind_of(pattern: str, sleepable: bool) -> str:
+    base = pattern[:-1] if pattern.endswith(("+", "/")) else pattern
+    if sleepable and base.endswith(".s"):
+        base = base[:-2]
+    return _ALIASES.get(base, base)
+
 
 def _d(pattern, prog_type, attach_type=None, target=None, *, s=False, frags=False,
        attach=False, since="0.0.1") -> SecDef:

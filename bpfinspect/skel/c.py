@@ -6,13 +6,13 @@
 are).  ``generate_with_warnings`` also returns what the user should know
 (renamed members, variables left out, objects libbpf will refuse).
 
-The object bytes are embedded as a ``static const unsigned long long`` array
-(8-byte aligned by its type, and by ``__attribute__((__aligned__(8)))`` on
-targets where ``long long`` alignment is smaller), written twice, once per byte
-order, with ``__BYTE_ORDER__`` choosing: no string literal (so no
--Woverlength-strings), and eight times fewer initialisers than a byte array,
-which compilers read several times faster.  The last word is zero-padded;
-``__elf_bytes()`` reports the exact size.
+The object bytes are embedded as string literals, one per row of 4095 bytes (the longest
+literal ISO C asks every compiler to take, so ``-Wpedantic`` has nothing to say), in a
+``char [rows][4096]`` array; ``__elf_bytes()`` joins the rows once into an 8-byte aligned
+buffer (an atomic flag makes the first call do it, in C and C++).  Printable bytes stand for
+themselves, the others are short octal escapes: about half the size of bpftool's ``\\xNN``
+text, and compilers read string literals several times faster than initialiser lists (the
+measurements are in README.md).
 
 The output depends on nothing but the object's bytes and the options: no
 paths, dates, or sizes of the generating host.
@@ -20,39 +20,57 @@ paths, dates, or sizes of the generating host.
 
 from __future__ import annotations
 
-from bpfinspect.quote.c import trusted
+from bpfinspect.quote.c import Code, trusted
 from bpfinspect.skel.c_build import build_model
 from bpfinspect.skel.c_template import render
 
-WORDS_PER_LINE = 4
+ROW = 4095        # bytes per string row: ISO C's minimum literal length limit
+LINE = 76         # characters of a source line inside a row
 
 
-def _lines(hex_groups: str) -> str:
-    """``aabb...,ccdd...`` (16 hex digits per group) -> tab-indented ``0x...,`` lines."""
-    text = "0x" + hex_groups.replace(",", ",0x") + ","
-    width = WORDS_PER_LINE * 19  # "0x" + 16 digits + ","
-    return "\t\t" + "\n\t\t".join([text[i:i + width] for i in range(0, len(text), width)])
+def _escaped(chunk: bytes) -> list[str]:
+    """Each byte as the shortest C text for it in a string literal: printable ASCII as itself
+    (but the quote, the backslash and ``?``, which could start a trigraph), the rest as octal,
+    three digits only when an octal digit follows."""
+    out = []
+    n = len(chunk)
+    for i, b in enumerate(chunk):
+        if 0x20 <= b < 0x7F and b not in (0x22, 0x5C, 0x3F):
+            out.append(chr(b))
+        elif i + 1 < n and 0x30 <= chunk[i + 1] <= 0x37:
+            out.append(f"\\{b:03o}")
+        else:
+            out.append(f"\\{b:o}")
+    return out
 
 
-def elf_words(data: bytes) -> tuple[int, str, str]:
-    """(word count, little-endian rows, big-endian rows) of ``data`` as 64-bit words."""
-    from array import array
+def elf_rows(data: bytes) -> tuple[int, int, Code]:
+    """(row count, bytes in the last row, the rows as initialiser lines) of ``data`` as string
+    literals of at most :data:`ROW` bytes, each written over lines of :data:`LINE` characters."""
+    rows = []
+    for start in range(0, max(len(data), 1), ROW):
+        lines, cur = [], ""
+        for piece in _escaped(data[start:start + ROW]):
+            if len(cur) + len(piece) > LINE:
+                lines.append(cur)
+                cur = ""
+            cur += piece
+        lines.append(cur)
+        rows.append('\t\t"' + '"\n\t\t"'.join(lines) + '",')
+    last = len(data) - (len(rows) - 1) * ROW
+    return len(rows), last, trusted("\n".join(rows))
 
-    pad = -len(data) % 8 if data else 8  # C has no zero-length arrays
-    padded = data + b"\0" * pad
-    be = padded.hex(",", 8)
-    words = array("Q")
-    words.frombytes(padded)
-    words.byteswap()  # each word's bytes reversed: the value's digits for a little-endian host
-    le = words.tobytes().hex(",", 8)
-    return len(padded) // 8, trusted(_lines(le)), trusted(_lines(be))
 
-
-def generate_with_warnings(obj, name: str | None = None, types: bool = False) -> tuple[str, list[str]]:
+def generate_with_warnings(obj, name: str | None = None, types: bool = False,
+                           data: bytes | None = None) -> tuple[str, list[str]]:
+    """The header and its warnings; ``data``: the bytes to embed instead of the object's own
+    (the object without its DWARF, for ``--strip-debug``)."""
     from bpfinspect.skel.bound import check_output
     model = build_model(obj, name=name, types=types)
-    n_words, le_rows, be_rows = elf_words(model.data)
-    text = render("skel_c.h.j2", s=model, elf_words=n_words, le_rows=le_rows, be_rows=be_rows)
+    if data is not None:
+        model.data = data
+    n_rows, last, text_rows = elf_rows(model.data)
+    text = render("skel_c.h.j2", s=model, elf_rows=n_rows, elf_row=ROW, elf_last=last, elf_text=text_rows)
     check_output(text, obj.data, "C skeleton")
     return text, model.warnings
 

@@ -92,7 +92,7 @@ def build_model(obj, name: str | None = None, types: bool = False) -> SkelModel:
     # The text grows with the object; only BTF can make it grow faster: every declaration and
     # the definitions are charged what they will take at least before they are printed.
     budget = Budget(obj.data, "C skeleton")
-    budget.charge(2 * 19 * (len(obj.data) // 8 + 1))   # the object, as two tables of hex words
+    budget.charge(len(obj.data) + len(obj.data) // 76)   # the object, as string rows: a byte or more per byte
     typer = typer_cxx = None
     if obj.btf is not None:
         from bpfinspect.skel.c_types import Types

@@ -68,7 +68,8 @@ def class_name_for(object_name: str) -> str:
     return name
 
 
-def generate(obj, *, types=(), module_name: str | None = None, name: str | None = None) -> str:
+def generate(obj, *, types=(), module_name: str | None = None, name: str | None = None,
+             data: bytes | None = None) -> str:
     """The source of a Python skeleton module for ``obj`` (a :class:`bpfinspect.obj.BpfObject`)."""
     from bpfinspect.btf import Kind
     from bpfinspect.btf.ctypes_layout import CtypesLayout
@@ -153,7 +154,8 @@ def generate(obj, *, types=(), module_name: str | None = None, name: str | None 
     progs = [{"member": progs_scope.take(p.name), "name": p.name, "section": p.section,
               "auto_attach": p.spec.auto_attach} for p in obj.programs if not p.is_subprog]
 
-    b64 = base64.b64encode(obj.data).decode("ascii")
+    embedded = obj.data if data is None else data  # --strip-debug: the object without its DWARF
+    b64 = base64.b64encode(embedded).decode("ascii")
     elf_lines = [q.literal(b64[i:i + LINE]) for i in range(0, len(b64), LINE)] or [q.literal("")]
     export_list = [class_name]
     for n in exports:
@@ -170,8 +172,8 @@ def generate(obj, *, types=(), module_name: str | None = None, name: str | None 
         regen=q.doc_text(regen),
         usage=_usage(module_name, class_name, datasecs, maps),
         members=_members_doc(datasecs, maps, progs),
-        elf_lines=elf_lines, elf_size=len(obj.data),
-        elf_sha256=q.literal(hashlib.sha256(obj.data).hexdigest()),
+        elf_lines=elf_lines, elf_size=len(embedded),
+        elf_sha256=q.literal(hashlib.sha256(embedded).hexdigest()),
         damaged=q.literal(f"{module_name}: the embedded BPF object is damaged"),
         types_source=q.trusted(types_source),
         data_sections=[q.trusted(f"({q.literal(d['member'])}, {q.literal(d['section'])}, "

@@ -93,7 +93,11 @@ def record_types(ts: TypeSource) -> dict[str, RecordType]:
     for name in ts.overrides:
         m = obj.map(name)
         if m is None:
-            raise UsageError(f"--type {name}=...: the object has no map {name!r}", path=ts.path)
+            from bpfinspect.suggest import did_you_mean
+
+            have = [m.name for m in obj.maps]
+            raise UsageError(f"--type {name}=...: the object has no map {name!r}"
+                             + (did_you_mean(name, have) or f" (maps: {', '.join(have) or 'none'})"), path=ts.path)
         if name not in names:
             raise UsageError(f"--type {name}=...: map {name!r} is a {m.type} map, not a ring buffer or perf "
                              "event array", path=ts.path)

@@ -64,6 +64,32 @@ def find_named(table: Table, name: str, *, c_roots: bool = False) -> list[int]:
     return found
 
 
+def func_ids(table: Table) -> dict[str, int]:
+    """Name -> id of every FUNC of the table (the first of a name), for calling kfuncs by name."""
+    from bpfinspect.btf.kinds import Kind
+
+    w, pos, strs, kk = table.w, table.pos, table.strs.load_all(), table.kind
+    out: dict[str, int] = {}
+    func = int(Kind.FUNC)
+    for tid in range(table.start_id, table.count + 1):
+        if kk[tid] == func:
+            off = w[pos[tid]]
+            if off:
+                out.setdefault(strs[off], tid)
+    return out
+
+
+def type_names(table: Table) -> set[str]:
+    """The names the table's types carry (to suggest one for a mistyped name)."""
+    w, pos, strs = table.w, table.pos, table.strs.load_all()
+    names = set()
+    for tid in range(table.start_id, table.count + 1):
+        off = w[pos[tid]]
+        if off:
+            names.add(strs[off])
+    return names
+
+
 def raw(btf, ids=None, table: Table | None = None) -> str:
     from bpfinspect.btf.raw import raw_text
     return raw_text(btf, ids, table=table)
@@ -105,9 +131,9 @@ def write_text(text: str | bytes, fmt: str, stream=None) -> None:
     """Print ``text`` (str, or the bytes of it): highlighted on a terminal when small, else the
     exact bytes."""
     stream = stream or sys.stdout
-    if len(text) <= _HIGHLIGHT_LIMIT and _isatty(stream):
-        from bpfinspect.views.table import use_rich
-        if use_rich(stream):
+    if len(text) <= _HIGHLIGHT_LIMIT:
+        from bpfinspect.views.term import use_color
+        if use_color(stream):
             if type(text) is bytes:
                 text = text.decode("utf-8", "surrogateescape")
             _write_rich(text, fmt, stream)
@@ -122,16 +148,9 @@ def write_text(text: str | bytes, fmt: str, stream=None) -> None:
         stream.write(text if type(text) is str else text.decode("utf-8", "surrogateescape"))
 
 
-def _isatty(stream) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
 def _write_rich(text: str, fmt: str, stream) -> None:
-    from rich.console import Console
-    console = Console(file=stream, highlight=False, soft_wrap=True)
+    from bpfinspect.views.term import console as make_console
+    console = make_console(stream, highlight=False, soft_wrap=True)
     if fmt == "c":
         from rich.syntax import Syntax
         console.print(Syntax(text, "c", theme="ansi_dark", background_color="default", tab_size=8), end="")

@@ -102,8 +102,12 @@ def build_listing(obj, *, section: str | None = None, prog: str | None = None,
     elif section is not None:
         sections = [s for s in sections if s.name == section]
         if not sections:
-            names = ", ".join(s.name for s in _exec_sections(obj)) or "none"
-            raise UsageError(f"no code section {section!r} (code sections: {names})", path=obj.path)
+            from bpfinspect.suggest import did_you_mean
+
+            have = [s.name for s in _exec_sections(obj)]
+            raise UsageError(f"no code section {section!r}" + (did_you_mean(section, have) or
+                                                                f" (code sections: {', '.join(have) or 'none'})"),
+                             path=obj.path)
 
     entries: list[Entry] = []
     notes: dict = {}
@@ -256,37 +260,45 @@ def _global_note(obj, r) -> dict:
         if var is not None:
             var_name, offset = var.name, offset - var.offset
     note = {"kind": "global", "section": section, "offset": r.target_offset}
+    text = _string_in(obj, section, offset, var_name)
+    if text is not None:  # a string constant: shown as the C string (bpf_printk's format...)
+        from bpfinspect.quote.c import readable_string
+
+        note["string"] = text.decode("utf-8")
+        shown = readable_string(text, limit=STRING_NOTE_LIMIT)
     if var_name is not None:
         note["name"] = var_name
         note["text"] = "global " + (f"{var_name}+{offset:#x}" if offset else var_name)
+        if text is not None:  # a macro's hidden array (bpf_printk's ____fmt) is only its text
+            note["text"] = shown if var_name.rsplit(".", 1)[-1].startswith("____") else f"{note['text']} {shown}"
         return note
     note["text"] = "global " + (f"{section}+{offset:#x}" if offset else section)
-    dsec = obj.datasec(section)
-    blob = dsec.initial if dsec is not None else None
-    if blob is not None and section.startswith(".rodata.str") and 0 <= offset < len(blob):
-        end = blob.find(b"\0", offset)
-        s = blob[offset:end if end >= 0 else len(blob)].decode("utf-8", "replace")
-        if len(s) > 40:
-            s = s[:37] + "..."
-        note["string"] = s
-        note["text"] += " " + _c_string(s)
+    if text is not None:
+        note["text"] += " " + shown
     return note
 
 
-def _c_string(s: str) -> str:
-    out = []
-    for ch in s:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ord(ch) < 0x20:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
+# a string note shows this many characters at most (the JSON "string" has all of it)
+STRING_NOTE_LIMIT = 120
+
+
+def _string_in(obj, section: str, offset: int, var_name: str | None) -> bytes | None:
+    """The C string a load of ``section+offset`` points to: in a string pool (.rodata.str*), or a
+    read-only char array variable (the ``____fmt`` of bpf_printk, a ``const char[]``)."""
+    if not section.startswith(".rodata"):
+        return None
+    dsec = obj.datasec(section)
+    blob = dsec.initial if dsec is not None else None
+    if blob is None:
+        return None
+    from bpfinspect.quote.c import is_char_array, string_at
+
+    if section.startswith(".rodata.str") or var_name is None:
+        return string_at(blob, offset) if section.startswith(".rodata.str") else None
+    var = next((v for v in dsec.variables if v.name == var_name), None)
+    if var is None or not is_char_array(var.type):
+        return None
+    return string_at(blob[:var.offset + var.size], var.offset + offset)
 
 
 _DISK_CACHE: dict = {}
@@ -543,10 +555,16 @@ def write_human(listing: Listing, stream, color: bool) -> None:
 def _write_rich(listing: Listing, stream) -> None:
     import re
 
-    from rich.console import Console
     from rich.text import Text
 
-    console = Console(file=stream, highlight=False, soft_wrap=True)
+    from bpfinspect.views.term import console as make_console
+
+    from rich.table import Table as RTable
+
+    # lines wider than the screen wrap between words (source lines at the margin, an
+    # instruction's notes under its text), never cut mid-word by the terminal
+    console = make_console(stream, highlight=False)
+    width = console.width
     reg = re.compile(r"\b[rw](?:10|[0-9])\b")
     num = re.compile(r"[-+]?0x[0-9a-f]+")
     lab = re.compile(r"<[^>]*>")
@@ -554,7 +572,7 @@ def _write_rich(listing: Listing, stream) -> None:
         if kind == "header":
             console.print(Text(item, style="bold underline"))
         elif kind == "source":
-            console.print(Text(item, style="italic blue"))
+            console.print(Text(item, style="italic blue"), overflow="fold")
         elif kind == "label":
             console.print(Text(item, style="bold yellow"))
         elif kind == "blank":
@@ -572,4 +590,15 @@ def _write_rich(listing: Listing, stream) -> None:
             line.append_text(body)
             if note:
                 line.append(" ; " + note, style="bold red" if bad else "green")
-            console.print(line)
+            if line.cell_len <= width:
+                console.print(line, soft_wrap=True)
+                continue
+            rest = Text()
+            rest.append_text(body)
+            if note:
+                rest.append(" ; " + note, style="bold red" if bad else "green")
+            grid = RTable.grid(padding=(0, 2, 0, 0))
+            grid.add_column(no_wrap=True)
+            grid.add_column(overflow="fold")
+            grid.add_row(Text(col, style="dim"), rest)
+            console.print(grid)

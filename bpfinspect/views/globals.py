@@ -7,6 +7,21 @@ from bpfinspect.views.jsonout import SCHEMA
 from bpfinspect.views.table import Block, Table
 
 PREVIEW = 16
+STRING_PREVIEW = 80
+
+
+def _string(v, dwarf: dict) -> str | None:
+    """The text of a char array variable whose initial bytes are a C string (then NULs), else None."""
+    if v.initial is None:
+        return None
+    from bpfinspect.quote.c import is_char_array, string_at
+
+    if not is_char_array(v.type or dwarf.get(v.name)):
+        return None
+    data = string_at(v.initial)
+    if data is None or v.initial[len(data):].strip(b"\0"):
+        return None
+    return data.decode("utf-8")
 
 
 def _var_types(obj: BpfObject, source) -> dict[str, str]:
@@ -35,7 +50,8 @@ def to_json(obj: BpfObject, source=None) -> dict:
              "variables": [
                  {"name": v.name, "offset": v.offset, "size": v.size, "type": v.type or dwarf.get(v.name),
                   "linkage": v.linkage,
-                  "initial": v.initial.hex() if v.initial is not None else None}
+                  "initial": v.initial.hex() if v.initial is not None else None,
+                  "string": _string(v, dwarf)}
                  for v in d.variables]}
             for d in obj.datasecs
         ],
@@ -51,8 +67,12 @@ def blocks(obj: BpfObject, source=None) -> list[Block]:
                   title=f"{d.name} ({d.size} bytes, map {d.map_name})", right=frozenset({"Offset", "Size"}),
                   styles={"Name": "bold", "Type": "green"})
         for v in d.variables:
+            text = _string(v, dwarf)
             if v.initial is None:
                 init = ""
+            elif text is not None:  # a char array holding a string: shown as the C string
+                from bpfinspect.quote.c import readable_string
+                init = readable_string(text.encode("utf-8"), limit=STRING_PREVIEW)
             else:
                 init = v.initial[:PREVIEW].hex() + ("…" if len(v.initial) > PREVIEW else "")
             t.rows.append([str(v.offset), str(v.size), v.name, v.type or dwarf.get(v.name) or "?", v.linkage, init])

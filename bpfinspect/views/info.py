@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bpfinspect.obj import BpfObject
 from bpfinspect.views.jsonout import SCHEMA
-from bpfinspect.views.table import Block, Fields, Table, Text
+from bpfinspect.views.table import Block, Fields, Table, Text, plural
 
 
 def to_json(obj: BpfObject) -> dict:
@@ -54,9 +54,10 @@ def blocks(obj: BpfObject) -> list[Block]:
         e = d["btf_ext"]
         items.append(("BTF.ext", f"{e['func_info']} func_info, {e['line_info']} line_info, {e['core_relos']} CO-RE"))
     items.append(("DWARF", "yes" if d["debug_info"] else "no (stripped)"))
-    items.append(("programs", str(len(d["programs"])) + (f" + {len(d['subprograms'])} subprograms" if d["subprograms"] else "")))
+    items.append(("programs", str(len(d["programs"]))
+                  + (f" + {plural(len(d['subprograms']), 'subprogram')}" if d["subprograms"] else "")))
     items.append(("maps", str(len(d["maps"]))))
-    items.append(("globals", ", ".join(f"{x['name']} ({x['size']} B, {x['variables']} vars)" for x in d["datasecs"]) or "none"))
+    items.append(("globals", ", ".join(f"{x['name']} ({x['size']} B, {plural(x['variables'], 'var')})" for x in d["datasecs"]) or "none"))
     ext_counts: dict[str, int] = {}
     for e in obj.externs:
         ext_counts[e.kind] = ext_counts.get(e.kind, 0) + 1
@@ -64,19 +65,19 @@ def blocks(obj: BpfObject) -> list[Block]:
     core = d["btf_ext"]["core_relos"] if d["btf_ext"] else 0
     items.append(("relocations", f"{d['relocations']} ELF, {core} CO-RE"))
     out: list[Block] = [Fields(items, title="summary")]
-    t = Table(["Program", "Type", "Target", "Insns"], title="programs", right=frozenset({"Insns"}),
+    progs = [p for p in obj.functions if not p.is_subprog]
+    t = Table(["Program", "Type", "Target", "Insns"], title=plural(len(progs), "program"), right=frozenset({"Insns"}),
               styles={"Program": "bold", "Type": "green"})
     for p in obj.functions:
         if p.is_subprog:
             continue
         t.rows.append([p.name, p.type or "unknown", (p.spec.target or "") if p.spec else "", str(p.insns)])
     out.append(t)
-    if obj.maps:
-        m = Table(["Map", "Type", "Key/Value", "Max entries"], title="maps", right=frozenset({"Max entries"}),
-                  styles={"Map": "bold", "Type": "green"})
-        for x in obj.maps:
-            m.rows.append([x.name, x.type, f"{x.key_size}/{x.value_size}", str(x.max_entries)])
-        out.append(m)
+    m = Table(["Map", "Type", "Key/Value", "Max entries"], title=plural(len(obj.maps), "map"),
+              right=frozenset({"Max entries"}), styles={"Map": "bold", "Type": "green"})
+    for x in obj.maps:
+        m.rows.append([x.name, x.type, f"{x.key_size}/{x.value_size}", str(x.max_entries)])
+    out.append(m)
     for w in obj.warnings:
         out.append(Text(f"warning: {w}", style="yellow"))
     return out

@@ -32,7 +32,7 @@ def blocks(report, *, verbose: bool = False, tail: int = DEFAULT_TAIL) -> list:
     n_ok = sum(1 for p in selected if p.loaded)
     summary = f"{n_ok}/{len(selected)} program(s) loaded"
     if report.strategy == "isolated":
-        summary += " (the whole object was rejected; each program was then loaded alone)"
+        summary += " (the whole object was rejected; the programs were then loaded in halves, down to each rejected one alone)"
     out.append(Fields([("object", report.object_name), ("path", report.path or "-"),
                        ("libbpf", report.libbpf), ("verdict", summary)]))
     progs = Table(["PROGRAM", "VERDICT", "TYPE", "INSNS", "XLATED", "JITED", "VERIFIED", "ID", "SECTION"],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bpfinspect.obj import BpfObject, Map
 from bpfinspect.views.jsonout import SCHEMA
-from bpfinspect.views.table import Block, Table
+from bpfinspect.views.table import Block, Table, plural
 
 
 def map_json(m: Map, types: "_Types | None" = None) -> dict:
@@ -65,7 +65,7 @@ def _flags(v: int) -> str:
 def blocks(obj: BpfObject, source=None) -> list[Block]:
     types = _Types(obj, source)
     t = Table(["Name", "Type", "Key", "Value", "Max entries", "Flags", "Pinning", "Section", "Details"],
-              title=f"{obj.path}: {len(obj.maps)} maps", right=frozenset({"Max entries"}),
+              title=f"{obj.path}: {plural(len(obj.maps), 'map')}", right=frozenset({"Max entries"}),
               styles={"Name": "bold", "Type": "green"})
     for m in obj.maps:
         key_type, value_type = types.kv(m)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bpfinspect.obj import BpfObject, Program
 from bpfinspect.views.jsonout import SCHEMA
-from bpfinspect.views.table import Block, Table
+from bpfinspect.views.table import Block, Table, plural
 
 
 def program_json(p: Program) -> dict:
@@ -14,6 +14,8 @@ def program_json(p: Program) -> dict:
         "section": p.section,
         "type": spec.prog_type if spec else None,
         "attach_type": spec.attach_type if spec else None,
+        "attach_kind": spec.attach_kind if spec else None,
+        "retprobe": spec.retprobe if spec else None,
         "target": spec.target if spec else None,
         "sleepable": bool(spec.sleepable) if spec else False,
         "autoload": bool(spec.autoload) if spec else False,
@@ -84,8 +86,8 @@ def _uprobe_text(t) -> str:
 def blocks(obj: BpfObject, *, uprobes: dict | None = None) -> list[Block]:
     uprobes = uprobes or {}
     progs = [p for p in obj.programs if not p.is_subprog]
-    t = Table(["Name", "Section", "Type", "Target", "Insns", "Flags", "Maps", "Helpers / kfuncs"],
-              title=f"{obj.path}: {len(progs)} programs", right=frozenset({"Insns"}),
+    t = Table(["Name", "Section", "Type", "Kind", "Target", "Insns", "Flags", "Maps", "Helpers / kfuncs"],
+              title=f"{obj.path}: {plural(len(progs), 'program')}", right=frozenset({"Insns"}),
               styles={"Name": "bold", "Type": "green", "Maps": "cyan", "Helpers / kfuncs": "magenta"})
     for p in progs:
         spec = p.spec
@@ -100,16 +102,17 @@ def blocks(obj: BpfObject, *, uprobes: dict | None = None) -> list[Block]:
             if spec.error:
                 flags.append(spec.error)
         calls = list(p.helpers) + [f"{k} (kfunc)" for k in p.kfuncs]
+        kind = (spec.attach_kind or "") if spec else ""
         target = (spec.target or "") if spec else ""
         if p.name in uprobes:
             target = _uprobe_text(uprobes[p.name])
-        t.rows.append([p.name, p.section, _attach(p), target, str(p.insns),
+        t.rows.append([p.name, p.section, _attach(p), kind, target, str(p.insns),
                        ", ".join(flags), ", ".join(p.maps), ", ".join(calls)])
     out: list[Block] = [t]
     subs = [p for p in obj.programs if p.is_subprog]
     if subs:
         s = Table(["Name", "Section", "Offset", "Insns", "Linkage", "Calls", "Maps", "Helpers / kfuncs"],
-                  title=f"{len(subs)} subprograms", right=frozenset({"Offset", "Insns"}), styles={"Name": "bold"})
+                  title=plural(len(subs), "subprogram"), right=frozenset({"Offset", "Insns"}), styles={"Name": "bold"})
         for p in subs:
             calls = list(p.helpers) + [f"{k} (kfunc)" for k in p.kfuncs]
             s.rows.append([p.name, p.section, str(p.offset // 8), str(p.insns), p.linkage, ", ".join(p.subprograms),

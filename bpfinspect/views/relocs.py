@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bpfinspect.obj import BpfObject
 from bpfinspect.views.jsonout import SCHEMA
-from bpfinspect.views.table import Block, Table
+from bpfinspect.views.table import Block, Table, plural
 
 
 def to_json(obj: BpfObject) -> dict:
@@ -26,7 +26,7 @@ def to_json(obj: BpfObject) -> dict:
 
 def blocks(obj: BpfObject) -> list[Block]:
     t = Table(["Section", "Insn", "Kind", "Target", "Symbol", "ELF type"],
-              title=f"{obj.path}: {len(obj.relocs)} relocations", right=frozenset({"Insn"}),
+              title=f"{obj.path}: {plural(len(obj.relocs), 'relocation')}", right=frozenset({"Insn"}),
               styles={"Kind": "cyan", "Target": "bold"})
     for r in obj.relocs:
         target = r.target
@@ -37,7 +37,7 @@ def blocks(obj: BpfObject) -> list[Block]:
         where = str(r.insn_index) if r.kind not in ("map_slot", "struct_ops_prog", "data_pointer") else f"+{r.offset}"
         t.rows.append([r.section, where, r.kind, target, r.symbol, r.elf_type_name])
     out: list[Block] = [t]
-    c = Table(["Section", "Insn", "Kind", "Relocation"], title=f"{len(obj.core_relos)} CO-RE relocations",
+    c = Table(["Section", "Insn", "Kind", "Relocation"], title=plural(len(obj.core_relos), "CO-RE relocation"),
               right=frozenset({"Insn"}), styles={"Kind": "magenta"})
     for cr in obj.core_relos:
         c.rows.append([cr.section, str(cr.insn_index), cr.kind, cr.text])

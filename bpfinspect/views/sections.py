@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bpfinspect.obj import BpfObject
 from bpfinspect.views.jsonout import SCHEMA
-from bpfinspect.views.table import Block, Table
+from bpfinspect.views.table import Block, Table, plural
 
 
 def to_json(obj: BpfObject) -> dict:
@@ -23,7 +23,7 @@ def to_json(obj: BpfObject) -> dict:
 
 def blocks(obj: BpfObject) -> list[Block]:
     t = Table(["Idx", "Name", "Type", "Flags", "Size", "Offset", "Kind", "Program type"],
-              title=f"{obj.path}: {len(obj.sections) - 1} sections", right=frozenset({"Idx", "Size", "Offset"}),
+              title=f"{obj.path}: {plural(len(obj.sections) - 1, 'section')}", right=frozenset({"Idx", "Size", "Offset"}),
               styles={"Name": "bold", "Kind": "cyan", "Program type": "green"}, nowrap=frozenset({"Name"}))
     for s in obj.sections:
         if s.index == 0:

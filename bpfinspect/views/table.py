@@ -41,14 +41,18 @@ class Text:
 Block = Table | Fields | Text
 
 
+def plural(n: int, noun: str, nouns: str | None = None) -> str:
+    """``"1 program"``, ``"2 programs"``, ``"no programs"``."""
+    if n == 1:
+        return f"1 {noun}"
+    return f"{'no' if n == 0 else n} {nouns or noun + 's'}"
+
+
 def use_rich(stream=None) -> bool:
-    stream = stream or sys.stdout
-    if os.environ.get("BPFINSPECT_PLAIN"):
-        return False
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
+    """The terminal layout for ``stream`` (see :mod:`bpfinspect.views.term`)?"""
+    from bpfinspect.views import term
+
+    return term.terminal_layout(stream or sys.stdout)
 
 
 def render(blocks: list[Block], stream=None) -> None:
@@ -72,6 +76,9 @@ def render_plain(blocks: list[Block]) -> str:
             width = max((len(k) for k, _ in b.items), default=0)
             for k, v in b.items:
                 out.append(f"{k + ':':<{width + 1}} {v}".rstrip())
+        elif not b.rows:  # nothing to list: the title says so in a sentence ("x.o: no maps")
+            if b.title:
+                out.append(b.title)
         else:
             if b.title:
                 out.append(b.title)
@@ -90,17 +97,22 @@ def render_plain(blocks: list[Block]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _render_rich(blocks: list[Block], stream, width: int | None = None) -> None:
+def _render_rich(blocks: list[Block], stream, width: int | None = None, color: bool | None = None) -> None:
     from rich import box
-    from rich.console import Console
     from rich.table import Table as RTable
 
-    console = Console(file=stream, highlight=False, width=width, force_terminal=True)
+    from bpfinspect.views import term
+
+    if color is None:
+        color = term.use_color(stream)
+    console = term.console_class()(file=stream, highlight=False, width=width or term.width(stream), force_terminal=color,
+                      no_color=False, color_system=("auto" if term.isatty(stream) else "standard") if color else None)
     for i, b in enumerate(blocks):
         if i:
             console.print()
         if isinstance(b, Text):
-            console.print(b.text.rstrip("\n"), style=b.style, markup=False, soft_wrap=True)
+            # wrapped between words at the terminal's width; only a word longer than a line is cut
+            console.print(b.text.rstrip("\n"), style=b.style, markup=False, overflow="fold")
         elif isinstance(b, Fields):
             t = RTable(box=None, show_header=False, title=b.title, title_justify="left", title_style="bold")
             t.add_column(style="bold cyan", no_wrap=True)
@@ -108,16 +120,22 @@ def _render_rich(blocks: list[Block], stream, width: int | None = None) -> None:
             for k, v in b.items:
                 t.add_row(k, v)
             console.print(t)
-        elif b.records_when_wide and _natural_width(b) > 1.25 * console.width:  # wrapping would shred every cell
-            _render_records(console, b)
+        elif not b.rows:  # nothing to list: the title says so in a sentence ("x.o: no maps")
+            if b.title:
+                console.print(b.title, style="bold", markup=False, overflow="fold")
         else:
+            widths = _fit_widths(b, console.width)
+            if widths is None and b.records_when_wide:  # the columns would have to cut words
+                _render_records(console, b)
+                continue
             t = RTable(box=box.SIMPLE_HEAD, title=b.title, title_justify="left", title_style="bold",
                        header_style="bold")
             for i, c in enumerate(b.columns):
                 # the first column names the row: never wrapped; the others wrap between words
-                # (lists are ", "-separated) and fold only words longer than their column
+                # (lists are ", "-separated), at widths that keep every word whole
                 t.add_column(c, justify="right" if c in b.right else "left", style=b.styles.get(c),
-                             no_wrap=i == 0 or c in b.nowrap, overflow="fold")
+                             no_wrap=i == 0 or c in b.nowrap, overflow="fold",
+                             width=widths[i] if widths else None)
             for row in b.rows:
                 t.add_row(*row)
             console.print(t)
@@ -132,15 +150,39 @@ def _widths(b: Table) -> list[int]:
     return widths
 
 
-def _natural_width(b: Table) -> int:
-    """Width of the table with no cell wrapped (rich's SIMPLE_HEAD: 3 columns of padding each)."""
-    widths = _widths(b)
-    return sum(widths) + 3 * len(widths) + 1
+def _fit_widths(b: Table, width: int) -> list[int] | None:
+    """Column widths for the table in ``width`` terminal columns with no word cut: each column at
+    least its longest word (the first and never-wrapped columns whole), the room left shared in
+    proportion to what each column would need to show its cells on one line.  None when even the
+    narrowest such layout is too wide.  (rich's own fitting may fold words where a layout without
+    folds exists.)"""
+    n = len(b.columns)
+    room = width - (3 * n + 1)  # SIMPLE_HEAD: a padding column either side, a separator, two edges
+    least, most = [], []
+    for j, c in enumerate(b.columns):
+        whole = j == 0 or c in b.nowrap
+        cells = [c] + [row[j] for row in b.rows]
+        most.append(max(len(x) for x in cells))
+        least.append(most[-1] if whole else max((len(w) for x in cells for w in x.split()), default=1))
+    extra = room - sum(least)
+    if extra < 0:
+        return None
+    want = [m - lo for m, lo in zip(most, least)]
+    if sum(want) <= extra:
+        return most
+    share = [extra * w // sum(want) for w in want]
+    left = extra - sum(share)
+    for j in sorted(range(n), key=lambda j: want[j] - share[j], reverse=True)[:left]:
+        share[j] += 1
+    return [lo + sh for lo, sh in zip(least, share)]
 
 
 def _render_records(console, b: Table) -> None:
     """A table too wide for the terminal: one record per row, a field per line, headed by the
-    row's name (the first never-wrapped column, or the first column)."""
+    row's name (the first never-wrapped column, or the first column).  Each value wraps between
+    words inside its own column, beside its label, so no line is wider than the terminal."""
+    from rich.table import Table as RTable
+
     if b.title:
         console.print(b.title, style="bold", markup=False)
     key = next((j for j, c in enumerate(b.columns) if c in b.nowrap), 0)
@@ -148,9 +190,19 @@ def _render_records(console, b: Table) -> None:
     width = max((len(b.columns[j]) for j in others), default=0)
     for row in b.rows:
         console.print(row[key], style="bold " + (b.styles.get(b.columns[key]) or ""), markup=False,
-                      highlight=False)
+                      highlight=False, overflow="fold")
+        grid = RTable.grid(padding=(0, 1, 0, 0), pad_edge=False)
+        grid.add_column(no_wrap=True, width=1)
+        grid.add_column(style="cyan", no_wrap=True, width=width + 1)
+        grid.add_column(overflow="fold")
         for j in others:
             if row[j]:
                 col = b.columns[j]
-                console.print(f"  {col + ':':<{width + 1}} ", end="", style="cyan", markup=False, highlight=False)
-                console.print(row[j], style=b.styles.get(col), markup=False, highlight=False)
+                grid.add_row("", col + ":", _styled(row[j], b.styles.get(col)))
+        console.print(grid)
+
+
+def _styled(text: str, style: str | None):
+    from rich.text import Text as RText
+
+    return RText(text, style=style or "")

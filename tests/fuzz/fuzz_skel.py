@@ -64,7 +64,7 @@ _OWN_DIRECTIVES = re.compile(
 
 def _without_words(text: str) -> str:
     """The text without the table of the object's bytes (numbers only, the bulk of it)."""
-    start = text.find("static const unsigned long long elf[")
+    start = text.find("static const char rows[")
     end = text.find("\n\t};", start)
     return text if start < 0 or end < 0 else text[:start] + text[end:]
 
