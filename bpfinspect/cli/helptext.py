@@ -140,6 +140,49 @@ examples:
   sudo bpfinspect load x.bpf.o
   sudo bpfinspect load x.bpf.o --prog handle_exec -v
   sudo bpfinspect load x.bpf.o --attach --json"""),
+    "run": (
+        "Load a BPF object, attach its programs and watch them work until Ctrl-C, --duration or --count: "
+        "bpf_printk lines, ring-buffer and perf-buffer records decoded with their record type, then at exit "
+        "every map (log2 histograms drawn), the data-section variables and each program's run count and "
+        "time; everything is detached and unloaded, on Ctrl-C and errors too.",
+        """\
+Privileges: root, or CAP_BPF with CAP_PERFMON (tracing) or CAP_NET_ADMIN (XDP, tc), and tracefs
+for printk, tracepoints and probes.  Ctrl-C is the normal way to stop a run (exit 0).
+
+Exit status: 0 a normal stop (Ctrl-C, --duration, --count); 1 a program failed to load or
+attach (after showing what did); 2 bad input or usage; 3 no privilege, no tracefs, no kprobe
+support, no BTF where it is needed.  With --json: JSON Lines, one record per line ("start",
+"attach", "printk", "event", "map", "globals", "stats", "end").
+
+examples:
+  sudo bpfinspect run bootstrap.bpf.o
+  sudo bpfinspect run x.bpf.o --attach handle=/bin/bash:readline --duration 10
+  sudo bpfinspect run xdp.bpf.o --iface eth0 --json"""),
+    "budget": (
+        "What each program asks of the verifier, from the object alone: the stack of every function and "
+        "the deepest call chain as the kernel adds frames, tail calls under caller frames, instructions in "
+        "all and along the longest path, loops and whether a constant bounds them, and warnings against "
+        "the kernel's limits (512 bytes of stack, 8 frames, 1M instructions).",
+        """\
+Columns: Stack (bytes along the deepest chain, frames rounded as the JIT rounds them; 32-byte
+rounding with --interpreter), Peak in (the function where it peaks), Frames, Tail calls, Insns
+(what libbpf loads), Longest path, Loops, Warnings.
+
+examples:
+  bpfinspect budget x.bpf.o
+  bpfinspect budget x.bpf.o --prog handle_exec --json"""),
+    "diff": (
+        "Compare two builds of a BPF object (a compiler upgrade, a refactor, a header bump) as code, not "
+        "bytes: each program and the subprograms it reaches, with the source lines and instruction hunks "
+        "that changed; maps, globals, the layouts of the types they hold, CO-RE relocations, helpers and "
+        "the license.",
+        """\
+Exit status: 0 the builds are equivalent; 1 they differ; 2 bad input or usage; 3 an environment
+problem.
+
+examples:
+  bpfinspect diff old/x.bpf.o new/x.bpf.o
+  bpfinspect diff a.bpf.o b.bpf.o --prog handle_exec --json"""),
     "expand": (None, """\
 examples:
   bpfinspect expand minimal.bpf.c
