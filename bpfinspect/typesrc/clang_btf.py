@@ -1,0 +1,237 @@
+"""C headers as BTF: the types a header declares, laid out by clang for ``-target bpf``.
+
+This module runs inside the sandboxed child process of :mod:`.headers` (libclang parses
+whatever a header asks for).  It turns the translation unit into a BTF type table with
+:class:`~bpfinspect.btf.writer.BtfBuilder`, so that types from headers reach the declarator,
+the layout engine and the ctypes layouts exactly as the object's own BTF does:
+
+* the roots are the structs, unions, enums, typedefs and variables (as VARs) declared at file scope in the named
+  files themselves (not in what they include: a ``vmlinux.h`` is not copied), and every
+  type they refer to comes along;
+* sizes, member offsets and bitfield widths are clang's for the BPF target
+  (``long double`` is 8 bytes there, as in the object);
+* integers keep clang's spelling (``unsigned int``, ``long``), typedefs their name,
+  anonymous records stay anonymous; a type BTF has no word for (vectors, ``_Complex``,
+  atomics) becomes a byte array of its size;
+* the walk is bounded (:data:`MAX_TYPES` types, :data:`MAX_DEPTH` levels).
+
+The result is JSON-safe: the raw BTF (base64), and for each record, enum or typedef
+where it is declared (``file:line``).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+
+from bpfinspect.btf import Kind
+from bpfinspect.btf.kinds import INT_BOOL, INT_CHAR, INT_SIGNED
+from bpfinspect.btf.writer import BtfBuilder
+from bpfinspect.errors import MalformedInput
+
+MAX_TYPES = 200_000
+MAX_DEPTH = 200
+
+
+class _Converter:
+    def __init__(self, ci, tu) -> None:
+        self.ci = ci
+        self.tu = tu
+        self.out = BtfBuilder()
+        self.ids: dict[str, int] = {}          # clang's canonical spelling/usr -> id
+        self.where: dict[int, str] = {}
+        self._int_index = 0
+        TK = ci.TypeKind
+        self._ints = {
+            TK.BOOL: ("_Bool", INT_BOOL), TK.CHAR_U: ("char", 0), TK.UCHAR: ("unsigned char", 0),
+            TK.CHAR16: ("char16_t", 0), TK.CHAR32: ("char32_t", 0), TK.USHORT: ("unsigned short", 0),
+            TK.UINT: ("unsigned int", 0), TK.ULONG: ("unsigned long", 0), TK.ULONGLONG: ("unsigned long long", 0),
+            TK.UINT128: ("unsigned __int128", 0), TK.CHAR_S: ("char", INT_SIGNED | INT_CHAR),
+            TK.SCHAR: ("signed char", INT_SIGNED), TK.WCHAR: ("wchar_t", INT_SIGNED), TK.SHORT: ("short", INT_SIGNED),
+            TK.INT: ("int", INT_SIGNED), TK.LONG: ("long", INT_SIGNED), TK.LONGLONG: ("long long", INT_SIGNED),
+            TK.INT128: ("__int128", INT_SIGNED),
+        }
+        self._floats = {TK.FLOAT: "float", TK.DOUBLE: "double", TK.LONGDOUBLE: "long double",
+                        TK.HALF: "_Float16", TK.FLOAT128: "__float128"}
+
+    def _count(self) -> None:
+        if len(self.out.types) > MAX_TYPES:
+            raise MalformedInput(f"the headers define more than {MAX_TYPES} types")
+
+    def _where(self, cursor) -> str | None:
+        loc = cursor.location
+        if loc.file is None:
+            return None
+        return f"{os.path.basename(loc.file.name)}:{loc.line}"
+
+    # -- types ----------------------------------------------------------------------------------
+
+    def type_id(self, t, depth: int = 0) -> int:
+        if depth > MAX_DEPTH:
+            raise MalformedInput("a type in the headers nests too deeply")
+        ci = self.ci
+        TK = ci.TypeKind
+        k = t.kind
+        if k == TK.ELABORATED:
+            return self._qualified(t, self.type_id(t.get_named_type(), depth + 1))
+        if k == TK.VOID:
+            return self._qualified(t, 0)
+        if k in self._ints:
+            name, enc = self._ints[k]
+            return self._qualified(t, self._scalar(("int", name), lambda: self.out.add_int(name, t.get_size(), enc)))
+        if k in self._floats:
+            name = self._floats[k]
+            return self._qualified(t, self._scalar(("float", name), lambda: self.out.add_float(name, t.get_size())))
+        if k == TK.POINTER:
+            target = self._pointee(t.get_pointee(), depth)
+            return self._qualified(t, self._scalar(("ptr", target), lambda: self.out.add_ref(Kind.PTR, target)))
+        if k == TK.TYPEDEF:
+            decl = t.get_declaration()
+            return self._qualified(t, self._typedef(decl, depth))
+        if k in (TK.RECORD, TK.ENUM):
+            return self._qualified(t, self._tag(t.get_declaration(), depth))
+        if k in (TK.CONSTANTARRAY, TK.INCOMPLETEARRAY):
+            elem = self.type_id(t.get_array_element_type(), depth + 1)
+            n = t.get_array_size() if k == TK.CONSTANTARRAY else 0
+            index = self._scalar(("int", "__ARRAY_SIZE_TYPE__"),
+                                 lambda: self.out.add_int("__ARRAY_SIZE_TYPE__", 4, 0))
+            return self._qualified(t, self._scalar(("array", elem, n), lambda: self.out.add_array(elem, index, n)))
+        if k in (TK.FUNCTIONPROTO, TK.FUNCTIONNOPROTO):
+            ret = self.type_id(t.get_result(), depth + 1)
+            params = [("", self.type_id(a, depth + 1)) for a in t.argument_types()] if k == TK.FUNCTIONPROTO else []
+            if k == TK.FUNCTIONPROTO and t.is_function_variadic():
+                params.append(("", 0))
+            return self.out.add_func_proto(ret, params)
+        size = t.get_size()
+        if size < 0:
+            return self._qualified(t, 0)
+        byte = self._scalar(("int", "unsigned char"), lambda: self.out.add_int("unsigned char", 1, 0))
+        index = self._scalar(("int", "__ARRAY_SIZE_TYPE__"), lambda: self.out.add_int("__ARRAY_SIZE_TYPE__", 4, 0))
+        return self._scalar(("array", byte, size), lambda: self.out.add_array(byte, index, size))
+
+    @staticmethod
+    def _tag_key(decl, anonymous: bool) -> str:
+        if anonymous:   # anonymous records are told apart by where they are
+            loc = decl.location
+            return f"anon {loc.file.name if loc.file else ''}:{loc.offset}"
+        return "tag " + (decl.get_usr() or decl.spelling)
+
+    def _pointee(self, t, depth: int) -> int:
+        """What a pointer points to: a named struct or union only as a forward declaration unless it is
+        defined here already (its layout does not matter through a pointer), as clang writes BTF."""
+        TK = self.ci.TypeKind
+        inner = t.get_named_type() if t.kind == TK.ELABORATED else t
+        if inner.kind == TK.RECORD:
+            decl = inner.get_declaration()
+            name = decl.spelling
+            if name and not decl.is_anonymous() and "(" not in name:
+                done = self.ids.get(self._tag_key(decl, False))
+                if done is None:
+                    union = decl.kind == self.ci.CursorKind.UNION_DECL
+                    done = self._scalar(("fwd", union, name), lambda: self.out.add_fwd(name, union))
+                return self._qualified(t, done)
+        return self.type_id(t, depth + 1)
+
+    def _scalar(self, key, make) -> int:
+        key = repr(key)
+        tid = self.ids.get(key)
+        if tid is None:
+            self._count()
+            tid = self.ids[key] = make()
+        return tid
+
+    def _qualified(self, t, tid: int) -> int:
+        if t.is_volatile_qualified():
+            tid = self._scalar(("volatile", tid), lambda: self.out.add_ref(Kind.VOLATILE, tid))
+        if t.is_const_qualified():
+            tid = self._scalar(("const", tid), lambda: self.out.add_ref(Kind.CONST, tid))
+        return tid
+
+    def _typedef(self, decl, depth: int) -> int:
+        key = "typedef " + (decl.get_usr() or decl.spelling)
+        tid = self.ids.get(key)
+        if tid is not None:
+            return tid
+        target = self.type_id(decl.underlying_typedef_type, depth + 1)
+        tid = self.ids.get(key)   # defined meanwhile, through a record that uses it
+        if tid is not None:
+            return tid
+        self._count()
+        tid = self.ids[key] = self.out.add_ref(Kind.TYPEDEF, target, decl.spelling)
+        where = self._where(decl)
+        if where:
+            self.where[tid] = where
+        return tid
+
+    def _tag(self, decl, depth: int) -> int:
+        ci = self.ci
+        CK = ci.CursorKind
+        definition = decl.get_definition()
+        anonymous = decl.is_anonymous() or not decl.spelling or "(" in decl.spelling
+        name = "" if anonymous else decl.spelling
+        key = self._tag_key(definition or decl, anonymous)
+        tid = self.ids.get(key)
+        if tid is not None:
+            return tid
+        if definition is None:
+            self._count()
+            tid = self.ids[key] = self.out.add_fwd(name, decl.kind == CK.UNION_DECL)
+            return tid
+        decl = definition
+        self._count()
+        if decl.kind == CK.ENUM_DECL:
+            underlying = decl.enum_type.get_canonical()
+            signed = underlying.kind in (ci.TypeKind.INT, ci.TypeKind.LONG, ci.TypeKind.LONGLONG, ci.TypeKind.SHORT,
+                                         ci.TypeKind.SCHAR, ci.TypeKind.CHAR_S, ci.TypeKind.INT128)
+            values = [(c.spelling, c.enum_value) for c in decl.get_children() if c.kind == CK.ENUM_CONSTANT_DECL]
+            tid = self.ids[key] = self.out.add_enum(name, decl.type.get_size(), signed, values)
+        else:
+            kind = Kind.UNION if decl.kind == CK.UNION_DECL else Kind.STRUCT
+            size = decl.type.get_size()
+            tid = self.ids[key] = self.out.add_composite(kind, name, max(size, 0))
+            for field in decl.type.get_fields():
+                fname = "" if "(" in field.spelling else field.spelling
+                if field.is_bitfield() and not fname:
+                    continue   # padding (``int : 4;``), as in DWARF and BTF
+                ftype = self.type_id(field.type, depth + 1)
+                offset = field.get_field_offsetof()
+                if offset < 0:
+                    raise MalformedInput(f"{self._where(field) or 'a header'}: clang gives no offset for "
+                                         f"member {field.spelling or '(anonymous)'}")
+                bits = field.get_bitfield_width() if field.is_bitfield() else 0
+                self.out.add_member(tid, fname, ftype, offset, bits)
+        where = self._where(decl)
+        if where:
+            self.where[tid] = where
+        return tid
+
+
+def convert(ci, tu, files: list[str]) -> dict:
+    """The types declared in ``files`` (absolute paths) of translation unit ``tu``, as BTF."""
+    conv = _Converter(ci, tu)
+    wanted = {os.path.realpath(f) for f in files}
+    CK = ci.CursorKind
+    kinds = {CK.STRUCT_DECL, CK.UNION_DECL, CK.ENUM_DECL, CK.TYPEDEF_DECL, CK.VAR_DECL}
+    real: dict[str, bool] = {}
+    for cursor in tu.cursor.get_children():
+        if cursor.kind not in kinds:
+            continue
+        f = cursor.location.file
+        if f is None:
+            continue
+        name = f.name
+        mine = real.get(name)
+        if mine is None:
+            mine = real[name] = os.path.realpath(name) in wanted
+        if not mine:
+            continue
+        if cursor.kind == CK.VAR_DECL:
+            if cursor.spelling:   # a variable's type, for objects that lack BTF and DWARF
+                var = conv.out.add_var(cursor.spelling, conv.type_id(cursor.type), 1)
+                conv.where[var] = conv._where(cursor)
+        elif cursor.kind == CK.TYPEDEF_DECL:
+            conv._typedef(cursor, 0)
+        elif cursor.spelling and not cursor.is_anonymous():
+            conv._tag(cursor, 0)
+    return {"btf": base64.b64encode(conv.out.raw()).decode("ascii"),
+            "where": {str(k): v for k, v in conv.where.items()}}
