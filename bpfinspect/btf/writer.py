@@ -242,3 +242,16 @@ def with_names(btf: Btf, name_of: Callable[[int, int, str], str]) -> Btf:
     for tid in btf.ids():
         out.add_type(btf, tid, lambda index, old, tid=tid: name_of(tid, index, old))
     return Btf(out.raw(sys.byteorder), path=btf.path, section=btf.section)
+
+
+def flattened(btf: Btf) -> Btf:
+    """A split table and its bases as one self-contained table (same ids, same types); ``btf`` itself
+    when it has no base."""
+    import sys
+
+    if btf.base is None:
+        return btf
+    out = BtfBuilder()
+    for tid in range(1, btf.count + 1):
+        out.add_type(btf, tid)
+    return Btf(out.raw(sys.byteorder), path=btf.path, section=btf.section)
