@@ -18,7 +18,6 @@ CAP_PERFMON) and tracefs mounted at /sys/kernel/tracing.  Stop with Ctrl-C.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import importlib.util
 import os
 import signal
@@ -36,30 +35,23 @@ except ImportError:  # run from a checkout without installing
     sys.path.insert(0, os.path.join(HERE, ".."))
 
 
-class Event(ctypes.Structure):
-    """struct event from fixtures/src/bootstrap.h (used when the object's BTF lacks it)."""
+def make_skeleton(object_path: str, workdir: str, headers=()):
+    """Write the skeleton module for ``object_path`` into ``workdir`` and import it.
 
-    _fields_ = [
-        ("pid", ctypes.c_int),
-        ("ppid", ctypes.c_int),
-        ("exit_code", ctypes.c_uint),
-        ("duration_ns", ctypes.c_ulonglong),
-        ("comm", ctypes.c_char * 16),
-        ("filename", ctypes.c_char * 127),
-        ("exit_event", ctypes.c_bool),
-    ]
-
-
-def make_skeleton(object_path: str, workdir: str):
-    """Write the skeleton module for ``object_path`` into ``workdir`` and import it."""
+    The ring buffer's records arrive as ``struct event`` objects: the skeleton knows the type from
+    the object's DWARF (the size the program reserves, matched with its local ``struct event *e``),
+    or, for an object built without ``-g`` or stripped, from the ``headers`` that define it."""
     from bpfinspect.obj import open_object
     from bpfinspect.skel.python import generate
+    from bpfinspect.typesrc import TypeSource
+    from bpfinspect.typesrc.headers import HeaderOptions
 
     obj = open_object(object_path)
-    types = ["struct event"] if obj.btf is not None and obj.btf.find("event") else []
+    source = TypeSource(obj, overrides={"rb": "struct event"} if headers else None,
+                        headers=HeaderOptions(headers) if headers else None)
     path = os.path.join(workdir, MODULE + ".py")
     with open(path, "w", encoding="utf-8") as f:
-        f.write(generate(obj, types=types, module_name=MODULE))
+        f.write(generate(obj, module_name=MODULE, source=source))
     spec = importlib.util.spec_from_file_location(MODULE, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -72,6 +64,8 @@ def main(argv=None) -> int:
                         help="minimum process duration (ms) to report")
     parser.add_argument("-v", "--verbose", action="store_true", help="show libbpf's debug messages")
     parser.add_argument("--object", default=DEFAULT_OBJECT, help="the bootstrap BPF object (default: the fixture)")
+    parser.add_argument("--header", action="append", default=[], metavar="FILE",
+                        help="a header defining struct event, for an object without DWARF (e.g. fixtures/src/bootstrap.h)")
     parser.add_argument("--timeout", type=float, default=0, metavar="SECONDS",
                         help="stop after this many seconds (default: run until Ctrl-C)")
     args = parser.parse_args(argv)
@@ -93,11 +87,13 @@ def main(argv=None) -> int:
 
     try:
         with tempfile.TemporaryDirectory(prefix="bootstrap-skel-") as tmp:
-            skel_module = make_skeleton(args.object, tmp)
-            event_type = getattr(skel_module, "event", Event)
-            if ctypes.sizeof(event_type) != ctypes.sizeof(Event):
-                event_type = Event
-            with skel_module.BootstrapBpf.open() as skel:
+            skel_module = make_skeleton(args.object, tmp, args.header)
+            skeleton = getattr(skel_module, skel_module.__all__[0])   # BootstrapBpf, named after the object
+            if not dict(skeleton.RECORDS).get("rb"):
+                print("bootstrap: the record type of the ring buffer is unknown (an object without DWARF?): "
+                      "give the header that defines struct event with --header FILE", file=sys.stderr)
+                return 2
+            with skeleton.open() as skel:
                 # parameterize the BPF code with the minimum duration, before load
                 skel.rodata.min_duration_ns = args.duration * 1_000_000
                 skel.load()
@@ -115,7 +111,7 @@ def main(argv=None) -> int:
                         line = f"{ts:<8} {'EXEC':<5} {comm:<16} {e.pid:<7} {e.ppid:<7} {fname}"
                     print(line, flush=True)
 
-                rb = skel.maps.rb.ring_buffer(handle_event, record_type=event_type)
+                rb = skel.maps.rb.ring_buffer(handle_event)   # records arrive as struct event objects
                 print(f"{'TIME':<8} {'EVENT':<5} {'COMM':<16} {'PID':<7} {'PPID':<7} FILENAME/EXIT CODE",
                       flush=True)
                 deadline = time.monotonic() + args.timeout if args.timeout > 0 else None

@@ -28,6 +28,8 @@ from bpfinspect.btf.c_dump import CDeclarations
 _TAG_ATTR = re.compile(r'\s*__attribute__\(\(btf_(?:type|decl)_tag\("(?:[^"\\]|\\.)*"\)\)\)')
 _TAG_BLOCK = re.compile(r"(?:struct|union|enum) (\w+)\b[^;]*\{")
 _TYPEDEF_BLOCK = re.compile(r"typedef [^{]*?\b(\w+)(?:\[[^\]]*\])*;\s*")
+# A typedef of an anonymous record or enum (``typedef struct { int val[2]; } __kernel_fsid_t;``).
+_TYPEDEF_RECORD = re.compile(r"typedef (?:struct|union|enum) \{.*\n\} (\w+);\s*", re.S)
 _EMPTY_RECORD = re.compile(r"(?:struct|union) \w+ \{\};")
 # ISO C has no negative integer literals: -9223372036854775808LL is minus an out-of-range value.
 _INT64_MIN = "-9223372036854775808LL"
@@ -39,15 +41,53 @@ def _strip_tags(text: str) -> str:
     return _TAG_ATTR.sub("", text)
 
 
-class Types:
-    """Declarations (``decl``) and definitions (``definitions``) of one object's BTF types."""
+# Host-safe spellings: a base type whose C name gives another size on some host than it has in BPF
+# (``long double`` is 8 bytes in BPF, 16 on x86-64 and 12 on i386; ``long`` is 8 bytes in BPF and 4
+# on 32-bit hosts) is written as a type of BPF's size on every host.
+HOST_SAFE = {
+    ("float", 8, "long double"): "double",
+    ("int", 8, "long"): "long long", ("int", 8, "long int"): "long long",
+    ("int", 8, "unsigned long"): "unsigned long long", ("int", 8, "long unsigned int"): "unsigned long long",
+    ("int", 8, "unsigned long int"): "unsigned long long",
+}
+HOST_SAFE_NOTE = ("Host-safe spellings: BPF's 8-byte long double is written double and its 8-byte long "
+                  "long long, so that every host (x86-64, 32-bit) gives each member BPF's size and offset.")
 
-    def __init__(self, btf, cxx: bool = False, avoid=()) -> None:
+
+def host_safe(btf):
+    """``btf`` with base types renamed by :data:`HOST_SAFE` (the same table when none needs it), and
+    whether any was."""
+    from bpfinspect.btf import Kind
+    from bpfinspect.btf.writer import with_names
+
+    renames = {}
+    for tid in btf.ids():
+        k = btf.kind(tid)
+        if k in (Kind.INT, Kind.FLOAT):
+            new = HOST_SAFE.get(("float" if k == Kind.FLOAT else "int", btf.size(tid), btf.name(tid)))
+            if new:
+                renames[tid] = new
+    if not renames:
+        return btf, False
+    return with_names(btf, lambda tid, index, old: renames.get(tid, old) if index < 0 else old), True
+
+
+class Types:
+    """Declarations (``decl``) and definitions (``definitions``) of one object's BTF types.
+
+    ``host_safe``: base types written with :data:`HOST_SAFE`'s spellings (``self.renamed_base`` tells
+    whether any was)."""
+
+    def __init__(self, btf, cxx: bool = False, avoid=(), host_safe_types: bool = False) -> None:
         from bpfinspect.btf import Kind
+        from bpfinspect.btf.writer import flattened
         from bpfinspect.skel.c_names import BtfNames
 
-        self.names = BtfNames(btf, cxx=cxx, avoid=avoid)
+        self.names = BtfNames(flattened(btf), cxx=cxx, avoid=avoid)
         self.btf = self.names.renamed()
+        self.renamed_base = False
+        if host_safe_types:
+            self.btf, self.renamed_base = host_safe(self.btf)
         self.cd = CDeclarations(self.btf)
         if cxx:
             # C++ has one name space for tags and typedefs (the names are unique across both).
@@ -83,7 +123,7 @@ class Types:
         sized = self.sized_enums()
         for b in blocks:
             b = b.strip("\n")
-            m = _TYPEDEF_BLOCK.fullmatch(b)
+            m = _TYPEDEF_BLOCK.fullmatch(b) or _TYPEDEF_RECORD.fullmatch(b)
             if m and m.group(1) in self._provided_typedefs:
                 continue
             m = _TAG_BLOCK.match(b)

@@ -244,8 +244,14 @@ class TypeSource:
 
     # -- lookups ----------------------------------------------------------------------------------
 
-    def find(self, spec: str) -> TypeRef:
-        """The type ``spec`` names (``struct event``, ``union u``, ``enum e``, ``pid_t``)."""
+    def find(self, spec: str, *, option: str | None = None) -> TypeRef:
+        """The type ``spec`` names (``struct event``, ``union u``, ``enum e``, ``pid_t``); ``option``
+        (``"--type"``) starts the message of an error."""
+        if option is not None:
+            try:
+                return self.find(spec)
+            except UsageError as exc:
+                raise UsageError(f"{option} {exc.message}", path=exc.path) from None
         keyword, name = parse_spec(spec)
         hits: list[tuple[_Origin, list[int]]] = []
         looked: list[str] = []
