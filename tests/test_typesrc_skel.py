@@ -25,7 +25,6 @@ from bpfinspect.obj import open_object
 needs_dwarfdump = pytest.mark.skipif(DWARFDUMP is None, reason="llvm-dwarfdump-19 is needed (apt install llvm-19)")
 SRC = FIXTURES / "src"
 C_FLAGS = ["-std=gnu11", "-Wall", "-Wextra", "-Wpedantic", "-Werror"]
-LITTLE = [p for p in DWARF_FIXTURES if open_object(str(p)).endian == sys.byteorder]
 _THROUGH = ("DW_TAG_typedef", "DW_TAG_const_type", "DW_TAG_volatile_type", "DW_TAG_atomic_type")
 
 
@@ -94,23 +93,6 @@ def _check_class(cls, die, dies, spec: str) -> None:
             assert getattr(cls, attr).offset == bit // 8, f"{spec}.{name}"
 
 
-@needs_dwarfdump
-@pytest.mark.parametrize("path", LITTLE, ids=lambda p: p.name)
-def test_every_dwarf_record_as_ctypes_has_dwarfs_layout(path, tmp_path):
-    from bpfinspect.skel.python import generate
-
-    records = dwarf_records(path)
-    assert records
-    specs = sorted(records)
-    name = "dw_" + re.sub(r"\W", "_", path.name)
-    (tmp_path / f"{name}.py").write_text(generate(open_object(str(path)), types=specs, module_name=name))
-    mod = import_module_from(tmp_path / f"{name}.py", name)
-    classes = mod.__all__[1:1 + len(specs)]
-    dies = dump(path)
-    for spec, cname in zip(specs, classes):
-        _check_class(getattr(mod, cname), records[spec], dies, spec)
-
-
 # -- C headers ----------------------------------------------------------------------------------
 
 _ASSERT = re.compile(r"__ASSERT\((?:sizeof\(((?:struct|union) \w+)\) == (\d+)|"
@@ -134,32 +116,49 @@ def _compilers() -> list[str]:
 
 @needs_dwarfdump
 @pytest.mark.parametrize("path", DWARF_FIXTURES, ids=lambda p: p.name)
-def test_every_dwarf_record_in_a_c_header_compiles_with_dwarfs_layout(path, tmp_path):
+def test_every_dwarf_record_has_dwarfs_layout_in_both_skeletons(path, tmp_path):
+    """Every named struct and union of the fixture's DWARF (the kernel's included): the ctypes class of the
+    Python skeleton has DWARF's size, member offsets and bit positions (little-endian objects: a Python
+    skeleton runs where the object loads), and the C skeleton's header, with each of them asserted, compiles
+    under gcc and clang -Wall -Wextra -Wpedantic -Werror with DWARF's sizes and offsets in its asserts."""
     from bpfinspect.skel.c import generate_with_warnings
+    from bpfinspect.skel.python import generate
+    from bpfinspect.typesrc import TypeSource
 
     records = dwarf_records(path)
+    assert records
     specs = sorted(records)
-    text, warnings = generate_with_warnings(open_object(str(path)), type_specs=specs)
+    dies = dump(path)
+    obj = open_object(str(path))
+    source = TypeSource(obj)    # one source for both skeletons: DWARF is converted once
+    little = obj.endian == "little"
+
+    if obj.endian == sys.byteorder:
+        name = "dw_" + re.sub(r"\W", "_", path.name)
+        (tmp_path / f"{name}.py").write_text(generate(obj, types=specs, module_name=name, source=source))
+        mod = import_module_from(tmp_path / f"{name}.py", name)
+        for spec, cname in zip(specs, mod.__all__[1:1 + len(specs)]):
+            _check_class(getattr(mod, cname), records[spec], dies, spec)
+
+    text, warnings = generate_with_warnings(obj, type_specs=specs, source=source)
     provided = {m.group(1) for w in warnings for m in [re.match(r"--type (.*?): the skeleton's includes", w)] if m}
     sizes, offsets = _c_asserts(text)
-    dies = dump(path)
-    little = open_object(str(path)).endian == "little"
     for spec in specs:
         if spec in provided:
             continue
         die = records[spec]
         assert sizes.get(spec) == die.num("DW_AT_byte_size"), spec
-        for name, bit, width in dwarf_members(die, dies, little):
-            if not width and (spec, name) in offsets:
-                assert offsets[(spec, name)] * 8 == bit, f"{spec}.{name}"
-    # the fixture's own records (not the kernel's) are all asserted, members included
-    own = [s for s in specs if s.split()[1].startswith(("sh_", "pg_", "event", "flow_", "line_"))]
+        for member, bit, width in dwarf_members(die, dies, little):
+            if not width and (spec, member) in offsets:
+                assert offsets[(spec, member)] * 8 == bit, f"{spec}.{member}"
+    # the fixture's own records (not the kernel's) are all asserted
+    own = [s for s in specs if s.split()[1].startswith(("sh_", "pg_", "event", "flow_", "line_", "shape_"))]
     assert all(s in sizes for s in own), [s for s in own if s not in sizes]
     (tmp_path / "skel.h").write_text(text)
     (tmp_path / "use.c").write_text('#include "skel.h"\nint main(void) { return 0; }\n')
     for cc in _compilers():
         p = subprocess.run([cc, *C_FLAGS, "-fsyntax-only", "use.c"], cwd=tmp_path, capture_output=True, text=True,
-                           timeout=600)
+                           timeout=900)
         assert p.returncode == 0 and not p.stderr.strip(), f"{cc}: {p.stderr[:3000]}"
 
 
@@ -169,9 +168,49 @@ def test_long_double_and_long_are_written_host_safe():
     text = generate(open_object(str(FIXTURES / "dwarf_shapes.bpf.o")), type_specs=["struct sh_ld"])
     body = text[text.index("struct sh_ld {"):]
     body = body[:body.index("};")]
-    assert "\tdouble ld;" in body and "long double" not in body
-    assert "\tlong long l;" in body and "\tunsigned long long ul;" in body
-    assert "Host-safe spellings" in text
+    assert "\t__bpf_a8_double ld;" in body and "long double" not in body
+    assert "\t__bpf_a8_long_long l;" in body and "\t__bpf_a8_unsigned_long_long ul;" in body
+    assert "typedef long long __bpf_a8_long_long __attribute__((aligned(8)));" in text
+    assert "Host-safe layouts" in text
+
+
+def _m32_flags(tmp_path) -> list[str] | None:
+    """Flags that let the host compilers check a header for i386 (-fsyntax-only needs no 32-bit libraries; glibc's
+    gnu/stubs-32.h, only a list of unimplemented functions, is stood in for by an empty file)."""
+    stubs = tmp_path / "m32" / "gnu"
+    stubs.mkdir(parents=True)
+    (stubs / "stubs-32.h").write_text("")
+    multiarch = subprocess.run(["gcc", "-print-multiarch"], capture_output=True, text=True).stdout.strip()
+    flags = ["-m32", f"-I{tmp_path / 'm32'}", "-idirafter", f"/usr/include/{multiarch}"]
+    (tmp_path / "probe.c").write_text("#include <stddef.h>\n#include <stdio.h>\nint main(void) { return 0; }\n")
+    ok = subprocess.run(["gcc", *flags, "-fsyntax-only", "probe.c"], cwd=tmp_path, capture_output=True)
+    return flags if ok.returncode == 0 else None
+
+
+# the fixtures' own records; on i386 every one but those with pointers (4 bytes there) and __int128 (not a type there)
+I386 = {"dwarf_shapes.bpf.o": ["struct sh_ld", "struct sh_bits", "struct sh_packed", "struct sh_packed_bits",
+                               "struct sh_pmember", "struct sh_holds_aligned", "struct sh_amember", "struct sh_enums",
+                               "union sh_union", "union sh_ubits", "struct sh_anon", "struct sh_arrays",
+                               "struct sh_flex", "struct sh_quals", "struct sh_nest", "struct sh_empty"],
+        "bootstrap.bpf.o": ["struct event"], "perf_output.bpf.o": ["struct pg_sample", "struct pg_result"]}
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="checks i386 layouts with an x86-64 host's compilers")
+@pytest.mark.parametrize("fixture", sorted(I386))
+def test_c_types_keep_bpfs_layout_on_a_32_bit_host(fixture, tmp_path):
+    """-m32: long is 4 bytes, long long and double are 4-aligned in records, long double is 12 bytes; the header
+    compiles with its asserts true all the same."""
+    from bpfinspect.skel.c import generate
+
+    flags = _m32_flags(tmp_path)
+    if flags is None:
+        pytest.skip("gcc -m32 cannot even parse <stdio.h> here")
+    (tmp_path / "skel.h").write_text(generate(open_object(str(FIXTURES / fixture)), type_specs=I386[fixture]))
+    (tmp_path / "use.c").write_text('#include "skel.h"\nint main(void) { return 0; }\n')
+    for cc in _compilers():
+        p = subprocess.run([cc, *flags, *C_FLAGS, "-fsyntax-only", "use.c"], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=600)
+        assert p.returncode == 0 and not p.stderr.strip(), f"{cc}: {p.stderr[:3000]}"
 
 
 # -- --header -----------------------------------------------------------------------------------
@@ -188,7 +227,7 @@ def test_header_types_have_the_compilers_layout(obj_name, header):
     from bpfinspect.typesrc.compare import layout_difference
     from bpfinspect.typesrc.headers import HeaderOptions, parse_headers
 
-    hbtf, where = parse_headers(HeaderOptions([str(SRC / header)], include_dirs=[str(SRC)]))
+    hbtf, where, _calls = parse_headers(HeaderOptions([str(SRC / header)], include_dirs=[str(SRC)]))
     ts = TypeSource(open_object(str(FIXTURES / obj_name)))
     compared = 0
     for tid in hbtf.ids():
@@ -238,6 +277,26 @@ def test_stripped_copy_gets_its_record_type_from_a_header(tmp_path):
     assert "sizeof(struct event) == 168" in (tmp_path / "s.h").read_text()
 
 
+@pytest.mark.skipif(shutil.which("llvm-objcopy-19") is None, reason="llvm-objcopy-19 is needed (apt install llvm-19)")
+def test_record_types_from_the_calls_in_a_source(tmp_path):
+    def records(path, *args):
+        p = bpfinspect("maps", str(path), "--json", *args)
+        assert p.returncode == 0, p.stderr
+        return {m["name"]: (m["record_type"], m["record_source"]) for m in json.loads(p.stdout)["maps"]
+                if m["type"] in ("ringbuf", "perf_event_array")}
+
+    assert records(FIXTURES / "bootstrap.stripped.bpf.o", "--header", str(SRC / "bootstrap.bpf.c")) == \
+        {"rb": ("struct event", "header")}
+    stripped = tmp_path / "perf_output_nodebug.bpf.o"
+    subprocess.run(["llvm-objcopy-19", "--strip-debug", str(FIXTURES / "perf_output.bpf.o"), str(stripped)], check=True)
+    # the ring buffer reaches bpf_ringbuf_reserve through a parameter of send_result(): not followed
+    assert records(stripped, "--header", str(SRC / "perf_output.bpf.c")) == \
+        {"samples": ("struct pg_sample", "header"), "results": (None, None)}
+    # DWARF first: with it, the source is not needed and does not change the answer
+    assert records(FIXTURES / "perf_output.bpf.o", "--header", str(SRC / "perf_output.bpf.c")) == \
+        {"samples": ("struct pg_sample", "dwarf"), "results": ("struct pg_result", "dwarf")}
+
+
 def test_a_header_contradicting_dwarf_is_refused(tmp_path):
     bad = tmp_path / "bad_event.h"
     bad.write_text("struct event {\n\tint pid;\n\tlong ppid;\n};\n")
@@ -275,7 +334,7 @@ def test_not_found_says_where_it_looked_and_suggests_header(tmp_path):
 
 def test_header_that_clang_rejects_is_one_line(tmp_path):
     broken = tmp_path / "broken.h"
-    broken.write_text("struct event { int pid\n};\n")
+    broken.write_text("struct event { int pid; char name[; };\n")
     p = bpfinspect("maps", str(FIXTURES / "bootstrap.stripped.bpf.o"), "--header", str(broken),
                    "--type", "rb=struct event")
     assert p.returncode == 2 and p.stderr.count("\n") == 1
@@ -292,8 +351,9 @@ def test_header_macro_bomb_is_bounded(tmp_path):
                                                    for i in range(1, 16)]
     bomb.write_text("\n".join(lines) + "\nint v = sizeof((char[]){A15});\n")
     env = dict(os.environ, BPFINSPECT_EXPAND_MEMORY_MB="512", BPFINSPECT_EXPAND_CPU_SECONDS="5")
-    p = subprocess.run([sys.executable, "-m", "bpfinspect", "globals", str(FIXTURES / "legacy_dwarf.bpf.o"),
-                        "--header", str(bomb)], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    p = subprocess.run([sys.executable, "-m", "bpfinspect", "gen-skel", str(FIXTURES / "bootstrap.stripped.bpf.o"),
+                        "--type", "struct event", "--header", str(bomb)], capture_output=True, text=True, env=env,
+                       cwd=ROOT, timeout=120)
     assert p.returncode == 2 and p.stderr.count("\n") == 1, p.stderr[-2000:]
     assert "parsing --header bomb.h" in p.stderr
 

@@ -50,15 +50,22 @@ HOST_SAFE = {
     ("int", 8, "unsigned long"): "unsigned long long", ("int", 8, "long unsigned int"): "unsigned long long",
     ("int", 8, "unsigned long int"): "unsigned long long",
 }
-HOST_SAFE_NOTE = ("Host-safe spellings: BPF's 8-byte long double is written double and its 8-byte long "
-                  "long long, so that every host (x86-64, 32-bit) gives each member BPF's size and offset.")
+HOST_SAFE_NOTE = ("Host-safe layouts: BPF's 8-byte long double is written double, its 8-byte long long long, "
+                  "and record members and padding of 8-byte scalars use __bpf_a8_* typedefs aligned to 8 as in BPF "
+                  "(32-bit x86 aligns them to 4), so that hosts give each member BPF's size and offset.")
+ALIGNED_PREFIX = "__bpf_a8_"
+_ALIGNED_TYPEDEF = re.compile(r"(typedef [^;{]*\b" + ALIGNED_PREFIX + r"\w*(?:\[\d*\])*);")
+_LONG_PAD = re.compile(r"^(\t+)long: (\d+);$", re.M)
 
 
 def host_safe(btf):
-    """``btf`` with base types renamed by :data:`HOST_SAFE` (the same table when none needs it), and
-    whether any was."""
-    from bpfinspect.btf import Kind
-    from bpfinspect.btf.writer import with_names
+    """``btf`` with base types renamed by :data:`HOST_SAFE`, and the members of records whose type is an
+    8-byte scalar (or an array of them) given an ``__bpf_a8_*`` typedef that the definitions align to 8 (the
+    same table when nothing needs either); and whether anything changed."""
+    import sys
+
+    from bpfinspect.btf import Btf, Kind
+    from bpfinspect.btf.writer import BtfBuilder, with_names
 
     renames = {}
     for tid in btf.ids():
@@ -67,9 +74,51 @@ def host_safe(btf):
             new = HOST_SAFE.get(("float" if k == Kind.FLOAT else "int", btf.size(tid), btf.name(tid)))
             if new:
                 renames[tid] = new
-    if not renames:
-        return btf, False
-    return with_names(btf, lambda tid, index, old: renames.get(tid, old) if index < 0 else old), True
+    if renames:
+        btf = with_names(btf, lambda tid, index, old: renames.get(tid, old) if index < 0 else old)
+    wrap: dict[int, list[int]] = {}   # record id -> indexes of its members to wrap
+    for tid in btf.ids():
+        if btf.kind(tid) in (Kind.STRUCT, Kind.UNION) and _aligned_8(btf, tid):
+            picks = [i for i, m in enumerate(btf.type(tid).members)
+                     if (m.bitfield_size or m.bit_offset % 64 == 0) and _eight_byte_scalar(btf, m.type)]
+            if picks:
+                wrap[tid] = picks
+    if not wrap:
+        return btf, bool(renames)
+    out = BtfBuilder()
+    for tid in btf.ids():
+        out.add_type(btf, tid)
+    typedefs: dict[str, int] = {}   # spelling of the member's type -> its aligned typedef
+    for rid, picks in wrap.items():
+        words = out.types[rid - out.start_id]
+        for i in picks:
+            target = words[3 + 3 * i + 1]
+            spelled = btf.type_name(target)
+            if spelled not in typedefs:
+                name = ALIGNED_PREFIX + re.sub(r"\W+", "_", spelled).strip("_")
+                typedefs[spelled] = out.add_ref(Kind.TYPEDEF, target, name)
+            words[3 + 3 * i + 1] = typedefs[spelled]
+    return Btf(out.raw(sys.byteorder), path=btf.path, section=btf.section), True
+
+
+def _aligned_8(btf, tid: int) -> bool:
+    try:
+        return btf.alignof(tid) == 8
+    except Exception:   # a record the layout engine cannot place: left as it is
+        return False
+
+
+def _eight_byte_scalar(btf, tid: int) -> bool:
+    """An integer, enum or float of 8 bytes (through typedefs, qualifiers and arrays)."""
+    from bpfinspect.btf import Kind
+    for _ in range(64):
+        tid = btf.resolve(tid)
+        k = btf.kind(tid)
+        if k == Kind.ARRAY:
+            tid = btf.type(tid).array.type
+            continue
+        return k in (Kind.INT, Kind.FLOAT, Kind.ENUM, Kind.ENUM64) and btf.size(tid) == 8
+    return False
 
 
 class Types:
@@ -118,6 +167,12 @@ class Types:
             return ""
         text = _strip_tags(self.cd.dependencies(ids))
         text = text.replace(_INT64_MIN, "(-9223372036854775807LL - 1)")
+        if self.renamed_base:
+            # padding bitfields: long is 4 bytes on 32-bit hosts; the aligned typedefs get their alignment
+            text, pads = _LONG_PAD.subn(r"\1" + ALIGNED_PREFIX + r"pad: \2;", text)
+            text = _ALIGNED_TYPEDEF.sub(r"\1 __attribute__((aligned(8)));", text)
+            if pads:
+                text = f"typedef long long {ALIGNED_PREFIX}pad __attribute__((aligned(8)));\n\n" + text
         blocks = [b for b in text.split("\n\n") if b.strip()]
         kept = []
         sized = self.sized_enums()

@@ -15,8 +15,9 @@ the layout engine and the ctypes layouts exactly as the object's own BTF does:
   atomics) becomes a byte array of its size;
 * the walk is bounded (:data:`MAX_TYPES` types, :data:`MAX_DEPTH` levels).
 
-The result is JSON-safe: the raw BTF (base64), and for each record, enum or typedef
-where it is declared (``file:line``).
+The result is JSON-safe: the raw BTF (base64), for each record, enum or typedef where it is
+declared (``file:line``), and the records the functions of a source send to ring buffers and perf
+event arrays (``calls``: map, helper, type id, place; see :func:`_record_calls`).
 """
 
 from __future__ import annotations
@@ -206,12 +207,91 @@ class _Converter:
         return tid
 
 
+# helper -> (argument index of the map, of the data or None: the result is the record)
+SENDERS = {"bpf_ringbuf_reserve": (0, None), "bpf_ringbuf_output": (0, 1), "bpf_perf_event_output": (1, 3),
+           "bpf_skb_output": (1, 3), "bpf_xdp_output": (1, 3)}
+MAX_NODES = 2_000_000
+
+
+def _strip(cursor, ci):
+    """An expression without the implicit casts, parentheses and explicit casts around it."""
+    CK = ci.CursorKind
+    for _ in range(64):
+        if cursor.kind in (CK.UNEXPOSED_EXPR, CK.PAREN_EXPR, CK.CSTYLE_CAST_EXPR):
+            inner = [c for c in cursor.get_children() if c.kind.is_expression()]
+            if len(inner) != 1:
+                return cursor
+            cursor = inner[0]
+        else:
+            return cursor
+    return cursor
+
+
+def _map_name(arg, ci) -> str | None:
+    """``&rb`` (or ``rb``) -> ``"rb"`` when it names a variable at file scope."""
+    arg = _strip(arg, ci)
+    if arg.kind == ci.CursorKind.UNARY_OPERATOR:
+        kids = list(arg.get_children())
+        arg = _strip(kids[0], ci) if len(kids) == 1 else arg
+    if arg.kind == ci.CursorKind.DECL_REF_EXPR:
+        ref = arg.referenced
+        if ref is not None and ref.kind == ci.CursorKind.VAR_DECL and \
+                ref.semantic_parent is not None and ref.semantic_parent.kind == ci.CursorKind.TRANSLATION_UNIT:
+            return ref.spelling
+    return None
+
+
+def _record_calls(conv: _Converter, cursor) -> list[dict]:
+    """The record each call to a helper of :data:`SENDERS` in a function body sends: the type the data
+    argument points to (``&e``), or for a reservation the type the result is stored as (``e =
+    bpf_ringbuf_reserve(...)``, ``struct event *e = bpf_ringbuf_reserve(...)``)."""
+    ci = conv.ci
+    CK = ci.CursorKind
+    TK = ci.TypeKind
+    out: list[dict] = []
+    stack = [(cursor, None)]
+    seen = 0
+    while stack:
+        node, holder = stack.pop()   # holder: the pointer type a call's result is stored as
+        seen += 1
+        if seen > MAX_NODES:
+            raise MalformedInput("the sources given with --header are too large to walk")
+        kind = node.kind
+        if kind == CK.CALL_EXPR and node.spelling in SENDERS:
+            args = list(node.get_arguments())
+            map_at, data_at = SENDERS[node.spelling]
+            name = _map_name(args[map_at], ci) if len(args) > map_at else None
+            target = None
+            if data_at is None:
+                target = holder
+            elif len(args) > data_at:
+                t = _strip(args[data_at], ci).type.get_canonical()
+                target = t.get_pointee() if t.kind == TK.POINTER else None
+            if name and target is not None and target.kind not in (TK.VOID, TK.INVALID):
+                out.append({"map": name, "helper": node.spelling, "type": conv.type_id(target),
+                            "where": conv._where(node)})
+        if kind == CK.VAR_DECL and node.type.get_canonical().kind == TK.POINTER:
+            holder_here = node.type.get_pointee()
+        elif kind == CK.BINARY_OPERATOR:
+            kids = list(node.get_children())
+            lhs = kids[0].type.get_canonical() if kids else None
+            holder_here = lhs.get_pointee() if lhs is not None and lhs.kind == TK.POINTER else None
+        elif kind in (CK.UNEXPOSED_EXPR, CK.PAREN_EXPR, CK.CSTYLE_CAST_EXPR):
+            holder_here = holder
+        else:
+            holder_here = None
+        for child in reversed(list(node.get_children())):
+            stack.append((child, holder_here))
+    return out
+
+
 def convert(ci, tu, files: list[str]) -> dict:
     """The types declared in ``files`` (absolute paths) of translation unit ``tu``, as BTF."""
     conv = _Converter(ci, tu)
     wanted = {os.path.realpath(f) for f in files}
     CK = ci.CursorKind
-    kinds = {CK.STRUCT_DECL, CK.UNION_DECL, CK.ENUM_DECL, CK.TYPEDEF_DECL, CK.VAR_DECL}
+    kinds = {CK.STRUCT_DECL, CK.UNION_DECL, CK.ENUM_DECL, CK.TYPEDEF_DECL, CK.VAR_DECL, CK.FUNCTION_DECL}
+    calls: list[dict] = []
     real: dict[str, bool] = {}
     for cursor in tu.cursor.get_children():
         if cursor.kind not in kinds:
@@ -225,7 +305,10 @@ def convert(ci, tu, files: list[str]) -> dict:
             mine = real[name] = os.path.realpath(name) in wanted
         if not mine:
             continue
-        if cursor.kind == CK.VAR_DECL:
+        if cursor.kind == CK.FUNCTION_DECL:
+            if cursor.is_definition():
+                calls += _record_calls(conv, cursor)
+        elif cursor.kind == CK.VAR_DECL:
             if cursor.spelling:   # a variable's type, for objects that lack BTF and DWARF
                 var = conv.out.add_var(cursor.spelling, conv.type_id(cursor.type), 1)
                 conv.where[var] = conv._where(cursor)
@@ -234,4 +317,4 @@ def convert(ci, tu, files: list[str]) -> dict:
         elif cursor.spelling and not cursor.is_anonymous():
             conv._tag(cursor, 0)
     return {"btf": base64.b64encode(conv.out.raw()).decode("ascii"),
-            "where": {str(k): v for k, v in conv.where.items()}}
+            "where": {str(k): v for k, v in conv.where.items()}, "calls": calls}

@@ -65,7 +65,8 @@ def _check_files(files: list[str]) -> list[str]:
 
 
 def parse_headers(opts: HeaderOptions):
-    """(BTF, {type id: "file:line"}) of the types the files declare, parsed in a limited child."""
+    """(BTF, {type id: "file:line"}, calls) of the types the files declare, and of the records their functions send
+    (``{"map", "helper", "type", "where"}``), parsed in a limited child."""
     from bpfinspect.btf import parse_btf
     from bpfinspect.expand.limited import limits
     from bpfinspect.sandbox import run_limited
@@ -75,7 +76,12 @@ def parse_headers(opts: HeaderOptions):
     doc = run_limited(lambda: _parse_in_child(files, opts), memory_mb=memory_mb, cpu_seconds=cpu,
                       wall_seconds=3 * cpu + 10, max_result=MAX_RESULT, what=f"parsing {opts.label()}")
     btf = parse_btf(base64.b64decode(doc["btf"]), path=files[0], section=None)
-    return btf, {int(k): v for k, v in doc["where"].items()}
+    return btf, {int(k): v for k, v in doc["where"].items()}, [c for c in doc["calls"] if _call_ok(c, btf)]
+
+
+def _call_ok(call, btf) -> bool:
+    return isinstance(call, dict) and isinstance(call.get("map"), str) and isinstance(call.get("type"), int) and \
+        0 < call["type"] <= btf.count
 
 
 def _parse_in_child(files: list[str], opts: HeaderOptions) -> dict:
@@ -112,7 +118,7 @@ def _parse_in_child(files: list[str], opts: HeaderOptions) -> dict:
             built = pch.prefix_pch(ci, index, prefix, args, clangfront._version(ci))
             extra = ["-include-pch", built] if built else []
         tu = index.parse(main, args=[*args, *extra], unsaved_files=[(main, "\n".join(lines) + "\n")],
-                         options=ci.TranslationUnit.PARSE_SKIP_FUNCTION_BODIES)
+                         options=0)
         return tu, _errors(ci, tu)
 
     tu, errors = attempt(None)

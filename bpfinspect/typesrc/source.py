@@ -171,6 +171,10 @@ class _HeaderOrigin(_Origin):
     def where(self, tid):
         return self._parsed[1].get(tid)
 
+    def calls(self) -> list[dict]:
+        """What the sources' functions send to ring buffers and perf event arrays (map, helper, type id)."""
+        return self._parsed[2]
+
 
 class TypeSource:
     """Types for one object: its BTF, then its DWARF, then the headers of ``--header``.
@@ -291,7 +295,21 @@ class TypeSource:
     def _ref(self, origin: _Origin, tid: int, spec: str) -> TypeRef:
         new = self.import_type(origin, tid)
         label = origin.label if origin.key == "header" else None
-        return TypeRef(new, self.btf.type_name(new), origin.key, origin.where(tid), label)
+        # named as in the origin (the copy has the same name): asking the table would rebuild it
+        return TypeRef(new, origin.btf.type_name(tid), origin.key, origin.where(tid), label)
+
+    def header_records(self, map_name: str) -> list[TypeRef]:
+        """The types the ``--header`` sources send to map ``map_name`` at each helper call (empty without
+        ``--header``)."""
+        h = self._header_origin
+        if h is None:
+            return []
+        out = []
+        for call in h.calls():
+            if call["map"] == map_name:
+                new = self.import_type(h, call["type"])
+                out.append(TypeRef(new, h.btf.type_name(call["type"]), h.key, call.get("where"), h.label))
+        return out
 
     def from_dwarf(self, die) -> TypeRef:
         """A type DIE of the object's DWARF, as a :class:`TypeRef` (conflicts are not checked)."""
@@ -299,7 +317,7 @@ class TypeSource:
         tid = dt.type_id(die)
         new = self.import_type(self._dwarf_origin, tid)
         o = dt.origin(tid)
-        return TypeRef(new, self.btf.type_name(new), "dwarf", o.where() if o else None)
+        return TypeRef(new, dt.btf().type_name(tid), "dwarf", o.where() if o else None)
 
     def map_types(self, name: str) -> tuple[TypeRef | None, TypeRef | None]:
         """Key and value types of a map that has none in BTF (a legacy ``maps`` definition): libbpf's
@@ -325,7 +343,7 @@ class TypeSource:
                 return None
             for var in h.btf.find(name, Kind.VAR):
                 new = self.import_type(h, h.btf.ref(var))
-                return TypeRef(new, self.btf.type_name(new), h.key, h.where(var), h.label)
+                return TypeRef(new, h.btf.type_name(h.btf.ref(var)), h.key, h.where(var), h.label)
             return None
         found = self.__dict__.get("_dwarf_vars")
         if found is None:
