@@ -1,5 +1,6 @@
-"""`bpfinspect maps OBJ [--type MAP=TYPE]... [--header FILE]... [--json]`: map definitions: type, sizes, key/value types, flags,
-pinning, inner maps, initial slots, and the record types of ring buffers and perf event arrays."""
+"""`bpfinspect maps OBJ [--type MAP=TYPE]... [--header FILE]... [--json]`: map definitions: type, sizes,
+key/value types, flags, pinning, inner maps, initial slots, and the record types of ring buffers and perf event
+arrays."""
 
 from __future__ import annotations
 

@@ -105,9 +105,10 @@ def show(args, view_module) -> int:
     """Build the model and print one view of it, as JSON or as tables."""
     obj = open_obj(args.object)
     extra = ()
-    if hasattr(args, "headers"):
+    headers = header_options(args) if hasattr(args, "headers") else None
+    if headers:   # otherwise the view makes its type source only if it needs one
         from bpfinspect.typesrc import TypeSource
-        extra = (TypeSource(obj, headers=header_options(args)),)
+        extra = (TypeSource(obj, headers=headers),)
     if getattr(args, "json", False):
         from bpfinspect.views.jsonout import emit
         emit(view_module.to_json(obj, *extra))

@@ -240,7 +240,8 @@ def build_model(obj, name: str | None = None, types: bool = False, *, source=Non
     name_expr, name_decl = strings(libbpf_name)
     return SkelModel(ident=ident, libbpf_name=libbpf_name, guard=Code(guard_macro(ident)), maps=skel_maps,
                      progs=skel_progs, datasecs=skel_datasecs, types_text=types_text,
-                     types_text_cxx=types_text_cxx, type_asserts=type_asserts, data=obj.data, warnings=warnings, name_expr=name_expr,
+                     types_text_cxx=types_text_cxx, type_asserts=type_asserts, data=obj.data, warnings=warnings,
+                     name_expr=name_expr,
                      name_decl=name_decl, banner=qc.comment_text(libbpf_name))
 
 

@@ -52,9 +52,9 @@ MODULE_NAMES = frozenset({"ctypes", "ELF_BYTES", "_base64", "_hashlib", "_layout
                           "_MAPS", "_PROGRAMS", "_RECORDS"})
 # Attributes of bpfinspect.runtime.skeleton.Skeleton (a test keeps this in step with the class):
 # a data section may not take one.
-SKELETON_ATTRS = frozenset({"DATA_SECTIONS", "ELF_BYTES", "MAPS", "OBJECT_NAME", "PROGRAMS", "RECORDS", "attach", "close",
-                            "destroy", "detach", "load", "loaded", "open", "open_and_load", "obj", "maps", "progs",
-                            "links"})
+SKELETON_ATTRS = frozenset({"DATA_SECTIONS", "ELF_BYTES", "MAPS", "OBJECT_NAME", "PROGRAMS", "RECORDS", "attach",
+                            "close", "destroy", "detach", "load", "loaded", "open", "open_and_load", "obj", "maps",
+                            "progs", "links"})
 # Attributes of bpfinspect.runtime.skeleton.Members: a map or program may not take one.
 MEMBERS_ATTRS = frozenset({"_set", "_kind", "_items"})
 
