@@ -289,9 +289,10 @@ def test_record_types_from_the_calls_in_a_source(tmp_path):
         {"rb": ("struct event", "header")}
     stripped = tmp_path / "perf_output_nodebug.bpf.o"
     subprocess.run(["llvm-objcopy-19", "--strip-debug", str(FIXTURES / "perf_output.bpf.o"), str(stripped)], check=True)
-    # the ring buffer reaches bpf_ringbuf_reserve through a parameter of send_result(): not followed
+    # the ring buffer reaches bpf_ringbuf_reserve through a parameter of send_result(): found through its caller
     assert records(stripped, "--header", str(SRC / "perf_output.bpf.c")) == \
-        {"samples": ("struct pg_sample", "header"), "results": (None, None)}
+        {"samples": ("struct pg_sample", "header"), "results": ("struct pg_result", "header")}
+    assert records(stripped) == {"samples": (None, None), "results": (None, None)}
     # DWARF first: with it, the source is not needed and does not change the answer
     assert records(FIXTURES / "perf_output.bpf.o", "--header", str(SRC / "perf_output.bpf.c")) == \
         {"samples": ("struct pg_sample", "dwarf"), "results": ("struct pg_result", "dwarf")}

@@ -227,24 +227,34 @@ def _strip(cursor, ci):
     return cursor
 
 
-def _map_name(arg, ci) -> str | None:
-    """``&rb`` (or ``rb``) -> ``"rb"`` when it names a variable at file scope."""
+def _map_name(arg, ci):
+    """``&rb`` (or ``rb``) -> ``"rb"`` when it names a variable at file scope; ``(function USR, index)`` when
+    it names a parameter of the function (``send(void *ring)``: the callers say which map); else None."""
     arg = _strip(arg, ci)
     if arg.kind == ci.CursorKind.UNARY_OPERATOR:
         kids = list(arg.get_children())
         arg = _strip(kids[0], ci) if len(kids) == 1 else arg
     if arg.kind == ci.CursorKind.DECL_REF_EXPR:
         ref = arg.referenced
-        if ref is not None and ref.kind == ci.CursorKind.VAR_DECL and \
-                ref.semantic_parent is not None and ref.semantic_parent.kind == ci.CursorKind.TRANSLATION_UNIT:
+        if ref is None:
+            return None
+        parent = ref.semantic_parent
+        if ref.kind == ci.CursorKind.VAR_DECL and parent is not None and \
+                parent.kind == ci.CursorKind.TRANSLATION_UNIT:
             return ref.spelling
+        if ref.kind == ci.CursorKind.PARM_DECL and parent is not None and parent.kind == ci.CursorKind.FUNCTION_DECL:
+            params = [c.get_usr() for c in parent.get_arguments()]
+            if ref.get_usr() in params:
+                return (parent.get_usr(), params.index(ref.get_usr()))
     return None
 
 
-def _record_calls(conv: _Converter, cursor) -> list[dict]:
+def _record_calls(conv: _Converter, cursor, forwards: dict) -> list[dict]:
     """The record each call to a helper of :data:`SENDERS` in a function body sends: the type the data
     argument points to (``&e``), or for a reservation the type the result is stored as (``e =
-    bpf_ringbuf_reserve(...)``, ``struct event *e = bpf_ringbuf_reserve(...)``)."""
+    bpf_ringbuf_reserve(...)``, ``struct event *e = bpf_ringbuf_reserve(...)``).  A map that arrives as a
+    parameter is kept as ``(function USR, index)``; ``forwards`` collects, for every call of a function,
+    what its arguments name (a map, or a parameter of the caller in turn)."""
     ci = conv.ci
     CK = ci.CursorKind
     TK = ci.TypeKind
@@ -257,6 +267,12 @@ def _record_calls(conv: _Converter, cursor) -> list[dict]:
         if seen > MAX_NODES:
             raise MalformedInput("the sources given with --header are too large to walk")
         kind = node.kind
+        if kind == CK.CALL_EXPR and node.spelling not in SENDERS:
+            callee = node.referenced
+            if callee is not None and callee.kind == CK.FUNCTION_DECL:
+                named = [_map_name(a, ci) for a in node.get_arguments()]
+                if any(named):
+                    forwards.setdefault(callee.get_usr(), []).append(named)
         if kind == CK.CALL_EXPR and node.spelling in SENDERS:
             args = list(node.get_arguments())
             map_at, data_at = SENDERS[node.spelling]
@@ -292,6 +308,7 @@ def convert(ci, tu, files: list[str]) -> dict:
     CK = ci.CursorKind
     kinds = {CK.STRUCT_DECL, CK.UNION_DECL, CK.ENUM_DECL, CK.TYPEDEF_DECL, CK.VAR_DECL, CK.FUNCTION_DECL}
     calls: list[dict] = []
+    forwards: dict = {}
     real: dict[str, bool] = {}
     for cursor in tu.cursor.get_children():
         if cursor.kind not in kinds:
@@ -307,7 +324,7 @@ def convert(ci, tu, files: list[str]) -> dict:
             continue
         if cursor.kind == CK.FUNCTION_DECL:
             if cursor.is_definition():
-                calls += _record_calls(conv, cursor)
+                calls += _record_calls(conv, cursor, forwards)
         elif cursor.kind == CK.VAR_DECL:
             if cursor.spelling:   # a variable's type, for objects that lack BTF and DWARF
                 var = conv.out.add_var(cursor.spelling, conv.type_id(cursor.type), 1)
@@ -317,4 +334,25 @@ def convert(ci, tu, files: list[str]) -> dict:
         elif cursor.spelling and not cursor.is_anonymous():
             conv._tag(cursor, 0)
     return {"btf": base64.b64encode(conv.out.raw()).decode("ascii"),
-            "where": {str(k): v for k, v in conv.where.items()}, "calls": calls}
+            "where": {str(k): v for k, v in conv.where.items()}, "calls": _through_callers(calls, forwards)}
+
+
+def _through_callers(calls: list[dict], forwards: dict, depth: int = 8) -> list[dict]:
+    """Calls whose map is a parameter, resolved through the callers' arguments (``depth`` levels of calls);
+    what stays a parameter, or names a parameter nobody passes a map to, is dropped."""
+    done = [c for c in calls if isinstance(c["map"], str)]
+    pending = [c for c in calls if not isinstance(c["map"], str)]
+    for _ in range(depth):
+        if not pending:
+            break
+        nxt = []
+        for c in pending:
+            usr, index = c["map"]
+            for args in forwards.get(usr, ()):
+                named = args[index] if index < len(args) else None
+                if isinstance(named, str):
+                    done.append(dict(c, map=named))
+                elif named is not None:
+                    nxt.append(dict(c, map=named))
+        pending = nxt[:10_000]
+    return done
