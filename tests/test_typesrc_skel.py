@@ -114,6 +114,9 @@ def _compilers() -> list[str]:
     return [cc for cc in ("gcc", "clang") if shutil.which(cc)]
 
 
+_TESTED: set = set()
+
+
 @needs_dwarfdump
 @pytest.mark.parametrize("path", DWARF_FIXTURES, ids=lambda p: p.name)
 def test_every_dwarf_record_has_dwarfs_layout_in_both_skeletons(path, tmp_path):
@@ -127,11 +130,21 @@ def test_every_dwarf_record_has_dwarfs_layout_in_both_skeletons(path, tmp_path):
 
     records = dwarf_records(path)
     assert records
-    specs = sorted(records)
     dies = dump(path)
     obj = open_object(str(path))
     source = TypeSource(obj)    # one source for both skeletons: DWARF is converted once
     little = obj.endian == "little"
+    # a record described exactly as in a fixture tested before (the kernel's, from the same vmlinux.h) is
+    # not tested again: the same description is the same test
+    specs = []
+    for spec in sorted(records):
+        described = (spec, records[spec].num("DW_AT_byte_size"), little,
+                     tuple(dwarf_members(records[spec], dies, little)))
+        if described not in _TESTED:
+            _TESTED.add(described)
+            specs.append(spec)
+    if not specs:
+        return   # every record was tested with an earlier fixture
 
     if obj.endian == sys.byteorder:
         name = "dw_" + re.sub(r"\W", "_", path.name)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import os
+import stat
 
 from bpfinspect.errors import UsageError
 
@@ -55,7 +56,6 @@ def _check_files(files: list[str]) -> list[str]:
             raise UsageError(f"--header {f}: no such file") from None
         except OSError as exc:
             raise UsageError(f"--header {f}: cannot read it ({exc.strerror or exc})") from None
-        import stat
         if not stat.S_ISREG(st.st_mode):
             raise UsageError(f"--header {f}: not a regular file")
         if st.st_size > MAX_HEADER:
