@@ -226,6 +226,20 @@ def test_c_types_keep_bpfs_layout_on_a_32_bit_host(fixture, tmp_path):
         assert p.returncode == 0 and not p.stderr.strip(), f"{cc}: {p.stderr[:3000]}"
 
 
+@pytest.mark.parametrize("fixture", sorted(I386))
+def test_c_types_compile_as_cxx(fixture, tmp_path):
+    """The same definitions and asserts in C++ (g++ and clang++ -Wall -Wextra -Werror)."""
+    from bpfinspect.skel.c import generate
+
+    specs = I386[fixture] + (["struct sh_ptrs", "struct sh_wide"] if fixture == "dwarf_shapes.bpf.o" else [])
+    (tmp_path / "skel.h").write_text(generate(open_object(str(FIXTURES / fixture)), type_specs=specs))
+    (tmp_path / "use.cc").write_text('#include "skel.h"\nint main(void) { return 0; }\n')
+    for cxx in [c for c in ("g++", "clang++") if shutil.which(c)]:
+        p = subprocess.run([cxx, "-Wall", "-Wextra", "-Werror", "-fsyntax-only", "use.cc"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=600)
+        assert p.returncode == 0 and not p.stderr.strip(), f"{cxx}: {p.stderr[:3000]}"
+
+
 # -- --header -----------------------------------------------------------------------------------
 
 HEADER_PAIRS = [("dwarf_shapes.bpf.o", "dwarf_shapes.bpf.c"), ("btf_shapes.bpf.o", "btf_shapes.bpf.c"),
