@@ -48,15 +48,17 @@ def elf_words(data: bytes) -> tuple[int, str, str]:
     return len(padded) // 8, trusted(_lines(le)), trusted(_lines(be))
 
 
-def generate_with_warnings(obj, name: str | None = None, types: bool = False) -> tuple[str, list[str]]:
+def generate_with_warnings(obj, name: str | None = None, types: bool = False, *, source=None,
+                           type_specs=()) -> tuple[str, list[str]]:
     from bpfinspect.skel.bound import check_output
-    model = build_model(obj, name=name, types=types)
+    model = build_model(obj, name=name, types=types, source=source, type_specs=type_specs)
     n_words, le_rows, be_rows = elf_words(model.data)
     text = render("skel_c.h.j2", s=model, elf_words=n_words, le_rows=le_rows, be_rows=be_rows)
     check_output(text, obj.data, "C skeleton")
     return text, model.warnings
 
 
-def generate(obj, name: str | None = None, types: bool = False) -> str:
-    """The C skeleton header of ``obj`` (a :class:`~bpfinspect.obj.BpfObject`)."""
-    return generate_with_warnings(obj, name=name, types=types)[0]
+def generate(obj, name: str | None = None, types: bool = False, *, source=None, type_specs=()) -> str:
+    """The C skeleton header of ``obj`` (a :class:`~bpfinspect.obj.BpfObject`); ``type_specs`` are types to
+    define too (from ``source``, a :class:`~bpfinspect.typesrc.TypeSource`: BTF, DWARF, headers)."""
+    return generate_with_warnings(obj, name=name, types=types, source=source, type_specs=type_specs)[0]
