@@ -226,6 +226,36 @@ def test_c_types_keep_bpfs_layout_on_a_32_bit_host(fixture, tmp_path):
         assert p.returncode == 0 and not p.stderr.strip(), f"{cc}: {p.stderr[:3000]}"
 
 
+GLOBALS_OF_ANONYMOUS_RECORDS = """\
+typedef unsigned long long __u64;
+struct { int a; __u64 b; unsigned long c; long d: 40; } anon_g;
+const volatile struct { char x; __u64 y[2]; } anon_ro = {1, {2, 3}};
+int prog(void *ctx) { return anon_g.a + anon_ro.x; }
+"""
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="checks i386 layouts with an x86-64 host's compilers")
+@pytest.mark.skipif(shutil.which("clang-19") is None, reason="clang-19 builds the BPF object")
+def test_globals_of_anonymous_records_keep_bpfs_layout_on_a_32_bit_host(tmp_path):
+    """Anonymous records written inline in the skeleton's section structs get the aligned typedefs too
+    (defined after the type definitions): their sizes and offsets asserted under -m32 and natively."""
+    flags = _m32_flags(tmp_path)
+    if flags is None:
+        pytest.skip("gcc -m32 cannot even parse <stdio.h> here")
+    (tmp_path / "anon.c").write_text(GLOBALS_OF_ANONYMOUS_RECORDS)
+    subprocess.run(["clang-19", "-O2", "-g", "-target", "bpf", "-c", "anon.c", "-o", "anon.bpf.o"], cwd=tmp_path,
+                   check=True)
+    p = bpfinspect("gen-skel", str(tmp_path / "anon.bpf.o"), "--types", check=True)
+    assert "\t\t\t__bpf_a8_u64 b;" in p.stdout and "typedef __u64 __bpf_a8_u64_2[2] __attribute__" in p.stdout
+    (tmp_path / "skel.h").write_text(p.stdout)
+    (tmp_path / "use.c").write_text('#include "skel.h"\nint main(void) { return 0; }\n')
+    for cc in _compilers():
+        for extra in (flags, []):
+            r = subprocess.run([cc, *extra, *C_FLAGS, "-fsyntax-only", "use.c"], cwd=tmp_path, capture_output=True,
+                               text=True, timeout=600)
+            assert r.returncode == 0 and not r.stderr.strip(), f"{cc} {extra}: {r.stderr[:3000]}"
+
+
 @pytest.mark.parametrize("fixture", sorted(I386))
 def test_c_types_compile_as_cxx(fixture, tmp_path):
     """The same definitions and asserts in C++ (g++ and clang++ -Wall -Wextra -Werror)."""

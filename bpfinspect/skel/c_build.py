@@ -217,9 +217,6 @@ def build_model(obj, name: str | None = None, types: bool = False, *, source=Non
             budget.charge(definitions_weight(t.btf, type_ids, t.weights, t.name))
         types_text = Code(typer.definitions(type_ids))
         types_text_cxx = Code(typer_cxx.definitions(type_ids))
-        if typer.host_safe:
-            types_text = Code(qc.comment(HOST_SAFE_NOTE) + "\n\n" + types_text)
-            types_text_cxx = Code(qc.comment(HOST_SAFE_NOTE) + "\n\n" + types_text_cxx)
         for ref in extra:
             if ref.id in typer.names.provided or ref.id in typer_cxx.names.provided:
                 # the includes define it (<linux/bpf.h>'s union bpf_attr...): their layout is the host's
@@ -235,6 +232,13 @@ def build_model(obj, name: str | None = None, types: bool = False, *, source=Non
                 if m.type_id:
                     m.decl = Code(typer.decl(m.type_id, m.name.c, 2, strip_mods=m.strip))
                     m.decl_cxx = Code(typer_cxx.decl(m.type_id, m.name.cxx, 2, strip_mods=m.strip))
+    if types and typer is not None:
+        # The aligned typedefs of members of anonymous records the declarations wrote inline.
+        types_text = Code("\n".join(filter(None, (types_text, typer.pending()))))
+        types_text_cxx = Code("\n".join(filter(None, (types_text_cxx, typer_cxx.pending()))))
+        if typer.host_safe or typer_cxx.host_safe:
+            types_text = Code(qc.comment(HOST_SAFE_NOTE) + "\n\n" + types_text)
+            types_text_cxx = Code(qc.comment(HOST_SAFE_NOTE) + "\n\n" + types_text_cxx)
 
     name_expr, name_decl = strings(libbpf_name)
     return SkelModel(ident=ident, libbpf_name=libbpf_name, guard=Code(guard_macro(ident)), maps=skel_maps,

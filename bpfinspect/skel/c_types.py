@@ -135,10 +135,7 @@ class SkelRenderer(CRenderer):
         if mode is not None:
             return f"{self.enum(item, 0)} __attribute__((mode({mode[0]})));\n\n"
         text = super().item(item)
-        if self._pending:
-            text = "".join(self._pending) + text
-            self._pending.clear()
-        return text
+        return self.take_typedefs() + text if self._pending else text
 
     # -- host-safe layouts ---------------------------------------------------------------------
 
@@ -156,7 +153,7 @@ class SkelRenderer(CRenderer):
             return pad_type
         if _PAD not in self._taken:
             self._taken.add(_PAD)
-            self._pending.append(f"typedef long long {_PAD} __attribute__((aligned(8)));\n\n")
+            self._add_typedef(f"typedef long long {_PAD} __attribute__((aligned(8)));\n\n")
         return _PAD
 
     def _aligned_typedef(self, mt: int, text: str, strip: bool) -> str:
@@ -168,8 +165,22 @@ class SkelRenderer(CRenderer):
             alias += "_"
         self._taken.add(alias)
         self.aligned[text] = alias
-        self._pending.append(f"typedef {self.decl.decl(mt, alias, 0, strip)} __attribute__((aligned(8)));\n\n")
+        self._add_typedef(f"typedef {self.decl.decl(mt, alias, 0, strip)} __attribute__((aligned(8)));\n\n")
         return alias
+
+    def take_typedefs(self) -> str:
+        """The aligned typedefs made since the last item (for declarations written outside one)."""
+        text = "".join(self._pending)
+        self._pending.clear()
+        return text
+
+    def wrote_aligned(self) -> bool:
+        """Whether an aligned typedef was made."""
+        return bool(self.aligned) or _PAD in self._taken
+
+    def _add_typedef(self, text: str) -> None:
+        self.budget.spend(len(text))
+        self._pending.append(text)
 
     def _aligned_members(self, record: int) -> frozenset:
         """The members of ``record`` written with an aligned typedef: in a record BPF aligns to 8,
@@ -247,8 +258,7 @@ class Types:
     @property
     def host_safe(self) -> bool:
         """Whether a host-safe spelling or aligned typedef was written."""
-        r = self.cd.render
-        return bool(self.renamed or r.aligned or _PAD in r._taken)
+        return bool(self.renamed) or self.cd.render.wrote_aligned()
 
     def name(self, type_id: int) -> str:
         """The name type ``type_id`` has in this text (tags, typedefs, arithmetic types)."""
@@ -269,6 +279,11 @@ class Types:
         ids = [t for t in dict.fromkeys(type_ids) if t]
         text = self.cd.dependencies(ids) if ids else ""
         return text[:-1] if text else ""
+
+    def pending(self) -> str:
+        """The aligned typedefs that declarations written since the last definitions use (members
+        of anonymous records written inline), as :meth:`definitions` writes text; then forgotten."""
+        return self.cd.render.take_typedefs()[:-1]
 
 
 def host_safe_names(table, decided: dict) -> dict[int, str]:
