@@ -10,7 +10,8 @@ only: ``bpfinspect.runtime.Object``) and prints one line per exec and exit:
 
 The record type, ``struct event``, is only the type of local variables in the BPF program:
 BTF does not have it, the object's DWARF does, and ``Object.record_type("rb")`` finds it
-there (from the size the programs reserve in the ring buffer).
+there (from the size the programs reserve in the ring buffer); for an object built without
+``-g`` or stripped, ``--header fixtures/src/bootstrap.h`` gives it from the source's header.
 
 ``-d MIN_DURATION_MS`` reports only processes that lived at least that long (exec events
 are then not reported at all).  Needs root (or CAP_BPF and CAP_PERFMON) and tracefs mounted
@@ -40,6 +41,9 @@ def main(argv=None) -> int:
                         help="minimum process duration (ms) to report")
     parser.add_argument("-v", "--verbose", action="store_true", help="show libbpf's debug messages")
     parser.add_argument("--object", default=DEFAULT_OBJECT, help="the bootstrap BPF object (default: the fixture)")
+    parser.add_argument("--header", action="append", default=[], metavar="FILE",
+                        help="a header defining struct event, for an object without DWARF "
+                             "(e.g. fixtures/src/bootstrap.h)")
     parser.add_argument("--timeout", type=float, default=0, metavar="SECONDS",
                         help="stop after this many seconds (default: run until Ctrl-C)")
     args = parser.parse_args(argv)
@@ -59,9 +63,13 @@ def main(argv=None) -> int:
             obj.section(".rodata").min_duration_ns = args.duration * 1_000_000
             obj.load()
             obj.attach()
-            event_type = obj.record_type("rb")
+            if args.header:
+                event_type = obj.record_type("rb", "struct event", headers=args.header)
+            else:
+                event_type = obj.record_type("rb")
             if event_type is None:
-                print("bootstrap: the object does not say what its ring buffer carries", file=sys.stderr)
+                print("bootstrap: the object does not say what its ring buffer carries (an object without "
+                      "DWARF?): give the header that defines struct event with --header FILE", file=sys.stderr)
                 return 2
 
             def handle_event(e) -> None:

@@ -211,9 +211,12 @@ def test_rejected_load_raises_with_log(tmp_path):
 
 
 @needs_bpf
-def test_bootstrap_example_prints_exec_and_exit_lines(tracefs):
+@pytest.mark.parametrize("args", [[], ["--object", str(ROOT / "fixtures" / "bootstrap.stripped.bpf.o"),
+                                       "--header", str(ROOT / "fixtures" / "src" / "bootstrap.h")]],
+                         ids=["dwarf", "stripped-header"])
+def test_bootstrap_example_prints_exec_and_exit_lines(tracefs, args):
     example = ROOT / "examples" / "bootstrap.py"
-    proc = subprocess.Popen([sys.executable, str(example), "--timeout", "20"], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, str(example), "--timeout", "20", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         header = proc.stdout.readline()

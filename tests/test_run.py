@@ -420,6 +420,37 @@ def test_hostile_strings_from_the_kernel_are_escaped_in_the_human_view(tracefs, 
     assert any("ev\\x1b[31mil\\x07" in x for x in mine)
 
 
+def test_header_gives_the_stripped_object_its_record_type(tracefs):
+    # the stripped bootstrap has no DWARF: struct event comes from the source's header, parsed by libclang
+    header = ROOT / "fixtures" / "src" / "bootstrap.h"
+    run = Run(str(BOOTSTRAP_OBJ.with_name("bootstrap.stripped.bpf.o")), "--no-maps", "--header", str(header),
+              "--type", "rb=struct event")
+    assert run.wait_for(attached(2)), run.lines
+    child = subprocess.Popen(["/bin/sh", "-c", "exit 5"])
+    assert child.wait(10) == 5
+
+    def mine(r):
+        return [e["data"] for e in r.of("event") if "data" in e and e["data"]["pid"] == child.pid]
+    assert run.wait_for(lambda r: any(e["exit_event"] for e in mine(r)), 30), run.records
+    run.interrupt()
+    assert run.finish() == 0, run.stderr
+    x = [e for e in mine(run) if e["exit_event"]][-1]
+    assert list(x) == ["pid", "ppid", "exit_code", "duration_ns", "comm", "filename", "exit_event"]
+    assert x["exit_code"] == 5 and x["ppid"] == os.getpid()
+
+
+def test_header_mistakes_exit_2_in_one_line(tmp_path):
+    bad = tmp_path / "broken.h"
+    bad.write_text("struct event { int x }\n")
+    # (read when a type is looked for there: the stripped object has no DWARF to find it in first)
+    p = bpfinspect("run", str(BOOTSTRAP_OBJ.with_name("bootstrap.stripped.bpf.o")), "--header", str(bad),
+                   "--type", "rb=struct event", "--duration", "0")
+    assert p.returncode == 2 and "--header broken.h: clang reports" in p.stderr, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+    p = bpfinspect("run", str(BOOTSTRAP_OBJ), "-I", str(tmp_path), "--duration", "0")
+    assert p.returncode == 2 and "-I, -D and --arch are for --header" in p.stderr, p.stderr
+
+
 def test_unknown_record_type_is_hex_and_type_overrides(tracefs, caller_bin):
     # the stripped bootstrap has no DWARF: struct event is nowhere, records come as hex
     run = Run(str(BOOTSTRAP_OBJ.with_name("bootstrap.stripped.bpf.o")), "--no-maps")

@@ -140,7 +140,9 @@ class CRenderer(TableView):
 
     For a subclass: ``empty_member`` is the one member line a record with no members and no
     size gets (None: ``{}``, as bpftool writes it); :meth:`enum_values` spells enumerator
-    values; :meth:`item` may leave an item out."""
+    values; :meth:`member_decl` writes a member's declaration (another type for it, say);
+    :meth:`filler_type` names the type of the unnamed bitfields that pad a record;
+    :meth:`item` may leave an item out (or add text before it)."""
 
     empty_member: str | None = None
 
@@ -159,6 +161,7 @@ class CRenderer(TableView):
         self._member = self.names.member if self.names.overrides("member") else None
         self._enumerators = self.names.enumerators if self.names.overrides("enumerators") else None
         self._values_hook = type(self).enum_values is not CRenderer.enum_values
+        self._member_decl = self.member_decl if type(self).member_decl is not CRenderer.member_decl else None
 
     # -- records -----------------------------------------------------------------------------
 
@@ -183,7 +186,7 @@ class CRenderer(TableView):
         q = p + 3
         e = q + 3 * vlen
         budget = self.budget
-        if (plan[1] is None and not info >> KFLAG_SHIFT and self._member is None
+        if (plan[1] is None and not info >> KFLAG_SHIFT and self._member is None and self._member_decl is None
                 and vlen * (self.decl.longest + self.strs.longest + lvl1 + 2) < budget.left):
             # Named members of plain types (nearly all): each line is head + name + tail, the
             # heads made (and their names claimed) in member order.  (The test above bounds
@@ -228,6 +231,7 @@ class CRenderer(TableView):
         heads, tails = decl.heads[strip], decl.tails[strip]
         strs = self.strs
         member = self._member
+        member_decl = self._member_decl
         budget = self.budget
         add = lines.append
         q = p + 3 * start + 3
@@ -239,7 +243,9 @@ class CRenderer(TableView):
             name = strs[no] if no else ""
             if member is not None:
                 name = member(tid, i, name)
-            if name and plains[mt]:
+            if member_decl is not None:
+                line = member_decl(tid, i, mt, name, lvl1, strip)
+            elif name and plains[mt]:
                 line = heads[mt] + name + tails[mt]
             else:
                 line = decl.decl(mt, name, lvl1, strip)
@@ -255,12 +261,25 @@ class CRenderer(TableView):
         if pads is not None and vlen in pads:
             budget.left -= self._fillers(add, pads[vlen], ind, budget.left)
 
+    def member_decl(self, record: int, index: int, mt: int, name: str, lvl: int, strip: bool) -> str:
+        """The declaration of member ``index`` (type ``mt``, written ``name``) of ``record``,
+        without bitfield width or ``;``; anonymous types inline are indented ``lvl`` tabs."""
+        decl = self.decl
+        if name and decl.plains[mt]:
+            return decl.heads[strip][mt] + name + decl.tails[strip][mt]
+        return decl.decl(mt, name, lvl, strip)
+
+    def filler_type(self, pad_type: str) -> str:
+        """The type written for the unnamed bitfields of ``pad_type`` (``long``, ``int``,
+        ``short``, ``char``: :func:`bpfinspect.btf.layout.fillers`) that pad a record."""
+        return pad_type
+
     def _fillers(self, add, runs: list, ind: str, room: int) -> int:
         """Add the filler lines of ``runs`` (without their ``;``, which the join writes); the
         characters they take."""
         spent = 0
         for pad_type, bits, count in runs:
-            line = f"{pad_type}: {bits}"
+            line = f"{self.filler_type(pad_type)}: {bits}"
             if count == 1:
                 add(line)
                 spent += len(line) + len(ind) + 1

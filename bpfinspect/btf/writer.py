@@ -227,3 +227,15 @@ class BtfBuilder:
         endian = self.base.endian if self.base is not None else "little"
         return Btf(self.raw(endian), base=self.base, path=path, section=section)
 
+
+def flattened(btf: Btf) -> Btf:
+    """A split table and its bases as one self-contained table (same ids, same types); ``btf`` itself
+    when it has no base."""
+    import sys
+
+    if btf.base is None:
+        return btf
+    out = BtfBuilder()
+    for tid in range(1, btf.count + 1):
+        out.add_type(btf, tid)
+    return Btf(out.raw(sys.byteorder), path=btf.path, section=btf.section)

@@ -13,7 +13,8 @@ tracefs, a kernel without kprobes for a kprobe asked for).
 
 from __future__ import annotations
 
-from bpfinspect.cli.common import ATTACH_TARGETS, add_json_arg, add_object_arg, add_trace_syscalls_arg
+from bpfinspect.cli.common import (ATTACH_TARGETS, add_header_args, add_json_arg, add_object_arg,
+                                   add_trace_syscalls_arg, header_options)
 
 
 def register(sub) -> None:
@@ -30,13 +31,12 @@ def register(sub) -> None:
                         "enumerator names, strings for char arrays); repeatable")
     p.add_argument("--type", action="append", metavar="MAP=TYPE", default=[], dest="types",
                    help="record type of a ring buffer or perf event array (e.g. rb='struct event'); repeatable")
-    p.add_argument("--header", action="append", metavar="FILE", default=[], dest="headers",
-                   help="C header with types the object lacks (repeatable)")
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this many seconds")
     p.add_argument("--count", type=int, metavar="N", help="stop after N events and printk lines")
     p.add_argument("--no-printk", dest="printk", action="store_false", help="do not read bpf_printk output")
     p.add_argument("--no-maps", dest="maps", action="store_false",
                    help="do not show maps and globals at exit")
+    add_header_args(p)
     add_trace_syscalls_arg(p)
     add_json_arg(p)
     p.set_defaults(run=run)
@@ -53,7 +53,7 @@ def run(args) -> int:
         raise UsageError("--count must be 1 or more")
     sink = make_sink(json_lines=args.json)
     opts = Options(programs=args.prog, attach=args.attach, iface=args.iface, sets=args.sets, types=args.types,
-                   headers=args.headers, duration=args.duration, count=args.count, printk=args.printk,
+                   headers=header_options(args), duration=args.duration, count=args.count, printk=args.printk,
                    maps=args.maps)
     session = Session(args.object, opts, sink.emit)
     with _sigterm_as_sigint():

@@ -29,13 +29,43 @@ def add_trace_syscalls_arg(p: argparse.ArgumentParser) -> None:
                    help="the same, listing the feature probes one by one")
 
 
+def add_header_args(p: argparse.ArgumentParser) -> None:
+    """``--header FILE`` (repeatable): C headers or sources as a third type source, after the object's BTF
+    and DWARF, parsed by libclang with ``expand``'s ``-I``, ``-D`` and ``--arch``."""
+    from bpfinspect.cli.cmd_expand import ARCH_CHOICES
+
+    g = p.add_argument_group("types from C headers")
+    g.add_argument("--header", dest="headers", action="append", default=[], metavar="FILE",
+                   help="a C header or source defining types the object's BTF and DWARF lack (repeatable; "
+                        "parsed as a BPF program's compile sees it)")
+    g.add_argument("-I", dest="include_dirs", action="append", default=[], metavar="DIR",
+                   help="with --header: add DIR to the include path")
+    g.add_argument("-D", dest="defines", action="append", default=[], metavar="NAME[=VALUE]",
+                   help="with --header: define a macro for the parse")
+    g.add_argument("--arch", choices=ARCH_CHOICES, default=None,
+                   help="with --header: the target architecture (__TARGET_ARCH_*; default: this machine's)")
+
+
+def header_options(args):
+    """The :class:`~bpfinspect.typesrc.headers.HeaderOptions` of ``add_header_args``'s options (None without
+    ``--header``)."""
+    if not getattr(args, "headers", None):
+        if getattr(args, "include_dirs", None) or getattr(args, "defines", None) or getattr(args, "arch", None):
+            from bpfinspect.errors import UsageError
+            raise UsageError("-I, -D and --arch are for --header")
+        return None
+    from bpfinspect.typesrc.headers import HeaderOptions
+    return HeaderOptions(args.headers, arch=args.arch, include_dirs=args.include_dirs, defines=args.defines)
+
+
 def open_obj(path: str):
     from bpfinspect.obj import open_object
     return open_object(path)
 
 
-def simple_command(name: str, help_text: str, view: str):
-    """register()/run() for a command that is 'open the object, print one view'."""
+def simple_command(name: str, help_text: str, view: str, *, headers: bool = False):
+    """register()/run() for a command that is 'open the object, print one view' (``headers``: the view's
+    ``to_json``/``blocks`` take a type source, and the command takes ``--header``)."""
     import importlib
 
     def register(sub) -> None:
@@ -44,6 +74,8 @@ def simple_command(name: str, help_text: str, view: str):
         p = sub.add_parser(name, help=help_text, description=help_text)
         add_objects_arg(p)
         add_json_arg(p)
+        if headers:
+            add_header_args(p)
         p.set_defaults(run=batched(run))
 
     def run(args) -> int:
@@ -78,10 +110,15 @@ def gc_paused(fn):
 def show(args, view_module) -> int:
     """Build the model and print one view of it, as JSON or as tables."""
     obj = open_obj(args.object)
+    extra = ()
+    headers = header_options(args) if hasattr(args, "headers") else None
+    if headers:   # otherwise the view makes its type source only if it needs one
+        from bpfinspect.typesrc import TypeSource
+        extra = (TypeSource(obj, headers=headers),)
     if getattr(args, "json", False):
         from bpfinspect.views.jsonout import emit
-        emit(view_module.to_json(obj))
+        emit(view_module.to_json(obj, *extra))
     else:
         from bpfinspect.views.table import render
-        render(view_module.blocks(obj))
+        render(view_module.blocks(obj, *extra))
     return 0

@@ -60,6 +60,9 @@ class Map(_Part):
         self.name: str = L.bpf_map__name(ptr).decode("utf-8", "replace")
         self._key_type = key_type
         self._value_type = value_type
+        # the ctypes class of the records a ring buffer or perf event array carries (a generated
+        # skeleton sets it when the record type is known): ring_buffer()/perf_buffer() hand those out
+        self.record_type = None
 
     # ---- description (reads libbpf's view, valid before and after load)
 
@@ -340,19 +343,26 @@ class Map(_Part):
 
     # ---- buffers
 
+    def _record_type(self, record_type):
+        if record_type is None:
+            return self.record_type
+        return None if record_type is bytes else record_type
+
     def ring_buffer(self, callback, *, record_type=None):
-        """A :class:`RingBuffer` delivering this ring buffer map's records to ``callback(record)``."""
+        """A :class:`RingBuffer` delivering this ring buffer map's records to ``callback(record)``: instances
+        of ``record_type`` (default :attr:`record_type`; ``bytes`` for the raw bytes), else bytes."""
         from bpfinspect.runtime.buffers import RingBuffer
         self._live_fd()
         if self.type != MAP_TYPE_RINGBUF:
             raise UsageError(f"map '{self.name}' is {self.type_name}, not ringbuf")
-        return RingBuffer(self, callback, record_type=record_type, owner=self._owner)
+        return RingBuffer(self, callback, record_type=self._record_type(record_type), owner=self._owner)
 
     def perf_buffer(self, callback, *, lost=None, page_cnt: int = 8, record_type=None):
-        """A :class:`PerfBuffer` delivering samples to ``callback(cpu, record)``."""
+        """A :class:`PerfBuffer` delivering samples to ``callback(cpu, record)`` (records as for
+        :meth:`ring_buffer`)."""
         from bpfinspect.runtime.buffers import PerfBuffer
         self._live_fd()
         if self.type != MAP_TYPE_PERF_EVENT_ARRAY:
             raise UsageError(f"map '{self.name}' is {self.type_name}, not perf_event_array")
-        return PerfBuffer(self, callback, lost=lost, page_cnt=page_cnt, record_type=record_type,
+        return PerfBuffer(self, callback, lost=lost, page_cnt=page_cnt, record_type=self._record_type(record_type),
                           owner=self._owner)

@@ -282,15 +282,22 @@ class Object:
         raise UsageError(f"no data section {name} (have: "
                          f"{', '.join(d.name for d in self._model().datasecs) or 'none'})")
 
-    def record_type(self, map_name: str):
+    def record_type(self, map_name: str, type_name: str | None = None, headers=()):
         """The ctypes class of the records ring buffer or perf event array ``map_name`` carries, as the
         object says (inferred from the calls that send them, the types from BTF or DWARF); None when
-        unknown.  Give it to :meth:`Map.ring_buffer` / :meth:`Map.perf_buffer` as ``record_type``."""
+        unknown.  Give it to :meth:`Map.ring_buffer` / :meth:`Map.perf_buffer` as ``record_type``.
+        ``type_name`` (``"struct event"``) names the type instead; ``headers``: C headers to look for
+        types in after BTF and DWARF (``--header``: for an object built without ``-g`` or stripped)."""
         from bpfinspect.btf.ctypes_layout import ctype_for
         from bpfinspect.typesrc import TypeSource
-        ts = self.__dict__.get("_typesrc")
-        if ts is None:
-            ts = self.__dict__["_typesrc"] = TypeSource(self._model())
+        if type_name is not None or headers:
+            from bpfinspect.typesrc.headers import HeaderOptions
+            ts = TypeSource(self._model(), overrides={map_name: type_name} if type_name else None,
+                            headers=HeaderOptions(headers) if headers else None)
+        else:
+            ts = self.__dict__.get("_typesrc")
+            if ts is None:
+                ts = self.__dict__["_typesrc"] = TypeSource(self._model())
         rec = ts.record_types().get(map_name)
         if rec is None or rec.type is None:
             return None

@@ -184,7 +184,7 @@ class Options:
     iface: str | None = None
     sets: list[str] = field(default_factory=list)
     types: list[str] = field(default_factory=list)
-    headers: list[str] = field(default_factory=list)
+    headers: object = None   # a typesrc.headers.HeaderOptions (--header), or None
     duration: float | None = None
     count: int | None = None
     printk: bool = True
@@ -228,13 +228,7 @@ class Session:
             raise EnvironmentProblem("running an object needs privilege for bpf(): run as root, or with CAP_BPF "
                                      "plus CAP_PERFMON (and CAP_NET_ADMIN for XDP and tc)")
         overrides = parse_overrides(self.opt.types)
-        if self.opt.headers:
-            import inspect
-            if "headers" not in inspect.signature(TypeSource).parameters:
-                raise UsageError("--header: this build reads types from the object's BTF and DWARF only")
-            self._ts = TypeSource(obj, overrides=overrides, headers=self.opt.headers)
-        else:
-            self._ts = TypeSource(obj, overrides=overrides)
+        self._ts = TypeSource(obj, overrides=overrides, headers=self.opt.headers)
         self._record_types = self._ts.record_types()
         settable = settable_variables(obj, self._ts)
         writes = self._parse_sets(settable)

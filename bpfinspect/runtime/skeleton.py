@@ -73,6 +73,8 @@ class Skeleton:
     MAPS: tuple = ()
     # (member, program name)
     PROGRAMS: tuple = ()
+    # (map member, ctypes class of its records): ring buffers and perf event arrays whose record type is known
+    RECORDS: tuple = ()
 
     def __init__(self, obj: Object) -> None:
         self.obj = obj
@@ -90,6 +92,9 @@ class Skeleton:
             if value_type is not None:
                 mp.value_type = value_type
             maps[member] = mp
+        for member, record_type in self.RECORDS:
+            if member in maps:
+                maps[member].record_type = record_type
         for member, real in names.items():
             if real is not None and member not in maps:
                 maps[member] = obj.maps[real]

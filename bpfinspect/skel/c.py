@@ -61,12 +61,12 @@ def elf_rows(data: bytes) -> tuple[int, int, Code]:
     return len(rows), last, trusted("\n".join(rows))
 
 
-def generate_with_warnings(obj, name: str | None = None, types: bool = False,
-                           data: bytes | None = None) -> tuple[str, list[str]]:
+def generate_with_warnings(obj, name: str | None = None, types: bool = False, *, source=None,
+                           type_specs=(), data: bytes | None = None) -> tuple[str, list[str]]:
     """The header and its warnings; ``data``: the bytes to embed instead of the object's own
     (the object without its DWARF, for ``--strip-debug``)."""
     from bpfinspect.skel.bound import check_output
-    model = build_model(obj, name=name, types=types)
+    model = build_model(obj, name=name, types=types, source=source, type_specs=type_specs)
     if data is not None:
         model.data = data
     n_rows, last, text_rows = elf_rows(model.data)
@@ -75,6 +75,7 @@ def generate_with_warnings(obj, name: str | None = None, types: bool = False,
     return text, model.warnings
 
 
-def generate(obj, name: str | None = None, types: bool = False) -> str:
-    """The C skeleton header of ``obj`` (a :class:`~bpfinspect.obj.BpfObject`)."""
-    return generate_with_warnings(obj, name=name, types=types)[0]
+def generate(obj, name: str | None = None, types: bool = False, *, source=None, type_specs=()) -> str:
+    """The C skeleton header of ``obj`` (a :class:`~bpfinspect.obj.BpfObject`); ``type_specs`` are types to
+    define too (from ``source``, a :class:`~bpfinspect.typesrc.TypeSource`: BTF, DWARF, headers)."""
+    return generate_with_warnings(obj, name=name, types=types, source=source, type_specs=type_specs)[0]

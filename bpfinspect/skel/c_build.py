@@ -18,6 +18,7 @@ from bpfinspect.errors import MalformedInput, UsageError
 from bpfinspect.obj.names import internal_map_name
 from bpfinspect.quote import c as qc, shown
 from bpfinspect.quote.c import Code
+from bpfinspect.skel.c_types import HOST_SAFE_NOTE
 from bpfinspect.skel.bound import Budget, decl_weight, definitions_weight, reachable
 from bpfinspect.skel.c_model import (RESERVED_TOP, NameSpace, SkelDatasec, SkelMap, SkelMember, SkelModel,
                                      SkelProg, member_name)
@@ -80,8 +81,19 @@ def _message(what: str, name: str) -> Code:
     return qc.string(f"unexpected {what} of '{short}'")
 
 
-def build_model(obj, name: str | None = None, types: bool = False) -> SkelModel:
+def build_model(obj, name: str | None = None, types: bool = False, *, source=None, type_specs=()) -> SkelModel:
+    """``source``: the :class:`~bpfinspect.typesrc.TypeSource` the types come from (made from the object when
+    None); ``type_specs``: types to define too (``struct event``), with asserts on their layout."""
     warnings: list[str] = []
+    extra = []
+    if type_specs:
+        types = True
+        if source is None:
+            from bpfinspect.typesrc import TypeSource
+            source = TypeSource(obj)
+        for spec in type_specs:
+            extra.append(source.find(spec, option="--type"))
+    table = source.btf if source is not None and extra else obj.btf
     raw = obj.name if name is None else name
     if name is not None and not name.strip():
         raise UsageError("--name must not be empty")
@@ -94,10 +106,10 @@ def build_model(obj, name: str | None = None, types: bool = False) -> SkelModel:
     budget = Budget(obj.data, "C skeleton")
     budget.charge(len(obj.data) + len(obj.data) // 76)   # the object, as string rows: a byte or more per byte
     typer = typer_cxx = None
-    if obj.btf is not None:
+    if table is not None:
         from bpfinspect.skel.c_types import Types
-        typer = Types(obj.btf, avoid=avoid)
-        typer_cxx = Types(obj.btf, cxx=True, avoid=avoid)
+        typer = Types(table, avoid=avoid, host_safe_types=types)
+        typer_cxx = Types(table, cxx=True, avoid=avoid, host_safe_types=types)
         for t in (typer, typer_cxx):
             t.budget, t.weights = budget, {}
 
@@ -197,12 +209,21 @@ def build_model(obj, name: str | None = None, types: bool = False) -> SkelModel:
                 raise UsageError(f"skeleton name {ident!r} {made} also {theirs}, a type the object's globals use: "
                                  "the header could not compile; choose another name with --name")
 
+    type_ids.extend(ref.id for ref in extra)
     types_text = types_text_cxx = Code("")
+    type_asserts: list[tuple[Code, Code]] = []
     if types and typer is not None:
         for t in (typer, typer_cxx):
             budget.charge(definitions_weight(t.btf, type_ids, t.weights, t.name))
         types_text = Code(typer.definitions(type_ids))
         types_text_cxx = Code(typer_cxx.definitions(type_ids))
+        for ref in extra:
+            if ref.id in typer.names.provided or ref.id in typer_cxx.names.provided:
+                # the includes define it (<linux/bpf.h>'s union bpf_attr...): their layout is the host's
+                warnings.append(f"--type {shown(ref.name)}: the skeleton's includes define it; not defined again, "
+                                "and its layout is not asserted")
+                continue
+            type_asserts.append((_type_asserts(typer, ref.id, ident), _type_asserts(typer_cxx, ref.id, ident)))
     # The variables' declarations, each written once, after the definitions (the header's
     # order: an anonymous enum the definitions wrote keeps its enumerators' names there).
     if typer is not None:
@@ -211,12 +232,51 @@ def build_model(obj, name: str | None = None, types: bool = False) -> SkelModel:
                 if m.type_id:
                     m.decl = Code(typer.decl(m.type_id, m.name.c, 2, strip_mods=m.strip))
                     m.decl_cxx = Code(typer_cxx.decl(m.type_id, m.name.cxx, 2, strip_mods=m.strip))
+    if types and typer is not None:
+        # The aligned typedefs of members of anonymous records the declarations wrote inline.
+        types_text = Code("\n".join(filter(None, (types_text, typer.pending()))))
+        types_text_cxx = Code("\n".join(filter(None, (types_text_cxx, typer_cxx.pending()))))
+        if typer.host_safe or typer_cxx.host_safe:
+            types_text = Code(qc.comment(HOST_SAFE_NOTE) + "\n\n" + types_text)
+            types_text_cxx = Code(qc.comment(HOST_SAFE_NOTE) + "\n\n" + types_text_cxx)
 
     name_expr, name_decl = strings(libbpf_name)
     return SkelModel(ident=ident, libbpf_name=libbpf_name, guard=Code(guard_macro(ident)), maps=skel_maps,
                      progs=skel_progs, datasecs=skel_datasecs, types_text=types_text,
-                     types_text_cxx=types_text_cxx, data=obj.data, warnings=warnings, name_expr=name_expr,
+                     types_text_cxx=types_text_cxx, type_asserts=type_asserts, data=obj.data, warnings=warnings,
+                     name_expr=name_expr,
                      name_decl=name_decl, banner=qc.comment_text(libbpf_name))
+
+
+def _type_asserts(typer, tid: int, ident: str) -> Code:
+    """Static asserts that a type given with ``--type`` has BPF's size, and its named members that are
+    not bitfields their offsets (one per line, with the template's ``<ident>__ASSERT`` macro)."""
+    from bpfinspect.btf import Kind
+    btf = typer.btf
+    spelled = _spelling(typer, tid)
+    size = typer.sizeof(tid)
+    lines = [f"\t{ident}__ASSERT(sizeof({spelled}) == {size}, {qc.string(f'size of {spelled}')});"]
+    rid = btf.resolve(tid)
+    if btf.kind(rid) in (Kind.STRUCT, Kind.UNION):
+        for i, m in enumerate(btf.type(rid).members):
+            member = typer.names.items.get((rid, i), "")   # the name the definition writes
+            if member and not m.bitfield_size and m.bit_offset % 8 == 0:
+                lines.append(f"\t{ident}__ASSERT(offsetof({spelled}, {member}) == {m.bit_offset // 8}, "
+                             f"{qc.string(f'offset of {spelled}.{member}')});")
+    return Code("\n".join(lines))
+
+
+def _spelling(typer, tid: int) -> str:
+    """How the header names type ``tid`` (``struct event``, ``pid_t``)."""
+    from bpfinspect.btf import Kind
+    k = typer.btf.kind(tid)
+    name = typer.name(tid)
+    if k == Kind.TYPEDEF:
+        return name
+    if typer.cxx:
+        return name
+    word = {Kind.STRUCT: "struct", Kind.UNION: "union", Kind.ENUM: "enum", Kind.ENUM64: "enum"}.get(k, "")
+    return f"{word} {name}" if word else name
 
 
 def program_names(obj) -> list[str]:

@@ -165,6 +165,7 @@ class SkelModel:
     name_expr: Code = Code("")          # libbpf_name as a C expression
     name_decl: Code | None = None
     banner: Code = Code("")             # the object's name, as the header's first comment shows it
+    type_asserts: list = field(default_factory=list)   # (C, C++) assert lines of each --type type
 
     @property
     def create_decls(self) -> list[Code]:

@@ -26,7 +26,18 @@ header compiled by gcc/g++ for the host needs:
   ``9223372036854775808LL`` is out of range);
 * in C++, a record with no members and no size gets ``char __empty[0]`` (an
   empty struct has size 0 in GNU C but 1 in C++; a zero-length array, a GNU
-  extension g++ and clang++ share, keeps it at 0).
+  extension g++ and clang++ share, keeps it at 0);
+* host-safe layouts (when the skeleton defines types): BPF's layout on every
+  host, 32-bit ones included.  An 8-byte ``long`` is written ``long long``
+  (the identifier hook's ``arithmetic``; an 8-byte ``long double`` is already
+  written ``double``, the C spelling of its size); a member of an 8-aligned
+  record whose type is an 8-byte scalar (or an array of them), at an 8-byte
+  boundary or a bitfield, is written with a typedef of its type aligned to 8
+  (``__bpf_a8_long_long``: i386 aligns ``long long`` and ``double`` to 4 in
+  records), and the padding bitfields of type ``long`` use
+  ``__bpf_a8_pad``, a ``long long`` aligned to 8 (:class:`SkelRenderer`'s
+  ``member_decl`` and ``filler_type``).  Each such typedef is written once,
+  before the first definition that uses it.
 
 The definitions are wrapped by the template so that ``-Wpedantic`` accepts
 what BTF legitimately describes but ISO C does not (64-bit enumerators,
@@ -45,29 +56,43 @@ from __future__ import annotations
 from bpfinspect.btf.c_dump import CDeclarations
 from bpfinspect.btf.c_render import CRenderer
 from bpfinspect.btf.decl import DeclStyle, Names
-from bpfinspect.btf.kinds import ENUM, ENUM64, STRUCT, TYPEDEF, UNION, VLEN_MASK
+from bpfinspect.btf.kinds import (ARRAY, BIT_OFFSET_MASK, BITFIELD_SHIFT, CONST, ENUM, ENUM64, FLOAT, INT, KFLAG_SHIFT,
+                                  RESTRICT, STRUCT, TYPE_TAG, TYPEDEF,
+                                  UNION, VLEN_MASK, VOLATILE)
+from bpfinspect.errors import MalformedInput
 
 # What the skeleton's declarations look like: bpftool's spelling, without type tags.
 STYLE = DeclStyle(type_tags=False)
 _INT64_MIN = -(1 << 63)
 _MODES = {1: "__QI__", 2: "__HI__", 8: "__DI__"}
 
+HOST_SAFE_NOTE = ("Host-safe layouts: BPF's 8-byte long double is written double, its 8-byte long long long, "
+                  "and record members and padding of 8-byte scalars use __bpf_a8_* typedefs aligned to 8 as in BPF "
+                  "(32-bit x86 aligns them to 4), so that hosts give each member BPF's size and offset.")
+ALIGNED_PREFIX = "__bpf_a8_"
+_PAD = ALIGNED_PREFIX + "pad"
+_TO_BASE = frozenset({TYPEDEF, CONST, VOLATILE, RESTRICT, TYPE_TAG})
+
 
 class SkelNames(Names):
     """The identifier hook of a skeleton: the names :class:`~bpfinspect.skel.c_names.BtfNames`
     decided (see the module docstring)."""
 
-    def __init__(self, table, names) -> None:
+    def __init__(self, table, names, arithmetic=None) -> None:
         super().__init__(table)
         self.decided = names.names
         self.items = names.items
+        self.renamed = arithmetic or {}
         self._printed: dict[int, int] = {}
 
     def tag(self, tid: int) -> str:
         return self.decided.get(tid, "")
 
     ident = tag
-    arithmetic = tag
+
+    def arithmetic(self, tid: int) -> str:
+        r = self.renamed.get(tid)
+        return r if r is not None else self.decided.get(tid, "")
 
     def member(self, record: int, index: int, name: str) -> str:
         return self.items.get((record, index), "")
@@ -85,14 +110,21 @@ class SkelNames(Names):
 class SkelRenderer(CRenderer):
     """The definitions renderer with what a host header needs (see the module docstring).
     ``skip``: ids of the types the includes define; ``modes``: enum id -> (machine mode,
-    {enumerator index: value}); ``cxx``: the C++ text."""
+    {enumerator index: value}); ``cxx``: the C++ text; ``host_safe``: host-safe layouts
+    (aligned typedefs for 8-byte scalar members and ``long`` padding)."""
 
-    def __init__(self, table, *, skip=frozenset(), modes=None, cxx: bool = False, **kw) -> None:
+    def __init__(self, table, *, skip=frozenset(), modes=None, cxx: bool = False, host_safe: bool = False,
+                 **kw) -> None:
         super().__init__(table, **kw)
         self.skip = skip
         self.modes = modes or {}
         if cxx:
             self.empty_member = "char __empty[0]"
+        self.host_safe = host_safe
+        self._wrapped: dict[int, frozenset] = {}   # record -> indexes of the members written aligned
+        self.aligned: dict[str, str] = {}   # C text of a member's type -> its aligned typedef
+        self._taken = set(self.names.decided.values()) if host_safe else set()
+        self._pending: list[str] = []   # aligned typedefs the item being written needs first
 
     def item(self, item: int) -> str:
         if item > 0 and item in self.skip:
@@ -102,7 +134,93 @@ class SkelRenderer(CRenderer):
         mode = self.modes.get(item) if item > 0 else None
         if mode is not None:
             return f"{self.enum(item, 0)} __attribute__((mode({mode[0]})));\n\n"
-        return super().item(item)
+        text = super().item(item)
+        return self.take_typedefs() + text if self._pending else text
+
+    # -- host-safe layouts ---------------------------------------------------------------------
+
+    def member_decl(self, record: int, index: int, mt: int, name: str, lvl: int, strip: bool) -> str:
+        if self.host_safe and index in self._aligned_members(record) and self.decl.plain(mt):
+            text = self.decl.text(mt, strip)
+            alias = self.aligned.get(text)
+            if alias is None:
+                alias = self._aligned_typedef(mt, text, strip)
+            return alias + " " + name if name else alias
+        return super().member_decl(record, index, mt, name, lvl, strip)
+
+    def filler_type(self, pad_type: str) -> str:
+        if not self.host_safe or pad_type != "long":
+            return pad_type
+        if _PAD not in self._taken:
+            self._taken.add(_PAD)
+            self._add_typedef(f"typedef long long {_PAD} __attribute__((aligned(8)));\n\n")
+        return _PAD
+
+    def _aligned_typedef(self, mt: int, text: str, strip: bool) -> str:
+        """A new typedef of type ``mt`` (C text ``text``) aligned to 8, named after its text (written
+        before the item being rendered)."""
+        words = "".join([c if c.isalnum() or c == "_" else " " for c in text]).split()
+        alias = ALIGNED_PREFIX + "_".join(words).strip("_")
+        while alias in self._taken:
+            alias += "_"
+        self._taken.add(alias)
+        self.aligned[text] = alias
+        self._add_typedef(f"typedef {self.decl.decl(mt, alias, 0, strip)} __attribute__((aligned(8)));\n\n")
+        return alias
+
+    def take_typedefs(self) -> str:
+        """The aligned typedefs made since the last item (for declarations written outside one)."""
+        text = "".join(self._pending)
+        self._pending.clear()
+        return text
+
+    def wrote_aligned(self) -> bool:
+        """Whether an aligned typedef was made."""
+        return bool(self.aligned) or _PAD in self._taken
+
+    def _add_typedef(self, text: str) -> None:
+        self.budget.spend(len(text))
+        self._pending.append(text)
+
+    def _aligned_members(self, record: int) -> frozenset:
+        """The members of ``record`` written with an aligned typedef: in a record BPF aligns to 8,
+        those of an 8-byte scalar type (or an array of them) at an 8-byte boundary, and bitfields
+        of such a type."""
+        r = self._wrapped.get(record)
+        if r is not None:
+            return r
+        try:
+            eight = self.layout.alignof(record) == 8
+        except MalformedInput:   # a record the layout cannot place: left as it is
+            eight = False
+        picks = []
+        if eight:
+            w, p = self.w, self.pos[record]
+            kflag = w[p + 1] >> KFLAG_SHIFT
+            q = p + 3
+            for i in range(w[p + 1] & VLEN_MASK):
+                mt, off = w[q + 1], w[q + 2]
+                bits = off >> BITFIELD_SHIFT if kflag else 0
+                if (bits or (off & BIT_OFFSET_MASK if kflag else off) % 64 == 0) and self._eight_byte_scalar(mt):
+                    picks.append(i)
+                q += 3
+        r = self._wrapped[record] = frozenset(picks)
+        return r
+
+    def _eight_byte_scalar(self, tid: int) -> bool:
+        """An integer, enum or float of 8 bytes (through typedefs, qualifiers and arrays)."""
+        w, pos, kinds, n = self.w, self.pos, self.kinds, self.n
+        for _ in range(64):
+            if not 0 < tid < n:
+                return False
+            k = kinds[tid]
+            if k in _TO_BASE:
+                tid = w[pos[tid] + 2]
+            elif k == ARRAY:
+                tid = w[pos[tid] + 3]
+            else:
+                return (k == INT or k == FLOAT or k == ENUM or k == ENUM64) and w[pos[tid] + 2] == 8
+        return False
 
     def enum_values(self, tid: int, values: list) -> list:
         mode = self.modes.get(tid)
@@ -114,20 +232,33 @@ class SkelRenderer(CRenderer):
 
 
 class Types:
-    """Declarations (``decl``) and definitions (``definitions``) of one object's BTF types."""
+    """Declarations (``decl``) and definitions (``definitions``) of one object's BTF types.
 
-    def __init__(self, btf, cxx: bool = False, avoid=()) -> None:
+    ``host_safe_types``: host-safe layouts (see the module docstring); :attr:`host_safe` tells
+    whether the text written so far needed any."""
+
+    def __init__(self, btf, cxx: bool = False, avoid=(), host_safe_types: bool = False) -> None:
         from functools import partial
 
+        from bpfinspect.btf.writer import flattened
         from bpfinspect.skel.c_names import BtfNames
 
+        btf = flattened(btf)
         self.btf = btf
         self.names = BtfNames(btf, cxx=cxx, avoid=avoid)
         self.cxx = cxx
         table = btf.table
         skip = frozenset(self.names.provided)
-        renderer = partial(SkelRenderer, skip=skip, modes=sized_enums(btf, skip), cxx=cxx)
-        self.cd = CDeclarations(btf, names=SkelNames(table, self.names), style=STYLE, renderer=renderer)
+        self.renamed = host_safe_names(table, self.names.names) if host_safe_types else {}
+        renderer = partial(SkelRenderer, skip=skip, modes=sized_enums(btf, skip), cxx=cxx,
+                           host_safe=host_safe_types)
+        self.cd = CDeclarations(btf, names=SkelNames(table, self.names, self.renamed), style=STYLE,
+                                renderer=renderer)
+
+    @property
+    def host_safe(self) -> bool:
+        """Whether a host-safe spelling or aligned typedef was written."""
+        return bool(self.renamed) or self.cd.render.wrote_aligned()
 
     def name(self, type_id: int) -> str:
         """The name type ``type_id`` has in this text (tags, typedefs, arithmetic types)."""
@@ -148,6 +279,24 @@ class Types:
         ids = [t for t in dict.fromkeys(type_ids) if t]
         text = self.cd.dependencies(ids) if ids else ""
         return text[:-1] if text else ""
+
+    def pending(self) -> str:
+        """The aligned typedefs that declarations written since the last definitions use (members
+        of anonymous records written inline), as :meth:`definitions` writes text; then forgotten."""
+        return self.cd.render.take_typedefs()[:-1]
+
+
+def host_safe_names(table, decided: dict) -> dict[int, str]:
+    """Integer id -> ``long long`` or ``unsigned long long`` for the 8-byte integers whose C
+    spelling has one ``long`` (4 bytes on 32-bit hosts)."""
+    out = {}
+    kinds, w, pos = table.kind, table.w, table.pos
+    for tid, name in decided.items():
+        if kinds[tid] == INT and w[pos[tid] + 2] == 8:
+            words = name.split()
+            if words.count("long") == 1:
+                out[tid] = "unsigned long long" if "unsigned" in words else "long long"
+    return out
 
 
 def sized_enums(btf, skip=frozenset()) -> dict[int, tuple[str, dict]]:

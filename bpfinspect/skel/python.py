@@ -49,12 +49,12 @@ LINE = 100  # base64 characters per line
 
 # Names the generated module defines or imports itself.
 MODULE_NAMES = frozenset({"ctypes", "ELF_BYTES", "_base64", "_hashlib", "_layout", "_Skeleton", "_DATA_SECTIONS",
-                          "_MAPS", "_PROGRAMS"})
+                          "_MAPS", "_PROGRAMS", "_RECORDS"})
 # Attributes of bpfinspect.runtime.skeleton.Skeleton (a test keeps this in step with the class):
 # a data section may not take one.
-SKELETON_ATTRS = frozenset({"DATA_SECTIONS", "ELF_BYTES", "MAPS", "OBJECT_NAME", "PROGRAMS", "attach", "close",
-                            "destroy", "detach", "load", "loaded", "open", "open_and_load", "obj", "maps", "progs",
-                            "links"})
+SKELETON_ATTRS = frozenset({"DATA_SECTIONS", "ELF_BYTES", "MAPS", "OBJECT_NAME", "PROGRAMS", "RECORDS", "attach",
+                            "close", "destroy", "detach", "load", "loaded", "open", "open_and_load", "obj", "maps",
+                            "progs", "links"})
 # Attributes of bpfinspect.runtime.skeleton.Members: a map or program may not take one.
 MEMBERS_ATTRS = frozenset({"_set", "_kind", "_items"})
 
@@ -68,13 +68,20 @@ def class_name_for(object_name: str) -> str:
     return name
 
 
-def generate(obj, *, types=(), module_name: str | None = None, name: str | None = None,
-             data: bytes | None = None) -> str:
-    """The source of a Python skeleton module for ``obj`` (a :class:`bpfinspect.obj.BpfObject`)."""
+def generate(obj, *, types=(), module_name: str | None = None, name: str | None = None, source=None,
+             regen_args=None, data: bytes | None = None) -> str:
+    """The source of a Python skeleton module for ``obj`` (a :class:`bpfinspect.obj.BpfObject`).
+
+    Types come from ``source`` (a :class:`~bpfinspect.typesrc.TypeSource`: the object's BTF, its DWARF,
+    ``--header`` files; made from the object when None): the ``types`` asked for, the record types of
+    ring buffers and perf event arrays (handed to ``ring_buffer(cb)``/``perf_buffer(cb)`` callbacks), and
+    the types of globals and legacy maps that the object's BTF lacks.  ``data``: the bytes to embed
+    instead of the object's own (``--strip-debug``)."""
     from bpfinspect.btf import Kind
     from bpfinspect.btf.ctypes_layout import CtypesLayout
     from bpfinspect.obj.names import internal_map_name
     from bpfinspect.skel.bound import check_output
+    from bpfinspect.typesrc import TypeSource
 
     import sys
     if obj.endian != sys.byteorder:
@@ -87,21 +94,32 @@ def generate(obj, *, types=(), module_name: str | None = None, name: str | None 
     from bpfinspect.skel.c_build import libbpf_object_name
     object_name = libbpf_object_name(name) if name else obj.name
     module_name = module_name or f"{object_name}_skel"
-    btf = obj.btf
+    if source is None:
+        source = TypeSource(obj)
+    # Every type first (the source's table grows as types come in), then one layout over the table.
+    wanted = [source.find(spec, option="--type") for spec in types]
+    records = {r.map: r.type for r in source.record_types().values() if r.type is not None}
+    var_types = {}
+    if obj.btf is None:
+        for ds in obj.datasecs:
+            for v in ds.variables:
+                if not v.is_static and v.name not in var_types:
+                    var_types[v.name] = source.variable_type(v.name)
+    map_types = {m.name: source.map_types(m.name) for m in obj.maps
+                 if m.section == "maps" and m.key_type_id == 0 and m.value_type_id == 0}
+    uses_source = bool(wanted or records or any(var_types.values()) or
+                       any(k or v for k, v in map_types.values()))
+    btf = source.btf if uses_source else obj.btf
     layout = CtypesLayout(btf, reserved=MODULE_NAMES) if btf is not None else None
     scope = layout.scope if layout is not None else q.Scope(MODULE_NAMES, builtins=True, suffix="__{n}")
     class_name = scope.take(class_name_for(object_name))
 
+    def class_of(ref) -> str:
+        k = btf.kind(ref.id)
+        return layout.define(ref.id) if k in (Kind.STRUCT, Kind.UNION) else layout.alias(ref.id)
+
     # Requested types first, in the order asked.
-    exports: list[str] = []
-    for spec in types:
-        if layout is None:
-            raise UsageError(f"--type {shown(spec)}: the object has no BTF", path=obj.path)
-        try:
-            exports.append(layout.named(spec))
-        except KeyError:
-            raise UsageError(f"--type {shown(spec)}: no struct, union, enum or typedef of that name in the "
-                             "object's BTF", path=obj.path) from None
+    exports: list[str] = [class_of(ref) for ref in wanted]
 
     def type_expr(tid: int) -> q.Code:
         if layout is None or not tid:
@@ -116,22 +134,31 @@ def generate(obj, *, types=(), module_name: str | None = None, name: str | None 
     for m in obj.maps:
         if m.section not in (".maps", "maps"):
             continue
-        maps.append({"member": maps_scope.take(m.name), "name": m.name, "type": m.type, "key": m.key_type,
-                     "value": m.value_type, "key_expr": type_expr(m.key_type_id),
-                     "value_expr": type_expr(m.value_type_id)})
+        key_id, value_id, key, value = m.key_type_id, m.value_type_id, m.key_type, m.value_type
+        kref, vref = map_types.get(m.name, (None, None))
+        if kref is not None and source.btf.sizeof(kref.id) == m.key_size:
+            key_id, key = kref.id, kref.name
+        if vref is not None and source.btf.sizeof(vref.id) == m.value_size:
+            value_id, value = vref.id, vref.name
+        rec = records.get(m.name)
+        maps.append({"member": maps_scope.take(m.name), "name": m.name, "type": m.type, "key": key,
+                     "value": value, "key_expr": type_expr(key_id), "value_expr": type_expr(value_id),
+                     "record": rec.name if rec is not None else None,
+                     "record_expr": type_expr(rec.id) if rec is not None else None})
 
     top_scope = q.Scope(SKELETON_ATTRS)
     datasecs = []
     for ds in obj.datasecs:
         member = top_scope.take(ds.skel_name)
-        variables = [(v.name, v.offset, v.size, v.type_id) for v in ds.variables if not v.is_static]
+        variables = [(v.name, v.offset, v.size, v.type_id or _id_of(var_types.get(v.name), v.size, btf))
+                     for v in ds.variables if not v.is_static]
         cname = f"{object_name}__{member}"
         if layout is not None:
             cls = layout.define_datasec(cname, ds.size, variables)
             fields = layout.fields_of(cls)
-            for v in ds.variables:
-                if not v.is_static and v.type_id:
-                    expr = layout.expr(v.type_id)
+            for _vname, _off, _size, tid in variables:
+                if tid:
+                    expr = layout.expr(tid)
                     if expr.isidentifier() and expr not in exports:
                         exports.append(expr)
         else:
@@ -163,8 +190,10 @@ def generate(obj, *, types=(), module_name: str | None = None, name: str | None 
             export_list.append(n)
 
     object_file = os.path.basename(obj.path) if obj.path else f"{object_name}.o"
+    if regen_args is None:
+        regen_args = [f"--type {t}" for t in types]
     regen = " ".join(["bpfinspect gen-skel", shlex.quote(object_file), "--lang python",
-                      *(f"--type {shlex.quote(t)}" for t in types)])
+                      *(" ".join(shlex.quote(w) for w in a.split(" ", 1)) for a in regen_args)])
     from bpfinspect.skel.c_template import render
     text = render(
         "skel_python.py.j2", code=q.Code,
@@ -180,6 +209,7 @@ def generate(obj, *, types=(), module_name: str | None = None, name: str | None 
                                  f"{q.literal(d['map_name'])}, {d['class_name']}),") for d in datasecs],
         maps=[q.trusted(f"({q.literal(m['member'])}, {q.literal(m['name'])}, {m['key_expr']}, {m['value_expr']}),")
               for m in maps],
+        records=[q.trusted(f"({q.literal(m['member'])}, {m['record_expr']}),") for m in maps if m["record_expr"]],
         progs=[q.trusted(f"({q.literal(p['member'])}, {q.literal(p['name'])}),") for p in progs],
         class_name=class_name,
         class_doc=q.doc_text(f"The BPF object {object_name}: open(), load(), attach(), close()."),
@@ -188,6 +218,16 @@ def generate(obj, *, types=(), module_name: str | None = None, name: str | None 
     )
     check_output(text, obj.data, "Python skeleton")
     return text
+
+
+def _id_of(ref, size: int, btf) -> int:
+    """The id of a variable's type from another source than the object's BTF, when its size is the variable's."""
+    if ref is None:
+        return 0
+    try:
+        return ref.id if btf.sizeof(ref.id) == size else 0
+    except Exception:   # an unsized type (a function, void): the bytes stay bytes
+        return 0
 
 
 def _usage(module_name: str, class_name: str, datasecs, maps) -> list[q.Code]:
@@ -199,9 +239,16 @@ def _usage(module_name: str, class_name: str, datasecs, maps) -> list[q.Code]:
             lines.append(f"    skel.{ds['member']}.{ds['fields'][0]}  # {ds['section']}{note}")
     lines += ["    skel.load()", "    skel.attach()"]
     for m in maps:
-        if m["type"] == "ringbuf":
+        if m["type"] == "ringbuf" and m["record"]:
+            lines.append(f"    rb = skel.maps.{m['member']}.ring_buffer(lambda rec: print(rec))  # {m['record']}")
+            lines.append("    rb.poll(timeout_ms=100)")
+        elif m["type"] == "ringbuf":
             lines.append(f"    rb = skel.maps.{m['member']}.ring_buffer(lambda data: print(len(data)))")
             lines.append("    rb.poll(timeout_ms=100)")
+        elif m["type"] == "perf_event_array" and m["record"]:
+            lines.append(f"    pb = skel.maps.{m['member']}.perf_buffer(lambda cpu, rec: print(cpu, rec))  "
+                         f"# {m['record']}")
+            lines.append("    pb.poll(timeout_ms=100)")
     return [q.doc_text(line) for line in lines]
 
 
@@ -212,7 +259,8 @@ def _members_doc(datasecs, maps, progs) -> list[q.Code]:
         names = f": {', '.join(ds['fields'])}" if ds["fields"] else ""
         lines.append(f"skel.{ds['member']}: {ds['section']} ({ds['size']} bytes{ro}){names}")
     for m in maps:
-        kv = (f", key {m['key']}" if m["key"] else "") + (f", value {m['value']}" if m["value"] else "")
+        kv = (f", key {m['key']}" if m["key"] else "") + (f", value {m['value']}" if m["value"] else "") + \
+            (f", records {m['record']}" if m["record"] else "")
         lines.append(f"skel.maps.{m['member']}: {m['type']}{kv}")
     for p in progs:
         auto = ", attached by attach()" if p["auto_attach"] else ""

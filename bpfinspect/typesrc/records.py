@@ -65,7 +65,7 @@ class RecordType:
     map: str
     type: TypeRef | None
     size: int | None      # the size every call gives (None: unknown, or not the same everywhere)
-    how: str | None       # "dwarf" or "override"
+    how: str | None       # "dwarf", "header" (the calls in a --header source) or "override"
     sites: tuple[RecordSite, ...]
     note: str | None      # why the type is unknown, or a doubt about it
 
@@ -194,6 +194,18 @@ def _decide(ts: TypeSource, name: str, calls: list[_Call]) -> RecordType:
     if len(refs) == 1 and all(found.get(i) for i in range(len(calls))):
         ref = next(iter(refs.values()))
         return RecordType(name, ref, size, "dwarf", _public(calls, found), None)
+    if not refs:
+        # the source given with --header: the argument types at its calls with this map
+        sent = {r.name: r for r in ts.header_records(name)}
+        fits = [r for r in sent.values() if ts.btf.sizeof(r.id) == size]
+        if len(sent) == 1 and fits:
+            return RecordType(name, fits[0], size, "header", _public(calls, {}), None)
+        if len(sent) > 1:
+            notes.insert(0, "the calls in the --header sources send different types: " + ", ".join(sorted(sent)))
+        elif sent:
+            r = next(iter(sent.values()))
+            notes.insert(0, f"the --header sources send {r.name} ({ts.btf.sizeof(r.id)} bytes); the programs "
+                            f"send {size}")
     if len(refs) > 1:
         note = "the calls send different types: " + ", ".join(sorted(r.name for r in refs.values()))
     elif notes:

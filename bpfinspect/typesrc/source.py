@@ -48,11 +48,12 @@ class TypeRef:
     """A type the source found: its id in :attr:`TypeSource.btf` and where it came from."""
     id: int
     name: str            # C spelling: "struct event", "pid_t"
-    source: str          # "btf" or "dwarf"
+    source: str          # "btf", "dwarf" or "header"
     where: str | None    # "bootstrap.h:9" when the source says
+    label: str | None = None   # how the source is named in messages (--header's files)
 
     def describe(self) -> str:
-        label = {"btf": "the object's BTF", "dwarf": "the object's DWARF"}[self.source]
+        label = self.label or {"btf": "the object's BTF", "dwarf": "the object's DWARF"}.get(self.source, self.source)
         return f"{label} ({self.where})" if self.where else label
 
 
@@ -147,19 +148,49 @@ class _DwarfOrigin(_Origin):
         return f"{self.label} (none: no .debug_info, the object was built without -g or stripped)"
 
 
+class _HeaderOrigin(_Origin):
+    key = "header"
+
+    def __init__(self, options) -> None:
+        self.options = options
+        self.label = options.label()
+
+    @cached_property
+    def _parsed(self):
+        from bpfinspect.typesrc.headers import parse_headers
+        return parse_headers(self.options)
+
+    @property
+    def btf(self) -> Btf:
+        return self._parsed[0]
+
+    def find(self, keyword, name):
+        kinds = _KEYWORD_KINDS[keyword] if keyword else _BARE_KINDS
+        return [tid for k in kinds for tid in self.btf.find(name, k)]
+
+    def where(self, tid):
+        return self._parsed[1].get(tid)
+
+    def calls(self) -> list[dict]:
+        """What the sources' functions send to ring buffers and perf event arrays (map, helper, type id)."""
+        return self._parsed[2]
+
+
 class TypeSource:
-    """Types for one object: its BTF, then its DWARF.
+    """Types for one object: its BTF, then its DWARF, then the headers of ``--header``.
 
     ``overrides`` maps a ring buffer or perf event array map to the record type to use
-    for it (``--type MAP=TYPE``).
+    for it (``--type MAP=TYPE``); ``headers`` is a :class:`~bpfinspect.typesrc.headers.HeaderOptions`
+    (the files are parsed when a type is first looked up).
     """
 
-    def __init__(self, obj, *, overrides=None) -> None:
+    def __init__(self, obj, *, overrides=None, headers=None) -> None:
         self.obj = obj
         self.path = obj.path
         self.overrides = dict(overrides or {})
         self._btf_origin = _BtfOrigin(obj.btf)
         self._dwarf_origin = _DwarfOrigin(obj)
+        self._header_origin = _HeaderOrigin(headers) if headers else None
         self._out: BtfBuilder | None = None
         self._copied: dict[tuple[str, int], int] = {}    # (origin, its id) -> id here, copied in full
         self._forward: dict[tuple[str, int], int] = {}   # (origin, its id) -> id of its forward declaration
@@ -169,7 +200,8 @@ class TypeSource:
     # -- the origins ------------------------------------------------------------------------------
 
     def _origins(self) -> list[_Origin]:
-        return [self._btf_origin, self._dwarf_origin]
+        extra = [self._header_origin] if self._header_origin is not None else []
+        return [self._btf_origin, self._dwarf_origin, *extra]
 
     @property
     def dwarf_types(self):
@@ -216,8 +248,14 @@ class TypeSource:
 
     # -- lookups ----------------------------------------------------------------------------------
 
-    def find(self, spec: str) -> TypeRef:
-        """The type ``spec`` names (``struct event``, ``union u``, ``enum e``, ``pid_t``)."""
+    def find(self, spec: str, *, option: str | None = None) -> TypeRef:
+        """The type ``spec`` names (``struct event``, ``union u``, ``enum e``, ``pid_t``); ``option``
+        (``"--type"``) starts the message of an error."""
+        if option is not None:
+            try:
+                return self.find(spec)
+            except UsageError as exc:
+                raise UsageError(f"{option} {exc.message}", path=exc.path) from None
         keyword, name = parse_spec(spec)
         hits: list[tuple[_Origin, list[int]]] = []
         looked: list[str] = []
@@ -230,7 +268,8 @@ class TypeSource:
             if ids:
                 hits.append((origin, ids))
         if not hits:
-            raise UsageError(f"{spec}: no such type in {_join(looked)}", path=self.path)
+            hint = "" if self._header_origin is not None else "; give the header that defines it with --header FILE"
+            raise UsageError(f"{spec}: no such type in {_join(looked)}{hint}", path=self.path)
         origin, ids = hits[0]
         chosen = ids[0]
         for other, other_ids in hits[1:]:
@@ -255,7 +294,22 @@ class TypeSource:
 
     def _ref(self, origin: _Origin, tid: int, spec: str) -> TypeRef:
         new = self.import_type(origin, tid)
-        return TypeRef(new, self.btf.type_name(new), origin.key, origin.where(tid))
+        label = origin.label if origin.key == "header" else None
+        # named as in the origin (the copy has the same name): asking the table would rebuild it
+        return TypeRef(new, origin.btf.type_name(tid), origin.key, origin.where(tid), label)
+
+    def header_records(self, map_name: str) -> list[TypeRef]:
+        """The types the ``--header`` sources send to map ``map_name`` at each helper call (empty without
+        ``--header``)."""
+        h = self._header_origin
+        if h is None:
+            return []
+        out = []
+        for call in h.calls():
+            if call["map"] == map_name:
+                new = self.import_type(h, call["type"])
+                out.append(TypeRef(new, h.btf.type_name(call["type"]), h.key, call.get("where"), h.label))
+        return out
 
     def from_dwarf(self, die) -> TypeRef:
         """A type DIE of the object's DWARF, as a :class:`TypeRef` (conflicts are not checked)."""
@@ -263,7 +317,7 @@ class TypeSource:
         tid = dt.type_id(die)
         new = self.import_type(self._dwarf_origin, tid)
         o = dt.origin(tid)
-        return TypeRef(new, self.btf.type_name(new), "dwarf", o.where() if o else None)
+        return TypeRef(new, dt.btf().type_name(tid), "dwarf", o.where() if o else None)
 
     def map_types(self, name: str) -> tuple[TypeRef | None, TypeRef | None]:
         """Key and value types of a map that has none in BTF (a legacy ``maps`` definition): libbpf's
@@ -280,9 +334,16 @@ class TypeSource:
         return out.get("key"), out.get("value")
 
     def variable_type(self, name: str) -> TypeRef | None:
-        """The type the object's DWARF gives a variable defined at file scope (None when it has none)."""
+        """The type the object's DWARF, else the headers, give a variable defined at file scope (None when
+        none does)."""
         dt = self.dwarf_types
         if dt is None:
+            h = self._header_origin
+            if h is None:
+                return None
+            for var in h.btf.find(name, Kind.VAR):
+                new = self.import_type(h, h.btf.ref(var))
+                return TypeRef(new, h.btf.type_name(h.btf.ref(var)), h.key, h.where(var), h.label)
             return None
         found = self.__dict__.get("_dwarf_vars")
         if found is None:
