@@ -56,6 +56,10 @@ def elf_rows(data: bytes) -> tuple[int, int, Code]:
                 cur = ""
             cur += piece
         lines.append(cur)
+        if len(lines) == 2:
+            # clang's -Wstring-concatenation takes an element of exactly two literals on two
+            # lines, among elements that are not, for a missing comma: three are never suspicious
+            lines.append("")
         rows.append('\t\t"' + '"\n\t\t"'.join(lines) + '",')
     last = len(data) - (len(rows) - 1) * ROW
     return len(rows), last, trusted("\n".join(rows))

@@ -389,6 +389,8 @@ def _layout(sec: SkelDatasec, rows, typer, typer_cxx, warnings, type_ids, avoid,
                 align, size = t_align, t_size
         if not tid or typer is None:
             align = 1
+        # as bpftool does: a 32-bit host aligns 8-byte types to 4, so a gap before one is written out
+        align = min(align, 4)
         if (off + align - 1) // align * align != need:
             p = pad_name()
             members.append(SkelMember(Code(f"char {p}[{need - off}]"), Code(f"char {p}[{need - off}]"), None, off,

@@ -43,7 +43,7 @@ import re
 import shlex
 
 from bpfinspect.errors import UsageError
-from bpfinspect.quote import python as q, shown
+from bpfinspect.quote import python as q
 
 LINE = 100  # base64 characters per line
 
