@@ -76,7 +76,7 @@ def main() -> int:
     ap.add_argument("--object", type=Path, default=None)
     args = ap.parse_args()
     obj = (args.object or largest_fixture()).resolve()
-    out = ["## C skeleton generation (issue 5)", "",
+    out = ["## C skeleton generation", "",
            f"Input: `{obj.relative_to(ROOT) if obj.is_relative_to(ROOT) else obj}` ({obj.stat().st_size} bytes). "
            "Goal: no slower than `bpftool gen skeleton`. Median of "
            f"{args.runs} alternating runs, whole command (interpreter start-up included).", ""]
