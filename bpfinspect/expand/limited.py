@@ -58,38 +58,35 @@ def _decode(doc: dict) -> ExpandResult:
     return ExpandResult(sites=sites, **doc)
 
 
-def expand_limited(path: str, **kwargs) -> ExpandResult:
-    """:func:`~bpfinspect.expand.core.expand_source` in a child process under :func:`limits`."""
+def _limited(path: str, work, *, encode, decode, what: str):
+    """``work()`` in a child process under :func:`limits`; clang's diagnostics come back as
+    :class:`SourceDiagnostics` of ``path``."""
     from bpfinspect.sandbox import ChildError, run_limited
 
     memory_mb, cpu = limits()
     try:
-        return run_limited(lambda: expand_source(path, **kwargs), memory_mb=memory_mb, cpu_seconds=cpu,
-                           wall_seconds=3 * cpu + 10, encode=_encode, decode=_decode, what="the expansion")
+        return run_limited(work, memory_mb=memory_mb, cpu_seconds=cpu, wall_seconds=3 * cpu + 10,
+                           encode=encode, decode=decode, what=what)
     except ChildError as exc:
         if exc.lines is not None:
             raise SourceDiagnostics(exc.lines, path=path) from None
         raise
+
+
+def expand_limited(path: str, **kwargs) -> ExpandResult:
+    """:func:`~bpfinspect.expand.core.expand_source` in a child process under :func:`limits`."""
+    return _limited(path, lambda: expand_source(path, **kwargs), encode=_encode, decode=_decode,
+                    what="the expansion")
 
 
 def rewrite_limited(path: str, **kwargs):
     """:func:`~bpfinspect.expand.nocore.rewrite` (``expand --no-core``) in a child process under
     the same :func:`limits`: it parses the source with libclang as the expansion does."""
     from bpfinspect.expand.nocore import NoCoreResult, Rewrite, rewrite
-    from bpfinspect.sandbox import ChildError, run_limited
-
-    def encode(result: NoCoreResult) -> dict:
-        return dataclasses.asdict(result)
 
     def decode(doc: dict) -> NoCoreResult:
         rewrites = [Rewrite(**r) for r in doc.pop("rewrites")]
         return NoCoreResult(rewrites=rewrites, **doc)
 
-    memory_mb, cpu = limits()
-    try:
-        return run_limited(lambda: rewrite(path, **kwargs), memory_mb=memory_mb, cpu_seconds=cpu,
-                           wall_seconds=3 * cpu + 10, encode=encode, decode=decode, what="the rewrite")
-    except ChildError as exc:
-        if exc.lines is not None:
-            raise SourceDiagnostics(exc.lines, path=path) from None
-        raise
+    return _limited(path, lambda: rewrite(path, **kwargs), encode=dataclasses.asdict, decode=decode,
+                    what="the rewrite")
