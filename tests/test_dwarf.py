@@ -303,6 +303,8 @@ def test_dwarf_records_match_paholes_encoding(path, tmp_path_factory):
             got.append((t.size, [(m.name, m.bit_offset, m.bitfield_size) for m in t.members]))
         assert (want.size, [(m.name, m.bit_offset, m.bitfield_size) for m in want.members]) in got, want.name
         checked += 1
+    if not checked and not any(ref.kind(t) in (Kind.STRUCT, Kind.UNION) and ref.name(t) for t in ref.ids()):
+        pytest.skip(f"{path.name}: its DWARF holds no named struct or union (pahole's BTF has none either)")
     assert checked
 
 

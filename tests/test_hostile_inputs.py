@@ -424,7 +424,8 @@ def test_asm_cli_reports_a_bad_number_on_one_line(tmp_path):
     src.write_text("r0 = 0\nr0 = 02\nexit\n")
     r = cli("asm", str(src), "-o", str(tmp_path / "x.bin"))
     assert r.returncode == 2 and r.stderr.splitlines() == [
-        f"bpfinspect: {src}: line 2: number 02: a decimal number has no leading zero (hexadecimal is written 0x...)"]
+        f"bpfinspect: {src}: line 2 column 1: number 02: a decimal number has no leading zero (hexadecimal is "
+        f"written 0x...)", "  r0 = 02", "  ^"]     # the error line, then the line quoted with a caret
 
 
 # -- files that are not files -----------------------------------------------------------------------

@@ -203,7 +203,10 @@ def test_load_exit_2_on_malformed_input_like_every_command(tmp_path):
             p = subprocess.run([sys.executable, "-m", "bpfinspect", cmd, str(path)], capture_output=True, text=True,
                                cwd=ROOT)
             assert words in one_line_exit_2(p, path), (cmd, p.stderr)
-        assert load(str(path), "--json").stdout == ""    # as every command: no document for bad input
+        # load --json prints its document in every case, the reason in "error"
+        q = load(str(path), "--json")
+        doc = json.loads(q.stdout)
+        assert q.returncode == 2 and doc["schema"] == 1 and not doc["loaded"] and words in doc["error"]
 
 
 LIBBPF_REFUSES = """
