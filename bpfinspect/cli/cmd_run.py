@@ -107,8 +107,10 @@ def _run(args, session, sink) -> int:
             try:
                 session.prepare()
                 session.load()
-                session.attach_all()
+                # the consumers first: a perf event array drops what a program outputs before its
+                # buffer is open (a ring buffer would keep it), so nothing may fire before then
                 session.open_buffers()
+                session.attach_all()
                 sink.watching(session.sources())
                 reason = session.stream()
             except BpfInspectError as exc:

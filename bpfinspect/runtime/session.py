@@ -6,7 +6,9 @@
 1. ``start``; open the object with libbpf, keep only the programs asked for (``--prog``),
    write the data-section variables given (``--set``, typed from BTF: :func:`parse_value`);
 2. load; open a :class:`~bpfinspect.runtime.tracepipe.PrintkReader` first when a program
-   calls ``bpf_trace_printk``/``bpf_trace_vprintk``; turn on the kernel's run statistics;
+   calls ``bpf_trace_printk``/``bpf_trace_vprintk``; turn on the kernel's run statistics; open
+   the ring and perf buffers (:meth:`Session.open_buffers`, before anything attaches: a perf
+   event array drops what a program outputs before its buffer is open);
 3. attach every loaded program: with its ``--attach`` target, on the ``--iface`` interface
    (XDP, tc), or from its section; an ``attach`` record for each, failures in words
    (:mod:`~bpfinspect.runtime.attachdiag`).  A program whose section names no target and
