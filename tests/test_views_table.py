@@ -32,3 +32,20 @@ def test_every_cell_reaches_the_terminal(view, width):
                     assert word in shown, (cell, word, width)
     for line in text.splitlines():
         assert len(line) <= width
+
+
+def test_control_characters_from_files_never_reach_the_terminal():
+    """A name with ESC or a newline (a hostile section or program name) is shown escaped, in the
+    plain layout and in rich's, in tables, key/value blocks and titles."""
+    import io
+
+    from bpfinspect.views.table import Fields, Table, _render_rich, render_plain, terminal_safe
+
+    hostile = "evil\x1b[2J\nforged row\x9b"
+    blocks = [Table(["Name"], [[hostile]], title=hostile), Fields([("Section", hostile)], title="t")]
+    plain = render_plain(blocks)
+    assert "\x1b" not in plain and "\x9b" not in plain and "forged row" in plain
+    assert all(not line.startswith("forged") for line in plain.splitlines())
+    out = io.StringIO()
+    _render_rich(terminal_safe(blocks), out, width=100, color=False)
+    assert "\x1b" not in out.getvalue() and "\\x1b[2J\\x0aforged" in out.getvalue()

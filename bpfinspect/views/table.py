@@ -40,6 +40,32 @@ class Text:
 
 Block = Table | Fields | Text
 
+# Control characters in text that came from a file (an ESC in a section name, a newline in a
+# program name) would drive the terminal or forge rows: every cell, value and title is shown
+# with them as \xNN (Text blocks keep their own line breaks and tabs).
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+_TEXT_CONTROLS = {c: v for c, v in _CONTROLS.items() if c not in (0x09, 0x0A)}
+
+
+def _safe(text, table=_CONTROLS):
+    return text.translate(table) if isinstance(text, str) else text
+
+
+def terminal_safe(blocks: list[Block]) -> list[Block]:
+    """``blocks`` with the control characters of their text escaped (see ``_CONTROLS``)."""
+    from dataclasses import replace
+
+    out: list[Block] = []
+    for b in blocks:
+        if isinstance(b, Table):
+            b = replace(b, title=_safe(b.title), rows=[[_safe(c) for c in row] for row in b.rows])
+        elif isinstance(b, Fields):
+            b = replace(b, title=_safe(b.title), items=[(_safe(k), _safe(v)) for k, v in b.items])
+        elif isinstance(b, Text):
+            b = replace(b, text=_safe(b.text, _TEXT_CONTROLS))
+        out.append(b)
+    return out
+
 
 def plural(n: int, noun: str, nouns: str | None = None) -> str:
     """``"1 program"``, ``"2 programs"``, ``"no programs"``."""
@@ -58,12 +84,13 @@ def use_rich(stream=None) -> bool:
 def render(blocks: list[Block], stream=None) -> None:
     stream = stream or sys.stdout
     if use_rich(stream):
-        _render_rich(blocks, stream)
+        _render_rich(terminal_safe(blocks), stream)
     else:
         stream.write(render_plain(blocks))
 
 
 def render_plain(blocks: list[Block]) -> str:
+    blocks = terminal_safe(blocks)
     out: list[str] = []
     for i, b in enumerate(blocks):
         if i:
