@@ -95,15 +95,18 @@ class UsdtNote:
 
 # ---------------------------------------------------------------- registers per architecture
 
+# The names an x86 USDT argument may give each register (64-, 32-, 16- and 8-bit), by pt_regs field.
+_X86_NAMES = (("ip", ("rip", "eip")), ("ax", ("rax", "eax", "ax", "al")), ("bx", ("rbx", "ebx", "bx", "bl")),
+              ("cx", ("rcx", "ecx", "cx", "cl")), ("dx", ("rdx", "edx", "dx", "dl")),
+              ("si", ("rsi", "esi", "si", "sil")), ("di", ("rdi", "edi", "di", "dil")),
+              ("bp", ("rbp", "ebp", "bp", "bpl")), ("sp", ("rsp", "esp", "sp", "spl")))
+
+
 def _x86_64_regs() -> dict[str, tuple[str, int]]:
     table = {}
     layout = {"r15": 0, "r14": 8, "r13": 16, "r12": 24, "bp": 32, "bx": 40, "r11": 48, "r10": 56, "r9": 64,
               "r8": 72, "ax": 80, "cx": 88, "dx": 96, "si": 104, "di": 112, "ip": 128, "sp": 152}
-    for field, names in (("ip", ("rip", "eip")), ("ax", ("rax", "eax", "ax", "al")),
-                         ("bx", ("rbx", "ebx", "bx", "bl")), ("cx", ("rcx", "ecx", "cx", "cl")),
-                         ("dx", ("rdx", "edx", "dx", "dl")), ("si", ("rsi", "esi", "si", "sil")),
-                         ("di", ("rdi", "edi", "di", "dil")), ("bp", ("rbp", "ebp", "bp", "bpl")),
-                         ("sp", ("rsp", "esp", "sp", "spl"))):
+    for field, names in _X86_NAMES:
         for n in names:
             table[n] = (field, layout[field])
     for i in range(8, 16):
@@ -115,11 +118,7 @@ def _x86_64_regs() -> dict[str, tuple[str, int]]:
 def _i386_regs() -> dict[str, tuple[str, int]]:
     layout = {"bx": 0, "cx": 4, "dx": 8, "si": 12, "di": 16, "bp": 20, "ax": 24, "ip": 48, "sp": 60}
     table = {}
-    for field, names in (("ip", ("rip", "eip")), ("ax", ("rax", "eax", "ax", "al")),
-                         ("bx", ("rbx", "ebx", "bx", "bl")), ("cx", ("rcx", "ecx", "cx", "cl")),
-                         ("dx", ("rdx", "edx", "dx", "dl")), ("si", ("rsi", "esi", "si", "sil")),
-                         ("di", ("rdi", "edi", "di", "dil")), ("bp", ("rbp", "ebp", "bp", "bpl")),
-                         ("sp", ("rsp", "esp", "sp", "spl"))):
+    for field, names in _X86_NAMES:
         for n in names:
             table[n] = (field, layout[field])
     return table
