@@ -9,6 +9,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cskel_util import (C_FLAGS, CXX_FLAGS, DATA, FIXTURES, ROOT, bpftool_header, compile_many, fixture_objects,
                         generate, record_fields, run_cli)
@@ -199,20 +201,47 @@ def test_elf_bytes_are_the_object(fixture, tmp_path):
 def test_elf_rows_decode_to_the_bytes(size):
     """Each row is a string literal of at most 4095 bytes (C's escapes, as Python reads them
     too), printable text as itself, never a trigraph; the rows joined are the bytes."""
-    import codecs
-
     from bpfinspect.skel.c import ROW, elf_rows
     data = bytes((i * 37 + 11) & 0xFF for i in range(size)) + b"??=\\\"\0" * (size > 100)
     n, last, text = elf_rows(data)
-    rows = []
-    for row in text.split('",\n'):
-        parts = re.findall(r'"((?:[^"\\\n]|\\.)*)"', row + '"')
-        rows.append(b"".join(codecs.escape_decode(p.encode())[0] for p in parts))
+    rows = _decode_rows(str(text))
     assert len(rows) == n == max(1, -(-len(data) // ROW))
     assert all(len(r) <= ROW for r in rows) and len(rows[-1]) == last
     assert b"".join(rows) == data
     assert "??" not in text and text.isascii()
     assert all(len(line) <= 2 + 2 + 76 + 1 for line in text.splitlines())
+
+
+def _decode_rows(text: str) -> list[bytes]:
+    """The rows of ``elf_rows``'s text as C reads them (escapes first, then adjacent literals
+    joined: codecs.escape_decode reads octal escapes as C does)."""
+    import codecs
+
+    rows = []
+    for row in text.split('",\n'):
+        parts = re.findall(r'"((?:[^"\\\n]|\\.)*)"', row + '"')
+        rows.append(b"".join(codecs.escape_decode(p.encode())[0] for p in parts))
+    return rows
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=9000) | st.lists(st.sampled_from(b"\0\1\7\10\77\377\"\\?09a"), max_size=9000).map(bytes))
+def test_elf_rows_any_bytes(data):
+    """Any bytes, and bytes crowded with escapes next to octal digits: the rows read back as the
+    bytes, every line as long as it can be (up to 76 characters) without cutting an escape."""
+    from bpfinspect.skel.c import LINE, ROW, elf_rows
+    n, last, text = elf_rows(data)
+    assert b"".join(_decode_rows(str(text))) == data
+    lines = [line[3:] for line in str(text).splitlines()]   # tab, tab, quote
+    for line, following in zip(lines, lines[1:]):
+        body = line[:line.rindex('"')]
+        assert len(body) <= LINE
+        nxt = following[:following.rindex('"')]
+        if nxt and not line.endswith('",'):
+            # the next line's first piece (a character or an escape) did not fit
+            piece = re.match(r"\\[0-7]{1,3}|.", nxt).group()
+            assert len(body) + len(piece) > LINE
+    assert n == max(1, -(-len(data) // ROW)) and last == len(data) - (n - 1) * ROW
 
 
 def _types_for(fixture) -> str:

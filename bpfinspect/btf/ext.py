@@ -156,22 +156,38 @@ class BtfExt:
     def _fields(self, what: str, pos: int, num: int):
         """The leading fields of ``num`` records from ``pos`` (records may be longer than we read)."""
         size = self._rec_size[what]
-        unpack = struct.Struct(self._e + ("II" if what == "func_info" else "IIII")).unpack_from
+        fmt = struct.Struct(self._e + ("II" if what == "func_info" else "IIII"))
         data = self._data
+        if size == fmt.size:
+            return fmt.iter_unpack(memoryview(data)[pos:pos + num * size])
+        unpack = fmt.unpack_from
         return (unpack(data, pos + i * size) for i in range(num))
+
+    def _strings(self, rows: list, *columns: int) -> dict[int, str]:
+        """Offset -> string of the string offsets in ``columns`` of ``rows``, each looked up once
+        (in record order, so a bad offset is reported as a scan would meet it)."""
+        string = self._btf.string
+        found: dict[int, str] = {}
+        for row in rows:
+            for c in columns:
+                off = row[c]
+                if off not in found:
+                    found[off] = string(off)
+        return found
 
     def _func_info(self, pos: int, num: int):
         return [FuncInfo(insn_off, type_id) for insn_off, type_id in self._fields("func_info", pos, num)]
 
     def _line_info(self, pos: int, num: int):
-        string = self._btf.string
-        return [LineInfo(insn_off, string(file_off), string(line_off), line_col >> 10, line_col & 0x3FF)
-                for insn_off, file_off, line_off, line_col in self._fields("line_info", pos, num)]
+        rows = list(self._fields("line_info", pos, num))
+        text = self._strings(rows, 1, 2)
+        return [LineInfo(insn_off, text[file_off], text[line_off], line_col >> 10, line_col & 0x3FF)
+                for insn_off, file_off, line_off, line_col in rows]
 
     def _core_relos(self, pos: int, num: int):
-        string = self._btf.string
-        return [CoreRelo(insn_off, type_id, string(acc_off), kind)
-                for insn_off, type_id, acc_off, kind in self._fields("core_relos", pos, num)]
+        rows = list(self._fields("core_relos", pos, num))
+        text = self._strings(rows, 2)
+        return [CoreRelo(insn_off, type_id, text[acc_off], kind) for insn_off, type_id, acc_off, kind in rows]
 
     # -- what the headers tell ----------------------------------------------------------------------
 

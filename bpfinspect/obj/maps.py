@@ -155,23 +155,46 @@ def parse_map_def(btf: Btf, name: str, def_type: int, *, section: str, offset: i
     )
 
 
-def btf_maps(elf: ElfFile, btf: Btf, datasec_ids: tuple[int, ...], sec: ElfSection, symbols_by_name: dict,
-             slots: Slots) -> list[Map]:
-    """Maps of a ``.maps`` section, in the order of their definitions."""
+def _btf_map_vars(elf: ElfFile, btf: Btf, datasec_ids: tuple[int, ...], symbols_by_name: dict):
+    """(VAR type, offset, size) of each map of a ``.maps`` section, in the order of their
+    definitions (offset and size: the symbol's, else the DATASEC entry's)."""
     if not datasec_ids:
         raise MalformedInput("has a .maps section but no .maps DATASEC in BTF", path=elf.path, section=".maps")
-    out = []
     for dv in btf.type(datasec_ids[0]).vars:
         var = btf.type(btf.check_id(dv.type, ".maps DATASEC"))
         if var.kind != Kind.VAR:
             raise MalformedInput(f".maps DATASEC entry [{dv.type}] is {var.kind.name}, not VAR", path=elf.path,
                                  section=".maps")
         sym = symbols_by_name.get(var.name)
-        offset = sym.value if sym is not None else dv.offset
-        size = sym.size if sym is not None else dv.size
-        out.append(parse_map_def(btf, var.name, var.type, section=".maps", offset=offset, size=size,
-                                 var_id=var.id, slots=slots))
+        yield var, (sym.value if sym is not None else dv.offset), (sym.size if sym is not None else dv.size)
+
+
+def btf_maps(elf: ElfFile, btf: Btf, datasec_ids: tuple[int, ...], sec: ElfSection, symbols_by_name: dict,
+             slots: Slots) -> list[Map]:
+    """Maps of a ``.maps`` section, in the order of their definitions."""
+    out = [parse_map_def(btf, var.name, var.type, section=".maps", offset=offset, size=size, var_id=var.id,
+                         slots=slots)
+           for var, offset, size in _btf_map_vars(elf, btf, datasec_ids, symbols_by_name)]
     out.sort(key=lambda m: m.offset)
+    return out
+
+
+def map_names(elf: ElfFile, btf: Btf | None, datasecs: dict[str, tuple[int, ...]]) -> dict[tuple[str, int], str]:
+    """(section, offset) -> name of the maps a relocation can name (``.maps`` and ``maps``), as
+    :func:`maps_of` places them, without reading their definitions (what ``disasm`` and
+    ``relocs`` need; an offset two maps share names the later one)."""
+    out: dict[tuple[str, int], str] = {}
+    sec_maps = elf.section_by_name(".maps")
+    if sec_maps is not None:
+        if btf is None:
+            raise MalformedInput("has a .maps section but no BTF to describe it", path=elf.path, section=".maps")
+        sym_by_name = {s.name: s for s in elf.symbols if s.name and s.shndx == sec_maps.index}
+        placed = sorted(((offset, k, var.name) for k, (var, offset, _) in
+                         enumerate(_btf_map_vars(elf, btf, datasecs.get(".maps", ()), sym_by_name))))
+        out.update(((".maps", offset), name) for offset, _, name in placed)
+    sec_legacy = elf.section_by_name("maps")
+    if sec_legacy is not None:
+        out.update(((m.section, m.offset), m.name) for m in legacy_maps(elf, sec_legacy, elf.symbols))
     return out
 
 

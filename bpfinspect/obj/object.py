@@ -168,7 +168,8 @@ class BpfObject:
 
     @cached_property
     def _reloc_targets(self) -> rel.RelocTargets:
-        return rel.reloc_targets(self.elf, self._func_syms, self.maps, self.datasecs, self.externs)
+        return rel.reloc_targets(self.elf, self._func_syms, mapdefs.map_names(self.elf, self.btf, self._datasec_ids),
+                                 self.datasecs, self.externs)
 
     @cached_property
     def _code_relocs(self) -> Mapping[int, tuple[Reloc, ...]]:
@@ -272,6 +273,14 @@ class BpfObject:
         return _first_by_name(self.datasecs)
 
     @cached_property
+    def _variables_by_name(self) -> dict[tuple[str, str], Var]:
+        out: dict[tuple[str, str], Var] = {}
+        for d in self.datasecs:
+            for v in d.variables:
+                out.setdefault((d.name, v.name), v)
+        return out
+
+    @cached_property
     def _maps_by_name(self) -> dict[str, Map]:
         return _first_by_name(self.maps)
 
@@ -299,6 +308,10 @@ class BpfObject:
 
     def datasec(self, name: str) -> DataSection | None:
         return self._datasecs_by_name.get(name)
+
+    def variable(self, section: str, name: str) -> Var | None:
+        """The variable ``name`` of data section ``section`` (the first, should two share it)."""
+        return self._variables_by_name.get((section, name))
 
     def variable_at(self, section: str, offset: int) -> Var | None:
         """The variable of data section ``section`` that byte ``offset`` falls in (the rule

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from bpfinspect.elf import ElfFile
 from bpfinspect.errors import MalformedInput
 from bpfinspect.isa import decode as isa
-from bpfinspect.obj.model import CodeSection, DataSection, Extern, Map, Reloc, Var
+from bpfinspect.obj.model import CodeSection, DataSection, Extern, Reloc, Var
 
 R_BPF_NAMES = {0: "R_BPF_NONE", 1: "R_BPF_64_64", 2: "R_BPF_64_ABS64", 3: "R_BPF_64_ABS32",
                4: "R_BPF_64_NODYLD32", 10: "R_BPF_64_32"}
@@ -120,7 +120,7 @@ class RelocTargets:
     extern_kind: dict                          # name -> kconfig, ksym, kfunc
 
 
-def reloc_targets(elf: ElfFile, func_syms: dict[int, list], maps: tuple[Map, ...],
+def reloc_targets(elf: ElfFile, func_syms: dict[int, list], map_at: dict[tuple[str, int], str],
                   datasecs: tuple[DataSection, ...], externs: tuple[Extern, ...]) -> RelocTargets:
     func_at: dict = {}
     for shndx, syms in func_syms.items():
@@ -132,7 +132,7 @@ def reloc_targets(elf: ElfFile, func_syms: dict[int, list], maps: tuple[Map, ...
         code_indexes=frozenset(func_syms),
         func_at=func_at,
         map_sections=frozenset(s.index for s in elf.sections if s.name in (".maps", "maps")),
-        map_at={(m.section, m.offset): m.name for m in maps if m.section in (".maps", "maps")},
+        map_at=map_at,
         datasecs={d.index: d for d in datasecs},
         var_index={d.index: VarIndex(d.variables) for d in datasecs},
         extern_kind={e.name: e.kind for e in externs},

@@ -20,6 +20,9 @@ paths, dates, or sizes of the generating host.
 
 from __future__ import annotations
 
+import re
+import sys
+
 from bpfinspect.quote.c import Code, trusted
 from bpfinspect.skel.c_build import build_model
 from bpfinspect.skel.c_template import render
@@ -28,20 +31,54 @@ ROW = 4095        # bytes per string row: ISO C's minimum literal length limit
 LINE = 76         # characters of a source line inside a row
 
 
-def _escaped(chunk: bytes) -> list[str]:
-    """Each byte as the shortest C text for it in a string literal: printable ASCII as itself
-    (but the quote, the backslash and ``?``, which could start a trigraph), the rest as octal,
-    three digits only when an octal digit follows."""
-    out = []
-    n = len(chunk)
-    for i, b in enumerate(chunk):
-        if 0x20 <= b < 0x7F and b not in (0x22, 0x5C, 0x3F):
-            out.append(chr(b))
-        elif i + 1 < n and 0x30 <= chunk[i + 1] <= 0x37:
-            out.append(f"\\{b:03o}")
+# Each byte's text in a string literal: printable ASCII as itself (but the quote, the backslash
+# and ``?``, which could start a trigraph), the rest as octal, as short as it can be (``SHORT``)
+# or in three digits (``LONG``), which a byte needs when an octal digit follows it.
+_PLAIN = {b for b in range(0x20, 0x7F) if b not in (0x22, 0x5C, 0x3F)}
+SHORT = [chr(b) if b in _PLAIN else f"\\{b:o}" for b in range(256)]
+LONG = [chr(b) if b in _PLAIN else f"\\{b:03o}" for b in range(256)]
+# Bytes whose short escape has fewer than three digits, before an octal digit: they need LONG.
+_NEEDS_LONG = re.compile(b"([" + b"".join(re.escape(bytes([b])) for b in range(0o100) if b not in _PLAIN)
+                         + b"])(?=[0-7])")
+# Two bytes at a time (the text of every 16-bit value as this machine stores it): half the
+# Python-level steps of one byte at a time.  Made on first use (about 10 ms).
+_pairs: list[str] = []
+
+
+def _pair_table() -> list[str]:
+    if not _pairs:
+        if sys.byteorder == "little":
+            _pairs.extend(first + second for second in SHORT for first in SHORT)
         else:
-            out.append(f"\\{b:o}")
-    return out
+            _pairs.extend(first + second for first in SHORT for second in SHORT)
+    return _pairs
+
+
+def _escaped(chunk: bytes) -> str:
+    """``chunk`` as the text inside one string literal: every byte as :data:`SHORT` says, but
+    :data:`LONG` where an octal digit follows (C reads up to three digits)."""
+    out, pairs = [], _pair_table()
+    # split() alternates runs of bytes and the single bytes that need LONG
+    for i, part in enumerate(_NEEDS_LONG.split(chunk)):
+        if i % 2:
+            out.append(LONG[part[0]])
+            continue
+        even = len(part) & ~1
+        out.append("".join(map(pairs.__getitem__, memoryview(part)[:even].cast("H"))))
+        if even != len(part):
+            out.append(SHORT[part[-1]])
+    return "".join(out)
+
+
+# A line of at most LINE characters that does not end inside an escape: not right after a
+# backslash, and not between a backslash's first or second octal digit and a further one.
+_LINE = re.compile(r"(?s).{1,%d}(?<!\\)(?!(?<=\\.)[0-7])(?!(?<=\\[0-7]{2})[0-7])" % LINE)
+
+
+def _lines(text: str) -> list[str]:
+    """``text`` cut into lines of at most :data:`LINE` characters, each as long as it can be
+    without cutting an escape (a backslash and the octal digits after it, up to three)."""
+    return _LINE.findall(text) or [""]
 
 
 def elf_rows(data: bytes) -> tuple[int, int, Code]:
@@ -49,13 +86,7 @@ def elf_rows(data: bytes) -> tuple[int, int, Code]:
     literals of at most :data:`ROW` bytes, each written over lines of :data:`LINE` characters."""
     rows = []
     for start in range(0, max(len(data), 1), ROW):
-        lines, cur = [], ""
-        for piece in _escaped(data[start:start + ROW]):
-            if len(cur) + len(piece) > LINE:
-                lines.append(cur)
-                cur = ""
-            cur += piece
-        lines.append(cur)
+        lines = _lines(_escaped(data[start:start + ROW]))
         if len(lines) == 2:
             # clang's -Wstring-concatenation takes an element of exactly two literals on two
             # lines, among elements that are not, for a missing comma: three are never suspicious

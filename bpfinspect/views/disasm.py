@@ -295,7 +295,7 @@ def _string_in(obj, section: str, offset: int, var_name: str | None) -> bytes | 
 
     if section.startswith(".rodata.str") or var_name is None:
         return string_at(blob, offset) if section.startswith(".rodata.str") else None
-    var = next((v for v in dsec.variables if v.name == var_name), None)
+    var = obj.variable(section, var_name)
     if var is None or not is_char_array(var.type):
         return None
     return string_at(blob[:var.offset + var.size], var.offset + offset)
@@ -442,7 +442,10 @@ def write_json(listing: Listing, stream) -> None:
             objects.append(item)
     encoder = json.JSONEncoder(ensure_ascii=False, check_circular=False, separators=(", ", ": "))
     path, _, rest = encoder.encode([listing.path, *objects])[1:-1].partition(', {"name": ')
-    parts = iter(re.split(r'(?<=\}), (?=\{"(?:name|index)": )', '{"name": ' + rest) if objects else ())
+    # (the pattern starts with its literal "}, ", which the regular expression engine looks for
+    # quickly; the cut takes the "}" of each part but the last, put back here)
+    cut = re.split(r'\}, (?=\{"(?:name|index)": )', '{"name": ' + rest) if objects else []
+    parts = iter([part + "}" for part in cut[:-1]] + cut[-1:])
     out = ["{", f'  "schema": {SCHEMA},', f'  "file": {path},', '  "programs": [']
     last = len(listing.entries) - 1
     for n, e in enumerate(listing.entries):
