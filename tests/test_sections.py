@@ -403,3 +403,28 @@ def test_attach_kind_is_a_prefix_of_every_known_name_in_the_fixture():
                    "raw_tracepoint.w": ("raw_tp.w", "raw_tracepoint.w")}
         bare = spec.name.lstrip("?")
         assert bare.startswith(aliases.get(spec.attach_kind, (spec.attach_kind,))), (bare, spec.attach_kind)
+
+
+def test_match_entry_is_the_first_matching_entry_of_the_table():
+    """The index by first word finds what a scan of libbpf's table in order finds, for every
+    pattern with every kind of continuation and for random names."""
+    import random
+
+    from bpfinspect.sections import spec
+    from bpfinspect.sections.table import SECTION_TABLE
+
+    def scan(name):
+        return next((e for e in SECTION_TABLE if spec._matches(e, name)), None)
+
+    names = set()
+    for e in SECTION_TABLE:
+        for stem in (e.pattern, e.pattern.rstrip("/+")):
+            for tail in ("", "/", "/x", "x", ".x", "/a/b", "_x", "+", "+x", "-1"):
+                names.add(stem + tail)
+    rng = random.Random(0)
+    alphabet = "abcdefgkprstux_/.+019?-"
+    for _ in range(5000):
+        p = rng.choice(SECTION_TABLE).pattern
+        names.add(p[:rng.randrange(len(p) + 1)] + "".join(rng.choice(alphabet) for _ in range(rng.randrange(5))))
+    assert [n for n in sorted(names) if spec.match_entry(n) is not scan(n)] == []
+    assert spec.match_entry("kprobe/do_sys_open").pattern == "kprobe+"

@@ -27,6 +27,8 @@ from __future__ import annotations
 def shown(text: str) -> str:
     """``text`` as it reads in messages and comments: printable ASCII as it is, a backslash
     doubled, anything else as its Python escape (``\\n``, ``\\x1b``, ``\\u00e9``)."""
+    if text.isascii() and text.isprintable() and "\\" not in text:   # nothing to escape
+        return text
     out = []
     for ch in text:
         o = ord(ch)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 
 from .table import INSTALLED_LIBBPF, SECTION_TABLE, WORD_KEYS, SecDef, version_key
@@ -72,10 +73,24 @@ def _matches(entry: SecDef, name: str) -> bool:
     return name == pat
 
 
+_WORD = re.compile(r"\w*", re.ASCII)
+
+
+@functools.lru_cache(maxsize=1)
+def _entries_by_word() -> dict[str, tuple[SecDef, ...]]:
+    """The table's entries (in table order) by the word their pattern starts with.  A name can
+    only match an entry whose pattern starts with the name's own first word: a pattern ending
+    in "/" has that word before its slash, the others match the name whole or up to a "/"."""
+    out: dict[str, list[SecDef]] = {}
+    for entry in SECTION_TABLE:
+        out.setdefault(_WORD.match(entry.pattern).group(), []).append(entry)
+    return {word: tuple(entries) for word, entries in out.items()}
+
+
 @functools.lru_cache(maxsize=4096)
 def match_entry(name: str) -> SecDef | None:
     """The first table entry matching ``name`` (without any leading '?')."""
-    for entry in SECTION_TABLE:
+    for entry in _entries_by_word().get(_WORD.match(name).group(), ()):
         if _matches(entry, name):
             return entry
     return None

@@ -183,7 +183,8 @@ def generate(obj, *, types=(), module_name: str | None = None, name: str | None 
 
     embedded = obj.data if data is None else data  # --strip-debug: the object without its DWARF
     b64 = base64.b64encode(embedded).decode("ascii")
-    elf_lines = [q.literal(b64[i:i + LINE]) for i in range(0, len(b64), LINE)] or [q.literal("")]
+    # base64's own alphabet only: each line is a string literal as it stands
+    elf_text = q.trusted("\n".join(f"    '{b64[i:i + LINE]}'" for i in range(0, len(b64), LINE)) or "    ''")
     export_list = [class_name]
     for n in exports:
         if n not in export_list:
@@ -201,7 +202,7 @@ def generate(obj, *, types=(), module_name: str | None = None, name: str | None 
         regen=q.doc_text(regen),
         usage=_usage(module_name, class_name, datasecs, maps),
         members=_members_doc(datasecs, maps, progs),
-        elf_lines=elf_lines, elf_size=len(embedded),
+        elf_text=elf_text, elf_size=len(embedded),
         elf_sha256=q.literal(hashlib.sha256(embedded).hexdigest()),
         damaged=q.literal(f"{module_name}: the embedded BPF object is damaged"),
         types_source=q.trusted(types_source),
