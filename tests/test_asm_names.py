@@ -88,6 +88,10 @@ def test_kfunc_by_name_with_btf(tmp_path):
     ("r0 = 0\n  call nosuch_thing\n", 2, 8, "no helper named 'nosuch_thing'"),
     ("r0 = 0\nr0 += foo\n", 2, 7, "unexpected 'foo'"),
     ("\tr0 = 0\n\tw0 = r1\n", 2, 2, "same width"),
+    # numbers out of range: the caret under the number
+    ("r0 = 99999999999999999999\nexit\n", 1, 6, "does not fit in 32 bits"),
+    ("exit\n  r1 = *(u32 *)(r2 - 70000)\n", 2, 22, "offset -0x11170 does not fit in 16 bits"),
+    ("if r1 > 0x1ffffffff goto +1\nexit\n", 1, 9, "immediate 0x1ffffffff"),
 ])
 def test_errors_quote_the_line_with_a_caret(tmp_path, text, line, column, words):
     p, _ = _asm(tmp_path, text)

@@ -8,6 +8,8 @@ registers mean ALU / JMP32, ``r`` registers ALU64 / JMP.
 
 from __future__ import annotations
 
+import re
+
 from functools import lru_cache
 
 from bpfinspect.errors import MalformedInput, UsageError
@@ -426,8 +428,23 @@ def assemble_fields(text: str, *, path: str | None = None, kfuncs: dict[str, int
             try:
                 fields.append(check_fields(*slot))
             except UsageError as exc:
-                raise located(str(exc), text, number, None, path) from None
+                column = _number_column(text.splitlines()[number - 1], slot[3], slot[4])
+                raise located(str(exc), text, number, column, path) from None
     return fields
+
+
+_NUMBER = re.compile(r"(?<![\w.])(?:0[xX][0-9a-fA-F]+|\d+)\b")
+
+
+def _number_column(line: str, off: int, imm: int) -> int | None:
+    """The column (1-based) of the number in ``line`` that gave the offset or immediate out of
+    range (``off`` first, as check_fields looks at it first); None if no number written there
+    has that value."""
+    bad = [v for v, ok in ((off, -0x8000 <= off <= 0xFFFF), (imm, -0x80000000 <= imm <= 0xFFFFFFFF)) if not ok]
+    for m in _NUMBER.finditer(line):
+        if bad and int(m.group(), 0) in (bad[0], -bad[0]):
+            return m.start() + 1
+    return None
 
 
 def assemble(text: str, *, little: bool = True, path: str | None = None,
