@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -279,3 +280,49 @@ def test_line_human_caret():
     out = p.stdout.splitlines()
     assert out[0] == "invalid: column 23: Invalid register name"
     assert out[2].index("^") == out[1].index("%zz")
+
+
+# -- $arg* and $argN through BTF (a kernel with BTF arguments), and arguments named after a BTF name
+
+_OBJ_BTF = str(Path(__file__).resolve().parent.parent / "fixtures" / "bootstrap.bpf.o")   # handle_exec(ctx)
+
+
+@pytest.mark.parametrize("line, normalised", [
+    ("p handle_exec $arg*", "p:kprobes/p_handle_exec_0 handle_exec ctx=ctx"),
+    ("p:g/e handle_exec $arg1:u64 %di", "p:g/e handle_exec ctx=ctx:u64 arg2=%di"),
+    ("r:g/e handle_exec $arg*", "r:g/e handle_exec ctx=ctx"),
+    ("p:g/e nosuch_function $arg1", "p:g/e nosuch_function arg1=$arg1"),   # no BTF for it: a register read
+    ("p:g/e do_x count pos:u32 file->f_flags", "p:g/e do_x count=count pos=pos:u32 arg3=file->f_flags"),
+])
+def test_arg_meta_variables_read_through_btf(line, normalised):
+    p = parse_line(line, machine="x86_64", btf=_OBJ_BTF)
+    assert p.normalised == normalised
+
+
+@pytest.mark.parametrize("line, column, reason", [
+    ("p handle_exec $arg2", 14, "This variable is not found at this probe point"),
+    ("p handle_exec $arg* $arg*", 20, "$arg* can be used only once in the parameters"),
+    ("p handle_exec+8 $arg1", 16, "$arg* can be used only on function entry or exit"),
+    ("p handle_exec x=$arg*", 16, "Invalid $-variable specified"),
+    ("p handle_exec $argv", 14, "Invalid $-variable specified"),
+    ("p nosuch_function $arg*", 18, "BTF is not available or not supported"),
+    ("p handle_exec ctx $arg*", 18, "This argument name is already used"),
+])
+def test_arg_meta_variable_errors(line, column, reason):
+    with pytest.raises(LineError) as info:
+        parse_line(line, machine="x86_64", btf=_OBJ_BTF)
+    assert (info.value.reason, info.value.column) == (reason, column)
+
+
+def test_arg_star_is_the_functions_parameters_as_bpftool_lists_them():
+    """$arg* against this machine's vmlinux BTF: the parameter names bpftool lists for the function."""
+    vmlinux = "/sys/kernel/btf/vmlinux"
+    if not os.access(vmlinux, os.R_OK) or shutil.which("bpftool") is None:
+        pytest.skip("needs a readable /sys/kernel/btf/vmlinux and bpftool")
+    raw = subprocess.run(["bpftool", "btf", "dump", "file", vmlinux, "format", "raw"], capture_output=True,
+                         text=True, check=True).stdout
+    proto = re.search(r"^\[\d+\] FUNC 'vfs_read' type_id=(\d+)", raw, re.M).group(1)
+    block = re.search(rf"^\[{proto}\] FUNC_PROTO .*\n((?:\t.*\n)*)", raw, re.M).group(1)
+    names = re.findall(r"^\t'([^']*)' type_id=\d+", block, re.M)
+    p = parse_line("p:g/e vfs_read $arg*", machine="x86_64")
+    assert [a.name for a in p.args] == names and names

@@ -46,6 +46,10 @@ def register(sub) -> None:
     ln.add_argument("lines", metavar="LINE", nargs="+", help="a probe line (quote it); - reads lines from stdin")
     ln.add_argument("--machine", metavar="ARCH", default=None,
                     help="register names of this architecture (x86_64, aarch64, riscv, s390x; default: this one)")
+    ln.add_argument("--btf", metavar="FILE", default=None,
+                    help="kernel BTF a kprobe line's $arg* and $argN are read from, as a kernel with BTF arguments "
+                         "reads them (default: /sys/kernel/btf/vmlinux; a module's function: the module's BTF beside "
+                         "it)")
     add_json_arg(ln)
     ln.set_defaults(run=run_line)
 
@@ -165,7 +169,7 @@ def run_line(args) -> int:
     results = []
     for text in _input_lines(args):
         try:
-            results.append((text, parse_line(text, machine=args.machine)))
+            results.append((text, parse_line(text, machine=args.machine, btf=args.btf)))
         except LineError as exc:
             results.append((text, exc))
     if args.json:

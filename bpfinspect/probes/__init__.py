@@ -16,7 +16,7 @@ for a name that does not resolve, ``MalformedInput`` for a damaged binary):
     Functions of a binary with their offsets, SEC() spellings and uprobe_events lines.
 ``read_usdt(binary_path) -> list[UsdtNote]``
     The USDT notes of a binary, with libbpf's offsets and each argument's reading.
-``parse_line(line, *, machine=None) -> ProbeLine``
+``parse_line(line, *, machine=None, btf=None) -> ProbeLine``
     An uprobe_events/kprobe_events line checked as the kernel checks it; ``LineError`` (with
     ``.column`` and ``.reason``) where the kernel would refuse it.
 ``check_target(program) -> list[Problem]``

@@ -36,6 +36,7 @@ class ProbeParser:
         self.entry = False
         self.shift = 0    # how far the kernel's error column has moved through dereference prefixes
         self.kdelta = 0   # the kernel's column less ours, inside +u...( dereferences
+        self.from_btf: set[str] = set()   # parameter names $arg*/$argN were read as (said once already)
 
     def fail(self, col: int, reason: str, kernel_col: int | None = None):
         raise LineError(self.line, col, reason, col + self.kdelta if kernel_col is None else kernel_col)
@@ -82,7 +83,11 @@ class ProbeParser:
             if not good_name(name):
                 self.fail(col, "Argument name must follow the same rules as C identifiers")
         else:
-            name, body, body_col = f"arg{index + 1}", word, col
+            # unnamed: a kernel with BTF arguments (the only kind that reads a name, kprobes only)
+            # names it after the name it reads, anything else argN
+            bare = word.partition(":")[0]
+            name = bare if self.kind == "kprobe" and good_name(bare) else f"arg{index + 1}"
+            body, body_col = word, col
         if name in used:
             self.fail(col, "This argument name is already used")
         if len(body) > MAX_ARGSTR_LEN:
@@ -292,8 +297,9 @@ class ProbeParser:
             self.fail(col, "Invalid fetch argument")
         if not self.entry:
             self.fail(col, "This variable is not found at this probe point")
-        self.warnings.append(f"'{text}' is read through BTF: the kernel checks it against the function's "
-                             "parameters when it defines the probe")
+        if text not in self.from_btf:
+            self.warnings.append(f"'{text}' is read through BTF: the kernel checks it against the function's "
+                                 "parameters when it defines the probe")
         return "btf"
 
 

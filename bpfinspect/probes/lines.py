@@ -37,20 +37,24 @@ from dataclasses import replace
 
 from bpfinspect.errors import UsageError
 from bpfinspect.probes.line_args import ProbeParser
-from bpfinspect.probes.line_model import KRETPROBE_MAXACTIVE_MAX, Arg, LineError, ProbeLine
+from bpfinspect.probes.line_model import KRETPROBE_MAXACTIVE_MAX, MAX_TRACE_ARGS, Arg, LineError, ProbeLine
 from bpfinspect.probes.line_syntax import Syntax, event_spec, kstrtol, kstrtoul, parse, tokens
 
 __all__ = ["Arg", "LineError", "ProbeLine", "parse_line"]
 
 _WORD = re.compile(r"\S+")
+VMLINUX_BTF = "/sys/kernel/btf/vmlinux"
 
 
-def parse_line(line: str, *, machine: str | None = None, resolve=None, check_files: bool = True) -> ProbeLine:
+def parse_line(line: str, *, machine: str | None = None, resolve=None, check_files: bool = True,
+               btf: str | None = None) -> ProbeLine:
     """Check one probe line and return it with the kernel's defaults; LineError where the kernel says no.
 
     ``machine`` picks the register names (default: this machine's); ``resolve(path, func)`` turns
     ``PATH:FUNC`` into an offset (default: libbpf's rules, :func:`bpfinspect.probes.uprobe.resolve_uprobe`);
-    ``check_files`` looks for a uprobe's file as the kernel does."""
+    ``check_files`` looks for a uprobe's file as the kernel does; ``btf`` is the kernel BTF a kprobe's
+    ``$argN`` and ``$arg*`` are read from (default ``/sys/kernel/btf/vmlinux``; a module's function
+    from the module's file beside it)."""
     bad = next((i for i, c in enumerate(line) if c in "\n\r\0"), -1)
     if bad >= 0:
         raise LineError(line, bad, "a probe line is one line of text")
@@ -75,18 +79,18 @@ def parse_line(line: str, *, machine: str | None = None, resolve=None, check_fil
     if len(words) < 2:
         raise LineError(line, head_col + len(head), "the probe point is missing (PATH:OFFSET or SYMBOL)")
     machine = machine or os.uname().machine
-    parsed = _parse_words(line, words, machine, resolve, check_files, boot)
+    parsed = _parse_words(line, words, machine, resolve, check_files, boot, btf or VMLINUX_BTF)
     if hash_at >= 0:
         parsed = replace(parsed, warnings=parsed.warnings + (f"the kernel ignores {line[hash_at:]!r} (a comment)",))
     return parsed
 
 
-def _parse_words(line, words, machine, resolve, check_files, boot) -> ProbeLine:
+def _parse_words(line, words, machine, resolve, check_files, boot, btf) -> ProbeLine:
     if "/" in words[1][1]:
         if boot:
             raise LineError(line, words[1][0], "the kprobe_event= form (',' for spaces) is for kprobes only")
         return _UprobeParser(line, words, machine, resolve, check_files).parse()
-    parsed = _KprobeParser(line, words, machine).parse()
+    parsed = _KprobeParser(line, words, machine, btf).parse()
     if boot:
         parsed = replace(parsed, warnings=parsed.warnings + ("read as a kprobe_event= boot parameter "
                                                              "(',' for each space)",))
@@ -201,6 +205,10 @@ class _UprobeParser(ProbeParser):
 class _KprobeParser(ProbeParser):
     kind = "kprobe"
 
+    def __init__(self, line, words, machine, btf: str) -> None:
+        super().__init__(line, words, machine)
+        self.btf_path = btf
+
     def parse(self) -> ProbeLine:
         is_return, rest, spec_col = self.head()
         col0, head = self.words[0]
@@ -242,7 +250,96 @@ class _KprobeParser(ProbeParser):
                 self.fail(col, "Retprobe address must be an function entry")
         self.entry = symbol is not None and offset == 0
         group, event = self.event(spec_col)
+        self.meta_args(symbol, module)
         args = self.args(is_return)
         return ProbeLine(self.line, "kprobe", is_return=is_return, group=group, event=event, maxactive=maxactive,
                          module=module, symbol=symbol, offset=offset, address=address, args=args,
                          warnings=tuple(self.warnings))
+
+    def meta_args(self, symbol: str | None, module: str | None) -> None:
+        """``$arg*`` and ``$argN`` as a kernel with BTF arguments reads them, before the arguments
+        are parsed: ``$arg*`` becomes every parameter of the function, by name, ``$argN[:TYPE]`` the
+        Nth parameter's name; without BTF for the function ``$argN`` stays a function argument
+        and ``$arg*`` is refused."""
+        found = [(i, col, w) for i, (col, w) in enumerate(self.words[2:], 2) if w.startswith("$arg")]
+        if not found:
+            return
+        star = None
+        for i, col, w in found:
+            if not self.entry:
+                self.fail(col, "$arg* can be used only on function entry or exit")
+            if w[4:5].isdigit() and w[4:5].isascii():
+                continue
+            if w[4:5] != "*":
+                self.fail(col, "Invalid $-variable specified")
+            if star is not None:
+                self.fail(col, "$arg* can be used only once in the parameters")
+            star = i
+        params = function_params(self.btf_path, symbol, module)
+        if not params:
+            if star is not None:
+                self.fail(self.words[star][0], "BTF is not available or not supported")
+            return
+        where = os.path.join(os.path.dirname(self.btf_path), module) if module else self.btf_path
+        words = list(self.words[:2])
+        for i, (col, w) in enumerate(self.words[2:], 2):
+            if i == star:
+                words.extend((col, name) for name in params)
+                self.warnings.append(f"$arg* read as the parameters of {symbol} in {where}: "
+                                     f"{' '.join(params)}")
+                continue
+            if not w.startswith("$arg"):
+                words.append((col, w))
+                continue
+            digits = re.match(r"[0-9]*", w[4:]).group()
+            rest = w[4 + len(digits):]
+            if rest and rest[0] != ":":
+                self.fail(col, "Invalid $-variable specified")
+            n = int(digits)
+            if n == 0:
+                self.fail(col, "Invalid argument number")
+            if n > len(params):
+                self.fail(col, "This variable is not found at this probe point")
+            words.append((col, params[n - 1] + rest))
+            self.warnings.append(f"{w.partition(':')[0]} read as {params[n - 1]!r}, parameter {n} of {symbol} "
+                                 f"in {where}")
+        if len(words) - 2 > MAX_TRACE_ARGS:
+            self.fail(self.words[2][0], "Too many arguments are specified")
+        self.from_btf = set(params)
+        self.words = words
+
+
+def function_params(btf_path: str, symbol: str | None, module: str | None) -> tuple[str, ...] | None:
+    """The parameter names of kernel function ``symbol`` in the BTF at ``btf_path`` (a module's
+    function: in the module's BTF beside it, on top of it); None when there is no BTF for it."""
+    if symbol is None:
+        return None
+    from bpfinspect.btf import Kind
+    from bpfinspect.errors import BpfInspectError
+
+    try:
+        btf = _kernel_btf(btf_path, module)
+    except (BpfInspectError, OSError):
+        return None
+    for tid in btf.find(symbol, Kind.FUNC):
+        proto = btf.type(btf.type(tid).type)
+        if proto.kind != Kind.FUNC_PROTO:
+            continue
+        params = list(proto.params)
+        if params and params[-1].type == 0:   # "...": not a parameter the kernel can name
+            params.pop()
+        return tuple(p.name for p in params) or None
+    return None
+
+
+_BTF_CACHE: dict = {}
+
+
+def _kernel_btf(btf_path: str, module: str | None):
+    from bpfinspect.btf import load_btf
+
+    key = (btf_path, module)
+    if key not in _BTF_CACHE:
+        base = load_btf(btf_path)
+        _BTF_CACHE[key] = base if module is None else load_btf(os.path.join(os.path.dirname(btf_path), module), base)
+    return _BTF_CACHE[key]
