@@ -213,6 +213,10 @@ SHAPES = {
     # What a function reaches is listed for each function: a chain of calls would make that
     # quadratic; no program of more than 256 functions loads, so the model stops there.
     "call_chain_of_3000": (lambda: _call_chain(3000), {"progs"}, ("info", "sections", "disasm", "relocs")),
+    # A 4-byte "version" section of type NULL (found by fuzz_obj): no bytes, so no kernel version.
+    "version_section_null": (lambda: _prog(ONE_PROG, [Sym("do_unlinkat", "kprobe/do_unlinkat", 0, 16)],
+                                           [Sec("version", 0, b"", flags=SHF_ALLOC | SHF_WRITE, size=4)]),
+                             (), MODEL),
     # Variables of a DATASEC without symbols are listed once, not once per equally named section.
     "thousands_of_data_sections": (lambda: _many_sections_of_one_name(2000, 2000), (), MODEL),
 }

@@ -142,9 +142,10 @@ def license_of(elf: ElfFile) -> str | None:
 
 def kern_version_of(elf: ElfFile) -> int | None:
     ver = elf.section_by_name("version")
-    if ver is None or ver.size < 4 or ver.is_nobits:
+    data = ver.data() if ver is not None else b""   # (a NOBITS or NULL section has no bytes)
+    if len(data) < 4:
         return None
-    return struct.unpack_from("<I" if elf.little else ">I", ver.data(), 0)[0]
+    return struct.unpack_from("<I" if elf.little else ">I", data, 0)[0]
 
 
 def datasec_ids(btf: Btf | None) -> dict[str, tuple[int, ...]]:
