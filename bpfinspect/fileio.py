@@ -13,6 +13,9 @@ from bpfinspect.errors import MalformedInput
 # The most any input is read (a regular file larger than this is refused before reading
 # anything; a pipe or device, whose size cannot be trusted, is read up to it).
 DEFAULT_MAX_INPUT_MB = 256
+# What is read of an input before anything else (its header judged from it): the ELF header of
+# either class and most program header tables, or a raw BTF header.
+HEAD_SIZE = 4096
 
 
 def max_input() -> int:

@@ -446,11 +446,11 @@ def load_btf(path: str | os.PathLike, base: "Btf | str | os.PathLike | None" = N
 def read_source(path: str) -> bytes:
     """The bytes of a BTF source (raw BTF, or an ELF file holding .BTF), read only once its
     first bytes say it is one of them and its size is bounded."""
-    from bpfinspect.elf.header import HEAD_SIZE, parse_header
-    from bpfinspect.fileio import read_input
+    from bpfinspect.fileio import HEAD_SIZE, read_input
 
     def look(head: bytes, size: int | None) -> None:
         if head[:4] == b"\x7fELF":
+            from bpfinspect.elf.header import parse_header   # (raw BTF needs no ELF reader)
             parse_header(head, size, path)
         elif len(head) >= 2 and BTF_MAGIC in struct.unpack_from("<H", head) + struct.unpack_from(">H", head):
             pass  # the header is checked against the bytes by Btf itself

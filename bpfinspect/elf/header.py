@@ -15,9 +15,7 @@ from dataclasses import dataclass
 
 from bpfinspect.elf.reader import LAYOUTS
 from bpfinspect.errors import MalformedInput
-
-# Read before anything else: the ELF header of either class, and most program header tables.
-HEAD_SIZE = 4096
+from bpfinspect.fileio import HEAD_SIZE  # noqa: F401 - read before anything else (the header and more)
 
 ET_REL, ET_EXEC, ET_DYN, ET_CORE = 1, 2, 3, 4
 PT_INTERP = 3
