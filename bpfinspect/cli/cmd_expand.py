@@ -72,37 +72,62 @@ def _print_highlighted(text: str, lexer: str) -> None:
             sys.stdout.write("\n")
 
 
+class _Views:
+    """How one kind of result (the expansion, or the rewrite without CO-RE) is shown."""
+
+    def __init__(self, json, diff, sites, text, sites_rich=None) -> None:
+        self.json, self.diff, self.sites, self.text, self.sites_rich = json, diff, sites, text, sites_rich
+
+
 def run(args: argparse.Namespace) -> int:
     # Bytes that are not UTF-8 (a Latin-1 comment, a binary string) come back out as they were.
     sys.stdout.reconfigure(errors="surrogateescape")
-    if args.no_core:
-        return _run_no_core(args)
     from bpfinspect.expand.clangfront import SourceDiagnostics  # noqa: PLC0415
-    from bpfinspect.expand.limited import expand_limited  # noqa: PLC0415 - libclang (in a child) is heavy
-    from bpfinspect.expand.views import diff_text, json_document, sites_text  # noqa: PLC0415
 
     try:
-        result = expand_limited(args.file, macros=args.macros, keep=args.keep, arch=args.arch,
-                                include_dirs=args.include_dirs, defines=args.defines,
-                                btf_path=args.btf)
+        result, views = _rewrite(args) if args.no_core else _expand(args)
     except SourceDiagnostics as exc:
         return _diagnostics(exc)
     _warnings(result)
     if args.json:
         from bpfinspect.views.jsonout import emit  # noqa: PLC0415
-        emit(json_document(result))
+        emit(views.json(result))
     elif args.diff:
-        _print_highlighted(diff_text(result), "diff")
+        _print_highlighted(views.diff(result), "diff")
     elif args.sites:
         from bpfinspect.views.term import use_color  # noqa: PLC0415
 
-        if use_color(sys.stdout):
-            _print_sites_rich(result)
+        if views.sites_rich is not None and use_color(sys.stdout):
+            views.sites_rich(result)
         else:
-            sys.stdout.write(sites_text(result))
+            sys.stdout.write(views.sites(result))
     else:
-        _print_highlighted(result.as_text(result.expanded), "c")
+        _print_highlighted(result.as_text(views.text(result)), "c")
     return 0
+
+
+def _expand(args: argparse.Namespace):
+    """The expansion (libclang, in a limited child) and its views."""
+    from bpfinspect.expand.limited import expand_limited  # noqa: PLC0415 - libclang (in a child) is heavy
+    from bpfinspect.expand.views import diff_text, json_document, sites_text  # noqa: PLC0415
+
+    result = expand_limited(args.file, macros=args.macros, keep=args.keep, arch=args.arch,
+                            include_dirs=args.include_dirs, defines=args.defines, btf_path=args.btf)
+    return result, _Views(json_document, diff_text, sites_text, lambda r: r.expanded, _print_sites_rich)
+
+
+def _rewrite(args: argparse.Namespace):
+    """The rewrite without CO-RE for one target BTF (libclang, in a limited child) and its views."""
+    from bpfinspect.errors import UsageError  # noqa: PLC0415
+    from bpfinspect.expand.limited import rewrite_limited  # noqa: PLC0415 - libclang (in a child) is heavy
+    from bpfinspect.expand.views import nocore_diff_text, nocore_json, nocore_sites_text  # noqa: PLC0415
+
+    if args.keep:
+        raise UsageError("--no-core expands every CO-RE macro: drop --keep")
+    extra = [m.strip() for ms in (args.macros or []) for m in ms.split(",") if m.strip() and m.strip() != "default"]
+    result = rewrite_limited(args.file, target=args.btf, arch=args.arch, include_dirs=args.include_dirs,
+                             defines=args.defines, macros=extra)
+    return result, _Views(nocore_json, nocore_diff_text, nocore_sites_text, lambda r: r.text)
 
 
 def _print_sites_rich(result) -> None:
@@ -135,30 +160,3 @@ def _diagnostics(exc) -> int:
 def _warnings(result) -> None:
     for warning in result.warnings:
         print(f"bpfinspect: warning: {warning}", file=sys.stderr)
-
-
-def _run_no_core(args: argparse.Namespace) -> int:
-    from bpfinspect.errors import UsageError  # noqa: PLC0415
-    from bpfinspect.expand.clangfront import SourceDiagnostics  # noqa: PLC0415
-    from bpfinspect.expand.limited import rewrite_limited  # noqa: PLC0415 - libclang (in a child) is heavy
-    from bpfinspect.expand.views import nocore_diff_text, nocore_json, nocore_sites_text  # noqa: PLC0415
-
-    if args.keep:
-        raise UsageError("--no-core expands every CO-RE macro: drop --keep")
-    extra = [m.strip() for ms in (args.macros or []) for m in ms.split(",") if m.strip() and m.strip() != "default"]
-    try:
-        result = rewrite_limited(args.file, target=args.btf, arch=args.arch, include_dirs=args.include_dirs,
-                                 defines=args.defines, macros=extra)
-    except SourceDiagnostics as exc:
-        return _diagnostics(exc)
-    _warnings(result)
-    if args.json:
-        from bpfinspect.views.jsonout import emit  # noqa: PLC0415
-        emit(nocore_json(result))
-    elif args.diff:
-        _print_highlighted(nocore_diff_text(result), "diff")
-    elif args.sites:
-        sys.stdout.write(nocore_sites_text(result))
-    else:
-        _print_highlighted(result.as_text(result.text), "c")
-    return 0
