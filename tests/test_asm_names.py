@@ -102,3 +102,12 @@ def test_errors_quote_the_line_with_a_caret(tmp_path, text, line, column, words)
     assert quoted == "  " + shown
     # the caret sits under the column, tabs kept so it lines up on a terminal
     assert caret[2:].expandtabs() == " " * (len(shown[:column - 1].expandtabs())) + "^"
+
+
+def test_an_opcode_out_of_range_is_not_pinned_on_another_number(tmp_path):
+    """check_fields looks at the opcode before the offset: the error has no column, not the
+    column of the (also out of range) offset."""
+    p, _ = _asm(tmp_path, ".insn op=0x100 dst=0 src=0 off=70000 imm=0\n")
+    assert p.returncode == 2
+    first = p.stderr.splitlines()[0]
+    assert "opcode 0x100 does not fit in 8 bits" in first and "column" not in first

@@ -314,6 +314,71 @@ def test_arg_meta_variable_errors(line, column, reason):
     assert (info.value.reason, info.value.column) == (reason, column)
 
 
+def _btf_func(tmp_path, name: str, params: list[str], variadic: bool = False) -> str:
+    """A raw BTF file with int and one global function ``name(int PARAM, ...)``."""
+    import struct
+
+    strs = bytearray(b"\0int\0")
+    def add(text):
+        off = len(strs)
+        strs.extend(text.encode() + b"\0")
+        return off
+    fn = add(name)
+    items = [(add(p), 1) for p in params] + ([(0, 0)] if variadic else [])
+    types = struct.pack("<IIII", 1, 1 << 24, 4, 32)                                   # [1] int
+    types += struct.pack("<III", 0, (13 << 24) | len(items), 1)                       # [2] proto
+    types += b"".join(struct.pack("<II", n, t) for n, t in items)
+    types += struct.pack("<III", fn, (12 << 24) | 1, 2)                               # [3] func
+    blob = struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types), len(strs)) + types + strs
+    path = tmp_path / "kernel.btf"
+    path.write_bytes(blob)
+    return str(path)
+
+
+def test_arg_star_longer_than_the_kernels_buffer(tmp_path):
+    btf = _btf_func(tmp_path, "f", [f"parameter_number_{k:02d}" for k in range(8)])   # 8 x 20 bytes
+    with pytest.raises(LineError) as info:
+        parse_line("p f $arg*", machine="x86_64", btf=btf)
+    assert (info.value.reason, info.value.column) == ("$arg* failed because the argument list is too long", 4)
+    assert parse_line("p f $arg1 $arg8", machine="x86_64", btf=btf).normalised.endswith(
+        "parameter_number_00=parameter_number_00 parameter_number_07=parameter_number_07")
+
+
+def test_arg_star_of_a_variadic_function_has_an_empty_argument(tmp_path):
+    """The kernel counts "..." as a parameter without a name: the empty argument is refused."""
+    btf = _btf_func(tmp_path, "logf", ["fmt"], variadic=True)
+    for line in ("p logf $arg*", "p logf $arg2"):
+        with pytest.raises(LineError) as info:
+            parse_line(line, machine="x86_64", btf=btf)
+        assert info.value.reason == "No argument expression"
+    assert parse_line("p logf $arg1", machine="x86_64", btf=btf).normalised.endswith(" logf fmt=fmt")
+
+
+def test_errors_after_arg_star_point_where_the_kernel_points(tmp_path):
+    """The kernel keeps the words as written for its caret: an argument after the expansion is
+    placed by its new index (past the end of the line here); ours stays on the word."""
+    btf = _btf_func(tmp_path, "f", ["a", "b", "c"])
+    line = "p f $arg* %zz"
+    with pytest.raises(LineError) as info:
+        parse_line(line, machine="x86_64", btf=btf)
+    assert info.value.reason == "Invalid register name"
+    assert info.value.column == line.index("%zz") and info.value.kernel_column == len(line) + 1
+
+
+def test_module_functions_and_unreadable_btf(tmp_path):
+    """MOD:SYM is looked up by that whole name (the kernel finds no BTF for it); a --btf that
+    cannot be read is an error, not "no BTF"."""
+    from bpfinspect.errors import BpfInspectError
+
+    btf = _btf_func(tmp_path, "f", ["a"])
+    assert parse_line("p mod:f $arg1", machine="x86_64", btf=btf).normalised.endswith(" mod:f arg1=$arg1")
+    with pytest.raises(LineError):
+        parse_line("p mod:f $arg*", machine="x86_64", btf=btf)
+    with pytest.raises(BpfInspectError) as info:
+        parse_line("p f $arg*", machine="x86_64", btf=str(tmp_path / "missing.btf"))
+    assert not isinstance(info.value, LineError)
+
+
 def test_arg_star_is_the_functions_parameters_as_bpftool_lists_them():
     """$arg* against this machine's vmlinux BTF: the parameter names bpftool lists for the function."""
     vmlinux = "/sys/kernel/btf/vmlinux"

@@ -428,7 +428,7 @@ def assemble_fields(text: str, *, path: str | None = None, kfuncs: dict[str, int
             try:
                 fields.append(check_fields(*slot))
             except UsageError as exc:
-                column = _number_column(text.splitlines()[number - 1], slot[3], slot[4])
+                column = _number_column(text.splitlines()[number - 1], *slot)
                 raise located(str(exc), text, number, column, path) from None
     return fields
 
@@ -436,10 +436,12 @@ def assemble_fields(text: str, *, path: str | None = None, kfuncs: dict[str, int
 _NUMBER = re.compile(r"(?<![\w.])(?:0[xX][0-9a-fA-F]+|\d+)\b")
 
 
-def _number_column(line: str, off: int, imm: int) -> int | None:
+def _number_column(line: str, op: int, dst: int, src: int, off: int, imm: int) -> int | None:
     """The column (1-based) of the number in ``line`` that gave the offset or immediate out of
-    range (``off`` first, as check_fields looks at it first); None if no number written there
-    has that value."""
+    range, in check_fields' order (an opcode or register out of range first: no column); None if
+    no number written there has that value."""
+    if not (0 <= op <= 0xFF and 0 <= dst <= 15 and 0 <= src <= 15):
+        return None
     bad = [v for v, ok in ((off, -0x8000 <= off <= 0xFFFF), (imm, -0x80000000 <= imm <= 0xFFFFFFFF)) if not ok]
     for m in _NUMBER.finditer(line):
         if bad and int(m.group(), 0) in (bad[0], -bad[0]):

@@ -275,7 +275,7 @@ class BpfObject:
     @cached_property
     def _variables_by_name(self) -> dict[tuple[str, str], Var]:
         out: dict[tuple[str, str], Var] = {}
-        for d in self.datasecs:
+        for d in self._datasecs_by_name.values():   # the section datasec(name) gives, as its bytes
             for v in d.variables:
                 out.setdefault((d.name, v.name), v)
         return out
@@ -310,7 +310,8 @@ class BpfObject:
         return self._datasecs_by_name.get(name)
 
     def variable(self, section: str, name: str) -> Var | None:
-        """The variable ``name`` of data section ``section`` (the first, should two share it)."""
+        """The variable ``name`` of data section ``section`` (of the first section of that name, the
+        one :meth:`datasec` gives; the first variable of that name in it)."""
         return self._variables_by_name.get((section, name))
 
     def variable_at(self, section: str, offset: int) -> Var | None:

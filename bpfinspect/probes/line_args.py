@@ -37,6 +37,7 @@ class ProbeParser:
         self.shift = 0    # how far the kernel's error column has moved through dereference prefixes
         self.kdelta = 0   # the kernel's column less ours, inside +u...( dereferences
         self.from_btf: set[str] = set()   # parameter names $arg*/$argN were read as (said once already)
+        self.kernel_at = None             # after $arg*: argument index -> where the kernel's caret goes
 
     def fail(self, col: int, reason: str, kernel_col: int | None = None):
         raise LineError(self.line, col, reason, col + self.kdelta if kernel_col is None else kernel_col)
@@ -65,7 +66,16 @@ class ProbeParser:
         if len(self.words) - 2 > MAX_TRACE_ARGS:
             self.fail(self.words[2 + MAX_TRACE_ARGS][0], "Too many arguments are specified")
         for i, (col, word) in enumerate(self.words[2:]):
-            arg = self.arg(i, col, word, is_return, used)
+            try:
+                arg = self.arg(i, col, word, is_return, used)
+            except LineError as e:
+                if self.kernel_at is None:
+                    raise
+                # after $arg* the kernel still points into the words as written: argument i at
+                # the i-th written argument's place, or past the end of the line
+                k = self.kernel_at(i)
+                raise LineError(e.line, e.column, e.reason,
+                                k + (e.kernel_column - col) if k < len(self.line) else k) from None
             used.add(arg.name)
             out.append(arg)
         return tuple(out)

@@ -44,6 +44,8 @@ __all__ = ["Arg", "LineError", "ProbeLine", "parse_line"]
 
 _WORD = re.compile(r"\S+")
 VMLINUX_BTF = "/sys/kernel/btf/vmlinux"
+# The kernel's buffer for the arguments $arg* and $argN expand to (MAX_BTF_ARGS_LEN).
+MAX_BTF_ARGS_LEN = 128
 
 
 def parse_line(line: str, *, machine: str | None = None, resolve=None, check_files: bool = True,
@@ -79,7 +81,7 @@ def parse_line(line: str, *, machine: str | None = None, resolve=None, check_fil
     if len(words) < 2:
         raise LineError(line, head_col + len(head), "the probe point is missing (PATH:OFFSET or SYMBOL)")
     machine = machine or os.uname().machine
-    parsed = _parse_words(line, words, machine, resolve, check_files, boot, btf or VMLINUX_BTF)
+    parsed = _parse_words(line, words, machine, resolve, check_files, boot, btf)
     if hash_at >= 0:
         parsed = replace(parsed, warnings=parsed.warnings + (f"the kernel ignores {line[hash_at:]!r} (a comment)",))
     return parsed
@@ -205,9 +207,10 @@ class _UprobeParser(ProbeParser):
 class _KprobeParser(ProbeParser):
     kind = "kprobe"
 
-    def __init__(self, line, words, machine, btf: str) -> None:
+    def __init__(self, line, words, machine, btf: str | None) -> None:
         super().__init__(line, words, machine)
-        self.btf_path = btf
+        self.btf_path = btf or VMLINUX_BTF
+        self.btf_given = btf is not None
 
     def parse(self) -> ProbeLine:
         is_return, rest, spec_col = self.head()
@@ -260,7 +263,8 @@ class _KprobeParser(ProbeParser):
         """``$arg*`` and ``$argN`` as a kernel with BTF arguments reads them, before the arguments
         are parsed: ``$arg*`` becomes every parameter of the function, by name, ``$argN[:TYPE]`` the
         Nth parameter's name; without BTF for the function ``$argN`` stays a function argument
-        and ``$arg*`` is refused."""
+        and ``$arg*`` is refused.  The kernel looks the function up by the name as written
+        (``MOD:SYM`` finds nothing), in vmlinux and then in the modules."""
         found = [(i, col, w) for i, (col, w) in enumerate(self.words[2:], 2) if w.startswith("$arg")]
         if not found:
             return
@@ -275,61 +279,92 @@ class _KprobeParser(ProbeParser):
             if star is not None:
                 self.fail(col, "$arg* can be used only once in the parameters")
             star = i
-        params = function_params(self.btf_path, symbol, module)
-        if not params:
-            if star is not None:
-                self.fail(self.words[star][0], "BTF is not available or not supported")
+        found_in = None if module is not None else function_params(self.btf_path, symbol, strict=self.btf_given)
+        if found_in is None:
+            if star is not None:   # (the kernel notes it at the last $arg word)
+                self.fail(found[-1][1], "BTF is not available or not supported")
             return
-        where = os.path.join(os.path.dirname(self.btf_path), module) if module else self.btf_path
+        where, params = found_in
         words = list(self.words[:2])
+        room = MAX_BTF_ARGS_LEN    # the kernel writes the new arguments into a buffer of this size
         for i, (col, w) in enumerate(self.words[2:], 2):
             if i == star:
-                words.extend((col, name) for name in params)
+                texts = list(params)
                 self.warnings.append(f"$arg* read as the parameters of {symbol} in {where}: "
-                                     f"{' '.join(params)}")
-                continue
-            if not w.startswith("$arg"):
+                                     f"{' '.join(p or '(no name)' for p in params)}")
+            elif w.startswith("$arg"):
+                digits = re.match(r"[0-9]*", w[4:]).group()
+                rest = w[4 + len(digits):]
+                if rest and rest[0] != ":":
+                    self.fail(col, "Invalid $-variable specified")
+                n = int(digits)
+                if n == 0:
+                    self.fail(col, "Invalid argument number")
+                if n > len(params):
+                    self.fail(col, "This variable is not found at this probe point")
+                texts = [params[n - 1] + rest]
+                self.warnings.append(f"{w.partition(':')[0]} read as {params[n - 1]!r}, parameter {n} of "
+                                     f"{symbol} in {where}")
+            else:
                 words.append((col, w))
                 continue
-            digits = re.match(r"[0-9]*", w[4:]).group()
-            rest = w[4 + len(digits):]
-            if rest and rest[0] != ":":
-                self.fail(col, "Invalid $-variable specified")
-            n = int(digits)
-            if n == 0:
-                self.fail(col, "Invalid argument number")
-            if n > len(params):
-                self.fail(col, "This variable is not found at this probe point")
-            words.append((col, params[n - 1] + rest))
-            self.warnings.append(f"{w.partition(':')[0]} read as {params[n - 1]!r}, parameter {n} of {symbol} "
-                                 f"in {where}")
+            for text in texts:
+                if len(text) >= room:
+                    self.fail(col, "$arg* failed because the argument list is too long")
+                room -= len(text) + 1
+                words.append((col, text))
         if len(words) - 2 > MAX_TRACE_ARGS:
             self.fail(self.words[2][0], "Too many arguments are specified")
+        written = self.words
+        end = len(" ".join(w for _, w in written)) + 1
+        self.kernel_at = lambda k: written[2 + k][0] if 2 + k < len(written) else end
         self.from_btf = set(params)
         self.words = words
 
 
-def function_params(btf_path: str, symbol: str | None, module: str | None) -> tuple[str, ...] | None:
-    """The parameter names of kernel function ``symbol`` in the BTF at ``btf_path`` (a module's
-    function: in the module's BTF beside it, on top of it); None when there is no BTF for it."""
+def function_params(btf_path: str, symbol: str | None, *, strict: bool = False) -> tuple[str, tuple[str, ...]] | None:
+    """(where, parameter names) of kernel function ``symbol``: in the BTF at ``btf_path``, then
+    (for this machine's ``/sys/kernel/btf/vmlinux``) in the modules' BTF beside it, as the
+    kernel searches; a variadic function's last parameter is the nameless ``...``.  None when
+    there is no BTF for it; ``strict``: a BTF file that cannot be read is an error, not "no BTF"."""
     if symbol is None:
         return None
     from bpfinspect.btf import Kind
     from bpfinspect.errors import BpfInspectError
 
     try:
-        btf = _kernel_btf(btf_path, module)
+        places = [(btf_path, _kernel_btf(btf_path, None))]
     except (BpfInspectError, OSError):
+        if strict:
+            raise
         return None
-    for tid in btf.find(symbol, Kind.FUNC):
-        proto = btf.type(btf.type(tid).type)
-        if proto.kind != Kind.FUNC_PROTO:
-            continue
-        params = list(proto.params)
-        if params and params[-1].type == 0:   # "...": not a parameter the kernel can name
-            params.pop()
-        return tuple(p.name for p in params) or None
+    if btf_path == VMLINUX_BTF:
+        places = _chain_modules(places)
+    for where, btf in places:
+        for tid in btf.find(symbol, Kind.FUNC):
+            proto = btf.type(btf.type(tid).type)
+            if proto.kind == Kind.FUNC_PROTO and proto.params:
+                return where, tuple(p.name for p in proto.params)
+            if proto.kind == Kind.FUNC_PROTO:
+                return None   # no parameters: nothing $arg* could be
     return None
+
+
+def _chain_modules(places):
+    """vmlinux, then each module's BTF (read only when vmlinux lacks the function)."""
+    yield from places
+    directory = os.path.dirname(VMLINUX_BTF)
+    try:
+        modules = sorted(n for n in os.listdir(directory) if n != "vmlinux")
+    except OSError:
+        return
+    from bpfinspect.errors import BpfInspectError
+
+    for name in modules:
+        try:
+            yield os.path.join(directory, name), _kernel_btf(VMLINUX_BTF, name)
+        except (BpfInspectError, OSError):
+            continue
 
 
 _BTF_CACHE: dict = {}
@@ -340,6 +375,6 @@ def _kernel_btf(btf_path: str, module: str | None):
 
     key = (btf_path, module)
     if key not in _BTF_CACHE:
-        base = load_btf(btf_path)
-        _BTF_CACHE[key] = base if module is None else load_btf(os.path.join(os.path.dirname(btf_path), module), base)
+        _BTF_CACHE[key] = (load_btf(btf_path) if module is None else
+                           load_btf(os.path.join(os.path.dirname(btf_path), module), _kernel_btf(btf_path, None)))
     return _BTF_CACHE[key]
