@@ -48,8 +48,7 @@ def register(sub) -> None:
                     help="register names of this architecture (x86_64, aarch64, riscv, s390x; default: this one)")
     ln.add_argument("--btf", metavar="FILE", default=None,
                     help="kernel BTF a kprobe line's $arg* and $argN are read from, as a kernel with BTF arguments "
-                         "reads them (default: /sys/kernel/btf/vmlinux; a module's function: the module's BTF beside "
-                         "it)")
+                         "reads them (default: /sys/kernel/btf/vmlinux, then the modules' BTF beside it)")
     add_json_arg(ln)
     ln.set_defaults(run=run_line)
 
