@@ -94,6 +94,15 @@ def _maps_var_to_int(img: Image) -> Image:
     return img.patch(".BTF", btf.hdr_len + btf.type_off + pos * 4 + 8, "I", int_id)
 
 
+def _typedef_without_name(img: Image) -> Image:
+    """The first typedef's name offset set to 0 (found by fuzz_skel: the C skeleton wrote
+    ``typedef unsigned long long;`` and used the nameless type)."""
+    btf = parse_btf(img.data(".BTF"))
+    td = next(t for t in btf.ids() if btf.kind(t) == Kind.TYPEDEF)
+    _, pos = btf.words(td)
+    return img.patch(".BTF", btf.hdr_len + btf.type_off + pos * 4, "I", 0)
+
+
 def _btf_ext_huge_num_info(img: Image) -> Image:
     at = _btf_ext_first_rec_size_offset(img)
     return img.patch(".BTF.ext", at + 8, "I", 0x7FFFFFFF)  # rec_size | sec_name_off | num_info
@@ -214,6 +223,9 @@ SHAPES = {
     # What a function reaches is listed for each function: a chain of calls would make that
     # quadratic; no program of more than 256 functions loads, so the model stops there.
     "call_chain_of_3000": (lambda: _call_chain(3000), {"progs"}, ("info", "sections", "disasm", "relocs")),
+    # C has no nameless typedef: the C skeleton refuses it (the BTF printer writes it as bpftool does).
+    "typedef_without_name": (lambda: bytes(_typedef_without_name(fixture("bootstrap.bpf.o"))),
+                             {"gen-skel"}, ("sections", "btf", "info", "progs", "disasm")),
     # A 4-byte "version" section of type NULL (found by fuzz_obj): no bytes, so no kernel version.
     "version_section_null": (lambda: _prog(ONE_PROG, [Sym("do_unlinkat", "kprobe/do_unlinkat", 0, 16)],
                                            [Sec("version", 0, b"", flags=SHF_ALLOC | SHF_WRITE, size=4)]),

@@ -264,7 +264,9 @@ class BtfNames:
 
     def _typedef(self, tid: int, raw: str) -> str:
         if not raw:
-            return ""
+            # C has no typedef without a name, and the kernel's BTF check refuses one
+            raise MalformedInput(f"BTF typedef [{tid}] has no name: a skeleton cannot declare it",
+                                 path=self.btf.path, section=".BTF")
         want = PROVIDED_TYPEDEFS.get(raw)
         if want is None:
             want = qc.header_typedef_size(raw)
