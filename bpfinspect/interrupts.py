@@ -158,13 +158,6 @@ def _handler(signum, frame):
     raise KeyboardInterrupt
 
 
-def _in_main_thread() -> bool:
-    """Whether this is the main thread.  Without threading imported no thread was started
-    through it, and a command's start need not pay for importing it (a few milliseconds)."""
-    threading = sys.modules.get("threading")
-    return threading is None or threading.current_thread() is threading.main_thread()
-
-
 def handler_installed() -> bool:
     return signal.getsignal(signal.SIGINT) is _handler
 
@@ -174,7 +167,9 @@ def install(*, command: bool = False) -> bool:
 
     Without ``command``, only Python's default handler is replaced (a program that set its
     own keeps it); with ``command``, whatever is there."""
-    if not _in_main_thread():
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
         return handler_installed()
     current = signal.getsignal(signal.SIGINT)
     if current is _handler:
@@ -189,7 +184,9 @@ def install(*, command: bool = False) -> bool:
 def early() -> None:
     """For the command line's entry point, before anything else of bpfinspect is imported: a
     Ctrl-C from now on is held for the command and raised when it starts its work."""
-    if _in_main_thread():
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
         _State.phase = _STARTING
         install(command=True)
 
@@ -218,7 +215,9 @@ class shielded:
     __slots__ = ("_old", "_active")
 
     def __enter__(self):
-        self._active = _in_main_thread()
+        import threading
+
+        self._active = threading.current_thread() is threading.main_thread()
         self._old = None
         if self._active:
             try:

@@ -103,6 +103,16 @@ def _typedef_without_name(img: Image) -> Image:
     return img.patch(".BTF", btf.hdr_len + btf.type_off + pos * 4, "I", 0)
 
 
+def _int_made_wide(img: Image) -> Image:
+    """``int`` given 16 bytes (its 32 bits kept: valid BTF), its neighbours in records still 4
+    bytes apart: members overlap, which no C declaration can say (found by fuzz_skel: the
+    skeleton's layout assertions failed to compile)."""
+    btf = parse_btf(img.data(".BTF"))
+    tid = next(t for t in btf.ids() if btf.kind(t) == Kind.INT and btf.name(t) == "int")
+    _, pos = btf.words(tid)
+    return img.patch(".BTF", btf.hdr_len + btf.type_off + pos * 4 + 8, "I", 16)
+
+
 def _btf_ext_huge_num_info(img: Image) -> Image:
     at = _btf_ext_first_rec_size_offset(img)
     return img.patch(".BTF.ext", at + 8, "I", 0x7FFFFFFF)  # rec_size | sec_name_off | num_info
@@ -226,6 +236,8 @@ SHAPES = {
     # C has no nameless typedef: the C skeleton refuses it (the BTF printer writes it as bpftool does).
     "typedef_without_name": (lambda: bytes(_typedef_without_name(fixture("bootstrap.bpf.o"))),
                              {"gen-skel"}, ("sections", "btf", "info", "progs", "disasm")),
+    "int_16_bytes_wide": (lambda: bytes(_int_made_wide(fixture("btf_shapes.bpf.o"))),
+                          {"gen-skel"}, ("sections", "btf", "info", "progs", "disasm")),
     # A 4-byte "version" section of type NULL (found by fuzz_obj): no bytes, so no kernel version.
     "version_section_null": (lambda: _prog(ONE_PROG, [Sym("do_unlinkat", "kprobe/do_unlinkat", 0, 16)],
                                            [Sec("version", 0, b"", flags=SHF_ALLOC | SHF_WRITE, size=4)]),
@@ -555,3 +567,9 @@ def test_raw_btf_from_an_endless_device_is_bounded(tmp_path):
     p = subprocess.run([sys.executable, "-m", "bpfinspect", "btf", str(fifo)], capture_output=True, text=True,
                        timeout=TIME_LIMIT, env=dict(os.environ, BPFINSPECT_MAX_INPUT_MB="8"))
     assert p.returncode == 2 and p.stderr.endswith("not a regular file, and more than 8 MiB\n"), p.stderr
+
+
+def test_a_layout_no_c_declaration_has_is_refused_by_the_c_skeleton(shape_files, tmp_path):
+    r = cli("gen-skel", "--types", "-o", str(tmp_path / "s.h"), str(shape_files["int_16_bytes_wide"]))
+    assert r.returncode == 2 and "no C declaration has this layout" in r.stderr, r.stderr
+    assert not (tmp_path / "s.h").exists()

@@ -286,6 +286,35 @@ class Types:
         return self.cd.render.take_typedefs()[:-1]
 
 
+def check_records(btf) -> None:
+    """Refuse (MalformedInput) a struct or union whose BTF layout no C declaration has: members
+    that overlap (an ``int`` made 16 bytes wide with its neighbours 4 bytes apart), a plain
+    member that starts inside a byte, or a member that ends past its record.  The skeleton's
+    layout assertions would not compile; the kernel checks only that offsets do not go back."""
+    layout = btf.layout
+    table = btf.table
+    kinds, w, pos = table.kind, table.w, table.pos
+    for tid in btf.ids():
+        k = kinds[tid]
+        if k != STRUCT and k != UNION:
+            continue
+        what = "struct" if k == STRUCT else "union"
+        size_bits = w[pos[tid] + 2] * 8
+        end = 0
+        for i, (_name, _mt, off, bitfield, member_end) in enumerate(layout.members(tid)):
+            why = None
+            if k == STRUCT and not bitfield and off % 8:
+                why = f"member {i} starts at bit {off}, inside a byte"
+            elif k == STRUCT and not bitfield and off < end:
+                why = f"member {i} at byte {off // 8} overlaps the member before it (which ends at bit {end})"
+            elif member_end > size_bits:
+                why = f"member {i} ends at bit {member_end}, past the {size_bits // 8} bytes of the {what}"
+            if why is not None:
+                raise MalformedInput(f"BTF {what} [{tid}] {btf.name(tid)!r}: {why}: no C declaration has this "
+                                     "layout, so no skeleton can", path=btf.path, section=".BTF")
+            end = max(end, member_end)
+
+
 def host_safe_names(table, decided: dict) -> dict[int, str]:
     """Integer id -> ``long long`` or ``unsigned long long`` for the 8-byte integers whose C
     spelling has one ``long`` (4 bytes on 32-bit hosts)."""
