@@ -49,3 +49,24 @@ def test_control_characters_from_files_never_reach_the_terminal():
     out = io.StringIO()
     _render_rich(terminal_safe(blocks), out, width=100, color=False)
     assert "\x1b" not in out.getvalue() and "\\x1b[2J\\x0aforged" in out.getvalue()
+
+
+def test_disasm_listing_escapes_control_characters_of_names(tmp_path):
+    """A program section named with an ESC sequence and a newline: the human disassembly (plain
+    and coloured) shows them escaped, never raw."""
+    import subprocess
+    import sys
+
+    from conftest import FIXTURES
+    from hostile_util import patch_section_names
+
+    data = patch_section_names((FIXTURES / "kprobe.bpf.o").read_bytes(),
+                               {b"kprobe/do_unlinkat": b"kprobe/\x1b[2Jx\nforged"})
+    path = tmp_path / "evil.bpf.o"
+    path.write_bytes(data)
+    for color in ("never", "always"):
+        p = subprocess.run([sys.executable, "-m", "bpfinspect", "disasm", "--color", color, str(path)],
+                           capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+        assert "\x1b[2J" not in p.stdout and "\nforged" not in p.stdout, p.stdout[:500]
+        assert "\\x1b[2Jx\\x0aforged" in p.stdout

@@ -552,7 +552,9 @@ def write_human(listing: Listing, stream, color: bool) -> None:
             else:
                 app("%8d:\t%s" % (idx, text))
     app("")
-    stream.write("\n".join(out))
+    from bpfinspect.views.table import line_safe   # names and source lines come from files
+
+    stream.write("\n".join(map(line_safe, out)))
 
 
 def _write_rich(listing: Listing, stream) -> None:
@@ -571,7 +573,10 @@ def _write_rich(listing: Listing, stream) -> None:
     reg = re.compile(r"\b[rw](?:10|[0-9])\b")
     num = re.compile(r"[-+]?0x[0-9a-f]+")
     lab = re.compile(r"<[^>]*>")
+    from bpfinspect.views.table import line_safe   # names and source lines come from files
+
     for kind, item in human_lines(listing):
+        item = tuple(line_safe(x) if isinstance(x, str) else x for x in item) if kind == "insn" else line_safe(item)
         if kind == "header":
             console.print(Text(item, style="bold underline"))
         elif kind == "source":

@@ -45,6 +45,13 @@ Block = Table | Fields | Text
 # with them as \xNN (Text blocks keep their own line breaks and tabs).
 _CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
 _TEXT_CONTROLS = {c: v for c, v in _CONTROLS.items() if c not in (0x09, 0x0A)}
+_LINE_CONTROLS = {c: v for c, v in _CONTROLS.items() if c != 0x09}
+
+
+def line_safe(line: str) -> str:
+    """One line of a listing written straight to the terminal (``disasm``), its control
+    characters escaped as the tables' are; its tabs kept (the listing's columns)."""
+    return line.translate(_LINE_CONTROLS)
 
 
 def _safe(text, table=_CONTROLS):
