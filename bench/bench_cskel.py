@@ -24,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from common import BPFI, ROOT, fmt_s, run_once, table  # noqa: E402
+from common import BPFI, ROOT, fmt_s, run_timed, table  # noqa: E402
 
 # Like an installed package (pip compiles .pyc files at install time): the children may cache
 # bytecode, in a private directory, even when PYTHONDONTWRITEBYTECODE is set around us.
@@ -37,17 +37,18 @@ def largest_fixture() -> Path:
 
 
 def alternate(cmds: dict[str, list[str]], runs: int) -> dict[str, list[float]]:
+    """CPU seconds (user + system) of each run of each command, the commands alternating."""
     for cmd in cmds.values():
-        run_once(cmd)  # warm-up: page cache, bytecode cache, template cache
-    walls: dict[str, list[float]] = {k: [] for k in cmds}
+        run_timed(cmd)  # warm-up: page cache, bytecode cache, template cache
+    cpu: dict[str, list[float]] = {k: [] for k in cmds}
     for _ in range(runs):
         for k, cmd in cmds.items():
-            walls[k].append(run_once(cmd)[0])
-    return walls
+            cpu[k].append(run_timed(cmd)[1])
+    return cpu
 
 
 def in_process(obj_path: Path) -> list[tuple[str, float]]:
-    """Wall time of each stage in one warm process (median of 5)."""
+    """CPU time of each stage in one warm process (median of 5)."""
     from bpfinspect.obj import open_object
     from bpfinspect.skel import c
     from bpfinspect.skel.c_build import build_model
@@ -56,15 +57,15 @@ def in_process(obj_path: Path) -> list[tuple[str, float]]:
     stages: dict[str, list[float]] = {"open object (ELF sections)": [], "skeleton records (BTF, names, layout)": [],
                                       "object bytes as C rows": [], "template render": []}
     for _ in range(5):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         obj = open_object(obj_path)
-        t1 = time.perf_counter()
+        t1 = time.process_time()
         model = build_model(obj)
-        t2 = time.perf_counter()
+        t2 = time.process_time()
         n, last, rows = c.elf_rows(model.data)
-        t3 = time.perf_counter()
+        t3 = time.process_time()
         render("skel_c.h.j2", s=model, elf_rows=n, elf_row=c.ROW, elf_last=last, elf_text=rows)
-        t4 = time.perf_counter()
+        t4 = time.process_time()
         for key, dt in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
             stages[key].append(dt)
     return [(k, statistics.median(v)) for k, v in stages.items()]
@@ -78,21 +79,22 @@ def main() -> int:
     obj = (args.object or largest_fixture()).resolve()
     out = ["## C skeleton generation", "",
            f"Input: `{obj.relative_to(ROOT) if obj.is_relative_to(ROOT) else obj}` ({obj.stat().st_size} bytes). "
-           "Goal: no slower than `bpftool gen skeleton`. Median of "
-           f"{args.runs} alternating runs, whole command (interpreter start-up included).", ""]
+           "Goal: no slower than `bpftool gen skeleton`. CPU time (user + system) of one process, median of "
+           f"{args.runs} alternating runs, whole command (interpreter start-up included); load average "
+           f"before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}.", ""]
     cmds = {"ours": BPFI + ["gen-skel", str(obj), "--lang", "c"]}
     have_bpftool = shutil.which("bpftool") is not None
     if have_bpftool:
         cmds["bpftool"] = ["bpftool", "gen", "skeleton", str(obj)]
     cmds["ours --types"] = BPFI + ["gen-skel", str(obj), "--types"]
-    walls = alternate(cmds, args.runs)
-    med = {k: statistics.median(v) for k, v in walls.items()}
+    cpu = alternate(cmds, args.runs)
+    med = {k: statistics.median(v) for k, v in cpu.items()}
     rows = []
     for k in ("ours", "ours --types"):
         ref = f"{fmt_s(med['bpftool'])}" if have_bpftool else "bpftool not installed"
         ratio = f"{med[k] / med['bpftool']:.2f}x" if have_bpftool else "-"
         rows.append([f"`bpfinspect gen-skel{' --types' if 'types' in k else ''}`", fmt_s(med[k]), ref, ratio])
-    out.append(table(rows, ["command", "bpfinspect (median)", "bpftool gen skeleton (median)", "ratio"]))
+    out.append(table(rows, ["command", "bpfinspect (median CPU)", "bpftool gen skeleton (median CPU)", "CPU ratio"]))
     out.append("")
     # Start-up alone: the interpreter and our imports, for the same command line without work.
     startup = alternate({
@@ -101,13 +103,13 @@ def main() -> int:
                     "import bpfinspect.obj.build, bpfinspect.skel.c, bpfinspect.skel.c_types, jinja2, "
                     "elftools.elf.elffile"],
     }, args.runs)
-    out.append(f"Interpreter start-up alone (`python -c pass`): {fmt_s(statistics.median(startup['python']))}; "
+    out.append(f"CPU time of the interpreter's start-up alone (`python -c pass`): {fmt_s(statistics.median(startup['python']))}; "
                "start-up plus the imports and argument parser a `gen-skel` run needs (CLI, object model, "
                f"ELF reader, BTF printer, jinja2): {fmt_s(statistics.median(startup['imports']))}.")
     out.append("")
     out.append("Inside one warm process:")
     out.append("")
-    out.append(table([[k, fmt_s(v)] for k, v in in_process(obj)], ["stage", "median"]))
+    out.append(table([[k, fmt_s(v)] for k, v in in_process(obj)], ["stage", "median CPU"]))
     print("\n".join(out))
     return 0
 

@@ -32,6 +32,13 @@ ENV = bench_env()
 
 def run_once(cmd: list[str], stdout=subprocess.DEVNULL, env: dict | None = None) -> tuple[float, int]:
     """(wall seconds, peak RSS in KiB) of one run of ``cmd`` (in ``env``, default :func:`bench_env`)."""
+    wall, _cpu, rss = run_timed(cmd, stdout, env)
+    return wall, rss
+
+
+def run_timed(cmd: list[str], stdout=subprocess.DEVNULL, env: dict | None = None) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds (user + system) of the process, peak RSS in KiB) of one run of
+    ``cmd`` (in ``env``, default :func:`bench_env`)."""
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE, cwd=ROOT, env=env or bench_env())
     _, status, usage = os.wait4(p.pid, 0)
@@ -40,7 +47,7 @@ def run_once(cmd: list[str], stdout=subprocess.DEVNULL, env: dict | None = None)
     if code != 0:
         err = p.stderr.read().decode(errors="replace") if p.stderr else ""
         raise RuntimeError(f"{' '.join(cmd)} exited {code}: {err[-400:]}")
-    return wall, usage.ru_maxrss
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
 
 
 def measure(cmd: list[str], runs: int = 7, warmup: int = 1) -> dict:
