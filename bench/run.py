@@ -86,6 +86,9 @@ def goals() -> str:
 _MARK = "<!-- bench: "
 
 
+_EARLIER = "## Earlier results"
+
+
 def _earlier_blocks(text: str) -> tuple[dict[str, str], str]:
     """The previous RESULTS.md cut into each benchmark's block (by the marker line that opens
     it), and what it held without markers (a file written before they existed)."""
@@ -97,9 +100,13 @@ def _earlier_blocks(text: str) -> tuple[dict[str, str], str]:
         kept = [x for x in head.split("\n## ")[1:] if not x.startswith("Goals\n")]
         return blocks, "\n## ".join([""] + kept).strip("\n")
     for piece in pieces[1:]:
+        # the earlier results follow the last block: they are not part of it
+        piece, _, rest = piece.partition("\n" + _EARLIER)
+        if rest:
+            legacy = rest.split("\n", 1)[1].strip("\n") if "\n" in rest else ""
         name = piece.split(" ", 1)[0]
         blocks[name] = _MARK + piece.rstrip("\n") + "\n"
-    return blocks, ""
+    return blocks, legacy
 
 
 def main() -> int:
@@ -145,7 +152,7 @@ def main() -> int:
         legacy = "\n## ".join([""] + [x for x in ("\n" + legacy).split("\n## ")[1:] if x.split("\n", 1)[0] not in titles])
         legacy = legacy.strip("\n")
     if legacy:
-        parts.append("## Earlier results (written before the benchmarks above were repeated)\n\n" + legacy + "\n")
+        parts.append(_EARLIER + " (written before the benchmarks above were repeated)\n\n" + legacy + "\n")
     (HERE / "RESULTS.md").write_text("\n".join(parts))
     print((HERE / "RESULTS.md").read_text())
     return status
