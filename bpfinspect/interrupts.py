@@ -42,6 +42,10 @@ The pieces, for every layer (this module imports nothing of bpfinspect):
     before it imports the rest of bpfinspect: a Ctrl-C while the command's modules load is
     held for the command, which then ends with 130 and its one line.
 
+A KeyboardInterrupt that Python drops because nothing can catch where it was raised (a weakref
+callback such as the import system's, ``__del__``) is raised again once that code is over
+(``install`` puts a ``sys.unraisablehook`` in place that passes everything else on).
+
 What no Python program can protect: a Ctrl-C in the few milliseconds while the interpreter
 itself starts, before the first line of bpfinspect runs (Python prints its own traceback, or
 the process is simply killed by the signal).
@@ -80,6 +84,7 @@ class _State:
     exit_code = 0
     atexit_registered = False
     atexit_done = False
+    unraisable_before = staticmethod(sys.__unraisablehook__)
 
 
 def protect(fn):
@@ -158,6 +163,29 @@ def _handler(signum, frame):
     raise KeyboardInterrupt
 
 
+def _raised_by_handler(exc: BaseException) -> bool:
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_code is _handler.__code__
+
+
+@protect
+def _unraisable(unraisable) -> None:
+    """Python drops an exception raised where nothing can catch it (a weakref callback -- the
+    import system's module locks have one --, ``__del__``, a callback from C) and reports it
+    here.  A KeyboardInterrupt of ours dropped that way is raised again once that code is
+    over, instead of being lost with an "Exception ignored" message."""
+    exc = unraisable.exc_value
+    if isinstance(exc, KeyboardInterrupt) and _raised_by_handler(exc):
+        s = _State
+        s.raised = False
+        s.deferred = True
+        _redeliver_later()
+        return
+    _State.unraisable_before(unraisable)
+
+
 def handler_installed() -> bool:
     return signal.getsignal(signal.SIGINT) is _handler
 
@@ -178,6 +206,9 @@ def install(*, command: bool = False) -> bool:
         return False
     signal.signal(signal.SIGINT, _handler)
     _State.installed = True
+    if sys.unraisablehook is not _unraisable:
+        _State.unraisable_before = sys.unraisablehook
+        sys.unraisablehook = _unraisable
     return True
 
 

@@ -183,6 +183,50 @@ def test_command_scope_raises_once_and_restores_the_handler():
     assert p.stdout.strip() == "['first', 'clean-up done', True] True"
 
 
+def test_interrupt_inside_a_weakref_callback_is_raised_after_it_not_lost():
+    # Python drops an exception raised in a weakref callback (the import system's module locks
+    # have one): the interrupt must come once the callback is over, with no "Exception ignored".
+    p = run_py("""
+        import os, signal, time, weakref
+        from bpfinspect import interrupts
+        interrupts.install(command=True)
+        class Thing: pass
+        def callback(ref):
+            os.kill(os.getpid(), signal.SIGINT)
+            end = time.monotonic() + 0.05
+            while time.monotonic() < end:
+                pass
+        thing = Thing()
+        ref = weakref.ref(thing, callback)
+        try:
+            del thing
+            while True:
+                time.sleep(0.001)
+        except KeyboardInterrupt:
+            print("interrupted after the callback")
+    """)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "interrupted after the callback"
+    assert p.stderr == ""
+
+
+def test_other_unraisable_exceptions_are_still_reported():
+    p = run_py("""
+        import weakref
+        from bpfinspect import interrupts
+        interrupts.install(command=True)
+        class Thing: pass
+        def callback(ref):
+            raise ValueError("from the callback")
+        thing = Thing()
+        ref = weakref.ref(thing, callback)
+        del thing
+        print("went on")
+    """)
+    assert p.returncode == 0 and p.stdout.strip() == "went on"
+    assert "Exception ignored" in p.stderr and "ValueError: from the callback" in p.stderr
+
+
 def test_stop_on_interrupt_ends_the_block_quietly():
     p = run_py("""
         import os, signal
