@@ -9,6 +9,7 @@ printer write gigabytes ends in one line and exit 2, quickly, in 1 GiB of addres
 
 from __future__ import annotations
 
+import shutil
 import struct
 import subprocess
 import sys
@@ -103,10 +104,42 @@ def test_fast_paths_on_vmlinux():
 
 @settings(max_examples=3000, deadline=None)
 @given(cur=st.integers(0, 1 << 20), gap=st.integers(0, 4096), align=st.sampled_from([0, 1, 2, 4, 8]),
-       in_bitfield=st.booleans(), long_bits=st.sampled_from([32, 64]))
-def test_remembered_fillers_are_the_fillers(cur, gap, align, in_bitfield, long_bits):
-    assert gap_fillers(cur, cur + gap, align, in_bitfield, long_bits) == \
-        fillers(cur, cur + gap, align, in_bitfield, long_bits)
+       in_bitfield=st.booleans(), long_bits=st.sampled_from([32, 64]), packed=st.booleans())
+def test_remembered_fillers_are_the_fillers(cur, gap, align, in_bitfield, long_bits, packed):
+    assert gap_fillers(cur, cur + gap, align, in_bitfield, long_bits, packed) == \
+        fillers(cur, cur + gap, align, in_bitfield, long_bits, packed)
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
+def test_fillers_move_gcc_to_the_next_member_in_packed_and_plain_structs(tmp_path):
+    """gcc is the oracle: after ``char pre[P]`` and the fillers for the gap, the next member (or
+    the end of the struct) is where BTF put it -- in a packed struct too, where a filler that is
+    not zero-width does not align itself (a struct whose BTF size is not a multiple of its
+    alignment is written packed: found by fuzz_skel, the skeleton's layout assertions failed)."""
+    import random
+    rng = random.Random(20261205)
+    types = {1: "char", 2: "short", 4: "int", 8: "long"}
+    lines = []
+    for n in range(600):
+        packed = n % 2 == 0
+        at_end = n % 5 == 0
+        pre = rng.randint(1, 40)
+        cur = pre * 8
+        size = 1 if packed or at_end else rng.choice([1, 2, 4, 8])
+        nxt = -(-(cur + rng.randint(0, 300)) // (size * 8)) * (size * 8)
+        runs = fillers(cur, nxt, 1 if at_end else size, False, 64, packed)
+        body = "".join(f"{t}: {b}; " * k for t, b, k in runs)
+        last = "" if at_end else f"{types[size]} d; "
+        attr = " __attribute__((packed))" if packed else ""
+        lines.append(f"struct s{n} {{ char pre[{pre}]; {body}{last}}}{attr};")
+        if at_end:
+            lines.append(f"_Static_assert(sizeof(struct s{n}) == {nxt // 8}, \"s{n}\");")
+        else:
+            lines.append(f"_Static_assert(offsetof(struct s{n}, d) == {nxt // 8}, \"s{n}\");")
+    src = tmp_path / "fillers.c"
+    src.write_text("#include <stddef.h>\n" + "\n".join(lines) + "\n")
+    r = subprocess.run(["gcc", "-fsyntax-only", "-w", str(src)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[:3000]
 
 
 # -- bounds: hostile BTF ends quickly, in one line, exit 2 ------------------------------------

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import resource
+import shutil
 import struct
 import subprocess
 import sys
@@ -111,6 +112,29 @@ def _int_made_wide(img: Image) -> Image:
     tid = next(t for t in btf.ids() if btf.kind(t) == Kind.INT and btf.name(t) == "int")
     _, pos = btf.words(tid)
     return img.patch(".BTF", btf.hdr_len + btf.type_off + pos * 4 + 8, "I", 16)
+
+
+def _record_word(img: Image, name: str, word: int, change) -> Image:
+    """The BTF of ``img`` with word ``word`` of the record ``name`` (2: its size; 3 + 3i + 2: the
+    offset word of member i) replaced by ``change(old)``."""
+    btf = parse_btf(img.data(".BTF"))
+    tid = next(t for t in btf.ids() if btf.kind(t) in (Kind.STRUCT, Kind.UNION) and btf.name(t) == name)
+    _, pos = btf.words(tid)
+    at = btf.hdr_len + btf.type_off + (pos + word) * 4
+    return img.patch(".BTF", at, "I", change(struct.unpack_from("<I", img.data(".BTF"), at)[0]))
+
+
+def _root_size_odd(img: Image) -> Image:
+    """``shape_root`` one byte short: not a multiple of its alignment, so it is written packed,
+    where a filler such as ``long: 64`` does not align itself (found by fuzz_skel: the skeleton's
+    layout assertions failed to compile, exit 0)."""
+    return _record_word(img, "shape_root", 2, lambda size: size - 1)
+
+
+def _bitfield_moved_past_the_next(img: Image) -> Image:
+    """``shape_bits``'s first bit-field moved 8 bits on, past the start of the second (found by
+    fuzz_skel): bit-fields out of order, which no C declaration has."""
+    return _record_word(img, "shape_bits", 3 + 2, lambda word: word + 8)
 
 
 def _btf_ext_huge_num_info(img: Image) -> Image:
@@ -238,6 +262,10 @@ SHAPES = {
                              {"gen-skel"}, ("sections", "btf", "info", "progs", "disasm")),
     "int_16_bytes_wide": (lambda: bytes(_int_made_wide(fixture("btf_shapes.bpf.o"))),
                           {"gen-skel"}, ("sections", "btf", "info", "progs", "disasm")),
+    "struct_size_not_a_multiple_of_its_alignment": (lambda: bytes(_root_size_odd(fixture("btf_shapes.bpf.o"))),
+                                                    (), ("sections", "btf", "info", "progs", "disasm", "gen-skel")),
+    "bitfield_moved_past_the_next": (lambda: bytes(_bitfield_moved_past_the_next(fixture("btf_shapes.bpf.o"))),
+                                     {"gen-skel"}, ("sections", "btf", "info", "progs", "disasm")),
     # A 4-byte "version" section of type NULL (found by fuzz_obj): no bytes, so no kernel version.
     "version_section_null": (lambda: _prog(ONE_PROG, [Sym("do_unlinkat", "kprobe/do_unlinkat", 0, 16)],
                                            [Sec("version", 0, b"", flags=SHF_ALLOC | SHF_WRITE, size=4)]),
@@ -569,7 +597,22 @@ def test_raw_btf_from_an_endless_device_is_bounded(tmp_path):
     assert p.returncode == 2 and p.stderr.endswith("not a regular file, and more than 8 MiB\n"), p.stderr
 
 
-def test_a_layout_no_c_declaration_has_is_refused_by_the_c_skeleton(shape_files, tmp_path):
-    r = cli("gen-skel", "--types", "-o", str(tmp_path / "s.h"), str(shape_files["int_16_bytes_wide"]))
+@pytest.mark.parametrize("shape", ["int_16_bytes_wide", "bitfield_moved_past_the_next"])
+def test_a_layout_no_c_declaration_has_is_refused_by_the_c_skeleton(shape, shape_files, tmp_path):
+    r = cli("gen-skel", "--types", "-o", str(tmp_path / "s.h"), str(shape_files[shape]))
     assert r.returncode == 2 and "no C declaration has this layout" in r.stderr, r.stderr
     assert not (tmp_path / "s.h").exists()
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
+def test_a_packed_record_with_padding_keeps_its_layout_in_the_c_skeleton(shape_files, tmp_path):
+    """The skeleton's own layout assertions, compiled by gcc, hold for a record written packed
+    whose members need fillers between them."""
+    header = tmp_path / "s.h"
+    r = cli("gen-skel", "--types", "-o", str(header), str(shape_files["struct_size_not_a_multiple_of_its_alignment"]))
+    assert r.returncode == 0, r.stderr
+    assert "} __attribute__((packed));" in header.read_text()
+    (tmp_path / "use.c").write_text('#include "s.h"\n')
+    c = subprocess.run(["gcc", "-fsyntax-only", "-Wall", "-Werror", "use.c"], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=120)
+    assert c.returncode == 0, c.stderr[:3000]

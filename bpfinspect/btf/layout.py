@@ -51,7 +51,11 @@ Explicit padding (:meth:`Layout.plan`, :func:`fillers`)
     would fit in the hole before the boundary anyway) write ``<type>: 0``
     (``<type>: N`` inside bitfields); then fill whole ``<type>: <width>``
     units and finish with the narrowest type that holds the remainder.
-    Members of a packed struct count as aligned to 1 here.
+    Members of a packed struct count as aligned to 1 here.  In a packed
+    struct a filler that is not zero-width does not align itself either (gcc
+    and clang place it at the current bit), so there getting to the boundary
+    before whole units always needs saying; bpftool does not say it, and its
+    text then lays such a struct out shorter than its BTF.
 
 Bounds (hostile BTF): a record whose gaps add up to more than its own size
 (members past its end, or going back and forth) is refused, so the padding
@@ -84,7 +88,7 @@ _ALIGN_THROUGH = frozenset({TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG, ARRAY}
 _SCALARS = frozenset({INT, ENUM, ENUM64, FLOAT})
 
 
-def fillers(cur: int, nxt: int, nxt_align: int, in_bitfield: bool, long_bits: int) -> list:
+def fillers(cur: int, nxt: int, nxt_align: int, in_bitfield: bool, long_bits: int, packed: bool = False) -> list:
     """The unnamed bitfields that move a C struct from bit ``cur`` to bit ``nxt``, as runs
     ``(type, bits, count)``: bpftool's explicit padding (see the module docstring).
     ``nxt_align`` is the next member's alignment in bytes (0 when unknown)."""
@@ -100,7 +104,8 @@ def fillers(cur: int, nxt: int, nxt_align: int, in_bitfield: bool, long_bits: in
             break
     if cur < new <= nxt:
         aligned = -(-cur // (nxt_align * 8)) * (nxt_align * 8) if nxt_align > 0 else cur
-        if in_bitfield or (new == nxt and aligned != new) or (new != nxt and nxt - new <= new - cur):
+        # (In a packed struct a filler that is not zero-width does not align itself either.)
+        if in_bitfield or (new == nxt and aligned != new) or (new != nxt and (packed or nxt - new <= new - cur)):
             out.append((pad_type, new - cur if in_bitfield else 0, 1))
         cur = new
     whole = (nxt - cur) // pad_bits
@@ -123,17 +128,18 @@ def fillers(cur: int, nxt: int, nxt_align: int, in_bitfield: bool, long_bits: in
 _RUNS: dict = {}
 
 
-def gap_fillers(cur: int, nxt: int, nxt_align: int, in_bitfield: bool, long_bits: int) -> list:
+def gap_fillers(cur: int, nxt: int, nxt_align: int, in_bitfield: bool, long_bits: int,
+                packed: bool = False) -> list:
     """:func:`fillers`, remembered for gaps that look alike."""
     if nxt_align in (0, 1, 2, 4, 8):
-        key = (cur & 63, nxt - cur, nxt_align, in_bitfield, long_bits)
+        key = (cur & 63, nxt - cur, nxt_align, in_bitfield, long_bits, packed)
         r = _RUNS.get(key)
         if r is None:
             if len(_RUNS) > 4096:
                 _RUNS.clear()
-            r = _RUNS[key] = fillers(cur & 63, (cur & 63) + nxt - cur, nxt_align, in_bitfield, long_bits)
+            r = _RUNS[key] = fillers(cur & 63, (cur & 63) + nxt - cur, nxt_align, in_bitfield, long_bits, packed)
         return r
-    return fillers(cur, nxt, nxt_align, in_bitfield, long_bits)
+    return fillers(cur, nxt, nxt_align, in_bitfield, long_bits, packed)
 
 
 class Layout(TableView):
@@ -377,7 +383,7 @@ class Layout(TableView):
                 # The alignment the next member would get by itself (1 in a packed struct);
                 # at the end, the struct's own alignment.
                 a = self.alignof(mt) if i == vlen or not packed else 1
-                runs = gap_fillers(cur, nxt, a, in_bf, long_bits)
+                runs = gap_fillers(cur, nxt, a, in_bf, long_bits, packed)
                 if runs:
                     pads[i] = runs
             if not pads:

@@ -288,7 +288,8 @@ class Types:
 
 def check_records(btf) -> None:
     """Refuse (MalformedInput) a struct or union whose BTF layout no C declaration has: members
-    that overlap (an ``int`` made 16 bytes wide with its neighbours 4 bytes apart), a plain
+    that overlap (an ``int`` made 16 bytes wide with its neighbours 4 bytes apart, a bit-field
+    placed before the end of the one listed before it), a plain
     member that starts inside a byte, or a member that ends past its record.  The skeleton's
     layout assertions would not compile; the kernel checks only that offsets do not go back."""
     layout = btf.layout
@@ -305,8 +306,9 @@ def check_records(btf) -> None:
             why = None
             if k == STRUCT and not bitfield and off % 8:
                 why = f"member {i} starts at bit {off}, inside a byte"
-            elif k == STRUCT and not bitfield and off < end:
-                why = f"member {i} at byte {off // 8} overlaps the member before it (which ends at bit {end})"
+            elif k == STRUCT and off < end:
+                at = f"bit {off}" if bitfield else f"byte {off // 8}"
+                why = f"member {i} at {at} overlaps the member before it (which ends at bit {end})"
             elif member_end > size_bits:
                 why = f"member {i} ends at bit {member_end}, past the {size_bits // 8} bytes of the {what}"
             if why is not None:
