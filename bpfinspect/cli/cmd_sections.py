@@ -2,4 +2,10 @@
 
 from bpfinspect.cli.common import simple_command
 
-register, run = simple_command("sections", "every ELF section with its BPF meaning", "sections")
+
+def _open(path: str):
+    from bpfinspect.obj.sectiontable import open_sections   # the section table alone, not the model
+    return open_sections(path)
+
+
+register, run = simple_command("sections", "every ELF section with its BPF meaning", "sections", opener=_open)

@@ -63,9 +63,10 @@ def open_obj(path: str):
     return open_object(path)
 
 
-def simple_command(name: str, help_text: str, view: str, *, headers: bool = False):
+def simple_command(name: str, help_text: str, view: str, *, headers: bool = False, opener=None):
     """register()/run() for a command that is 'open the object, print one view' (``headers``: the view's
-    ``to_json``/``blocks`` take a type source, and the command takes ``--header``)."""
+    ``to_json``/``blocks`` take a type source, and the command takes ``--header``; ``opener``: what
+    reads the object when the view needs less than the model, the same refusals included)."""
     import importlib
 
     def register(sub) -> None:
@@ -79,7 +80,7 @@ def simple_command(name: str, help_text: str, view: str, *, headers: bool = Fals
         p.set_defaults(run=batched(run))
 
     def run(args) -> int:
-        return show(args, importlib.import_module(f"bpfinspect.views.{view}"))
+        return show(args, importlib.import_module(f"bpfinspect.views.{view}"), opener)
 
     return register, run
 
@@ -107,9 +108,9 @@ def gc_paused(fn):
 
 
 @gc_paused
-def show(args, view_module) -> int:
-    """Build the model and print one view of it, as JSON or as tables."""
-    obj = open_obj(args.object)
+def show(args, view_module, opener=None) -> int:
+    """Build the model (or what ``opener`` reads) and print one view of it, as JSON or as tables."""
+    obj = (opener or open_obj)(args.object)
     extra = ()
     headers = header_options(args) if hasattr(args, "headers") else None
     if headers:   # otherwise the view makes its type source only if it needs one

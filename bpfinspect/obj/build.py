@@ -14,79 +14,16 @@ from bpfinspect.elf import ElfFile
 from bpfinspect.errors import MalformedInput
 from bpfinspect.isa import decode as isa
 from bpfinspect.isa.labels import symbols_by_section
-from bpfinspect.obj.identify import check_bpf_elf
-from bpfinspect.obj.model import CodeSection, CoreReloInfo, Function, SectionInfo
+from bpfinspect.obj.model import CodeSection, CoreReloInfo, Function
+# The section table is read up front, by its own module (``sections`` imports only that).
+from bpfinspect.obj.sectiontable import CODE_KINDS, SHF_EXECINSTR, SectionInfo
 
 # BTF is read only by the commands that show it: its modules are imported where it is decoded.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bpfinspect.btf import Btf, BtfExt
 
-SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR = 0x1, 0x2, 0x4
-SHT_PROGBITS, SHT_NOBITS = 1, 8
-_FLAG_LETTERS = [(0x1, "W"), (0x2, "A"), (0x4, "X"), (0x10, "M"), (0x20, "S"), (0x40, "I"), (0x80, "L"),
-                 (0x100, "O"), (0x200, "G"), (0x400, "T"), (0x800, "C"), (0x80000000, "E")]
 _LINKAGE = {"LOCAL": "static", "GLOBAL": "global", "WEAK": "weak"}
-CODE_KINDS = ("program", "subprograms")
-
-
-def check_bpf_object(elf: ElfFile) -> None:
-    """Refuse what libbpf would not open as a BPF object (in the words every command uses)."""
-    check_bpf_elf(elf.data, elf.path)
-
-
-def flags_text(flags: int) -> str:
-    return "".join(letter for bit, letter in _FLAG_LETTERS if flags & bit)
-
-
-def data_section_kind(name: str) -> str | None:
-    """data, rodata or bss for the names libbpf maps as global data (``.data``, ``.rodata.cfg``...)."""
-    for kind in ("data", "rodata", "bss"):
-        base = "." + kind
-        if name == base or name.startswith(base + "."):
-            return kind
-    return None
-
-
-def section_kind(s) -> str:
-    """The BPF meaning of an ELF section (see :class:`SectionInfo`)."""
-    name = s.name
-    if s.type == 0:
-        return "null"
-    if s.type == 2:
-        return "symtab"
-    if s.type == 3:
-        return "strtab"
-    if s.type in (4, 9):
-        return "relocations"
-    if s.flags & SHF_EXECINSTR and s.type == SHT_PROGBITS:
-        return "subprograms" if name == ".text" else "program"
-    fixed = _FIXED_KINDS.get(name)
-    if fixed:
-        return fixed
-    kind = data_section_kind(name)
-    if kind:
-        return kind
-    if name.startswith(".debug"):
-        return "debug"
-    return "other"
-
-
-_FIXED_KINDS = {".maps": "maps", "maps": "legacy_maps", ".struct_ops": "struct_ops", ".struct_ops.link": "struct_ops",
-                ".BTF": "btf", ".BTF.ext": "btf_ext", "license": "license", "version": "version",
-                ".llvm_addrsig": "addrsig"}
-
-
-def section_infos(elf: ElfFile) -> tuple[SectionInfo, ...]:
-    from bpfinspect.sections import program_type_of
-
-    out = []
-    for s in elf.sections:
-        kind = section_kind(s)
-        ptype = program_type_of(s.name) if kind == "program" else None
-        out.append(SectionInfo(s.index, s.name, s.type_name, s.flags, flags_text(s.flags), s.size, s.offset,
-                               s.align, s.entsize, s.link, s.info, kind, ptype))
-    return tuple(out)
 
 
 def code_section_indexes(sections: tuple[SectionInfo, ...]) -> dict[int, str]:

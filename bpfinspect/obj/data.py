@@ -5,7 +5,7 @@ from __future__ import annotations
 from bpfinspect.btf.kinds import LINKAGE_NAMES, Kind
 from bpfinspect.elf import ElfFile
 from bpfinspect.errors import MalformedInput
-from bpfinspect.obj.build import SHF_ALLOC, data_section_kind
+from bpfinspect.obj.sectiontable import SHF_ALLOC, data_section_kind
 from bpfinspect.obj.model import DataSection, Extern, Var
 from bpfinspect.obj.names import internal_map_name, skeleton_section_name
 

@@ -19,24 +19,6 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True, slots=True)
-class SectionInfo:
-    index: int
-    name: str
-    type: str           # ELF section type name: PROGBITS, NOBITS, REL, ...
-    flags: int
-    flags_text: str     # readelf-style letters: W A X M S I L O G T E
-    size: int
-    offset: int
-    align: int
-    entsize: int
-    link: int
-    info: int
-    kind: str           # program, subprograms, maps, legacy_maps, data, rodata, bss, struct_ops,
-                        # btf, btf_ext, license, version, relocations, symtab, strtab, debug, other
-    program_type: str | None  # libbpf program type for program sections
-
-
-@dataclass(frozen=True, slots=True)
 class CodeSection:
     """The instructions of one code section, decoded once, and what names its addresses.
 

@@ -26,9 +26,9 @@ from bpfinspect.elf import ElfFile
 from bpfinspect.errors import UsageError
 from bpfinspect.obj import build as steps
 from bpfinspect.obj import data, maps as mapdefs, programs as progs, relocs as rel
-from bpfinspect.obj.identify import check_bpf_header
 from bpfinspect.obj.model import (CodeSection, CoreReloInfo, DataSection, ExtCounts, Extern, Function, Map, Program,
-                                  Reloc, SectionInfo, Var)
+                                  Reloc, Var)
+from bpfinspect.obj.sectiontable import SectionInfo, check_bpf_object, open_elf, section_infos
 from bpfinspect.obj.names import libbpf_object_name, skeleton_object_name
 
 TYPE_CHECKING = False
@@ -73,7 +73,7 @@ def _first_by_name(items) -> dict:
 def open_object(path: str | os.PathLike) -> "BpfObject":
     """Read and model the BPF object file at ``path`` (refused from its header, before the
     rest is read, when it is not a BPF object)."""
-    return build(ElfFile.from_path(path, check=lambda header, head: check_bpf_header(header, head, os.fspath(path))))
+    return build(open_elf(path))
 
 
 def from_bytes(data: bytes, path: str | None = None) -> "BpfObject":
@@ -81,7 +81,7 @@ def from_bytes(data: bytes, path: str | None = None) -> "BpfObject":
 
 
 def build(elf: ElfFile) -> "BpfObject":
-    steps.check_bpf_object(elf)
+    check_bpf_object(elf)
     return BpfObject(elf)
 
 
@@ -95,7 +95,7 @@ class BpfObject:
         self.endian: str = elf.endian
         self.name: str = skeleton_object_name(elf.path)
         self.libbpf_name: str = libbpf_object_name(elf.path)
-        self.sections: tuple[SectionInfo, ...] = steps.section_infos(elf)
+        self.sections: tuple[SectionInfo, ...] = section_infos(elf)
 
     def __repr__(self) -> str:
         return f"BpfObject({self.path!r})"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from bpfinspect.obj import BpfObject
+TYPE_CHECKING = False
+if TYPE_CHECKING:   # any object with ``path`` and ``sections`` will do: the section table alone is enough
+    from bpfinspect.obj import BpfObject
+
 from bpfinspect.views.jsonout import SCHEMA
 from bpfinspect.views.table import Block, Table, plural
 

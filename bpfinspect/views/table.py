@@ -58,6 +58,13 @@ def _safe(text, table=_CONTROLS):
     return text.translate(table) if isinstance(text, str) else text
 
 
+def _has_controls(texts) -> bool:
+    """Whether any of ``texts`` holds a character that ``_CONTROLS`` escapes (one scan of them all)."""
+    import re
+
+    return re.search("[\x00-\x1f\x7f-\x9f]", "".join(texts)) is not None
+
+
 def terminal_safe(blocks: list[Block]) -> list[Block]:
     """``blocks`` with the control characters of their text escaped (see ``_CONTROLS``)."""
     from dataclasses import replace
@@ -65,7 +72,8 @@ def terminal_safe(blocks: list[Block]) -> list[Block]:
     out: list[Block] = []
     for b in blocks:
         if isinstance(b, Table):
-            b = replace(b, title=_safe(b.title), rows=[[_safe(c) for c in row] for row in b.rows])
+            if _has_controls([b.title or "", *b.columns, *[c for row in b.rows for c in row if isinstance(c, str)]]):
+                b = replace(b, title=_safe(b.title), rows=[[_safe(c) for c in row] for row in b.rows])
         elif isinstance(b, Fields):
             b = replace(b, title=_safe(b.title), items=[(_safe(k), _safe(v)) for k, v in b.items])
         elif isinstance(b, Text):
@@ -116,19 +124,23 @@ def render_plain(blocks: list[Block]) -> str:
         else:
             if b.title:
                 out.append(b.title)
-            widths = _widths(b)
-            def line(cells):
-                parts = []
-                for j, cell in enumerate(cells):
-                    if b.columns[j] in b.right:
-                        parts.append(cell.rjust(widths[j]))
-                    else:
-                        parts.append(cell.ljust(widths[j]))
-                return "  ".join(parts).rstrip()
-            out.append(line(b.columns))
-            for row in b.rows:
-                out.append(line(row))
+            out.extend(_plain_lines(b))
     return "\n".join(out) + "\n"
+
+
+def _plain_lines(b: Table) -> list[str]:
+    """The header and rows of a table as aligned lines (two spaces between columns, numbers to
+    the right, no trailing blanks): one format string for the whole table."""
+    widths = _widths(b)
+    n = len(b.columns)
+    fmt = "  ".join(f"%{'' if c in b.right else '-'}{w}s" for c, w in zip(b.columns, widths))
+    if all(len(row) == n for row in b.rows):
+        return [(fmt % tuple(row)).rstrip() for row in (b.columns, *b.rows)]
+    lines = []
+    for row in (b.columns, *b.rows):   # a short row: its cells only
+        lines.append("  ".join((cell.rjust if b.columns[j] in b.right else cell.ljust)(widths[j])
+                               for j, cell in enumerate(row)).rstrip())
+    return lines
 
 
 def _render_rich(blocks: list[Block], stream, width: int | None = None, color: bool | None = None) -> None:
@@ -178,6 +190,9 @@ def _render_rich(blocks: list[Block], stream, width: int | None = None, color: b
 def _widths(b: Table) -> list[int]:
     """Each column's widest text, header included."""
     widths = [len(c) for c in b.columns]
+    n = len(widths)
+    if all(len(row) == n for row in b.rows):
+        return [max(map(len, column)) for column in zip(b.columns, *b.rows)]
     for row in b.rows:
         for j, cell in enumerate(row):
             widths[j] = max(widths[j], len(cell))
