@@ -11,7 +11,7 @@ the program header table (an interpreter makes it an executable, not a shared li
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from collections import namedtuple
 
 from bpfinspect.elf.reader import LAYOUTS
 from bpfinspect.errors import MalformedInput
@@ -32,19 +32,14 @@ _TYPES = {0: "file of no type", ET_REL: "relocatable object", ET_EXEC: "executab
           ET_DYN: "shared library", ET_CORE: "core dump"}
 
 
-@dataclass(frozen=True, slots=True)
-class ElfHeader:
-    elfclass: int        # 32 or 64
-    little: bool
-    type: int            # e_type
-    machine: int         # e_machine
-    phoff: int
-    phentsize: int
-    phnum: int
-    shoff: int
-    shentsize: int
-    shnum: int           # 0 with shoff set: the real count is in section 0 (read later)
-    shstrndx: int        # 0xffff: the real index is in section 0 (read later)
+# (The records on the path every command takes are named tuples: a dataclass costs a few
+# milliseconds of every start to define, and its module imports ``inspect``.)
+class ElfHeader(namedtuple("ElfHeader", "elfclass little type machine phoff phentsize phnum shoff shentsize "
+                                        "shnum shstrndx")):
+    """The ELF header's fields: ``elfclass`` 32 or 64, ``type`` e_type, ``machine`` e_machine...;
+    ``shnum`` 0 with ``shoff`` set means the real count is in section 0, ``shstrndx`` 0xffff
+    that the real index is (both read later)."""
+    __slots__ = ()
 
 
 def parse_header(head: bytes, size: int | None = None, path: str | None = None) -> ElfHeader:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass
+from collections import namedtuple
 from functools import cached_property
 
 from bpfinspect.errors import MalformedInput
@@ -50,19 +50,16 @@ _SYMBOL_FIELDS = {64: (0, 1, 2, 3, 4, 5), 32: (0, 3, 4, 5, 1, 2)}
 _RINFO = {64: (32, 0xFFFFFFFF), 32: (8, 0xFF)}
 
 
-@dataclass(frozen=True, slots=True)
-class ElfLayout:
-    """The record layouts of one ELF class in one byte order (sizes follow from the formats)."""
-    elfclass: int
-    little: bool
-    header: struct.Struct    # e_type ... e_shstrndx, after the 16 bytes of e_ident
-    section: struct.Struct   # name, type, flags, addr, offset, size, link, info, addralign, entsize
-    symbol: struct.Struct
-    rel: struct.Struct       # offset, info
-    rela: struct.Struct      # offset, info, addend
-    symbol_fields: tuple[int, int, int, int, int, int]
-    rinfo_shift: int
-    rtype_mask: int
+# The records here are named tuples and a slotted class, not dataclasses: every command reads
+# an ELF file, and a dataclass costs a few milliseconds of each start to define.
+class ElfLayout(namedtuple("ElfLayout", "elfclass little header section symbol rel rela symbol_fields "
+                                        "rinfo_shift rtype_mask")):
+    """The record layouts of one ELF class in one byte order (sizes follow from the formats):
+    ``header`` e_type ... e_shstrndx after the 16 bytes of e_ident; ``section`` name, type,
+    flags, addr, offset, size, link, info, addralign, entsize; ``rel`` offset, info; ``rela``
+    offset, info, addend (all :class:`struct.Struct`); ``symbol_fields`` where each symbol
+    field is; ``r_info`` is split by ``rinfo_shift`` and ``rtype_mask``."""
+    __slots__ = ()
 
 
 def _layout(elfclass: int, little: bool) -> ElfLayout:
@@ -76,20 +73,9 @@ def _layout(elfclass: int, little: bool) -> ElfLayout:
 LAYOUTS = {(cls, little): _layout(cls, little) for cls in (32, 64) for little in (True, False)}
 
 
-@dataclass(frozen=True, slots=True)
-class ElfSection:
-    index: int
-    name: str
-    type: int
-    flags: int
-    addr: int
-    offset: int
-    size: int
-    link: int
-    info: int
-    align: int
-    entsize: int
-    _file: "ElfFile"
+class ElfSection(namedtuple("ElfSection", "index name type flags addr offset size link info align entsize file")):
+    """One section header, with its name, and the file it is in (for :meth:`data`)."""
+    __slots__ = ()
 
     @property
     def type_name(self) -> str:
@@ -106,34 +92,25 @@ class ElfSection:
     def data(self) -> bytes:
         if self.type == SHT_NOBITS or self.type == 0:
             return b""
-        return self._file.data[self.offset:self.offset + self.size]
+        return self.file.data[self.offset:self.offset + self.size]
 
     def __repr__(self) -> str:  # keep the back-reference out of reprs
         return f"ElfSection({self.index}, {self.name!r}, {self.type_name}, size={self.size})"
 
 
-@dataclass(frozen=True, slots=True)
-class ElfSymbol:
-    index: int
-    name: str
-    value: int
-    size: int
-    bind: str      # LOCAL, GLOBAL, WEAK
-    type: str      # NOTYPE, OBJECT, FUNC, SECTION, FILE
-    visibility: str
-    shndx: int     # 0 = undefined; SHN_ABS 0xfff1, SHN_COMMON 0xfff2
+class ElfSymbol(namedtuple("ElfSymbol", "index name value size bind type visibility shndx")):
+    """One symbol: ``bind`` LOCAL, GLOBAL, WEAK...; ``type`` NOTYPE, OBJECT, FUNC, SECTION, FILE...;
+    ``shndx`` 0 when undefined, SHN_ABS 0xfff1, SHN_COMMON 0xfff2."""
+    __slots__ = ()
 
     @property
     def defined(self) -> bool:
         return self.shndx != 0 and self.shndx < 0xff00
 
 
-@dataclass(frozen=True, slots=True)
-class ElfReloc:
-    offset: int
-    type: int
-    symbol: ElfSymbol
-    addend: int
+class ElfReloc(namedtuple("ElfReloc", "offset type symbol addend")):
+    """One relocation and the symbol it names."""
+    __slots__ = ()
 
 
 

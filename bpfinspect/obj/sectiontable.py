@@ -8,7 +8,7 @@ the ELF reader and libbpf's section names (no instruction decoder, no records of
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections import namedtuple
 
 from bpfinspect.elf import ElfFile
 from bpfinspect.obj.identify import check_bpf_elf, check_bpf_header
@@ -23,22 +23,14 @@ _FIXED_KINDS = {".maps": "maps", "maps": "legacy_maps", ".struct_ops": "struct_o
                 ".llvm_addrsig": "addrsig"}
 
 
-@dataclass(frozen=True, slots=True)
-class SectionInfo:
-    index: int
-    name: str
-    type: str           # ELF section type name: PROGBITS, NOBITS, REL, ...
-    flags: int
-    flags_text: str     # readelf-style letters: W A X M S I L O G T E
-    size: int
-    offset: int
-    align: int
-    entsize: int
-    link: int
-    info: int
-    kind: str           # program, subprograms, maps, legacy_maps, data, rodata, bss, struct_ops,
-                        # btf, btf_ext, license, version, relocations, symtab, strtab, debug, other
-    program_type: str | None  # libbpf program type for program sections
+class SectionInfo(namedtuple("SectionInfo", "index name type flags flags_text size offset align entsize link info "
+                                          "kind program_type")):
+    """One section: ``type`` the ELF type name (PROGBITS, NOBITS, REL...), ``flags_text``
+    readelf's letters (W A X M S I L O G T E), ``kind`` its BPF meaning (program, subprograms,
+    maps, legacy_maps, data, rodata, bss, struct_ops, btf, btf_ext, license, version,
+    relocations, symtab, strtab, debug, other), ``program_type`` libbpf's program type for a
+    program section.  (A named tuple: a dataclass costs milliseconds of every start to define.)"""
+    __slots__ = ()
 
 
 class SectionTable:

@@ -4,34 +4,21 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from collections import namedtuple
 
 from .table import INSTALLED_LIBBPF, SECTION_TABLE, WORD_KEYS, SecDef, version_key
 
 
-@dataclass(frozen=True, slots=True)
-class SectionSpec:
+class SectionSpec(namedtuple("SectionSpec", "name known prog_type attach_type pattern target parts sleepable "
+                                          "autoload auto_attach libbpf_since frags error")):
     """What libbpf makes of one program section name.
 
     ``known`` is False for a name libbpf's table does not match; such a name
     has no program type (it is never guessed).  ``error`` explains a name
     that uses a known prefix wrongly, or whose attach target libbpf could not
-    read.
+    read.  ``parts`` are the (key, value) pairs of the name's attach target.
     """
-
-    name: str
-    known: bool
-    prog_type: str | None
-    attach_type: str | None
-    pattern: str | None
-    target: str | None
-    parts: tuple[tuple[str, str], ...]
-    sleepable: bool
-    autoload: bool
-    auto_attach: bool
-    libbpf_since: str | None
-    frags: bool
-    error: str | None
+    __slots__ = ()
 
     def part(self, key: str) -> str | None:
         for k, v in self.parts:

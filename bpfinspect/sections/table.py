@@ -22,19 +22,14 @@ Columns:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import namedtuple
 
 
-@dataclass(frozen=True, slots=True)
-class SecDef:
-    pattern: str
-    prog_type: str
-    attach_type: str | None
-    target: str | None = None
-    sleepable: bool = False
-    frags: bool = False
-    attach: bool = False
-    since: str = "0.0.1"
+class SecDef(namedtuple("SecDef", "pattern prog_type attach_type target sleepable frags attach since",
+                        defaults=(None, False, False, False, "0.0.1"))):
+    """One entry of libbpf's table (a named tuple: this module is imported by every command that
+    reads section names, and a dataclass costs milliseconds of each start to define)."""
+    __slots__ = ()
 
     @property
     def base(self) -> str:

@@ -7,35 +7,69 @@ diffs see stable, uncoloured output and piped runs never pay for importing rich.
 
 from __future__ import annotations
 
-import os
 import sys
-from dataclasses import dataclass, field
 
 
-@dataclass
-class Table:
-    columns: list[str]
-    rows: list[list[str]] = field(default_factory=list)
-    title: str | None = None
-    right: frozenset[str] = frozenset()  # columns to right-align
-    styles: dict[str, str] = field(default_factory=dict)  # column -> rich style
-    nowrap: frozenset[str] = frozenset()  # columns never wrapped on a terminal (besides the first)
-    # far too wide for the terminal: one record per row, a field per line (False: wrap the cells,
-    # for tables read row after row, such as a timeline)
-    records_when_wide: bool = True
+class _Block:
+    """Equality and repr by the slots (plain classes: every command shows blocks, and a
+    dataclass costs milliseconds of each start to define)."""
+    __slots__ = ()
+
+    def _values(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other):
+        return type(other) is type(self) and self._values() == other._values()
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({args})"
+
+    def _with(self, **changes):
+        """A copy with some attributes changed."""
+        new = object.__new__(type(self))
+        for name in self.__slots__:
+            setattr(new, name, changes[name] if name in changes else getattr(self, name))
+        return new
 
 
-@dataclass
-class Fields:
+class Table(_Block):
+    """Rows under column headers.  ``right``: columns to right-align; ``styles``: column -> rich
+    style; ``nowrap``: columns never wrapped on a terminal (besides the first);
+    ``records_when_wide``: far too wide for the terminal, one record per row and a field per
+    line (False: wrap the cells, for tables read row after row, such as a timeline)."""
+    __slots__ = ("columns", "rows", "title", "right", "styles", "nowrap", "records_when_wide")
+    __hash__ = None
+
+    def __init__(self, columns: list[str], rows: list[list[str]] | None = None, title: str | None = None,
+                 right: frozenset[str] = frozenset(), styles: dict[str, str] | None = None,
+                 nowrap: frozenset[str] = frozenset(), records_when_wide: bool = True) -> None:
+        self.columns = columns
+        self.rows = [] if rows is None else rows
+        self.title = title
+        self.right = right
+        self.styles = {} if styles is None else styles
+        self.nowrap = nowrap
+        self.records_when_wide = records_when_wide
+
+
+class Fields(_Block):
     """Key/value pairs (a one-screen summary)."""
-    items: list[tuple[str, str]]
-    title: str | None = None
+    __slots__ = ("items", "title")
+    __hash__ = None
+
+    def __init__(self, items: list[tuple[str, str]], title: str | None = None) -> None:
+        self.items = items
+        self.title = title
 
 
-@dataclass
-class Text:
-    text: str
-    style: str | None = None
+class Text(_Block):
+    __slots__ = ("text", "style")
+    __hash__ = None
+
+    def __init__(self, text: str, style: str | None = None) -> None:
+        self.text = text
+        self.style = style
 
 
 Block = Table | Fields | Text
@@ -67,17 +101,15 @@ def _has_controls(texts) -> bool:
 
 def terminal_safe(blocks: list[Block]) -> list[Block]:
     """``blocks`` with the control characters of their text escaped (see ``_CONTROLS``)."""
-    from dataclasses import replace
-
     out: list[Block] = []
     for b in blocks:
         if isinstance(b, Table):
             if _has_controls([b.title or "", *b.columns, *[c for row in b.rows for c in row if isinstance(c, str)]]):
-                b = replace(b, title=_safe(b.title), rows=[[_safe(c) for c in row] for row in b.rows])
+                b = b._with(title=_safe(b.title), rows=[[_safe(c) for c in row] for row in b.rows])
         elif isinstance(b, Fields):
-            b = replace(b, title=_safe(b.title), items=[(_safe(k), _safe(v)) for k, v in b.items])
+            b = b._with(title=_safe(b.title), items=[(_safe(k), _safe(v)) for k, v in b.items])
         elif isinstance(b, Text):
-            b = replace(b, text=_safe(b.text, _TEXT_CONTROLS))
+            b = b._with(text=_safe(b.text, _TEXT_CONTROLS))
         out.append(b)
     return out
 
