@@ -181,12 +181,13 @@ class ByteNames(dict):
 
     def __init__(self, raw: bytes, path, section) -> None:
         parts = raw.split(b"\0")
-        super().__init__(zip(accumulate(map(operator.add, map(len, parts), repeat(1)), initial=0), parts))
+        lens = list(map(len, parts))
+        super().__init__(zip(accumulate(map(operator.add, lens, repeat(1)), initial=0), parts))
         self.pop(len(raw), None)
         self.raw = raw
         self.path = path
         self.section = section
-        self.longest = max(map(len, parts))
+        self.longest = max(lens)
 
     def __missing__(self, off: int) -> bytes:
         raw = self.raw
