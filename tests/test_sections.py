@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from bpfinspect.sections import (
     INSTALLED_LIBBPF,
@@ -344,6 +345,30 @@ def test_rows_after_installed_release_are_rejected_by_it(libbpf):
             assert (libbpf.prog_type_by_name(name) is None) == newer, (name, entry.since)
 
 
+@settings(max_examples=3000, deadline=None)
+@given(start=st.sampled_from([("word", "raw_tp"), ("word", "lsm"), ("kprobe", "kprobe"), ("kprobe", "kretprobe"),
+                              ("tracepoint", "tracepoint")]),
+       text=st.text(alphabet="aZ_.09+xX/:*? \n-", max_size=14))
+def test_plain_target_shapes_read_as_the_grammar_reads_them(start, text):
+    """A target the plain patterns read gets the parts the grammar gives it; one they do not read
+    goes to the grammar (so every answer is the grammar's)."""
+    from bpfinspect.sections.spec import _grammar_parts, _plain_parts
+
+    plain = _plain_parts(start[0], start[1], text)
+    if plain is not None:
+        assert _grammar_parts(start[0], start[1], text) == plain, (start, text)
+
+
+@pytest.mark.parametrize("start,kind,text", [("kprobe", "kprobe", "do_unlinkat"), ("kprobe", "kprobe", "f+0x10"),
+                                             ("kprobe", "kprobe", "f.isra.0+16"), ("tracepoint", "tracepoint", "a/b/c"),
+                                             ("word", "raw_tp", "sys_exit"), ("word", "lsm", "file open")])
+def test_plain_target_shapes_are_taken(start, kind, text):
+    from bpfinspect.sections.spec import _grammar_parts, _plain_parts
+
+    assert _plain_parts(start, kind, text) is not None
+    assert _plain_parts(start, kind, text) == _grammar_parts(start, kind, text)
+
+
 def test_lark_only_loaded_for_targets():
     import subprocess
     import sys
@@ -352,8 +377,11 @@ def test_lark_only_loaded_for_targets():
             "from bpfinspect.sections import parse_section, program_type_of\n"
             "parse_section('xdp'); parse_section('kprobe'); parse_section('foo/bar')\n"
             "program_type_of('kprobe/do_unlinkat')\n"
+            # the plain shapes read without the grammar
+            "parse_section('kprobe/do_unlinkat+0x10'); parse_section('tp/sched/sched_switch')\n"
+            "parse_section('raw_tp/sys_exit')\n"
             "assert 'lark' not in sys.modules\n"
-            "parse_section('kprobe/do_unlinkat')\n"
+            "parse_section('uprobe//bin/bash:readline')\n"
             "assert 'lark' in sys.modules\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
 

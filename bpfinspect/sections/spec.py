@@ -148,27 +148,61 @@ _KIND_TEXT = {
 }
 
 
+# The commonest shapes (a function with an optional offset, a tracepoint's category and name, a
+# plain word) read without the grammar: each pattern is its start rule's terminals in sequence,
+# so a text it matches whole parses, into the same parts, as the grammar parses it (a test
+# compares the two); any other text goes to the grammar, which says what is wrong.
+_PLAIN = {
+    "kprobe": (re.compile(r"([A-Za-z_.][A-Za-z0-9_.]*)(?:\+(0[xX][0-9a-fA-F]+|[0-9]+))?"), ("function", "offset")),
+    "tracepoint": (re.compile(r"([^:/]+)/(.+)"), ("category", "name")),
+}
+
+
+def _plain_parts(start: str, kind: str, text: str) -> tuple[tuple[str, str], ...] | None:
+    if start == "word":
+        return ((WORD_KEYS[kind], text),) if _TARGET_WORD.fullmatch(text) else None
+    plain = _PLAIN.get(start)
+    if plain is None:
+        return None
+    m = plain[0].fullmatch(text)
+    if m is None:
+        return None
+    return tuple((key, value) for key, value in zip(plain[1], m.groups()) if value is not None)
+
+
+_TARGET_WORD = re.compile(r"[^:/]+")
+
+
 def _read_target(kind: str, text: str) -> tuple[tuple[tuple[str, str], ...], str | None]:
     """Parts of an attach target, or an error text."""
+    start = _START[kind]
+    parts = _plain_parts(start, kind, text)
+    if parts is None:
+        parts = _grammar_parts(start, kind, text)
+        if parts is None:
+            shape = _KIND_TEXT.get(kind, "<" + WORD_KEYS.get(kind, "name") + ">")
+            return (), f"attach target {text!r} does not read as {shape}"
+    return _checked(kind, parts)
+
+
+def _grammar_parts(start: str, kind: str, text: str) -> tuple[tuple[str, str], ...] | None:
+    """The parts of ``text`` as the grammar reads it from ``start``; None when it does not."""
     from lark.exceptions import LarkError
 
-    start = _START[kind]
     try:
         tree = _parser().parse(text, start=start)
     except LarkError:
-        shape = _KIND_TEXT.get(kind, "<" + WORD_KEYS.get(kind, "name") + ">")
-        return (), f"attach target {text!r} does not read as {shape}"
-    parts: list[tuple[str, str]] = []
+        return None
     if start == "word":
-        parts.append((WORD_KEYS[kind], str(tree.children[0])))
-        return tuple(parts), None
-    for sub in tree.iter_subtrees_topdown():
-        key = _RULE_KEYS.get(sub.data)
-        if key is not None:
-            parts.append((key, str(sub.children[0])))
+        return ((WORD_KEYS[kind], str(tree.children[0])),)
+    return tuple((_RULE_KEYS[sub.data], str(sub.children[0])) for sub in tree.iter_subtrees_topdown()
+                 if sub.data in _RULE_KEYS)
+
+
+def _checked(kind: str, parts: tuple[tuple[str, str], ...]) -> tuple[tuple[tuple[str, str], ...], str | None]:
     if kind == "kretprobe" and any(k == "offset" for k, _ in parts):
         return (), "return probes take no offset"
-    return tuple(parts), None
+    return parts, None
 
 
 # Names libbpf before 1.0 accepted under another spelling.
