@@ -179,7 +179,7 @@ def generate(obj, *, types=(), module_name: str | None = None, name: str | None 
 
     progs_scope = q.Scope(MEMBERS_ATTRS)
     progs = [{"member": progs_scope.take(p.name), "name": p.name, "section": p.section,
-              "auto_attach": p.spec.auto_attach} for p in obj.programs if not p.is_subprog]
+              "auto_attach": p.spec.auto_attach} for p in obj.functions if not p.is_subprog]
 
     embedded = obj.data if data is None else data  # --strip-debug: the object without its DWARF
     b64 = base64.b64encode(embedded).decode("ascii")
