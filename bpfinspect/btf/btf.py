@@ -103,6 +103,7 @@ class Btf:
         self._w = words
         self._scan(t0)
         self._cache: dict[int, Type] = {}
+        self._kind_bytes: bytes | None = None
         self._table = None
         self._layout = None
         self._declarator = None
@@ -195,10 +196,21 @@ class Btf:
     # -- raw accessors ------------------------------------------------------------------------
 
     def kind(self, tid: int) -> Kind:
-        if tid == 0:
-            return Kind.UNKN
-        b, p = self._owner(tid)
-        return _KINDS[(b._w[p + 1] >> KIND_SHIFT) & KIND_MASK]
+        kinds = self._kind_bytes
+        if kinds is None:
+            kinds = self._kinds_by_id()
+        if 0 <= tid < len(kinds):
+            return _KINDS[kinds[tid]]
+        self._owner(tid)   # says what is wrong with the id
+        raise AssertionError(tid)
+
+    def _kinds_by_id(self) -> bytes:
+        """Each id's kind number, id 0 (void, kind 0) first, over this blob and its bases: made on
+        the first question about a kind (the decoders ask it tens of thousands of times)."""
+        base = self.base._kinds_by_id() if self.base is not None else b"\0"
+        kind_of = {i: (i >> KIND_SHIFT) & KIND_MASK for i in self._infos}
+        kinds = self._kind_bytes = base + bytes(map(kind_of.__getitem__, self._info_words))
+        return kinds
 
     def name(self, tid: int) -> str:
         if tid == 0:
