@@ -121,13 +121,19 @@ def generate(obj, *, types=(), module_name: str | None = None, name: str | None 
     # Requested types first, in the order asked.
     exports: list[str] = [class_of(ref) for ref in wanted]
 
+    exprs: dict[int, q.Code] = {}   # maps share their key and value types: each is named once
+
     def type_expr(tid: int) -> q.Code:
         if layout is None or not tid:
             return q.trusted("None")
+        code = exprs.get(tid)
+        if code is not None:
+            return code
         expr = layout.alias(tid) if btf.kind(tid) == Kind.TYPEDEF else layout.expr(tid)
         if expr.isidentifier() and expr not in exports:
             exports.append(expr)
-        return q.trusted(expr)
+        code = exprs[tid] = q.trusted(expr)
+        return code
 
     maps_scope = q.Scope(MEMBERS_ATTRS)
     maps = []
@@ -184,7 +190,10 @@ def generate(obj, *, types=(), module_name: str | None = None, name: str | None 
     embedded = obj.data if data is None else data  # --strip-debug: the object without its DWARF
     b64 = base64.b64encode(embedded).decode("ascii")
     # base64's own alphabet only: each line is a string literal as it stands
-    elf_text = q.trusted("\n".join(f"    '{b64[i:i + LINE]}'" for i in range(0, len(b64), LINE)) or "    ''")
+    # (the lines cut and wrapped by map over slices: one C-level pass, not a generator)
+    cuts = range(0, len(b64), LINE)
+    lines = map(b64.__getitem__, map(slice, cuts, range(LINE, len(b64) + LINE, LINE)))
+    elf_text = q.trusted("\n".join(map("    '{}'".format, lines)) or "    ''")
     export_list = [class_name]
     for n in exports:
         if n not in export_list:
