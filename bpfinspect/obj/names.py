@@ -16,6 +16,12 @@ def skeleton_object_name(path: str | None) -> str:
     return re.sub(r"[^A-Za-z0-9]", "_", base)
 
 
+def skeleton_libbpf_name(raw: str) -> str:
+    """The object name a skeleton gives libbpf for ``--name`` (bpftool's rule: other characters
+    than ASCII letters and digits become ``_``); it names the data sections' maps."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", raw) or "_"
+
+
 def libbpf_object_name(path: str | None) -> str:
     """libbpf's object name when opening a file: the base name up to its first dot."""
     base = os.path.basename(path or "object.o")

@@ -11,11 +11,10 @@ first, then the variables' declarations, in the header's order.
 
 from __future__ import annotations
 
-import re
 import sys
 
 from bpfinspect.errors import MalformedInput, UsageError
-from bpfinspect.obj.names import internal_map_name
+from bpfinspect.obj.names import internal_map_name, skeleton_libbpf_name
 from bpfinspect.quote import c as qc, shown
 from bpfinspect.quote.c import Code
 from bpfinspect.skel.c_types import HOST_SAFE_NOTE
@@ -26,13 +25,6 @@ from bpfinspect.skel.c_model import (RESERVED_TOP, NameSpace, SkelDatasec, SkelM
 # The functions a skeleton defines: <name>__<function>.
 SKEL_FUNCTIONS = ("destroy", "create_skeleton", "open_opts", "open", "load", "open_and_load", "detach", "attach",
                   "elf_bytes", "assert")
-_NOT_ALNUM = re.compile(r"[^A-Za-z0-9_]")
-
-
-def libbpf_object_name(raw: str) -> str:
-    """The object name a skeleton gives libbpf (bpftool's rule: other characters than ASCII
-    letters and digits become ``_``); it names the data sections' maps."""
-    return _NOT_ALNUM.sub("_", raw) or "_"
 
 
 def guard_macro(ident: str) -> str:
@@ -97,7 +89,7 @@ def build_model(obj, name: str | None = None, types: bool = False, *, source=Non
     raw = obj.name if name is None else name
     if name is not None and not name.strip():
         raise UsageError("--name must not be empty")
-    libbpf_name = libbpf_object_name(raw)
+    libbpf_name = skeleton_libbpf_name(raw)
     ident = skeleton_ident(raw)
     avoid = frozenset(skeleton_macros(ident))
 

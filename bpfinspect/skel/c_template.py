@@ -24,7 +24,6 @@ that cannot be written is simply not used.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from bpfinspect.errors import EnvironmentProblem
 
@@ -37,6 +36,15 @@ _MANIFEST = "manifest.json"
 
 
 def template_text(name: str) -> str:
+    # The installed package's copy (a plain directory beside this module's package, read
+    # without importlib.resources, which costs milliseconds to import), then the same through
+    # importlib.resources (an install in a zip file), then the checkout's.
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        with open(os.path.join(os.path.dirname(here), "templates", name), encoding="utf-8") as f:
+            return f.read()
+    except OSError:
+        pass
     try:
         from importlib.resources import files
         res = files("bpfinspect.templates").joinpath(name)
@@ -44,9 +52,11 @@ def template_text(name: str) -> str:
             return res.read_text(encoding="utf-8")
     except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError, TypeError):
         pass
-    checkout = Path(__file__).resolve().parents[2] / "templates" / name
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+    checkout = os.path.join(root, "templates", name)
     try:
-        return checkout.read_text(encoding="utf-8")
+        with open(checkout, encoding="utf-8") as f:
+            return f.read()
     except OSError:
         raise EnvironmentProblem(f"template {name} not found (broken installation?)") from None
 

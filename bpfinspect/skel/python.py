@@ -91,8 +91,8 @@ def generate(obj, *, types=(), module_name: str | None = None, name: str | None 
         raise UsageError("--name must not be empty")
     # --name replaces the object name (as for C skeletons): the class is named after it, and
     # libbpf gets it as the object name (which names the data sections' maps).
-    from bpfinspect.skel.c_build import libbpf_object_name
-    object_name = libbpf_object_name(name) if name else obj.name
+    from bpfinspect.obj.names import skeleton_libbpf_name
+    object_name = skeleton_libbpf_name(name) if name else obj.name
     module_name = module_name or f"{object_name}_skel"
     if source is None:
         source = TypeSource(obj)
