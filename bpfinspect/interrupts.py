@@ -85,6 +85,7 @@ class _State:
     atexit_registered = False
     atexit_done = False
     unraisable_before = staticmethod(sys.__unraisablehook__)
+    unraisable_installed = False
 
 
 def protect(fn):
@@ -121,10 +122,13 @@ def _redeliver_later() -> None:
     import time
 
     def loop() -> None:
-        while s.deferred:
+        # (only while our handler is there to clear the flag: a command that has ended and put
+        # its caller's handler back must not be interrupted again)
+        while s.deferred and handler_installed():
             time.sleep(0.002)
-            if s.deferred:
+            if s.deferred and handler_installed():
                 _redeliver()
+        s.deferred = False
 
     s.redeliverer = threading.Thread(target=loop, name="bpfinspect-interrupt", daemon=True)
     s.redeliverer.start()
@@ -138,6 +142,7 @@ def _handler(signum, frame):
         s.received += 1
     if s.phase == _FINISHED:
         s.late = True
+        s.deferred = False   # recorded: the exit status says it
         if s.atexit_done:
             _exit_late()
         return
@@ -206,7 +211,10 @@ def install(*, command: bool = False) -> bool:
         return False
     signal.signal(signal.SIGINT, _handler)
     _State.installed = True
-    if sys.unraisablehook is not _unraisable:
+    if not _State.unraisable_installed:
+        # once: a hook put in place later around ours (which passes reports on to it) must not
+        # become the one ours passes them on to
+        _State.unraisable_installed = True
         _State.unraisable_before = sys.unraisablehook
         sys.unraisablehook = _unraisable
     return True

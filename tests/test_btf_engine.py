@@ -110,35 +110,63 @@ def test_remembered_fillers_are_the_fillers(cur, gap, align, in_bitfield, long_b
         fillers(cur, cur + gap, align, in_bitfield, long_bits, packed)
 
 
-@pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
-def test_fillers_move_gcc_to_the_next_member_in_packed_and_plain_structs(tmp_path):
-    """gcc is the oracle: after ``char pre[P]`` and the fillers for the gap, the next member (or
-    the end of the struct) is where BTF put it -- in a packed struct too, where a filler that is
-    not zero-width does not align itself (a struct whose BTF size is not a multiple of its
-    alignment is written packed: found by fuzz_skel, the skeleton's layout assertions failed)."""
+def test_packed_fillers_before_whole_units_say_their_width():
+    # (a zero-width filler would align on x86-64 but raise the packed struct's alignment on AArch64)
+    assert fillers(84 * 8, 96 * 8, 1, False, 64, packed=True) == [("long", 32, 1), ("long", 64, 1)]
+    assert fillers(84 * 8, 96 * 8, 8, False, 64, packed=False) == [("long", 64, 1)]   # bpftool's
+    assert fillers(30 * 8, 32 * 8, 1, False, 64, packed=True) == [("long", 0, 1)]     # bpftool's
+
+
+_CLANG = shutil.which("clang-19") or shutil.which("clang")
+# gcc for this machine; clang for 64-bit ABIs that treat bit-fields in packed structs differently
+# (AArch64's zero-width bit-fields raise a packed struct's alignment).
+_FILLER_COMPILERS = ([["gcc"]] if shutil.which("gcc") else []) + (
+    [[_CLANG, f"--target={t}"] for t in ("x86_64-linux-gnu", "aarch64-linux-gnu", "riscv64-linux-gnu",
+                                         "s390x-linux-gnu", "powerpc64le-linux-gnu")] if _CLANG else [])
+
+
+@pytest.mark.skipif(not _FILLER_COMPILERS, reason="neither gcc nor clang is installed")
+@pytest.mark.parametrize("compiler", _FILLER_COMPILERS, ids=lambda c: c[-1].replace("--target=", ""))
+def test_fillers_move_gcc_to_the_next_member_in_packed_and_plain_structs(tmp_path, compiler):
+    """The compiler is the oracle: after ``char pre[P]`` and the fillers for the gap, the next
+    member (or the end of the struct) is where BTF put it, and a packed struct keeps alignment
+    1 -- in a packed struct too, where a filler that is not zero-width does not align itself (a
+    struct whose BTF size is not a multiple of its alignment is written packed: found by
+    fuzz_skel, the skeleton's layout assertions failed).  Other ABIs than x86-64's are asked
+    about the packed structs whose fillers are all of some width: on AArch64 an unnamed
+    ``long`` bit-field raises a plain struct's alignment and a zero-width one a packed
+    struct's, which bpftool's padding (and so ours, byte for byte, for kernel BTF) does not
+    allow for; the fillers this layout adds to bpftool's (packed structs) have widths."""
+    packed_only = compiler[-1].startswith("--target=") and compiler[-1] != "--target=x86_64-linux-gnu"
     import random
     rng = random.Random(20261205)
     types = {1: "char", 2: "short", 4: "int", 8: "long"}
     lines = []
     for n in range(600):
         packed = n % 2 == 0
+        if packed_only and not packed:
+            continue
         at_end = n % 5 == 0
         pre = rng.randint(1, 40)
         cur = pre * 8
         size = 1 if packed or at_end else rng.choice([1, 2, 4, 8])
         nxt = -(-(cur + rng.randint(0, 300)) // (size * 8)) * (size * 8)
         runs = fillers(cur, nxt, 1 if at_end else size, False, 64, packed)
+        if packed_only and any(bits == 0 for _, bits, _ in runs):
+            continue
         body = "".join(f"{t}: {b}; " * k for t, b, k in runs)
         last = "" if at_end else f"{types[size]} d; "
         attr = " __attribute__((packed))" if packed else ""
         lines.append(f"struct s{n} {{ char pre[{pre}]; {body}{last}}}{attr};")
+        if packed:
+            lines.append(f"_Static_assert(_Alignof(struct s{n}) == 1, \"s{n} alignment\");")
         if at_end:
             lines.append(f"_Static_assert(sizeof(struct s{n}) == {nxt // 8}, \"s{n}\");")
         else:
             lines.append(f"_Static_assert(offsetof(struct s{n}, d) == {nxt // 8}, \"s{n}\");")
     src = tmp_path / "fillers.c"
     src.write_text("#include <stddef.h>\n" + "\n".join(lines) + "\n")
-    r = subprocess.run(["gcc", "-fsyntax-only", "-w", str(src)], capture_output=True, text=True, timeout=120)
+    r = subprocess.run([*compiler, "-fsyntax-only", "-w", str(src)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[:3000]
 
 

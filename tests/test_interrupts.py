@@ -210,6 +210,39 @@ def test_interrupt_inside_a_weakref_callback_is_raised_after_it_not_lost():
     assert p.stderr == ""
 
 
+def test_an_interrupt_raised_again_stops_when_the_command_has_given_the_handler_back():
+    # main([...]) called from Python: once the command has ended and the caller's handler is
+    # back, nothing of the command's may interrupt the caller again.
+    p = run_py("""
+        import os, signal, time, weakref
+        from bpfinspect import interrupts
+        class Thing: pass
+        def callback(ref):
+            os.kill(os.getpid(), signal.SIGINT)
+            end = time.monotonic() + 0.01
+            while time.monotonic() < end:
+                pass
+        with interrupts.command(keep_installed=False) as run:
+            run.start()
+            thing = Thing()
+            ref = weakref.ref(thing, callback)
+            try:
+                del thing
+            except KeyboardInterrupt:
+                pass
+            run.finish(0)
+        caught = 0
+        end = time.monotonic() + 0.5
+        while time.monotonic() < end:
+            try:
+                time.sleep(0.001)
+            except KeyboardInterrupt:
+                caught += 1
+        print("after", caught)
+    """)
+    assert p.returncode == 0 and p.stdout.strip() == "after 0", (p.stdout, p.stderr)
+
+
 def test_other_unraisable_exceptions_are_still_reported():
     p = run_py("""
         import weakref

@@ -53,9 +53,11 @@ Explicit padding (:meth:`Layout.plan`, :func:`fillers`)
     units and finish with the narrowest type that holds the remainder.
     Members of a packed struct count as aligned to 1 here.  In a packed
     struct a filler that is not zero-width does not align itself either (gcc
-    and clang place it at the current bit), so there getting to the boundary
-    before whole units always needs saying; bpftool does not say it, and its
-    text then lays such a struct out shorter than its BTF.
+    and clang place it at the current bit), so there the way to the boundary
+    before whole units is always said, as its width (``long: 32``), as inside
+    bit-fields (a zero-width filler would raise a packed struct's alignment on
+    AArch64); bpftool does not say it, and its text then lays such a struct
+    out shorter than its BTF.
 
 Bounds (hostile BTF): a record whose gaps add up to more than its own size
 (members past its end, or going back and forth) is refused, so the padding
@@ -104,9 +106,12 @@ def fillers(cur: int, nxt: int, nxt_align: int, in_bitfield: bool, long_bits: in
             break
     if cur < new <= nxt:
         aligned = -(-cur // (nxt_align * 8)) * (nxt_align * 8) if nxt_align > 0 else cur
-        # (In a packed struct a filler that is not zero-width does not align itself either.)
-        if in_bitfield or (new == nxt and aligned != new) or (new != nxt and (packed or nxt - new <= new - cur)):
-            out.append((pad_type, new - cur if in_bitfield else 0, 1))
+        # In a packed struct a filler that is not zero-width does not align itself: the way to
+        # the boundary is said as its width, as inside bit-fields (a zero-width one would raise
+        # the struct's alignment on some ABIs, AArch64's among them).
+        exact = in_bitfield or (packed and new != nxt)
+        if exact or (new == nxt and aligned != new) or (new != nxt and nxt - new <= new - cur):
+            out.append((pad_type, new - cur if exact else 0, 1))
         cur = new
     whole = (nxt - cur) // pad_bits
     if whole:

@@ -7,7 +7,8 @@ _EXPORTS = {
     **dict.fromkeys(["CodeSection", "CoreReloInfo", "DataSection", "Extern", "Function", "Map", "Program", "Reloc",
                      "Var"], "bpfinspect.obj.model"),
     "SectionInfo": "bpfinspect.obj.sectiontable",
-    **dict.fromkeys(["BpfObject", "from_bytes", "open_object"], "bpfinspect.obj.object"),
+    # (``build`` is also a submodule's name: the package's attribute is the function, as it always was)
+    **dict.fromkeys(["BpfObject", "build", "from_bytes", "open_object"], "bpfinspect.obj.object"),
 }
 
 __all__ = sorted(_EXPORTS)

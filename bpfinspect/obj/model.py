@@ -39,8 +39,18 @@ class CodeSection(namedtuple("CodeSection", "name index address slots symbols ab
     def __repr__(self) -> str:   # the instructions and symbols are left out
         return f"CodeSection(name={self.name!r}, index={self.index!r}, address={self.address!r})"
 
-    def __len__(self) -> int:
+    def __len__(self) -> int:   # the instruction slots (the named tuple's own length is its 6 fields)
         return len(self.slots)
+
+    @classmethod
+    def _make(cls, iterable):
+        fields = tuple(iterable)
+        if tuple.__len__(fields) != 6:
+            raise TypeError(f"Expected 6 arguments, got {tuple.__len__(fields)}")
+        return tuple.__new__(cls, fields)
+
+    def _replace(self, **changes):
+        return type(self)(**{**dict(zip(self._fields, tuple.__iter__(self))), **changes})
 
     def insn(self, i: int) -> isa.Insn:
         """The instruction starting at slot ``i`` (two slots for a well-formed ld_imm64)."""

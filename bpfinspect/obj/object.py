@@ -336,3 +336,10 @@ class BpfObject:
 
     def map(self, name: str) -> Map | None:
         return self._maps_by_name.get(name)
+
+
+# The package's ``build`` is this function (the steps module of the same name is imported as
+# ``bpfinspect.obj.build`` and set as the attribute by the import system first).
+_package = __import__("bpfinspect.obj", fromlist=["_EXPORTS"])
+_package.build = build
+del _package
