@@ -137,6 +137,16 @@ def _bitfield_moved_past_the_next(img: Image) -> Image:
     return _record_word(img, "shape_bits", 3 + 2, lambda word: word + 8)
 
 
+def _function_returning_an_array(img: Image) -> Image:
+    """A function prototype whose return type is made an array (found by fuzz_skel: gcc refused
+    the skeleton's ``typedef void (*(*f)(int, sig_t))[2])(void)``)."""
+    btf = parse_btf(img.data(".BTF"))
+    proto = next(t for t in btf.ids() if btf.kind(t) == Kind.FUNC_PROTO and btf.ref(t) != 0)
+    array = next(t for t in btf.ids() if btf.kind(t) == Kind.ARRAY)
+    _, pos = btf.words(proto)
+    return img.patch(".BTF", btf.hdr_len + btf.type_off + (pos + 2) * 4, "I", array)
+
+
 def _btf_ext_huge_num_info(img: Image) -> Image:
     at = _btf_ext_first_rec_size_offset(img)
     return img.patch(".BTF.ext", at + 8, "I", 0x7FFFFFFF)  # rec_size | sec_name_off | num_info
@@ -266,6 +276,8 @@ SHAPES = {
                                                     (), ("sections", "btf", "info", "progs", "disasm", "gen-skel")),
     "bitfield_moved_past_the_next": (lambda: bytes(_bitfield_moved_past_the_next(fixture("btf_shapes.bpf.o"))),
                                      {"gen-skel"}, ("sections", "btf", "info", "progs", "disasm")),
+    "function_returning_an_array": (lambda: bytes(_function_returning_an_array(fixture("btf_shapes.bpf.o"))),
+                                    {"gen-skel"}, ("sections", "btf", "info", "progs", "disasm")),
     # A 4-byte "version" section of type NULL (found by fuzz_obj): no bytes, so no kernel version.
     "version_section_null": (lambda: _prog(ONE_PROG, [Sym("do_unlinkat", "kprobe/do_unlinkat", 0, 16)],
                                            [Sec("version", 0, b"", flags=SHF_ALLOC | SHF_WRITE, size=4)]),
@@ -597,11 +609,13 @@ def test_raw_btf_from_an_endless_device_is_bounded(tmp_path):
     assert p.returncode == 2 and p.stderr.endswith("not a regular file, and more than 8 MiB\n"), p.stderr
 
 
-@pytest.mark.parametrize("shape", ["int_16_bytes_wide", "bitfield_moved_past_the_next"])
+@pytest.mark.parametrize("shape", ["int_16_bytes_wide", "bitfield_moved_past_the_next", "function_returning_an_array"])
 def test_a_layout_no_c_declaration_has_is_refused_by_the_c_skeleton(shape, shape_files, tmp_path):
-    r = cli("gen-skel", "--types", "-o", str(tmp_path / "s.h"), str(shape_files[shape]))
-    assert r.returncode == 2 and "no C declaration has this layout" in r.stderr, r.stderr
-    assert not (tmp_path / "s.h").exists()
+    for types in ([], ["--types"]):
+        r = cli("gen-skel", *types, "-o", str(tmp_path / "s.h"), str(shape_files[shape]))
+        assert r.returncode == 2 and ("no C declaration has this layout" in r.stderr
+                                      or "no C declaration has this type" in r.stderr), r.stderr
+        assert not (tmp_path / "s.h").exists()
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")

@@ -99,9 +99,10 @@ def build_model(obj, name: str | None = None, types: bool = False, *, source=Non
     budget.charge(len(obj.data) + len(obj.data) // 76)   # the object, as string rows: a byte or more per byte
     typer = typer_cxx = None
     if table is not None:
-        from bpfinspect.skel.c_types import Types, check_records
+        from bpfinspect.skel.c_types import Types, check_declarators, check_records
         typer = Types(table, avoid=avoid, host_safe_types=types)
         check_records(typer.btf)
+        check_declarators(typer.btf)
         typer_cxx = Types(table, cxx=True, avoid=avoid, host_safe_types=types)
         for t in (typer, typer_cxx):
             t.budget, t.weights = budget, {}

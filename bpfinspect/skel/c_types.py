@@ -317,6 +317,31 @@ def check_records(btf) -> None:
             end = max(end, member_end)
 
 
+def check_declarators(btf) -> None:
+    """Refuse (MalformedInput) a type no C declarator can write: a function returning an array
+    or a function, an array of functions (found by fuzz_skel: gcc refused the skeleton's
+    ``typedef void (*(*f)(int, sig_t))[2])(void)``).  The BTF printer writes them as bpftool does."""
+    from bpfinspect.btf.kinds import Kind
+
+    kind, resolve = btf.kind, btf.resolve
+    for tid in btf.ids():
+        k = kind(tid)
+        if k == Kind.FUNC_PROTO:
+            inner = kind(resolve(btf.ref(tid)))
+            if inner != Kind.ARRAY and inner != Kind.FUNC_PROTO:
+                continue
+            what = "a function returning " + ("an array" if inner == Kind.ARRAY else "a function")
+        elif k == Kind.ARRAY:
+            words, pos = btf.words(tid)
+            if kind(resolve(words[pos + 3])) != Kind.FUNC_PROTO:   # the element type
+                continue
+            what = "an array of functions"
+        else:
+            continue
+        raise MalformedInput(f"BTF type [{tid}] is {what}: no C declaration has this type, so no skeleton can",
+                             path=btf.path, section=".BTF")
+
+
 def host_safe_names(table, decided: dict) -> dict[int, str]:
     """Integer id -> ``long long`` or ``unsigned long long`` for the 8-byte integers whose C
     spelling has one ``long`` (4 bytes on 32-bit hosts)."""
