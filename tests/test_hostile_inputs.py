@@ -147,6 +147,25 @@ def _function_returning_an_array(img: Image) -> Image:
     return img.patch(".BTF", btf.hdr_len + btf.type_off + (pos + 2) * 4, "I", array)
 
 
+def _data_variable_far_away(img: Image) -> Image:
+    """The last variable of ``.data`` moved (its symbol's value and its DATASEC entry) to an odd
+    offset far past the section (found by fuzz_skel: the C skeleton padded up to it, and its
+    offset assertion failed)."""
+    far = 0xD46C7A17
+    btf = parse_btf(img.data(".BTF"))
+    ds = next(t for t in btf.ids() if btf.kind(t) == Kind.DATASEC and btf.name(t) == ".data")
+    w, pos = btf.words(ds)
+    last = btf.vlen(ds) - 1
+    name = btf.name(w[pos + 3 + 3 * last])
+    img = img.patch(".BTF", btf.hdr_len + btf.type_off + (pos + 3 + 3 * last + 1) * 4, "I", far)
+    symtab, strtab = img.data(".symtab"), img.data(".strtab")
+    for at in range(0, len(symtab), 24):
+        name_off = struct.unpack_from("<I", symtab, at)[0]
+        if strtab[name_off:strtab.index(b"\0", name_off)] == name.encode():
+            return img.patch(".symtab", at + 8, "Q", far)
+    raise AssertionError(f"no symbol {name}")
+
+
 def _btf_ext_huge_num_info(img: Image) -> Image:
     at = _btf_ext_first_rec_size_offset(img)
     return img.patch(".BTF.ext", at + 8, "I", 0x7FFFFFFF)  # rec_size | sec_name_off | num_info
@@ -278,6 +297,8 @@ SHAPES = {
                                      {"gen-skel"}, ("sections", "btf", "info", "progs", "disasm")),
     "function_returning_an_array": (lambda: bytes(_function_returning_an_array(fixture("btf_shapes.bpf.o"))),
                                     {"gen-skel"}, ("sections", "btf", "info", "progs", "disasm")),
+    "data_variable_far_away": (lambda: bytes(_data_variable_far_away(fixture("btf_shapes.bpf.o"))),
+                               (), ("sections", "btf", "info", "progs", "disasm", "gen-skel")),
     # A 4-byte "version" section of type NULL (found by fuzz_obj): no bytes, so no kernel version.
     "version_section_null": (lambda: _prog(ONE_PROG, [Sym("do_unlinkat", "kprobe/do_unlinkat", 0, 16)],
                                            [Sec("version", 0, b"", flags=SHF_ALLOC | SHF_WRITE, size=4)]),
@@ -616,6 +637,25 @@ def test_a_layout_no_c_declaration_has_is_refused_by_the_c_skeleton(shape, shape
         assert r.returncode == 2 and ("no C declaration has this layout" in r.stderr
                                       or "no C declaration has this type" in r.stderr), r.stderr
         assert not (tmp_path / "s.h").exists()
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
+def test_a_variable_past_its_section_is_left_out_of_the_c_skeleton(shape_files, tmp_path):
+    header = tmp_path / "s.h"
+    r = cli("gen-skel", "--types", "-o", str(header), str(shape_files["data_variable_far_away"]))
+    assert r.returncode == 0 and "ends past the section's" in r.stderr and "left out" in r.stderr, r.stderr
+    (tmp_path / "use.c").write_text('#include "s.h"\n')
+    c = subprocess.run(["gcc", "-fsyntax-only", "-Wall", "-Werror", "use.c"], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=120)
+    assert c.returncode == 0, c.stderr[:3000]
+
+
+def test_a_dwarf_unit_base_that_is_no_offset_is_refused():
+    """Found by fuzz_obj: a unit's DW_AT_addr_base written as a string made the DWARF reader add
+    a string to a number (exit 70)."""
+    path = HOSTILE_BTF / "dwarf_addr_base_as_string.bpf.o"
+    r = cli("maps", "--json", str(path))
+    assert r.returncode == 2 and "is not an offset" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")

@@ -41,6 +41,10 @@ from bpfinspect.dwarf.encoding import Abbrev, fixed_size, parse_abbrevs, skip, s
 from bpfinspect.dwarf.line_files import line_table_files
 from bpfinspect.errors import MalformedInput
 
+# The forms a unit's base attribute (DW_AT_str_offsets_base, DW_AT_addr_base...) may take.
+_OFFSET_FORMS = frozenset({dw.FORM_sec_offset, dw.FORM_data1, dw.FORM_data2, dw.FORM_data4, dw.FORM_data8,
+                           dw.FORM_udata})
+
 R_BPF_64_ABS64 = 2
 R_BPF_64_ABS32 = 3
 R_BPF_64_NODYLD32 = 4
@@ -360,9 +364,22 @@ class Unit:
         if not len(self):
             return 8, 8, 12
         raw = self._raw_attrs(0)
-        so = raw.get(dw.AT_str_offsets_base, (0, 8 if self.offset_size == 4 else 16))[1]
-        ab = raw.get(dw.AT_addr_base, raw.get(dw.AT_GNU_addr_base, (0, 8 if self.offset_size == 4 else 16)))[1]
-        rb = raw.get(dw.AT_rnglists_base, (0, 12 if self.offset_size == 4 else 20))[1]
+        wide = self.offset_size != 4
+
+        def base(attrs, default: int) -> int:
+            for attr in attrs:
+                if attr in raw:
+                    form, value = raw[attr]
+                    # (a string, a block or an address -- hostile input -- is no offset)
+                    if form not in _OFFSET_FORMS or not isinstance(value, int) or value < 0:
+                        raise MalformedInput(f"the unit's base attribute 0x{attr:x} is not an offset (form "
+                                             f"0x{raw[attr][0]:x})", path=self.dwarf.path, section=".debug_info")
+                    return value
+            return default
+
+        so = base((dw.AT_str_offsets_base,), 16 if wide else 8)
+        ab = base((dw.AT_addr_base, dw.AT_GNU_addr_base), 16 if wide else 8)
+        rb = base((dw.AT_rnglists_base,), 20 if wide else 12)
         return so, ab, rb
 
     def _raw_attrs(self, i: int) -> dict[int, tuple[int, object]]:

@@ -383,6 +383,15 @@ def _layout(sec: SkelDatasec, rows, typer, typer_cxx, warnings, type_ids, avoid,
                 align, size = t_align, t_size
         if not tid or typer is None:
             align = 1
+        if sec.size and need + size > sec.size:
+            warnings.append(f"{shown(sec.section)}: variable '{shown(nm)}' ({size} bytes at offset {need}) ends past "
+                            f"the section's {sec.size} bytes; left out")
+            continue
+        if need % align:
+            # (no C declaration places a member off its type's alignment in a plain struct)
+            warnings.append(f"{shown(sec.section)}: variable '{shown(nm)}' at offset {need} is not aligned for its "
+                            f"type ({align} bytes); left out")
+            continue
         # as bpftool does: a 32-bit host aligns 8-byte types to 4, so a gap before one is written out
         align = min(align, 4)
         if (off + align - 1) // align * align != need:
