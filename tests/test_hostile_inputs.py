@@ -139,7 +139,7 @@ def _bitfield_moved_past_the_next(img: Image) -> Image:
 
 def _function_returning_an_array(img: Image) -> Image:
     """A function prototype whose return type is made an array (found by fuzz_skel: gcc refused
-    the skeleton's ``typedef void (*(*f)(int, sig_t))[2])(void)``)."""
+    the skeleton's ``typedef void (*((*f)(int, sig_t))[2])(void)``)."""
     btf = parse_btf(img.data(".BTF"))
     proto = next(t for t in btf.ids() if btf.kind(t) == Kind.FUNC_PROTO and btf.ref(t) != 0)
     array = next(t for t in btf.ids() if btf.kind(t) == Kind.ARRAY)

@@ -320,7 +320,7 @@ def check_records(btf) -> None:
 def check_declarators(btf) -> None:
     """Refuse (MalformedInput) a type no C declarator can write: a function returning an array
     or a function, an array of functions (found by fuzz_skel: gcc refused the skeleton's
-    ``typedef void (*(*f)(int, sig_t))[2])(void)``).  The BTF printer writes them as bpftool does."""
+    ``typedef void (*((*f)(int, sig_t))[2])(void)``).  The BTF printer writes them as bpftool does."""
     from bpfinspect.btf.kinds import Kind
 
     kind, resolve = btf.kind, btf.resolve
