@@ -639,15 +639,20 @@ def test_a_layout_no_c_declaration_has_is_refused_by_the_c_skeleton(shape, shape
         assert not (tmp_path / "s.h").exists()
 
 
+def _assert_gcc_takes_header(d: Path) -> None:
+    """gcc compiles ``d/s.h`` with -Wall -Werror: the skeleton's layout assertions hold."""
+    (d / "use.c").write_text('#include "s.h"\n')
+    c = subprocess.run(["gcc", "-fsyntax-only", "-Wall", "-Werror", "use.c"], cwd=d, capture_output=True,
+                       text=True, timeout=120)
+    assert c.returncode == 0, c.stderr[:3000]
+
+
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
 def test_a_variable_past_its_section_is_left_out_of_the_c_skeleton(shape_files, tmp_path):
     header = tmp_path / "s.h"
     r = cli("gen-skel", "--types", "-o", str(header), str(shape_files["data_variable_far_away"]))
     assert r.returncode == 0 and "ends past the section's" in r.stderr and "left out" in r.stderr, r.stderr
-    (tmp_path / "use.c").write_text('#include "s.h"\n')
-    c = subprocess.run(["gcc", "-fsyntax-only", "-Wall", "-Werror", "use.c"], cwd=tmp_path, capture_output=True,
-                       text=True, timeout=120)
-    assert c.returncode == 0, c.stderr[:3000]
+    _assert_gcc_takes_header(tmp_path)
 
 
 def test_a_dwarf_unit_base_that_is_no_offset_is_refused():
@@ -666,7 +671,4 @@ def test_a_packed_record_with_padding_keeps_its_layout_in_the_c_skeleton(shape_f
     r = cli("gen-skel", "--types", "-o", str(header), str(shape_files["struct_size_not_a_multiple_of_its_alignment"]))
     assert r.returncode == 0, r.stderr
     assert "} __attribute__((packed));" in header.read_text()
-    (tmp_path / "use.c").write_text('#include "s.h"\n')
-    c = subprocess.run(["gcc", "-fsyntax-only", "-Wall", "-Werror", "use.c"], cwd=tmp_path, capture_output=True,
-                       text=True, timeout=120)
-    assert c.returncode == 0, c.stderr[:3000]
+    _assert_gcc_takes_header(tmp_path)
