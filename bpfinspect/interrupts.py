@@ -53,6 +53,7 @@ the process is simply killed by the signal).
 
 from __future__ import annotations
 
+import _thread
 import sys
 
 try:  # the C module behind `signal`, without its enum classes (a few ms of every start)
@@ -62,6 +63,10 @@ except ImportError:  # not CPython
 
 INTERRUPTED_EXIT = 128 + signal.SIGINT  # 130, what shells report for Ctrl-C
 _HELD = (signal.SIGINT, signal.SIGTERM)
+
+# The thread that imported this module: the command line's entry point imports it first of all,
+# on the main thread (see _on_main_thread).
+_IMPORTING_THREAD = _thread.get_ident()
 
 # Code objects of the protected functions: the handler looks for them on the stack.
 _protected: set = set()
@@ -88,6 +93,17 @@ class _State:
     unraisable_installed = False
 
 
+def _on_main_thread() -> bool:
+    """Whether this is the process's main thread, without importing ``threading`` on every
+    start (a few ms): once something has imported it, ``threading`` says; before that, the
+    thread that imported this module is taken as the main one, as ``threading`` itself takes
+    the thread that imports it."""
+    threading = sys.modules.get("threading")
+    if threading is not None:
+        return threading.current_thread() is threading.main_thread()
+    return _thread.get_ident() == _IMPORTING_THREAD
+
+
 def protect(fn):
     """Mark ``fn`` as a function a SIGINT must not interrupt (see the module docstring)."""
     _protected.add(fn.__code__)
@@ -104,8 +120,6 @@ def _in_protected(frame) -> bool:
 
 def _redeliver() -> None:
     """Trip SIGINT again, for the handler to raise it at Python's next check."""
-    import _thread
-
     _State.redelivered += 1
     _thread.interrupt_main(signal.SIGINT)
 
@@ -200,9 +214,7 @@ def install(*, command: bool = False) -> bool:
 
     Without ``command``, only Python's default handler is replaced (a program that set its
     own keeps it); with ``command``, whatever is there."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
+    if not _on_main_thread():
         return handler_installed()
     current = signal.getsignal(signal.SIGINT)
     if current is _handler:
@@ -223,9 +235,7 @@ def install(*, command: bool = False) -> bool:
 def early() -> None:
     """For the command line's entry point, before anything else of bpfinspect is imported: a
     Ctrl-C from now on is held for the command and raised when it starts its work."""
-    import threading
-
-    if threading.current_thread() is threading.main_thread():
+    if _on_main_thread():
         _State.phase = _STARTING
         install(command=True)
 
@@ -254,9 +264,7 @@ class shielded:
     __slots__ = ("_old", "_active")
 
     def __enter__(self):
-        import threading
-
-        self._active = threading.current_thread() is threading.main_thread()
+        self._active = _on_main_thread()
         self._old = None
         if self._active:
             try:

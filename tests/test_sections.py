@@ -456,3 +456,30 @@ def test_match_entry_is_the_first_matching_entry_of_the_table():
         names.add(p[:rng.randrange(len(p) + 1)] + "".join(rng.choice(alphabet) for _ in range(rng.randrange(5))))
     assert [n for n in sorted(names) if spec.match_entry(n) is not scan(n)] == []
     assert spec.match_entry("kprobe/do_sys_open").pattern == "kprobe+"
+
+
+# The plain shapes as regular expressions (what sections.spec reads with str methods instead).
+_PLAIN_AS_RE = {
+    "kprobe": (r"([A-Za-z_.][A-Za-z0-9_.]*)(?:\+(0[xX][0-9a-fA-F]+|[0-9]+))?", ("function", "offset")),
+    "tracepoint": (r"([^:/]+)/(.+)", ("category", "name")),
+    "word": (r"([^:/]+)", (None,)),
+}
+
+
+@settings(max_examples=3000, deadline=None)
+@given(start=st.sampled_from(["kprobe", "tracepoint", "word"]),
+       text=st.text(alphabet="aZ_.09+xXfF/:*? \n\r-\u00e9", max_size=14))
+def test_plain_target_shapes_match_their_regular_expressions(start, text):
+    import re
+
+    from bpfinspect.sections.spec import _first_word, _plain_parts
+
+    pattern, keys = _PLAIN_AS_RE[start]
+    m = re.fullmatch(pattern, text)
+    want = None if m is None else tuple((key or "target", value) for key, value in zip(keys, m.groups())
+                                        if value is not None)
+    got = _plain_parts(start, "raw_tp", text)
+    if got is not None and start == "word":
+        got = tuple(("target", value) for _, value in got)
+    assert got == want, (start, text)
+    assert _first_word(text) == re.match(r"\w*", text, re.ASCII).group()

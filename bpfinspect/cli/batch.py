@@ -16,9 +16,11 @@ With a single object nothing changes: the command's own output, exactly.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
+TYPE_CHECKING = False  # (typing itself costs milliseconds to import)
+if TYPE_CHECKING:  # argparse is imported only when a parser is built (see cli/quickargs.py)
+    import argparse
 
 
 def add_objects_arg(p: argparse.ArgumentParser, dest: str = "object", metavar: str = "OBJ",
@@ -36,6 +38,8 @@ def _jobs(text: str) -> int:
     except ValueError:
         n = -1
     if n < 0:
+        import argparse
+
         raise argparse.ArgumentTypeError(f"not a number of processes: {text!r}")
     return n or os.cpu_count() or 1
 
@@ -124,7 +128,8 @@ def _one(path: str) -> tuple[int, bytes, str]:
     from bpfinspect.cli.main import _report
 
     run, args, dest, as_json, tty = _JOB
-    args = argparse.Namespace(**vars(args))
+    args = type(args)(**vars(args))  # argparse's namespace, or cli.quickargs'
+
     setattr(args, dest, path)
     buffer = io.BytesIO()
     captured = _Capture(buffer, tty)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
+TYPE_CHECKING = False  # (typing itself costs milliseconds to import)
+if TYPE_CHECKING:  # argparse is imported only when a parser is built (see cli/quickargs.py)
+    import argparse
 
 
 ATTACH_TARGETS = ("uprobe BIN:FUNC[+OFF] or BIN:0xOFF (add ,pid=N), tracepoint CAT/NAME, raw tracepoint NAME, "

@@ -203,8 +203,10 @@ def _main(argv: list[str]) -> int:
     # `bpfinspect CMD ...` needs only CMD's module; help and mistakes get the whole parser.
     first = _first_command(argv)
     only = first if first in COMMANDS else None
-    parser = build_parser(only, texts=only is None or "-h" in argv or "--help" in argv)
-    args = parser.parse_args(argv)
+    args = _quick_args(argv) if only in _QUICK else None
+    if args is None:
+        parser = build_parser(only, texts=only is None or "-h" in argv or "--help" in argv)
+        args = parser.parse_args(argv)
     from bpfinspect.views import term
 
     term.set_color_mode(getattr(args, "color", None))
@@ -224,6 +226,25 @@ def _main(argv: list[str]) -> int:
     finally:
         if paged is not None:
             pager.finish(paged)
+
+
+# The commands whose usual command lines cli.quickargs reads without argparse.
+_QUICK = ("info", "sections", "relocs")
+
+
+def _quick_args(argv: list[str]):
+    """``argv``'s namespace read by cli.quickargs (None: argparse reads it), its ``run`` set as
+    the command's ``register`` sets it."""
+    from bpfinspect.cli import quickargs
+
+    args = quickargs.parse(argv)
+    if args is not None:
+        import importlib
+
+        from bpfinspect.cli.batch import batched
+
+        args.run = batched(importlib.import_module(f"bpfinspect.cli.cmd_{args.command}").run)
+    return args
 
 
 def _first_command(argv: list[str]) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import re
 from collections import namedtuple
 
 from .table import INSTALLED_LIBBPF, SECTION_TABLE, WORD_KEYS, SecDef, version_key
@@ -60,7 +59,16 @@ def _matches(entry: SecDef, name: str) -> bool:
     return name == pat
 
 
-_WORD = re.compile(r"\w*", re.ASCII)
+# (str methods rather than re here: `sections` reads every name and imports nothing it can do without)
+_WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+def _first_word(name: str) -> str:
+    """The longest start of ``name`` made of ASCII letters, digits and "_"."""
+    for i, c in enumerate(name):
+        if c not in _WORD_CHARS:
+            return name[:i]
+    return name
 
 
 @functools.lru_cache(maxsize=1)
@@ -70,14 +78,14 @@ def _entries_by_word() -> dict[str, tuple[SecDef, ...]]:
     in "/" has that word before its slash, the others match the name whole or up to a "/"."""
     out: dict[str, list[SecDef]] = {}
     for entry in SECTION_TABLE:
-        out.setdefault(_WORD.match(entry.pattern).group(), []).append(entry)
+        out.setdefault(_first_word(entry.pattern), []).append(entry)
     return {word: tuple(entries) for word, entries in out.items()}
 
 
 @functools.lru_cache(maxsize=4096)
 def match_entry(name: str) -> SecDef | None:
     """The first table entry matching ``name`` (without any leading '?')."""
-    for entry in _entries_by_word().get(_WORD.match(name).group(), ()):
+    for entry in _entries_by_word().get(_first_word(name), ()):
         if _matches(entry, name):
             return entry
     return None
@@ -152,25 +160,42 @@ _KIND_TEXT = {
 # plain word) read without the grammar: each pattern is its start rule's terminals in sequence,
 # so a text it matches whole parses, into the same parts, as the grammar parses it (a test
 # compares the two); any other text goes to the grammar, which says what is wrong.
-_PLAIN = {
-    "kprobe": (re.compile(r"([A-Za-z_.][A-Za-z0-9_.]*)(?:\+(0[xX][0-9a-fA-F]+|[0-9]+))?"), ("function", "offset")),
-    "tracepoint": (re.compile(r"([^:/]+)/(.+)"), ("category", "name")),
-}
+_IDENT_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_.")
+_IDENT = _IDENT_START | frozenset("0123456789")
+_DIGITS = frozenset("0123456789")
+_HEX = _DIGITS | frozenset("abcdefABCDEF")
+
+
+def _plain_function(text: str) -> tuple[tuple[str, str], ...] | None:
+    """FUNCTION[+OFFSET]: FUNCTION ``[A-Za-z_.][A-Za-z0-9_.]*``, OFFSET ``0[xX]HEX+`` or ``DIGIT+``."""
+    function, plus, offset = text.partition("+")
+    if not function or function[0] not in _IDENT_START or not _IDENT.issuperset(function):
+        return None
+    if not plus:
+        return (("function", function),)
+    if offset[:2] in ("0x", "0X") and len(offset) > 2 and _HEX.issuperset(offset[2:]):
+        return (("function", function), ("offset", offset))
+    if offset and _DIGITS.issuperset(offset):
+        return (("function", function), ("offset", offset))
+    return None
+
+
+def _plain_tracepoint(text: str) -> tuple[tuple[str, str], ...] | None:
+    """CATEGORY/NAME: CATEGORY without ":" or "/", NAME anything on one line."""
+    category, slash, name = text.partition("/")
+    if not category or ":" in category or not name or "\n" in name:
+        return None
+    return (("category", category), ("name", name))
+
+
+_PLAIN = {"kprobe": _plain_function, "tracepoint": _plain_tracepoint}
 
 
 def _plain_parts(start: str, kind: str, text: str) -> tuple[tuple[str, str], ...] | None:
     if start == "word":
-        return ((WORD_KEYS[kind], text),) if _TARGET_WORD.fullmatch(text) else None
+        return ((WORD_KEYS[kind], text),) if text and ":" not in text and "/" not in text else None
     plain = _PLAIN.get(start)
-    if plain is None:
-        return None
-    m = plain[0].fullmatch(text)
-    if m is None:
-        return None
-    return tuple((key, value) for key, value in zip(plain[1], m.groups()) if value is not None)
-
-
-_TARGET_WORD = re.compile(r"[^:/]+")
+    return None if plain is None else plain(text)
 
 
 def _read_target(kind: str, text: str) -> tuple[tuple[tuple[str, str], ...], str | None]:

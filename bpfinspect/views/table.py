@@ -94,9 +94,12 @@ def _safe(text, table=_CONTROLS):
 
 def _has_controls(texts) -> bool:
     """Whether any of ``texts`` holds a character that ``_CONTROLS`` escapes (one scan of them all)."""
+    text = "".join(texts)
+    if text.isprintable():  # the usual answer, without re (control characters are never printable)
+        return False
     import re
 
-    return re.search("[\x00-\x1f\x7f-\x9f]", "".join(texts)) is not None
+    return re.search("[\x00-\x1f\x7f-\x9f]", text) is not None
 
 
 def terminal_safe(blocks: list[Block]) -> list[Block]:

@@ -1,0 +1,99 @@
+"""cli.quickargs reads the inspection commands' usual command lines as argparse does, and leaves
+every other line to argparse."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bpfinspect.cli import quickargs
+from bpfinspect.cli.main import _QUICK, build_parser
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Tokens an argv is drawn from: the options and their values, objects, and what must go to argparse.
+_TOKENS = ["a.o", "b.o", "x y.o", "", "--json", "-j", "--jobs", "--jobs=2", "--jobs=0", "--jobs=x", "-j2",
+           "2", "0", "1", "-1", "+2", "٣", "--color", "--color=always", "--color=never", "--color=blue", "auto",
+           "always", "--colour", "--col", "--no-pager", "--no-p", "--js", "-h", "--help", "--", "-", "-x",
+           "--version", "sections", "info", "relocs", "globals"]
+
+
+def _argparse(argv: list[str]):
+    """argparse's namespace of ``argv`` (without ``run``), or the exit status it stopped with."""
+    parser = build_parser(argv[0] if argv and argv[0] in _QUICK else None, texts=False)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return exc.code
+    return {k: v for k, v in vars(args).items() if k != "run"}
+
+
+@settings(max_examples=3000, deadline=None)
+@given(before=st.lists(st.sampled_from(["--no-pager", "--color", "always", "--color=never", "-j", "--json"]),
+                       max_size=3),
+       command=st.sampled_from(quickargs.COMMANDS),
+       rest=st.lists(st.sampled_from(_TOKENS), max_size=7))
+def test_a_line_quickargs_reads_is_read_as_argparse_reads_it(before, command, rest):
+    argv = [*before, command, *rest]
+    quick = quickargs.parse(argv)
+    if quick is None:
+        return
+    assert vars(quick) == _argparse(argv), argv
+
+
+@pytest.mark.parametrize("argv", [
+    ["sections", "a.o"],
+    ["sections", "--json", "a.o", "b.o"],
+    ["info", "a.o", "b.o", "--json", "-j", "2"],
+    ["--color", "never", "relocs", "--no-pager", "a.o"],
+    ["--no-pager", "sections", "--color=always", "a.o", "--jobs=0"],
+    ["sections", "--color", "auto", "--jobs", "3", "a.o"],
+])
+def test_the_usual_lines_are_read_without_argparse(argv):
+    quick = quickargs.parse(argv)
+    assert quick is not None
+    assert vars(quick) == _argparse(argv)
+
+
+@pytest.mark.parametrize("argv", [
+    ["sections"], ["sections", "-h"], ["sections", "--js", "a.o"], ["sections", "a.o", "--json", "b.o"],
+    ["sections", "--", "a.o"], ["sections", "-j", "x", "a.o"], ["sections", "--color", "blue", "a.o"],
+    ["sections", "-", "a.o"], ["globals", "a.o"], ["disasm", "a.o"], ["--version"], [],
+])
+def test_other_lines_go_to_argparse(argv):
+    assert quickargs.parse(argv) is None
+
+
+def test_the_command_lists_agree():
+    assert tuple(_QUICK) == quickargs.COMMANDS
+
+
+def test_a_quick_command_imports_neither_argparse_nor_re_nor_threading():
+    code = ("import sys, runpy; sys.argv = ['bpfinspect', 'sections', 'fixtures/bootstrap.bpf.o'];\n"
+            "from bpfinspect.__main__ import run\n"
+            "import contextlib, io\n"
+            "with contextlib.redirect_stdout(io.StringIO()): code = run()\n"
+            "print(code, sorted(m for m in ('argparse', 're', 'threading', 'typing') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["0", "[]"], out.stdout + out.stderr
+
+
+def test_quick_and_argparse_runs_print_the_same(tmp_path):
+    """The same command through both readers (``--col`` is an abbreviation only argparse takes)."""
+    def run(*argv):
+        return subprocess.run([sys.executable, "-m", "bpfinspect", *argv], cwd=ROOT, capture_output=True)
+
+    for obj in ("fixtures/bootstrap.bpf.o", "fixtures/maps.bpf.o"):
+        for command in quickargs.COMMANDS:
+            a = run(command, "--json", obj)
+            b = run(command, "--col=never", "--json", obj)
+            assert a.returncode == b.returncode == 0
+            assert a.stdout == b.stdout and a.stderr == b.stderr
