@@ -391,11 +391,13 @@ def test_interrupts_of_other_long_running_commands(name):
     duration = min(_duration(cmd, env=env) for _ in range(2))   # the first may fill caches
     rng = random.Random(int.from_bytes(os.urandom(4), "little"))
     interrupted = 0
-    for _ in range(8):
-        delay = rng.uniform(0, duration)
+    for _ in range(10):
+        # (within the first four fifths: a Ctrl-C as the process exits, its output written,
+        # changes nothing, and a loaded machine makes that end a larger share of the run)
+        delay = rng.uniform(0, 0.8 * duration)
         res, sent = _interrupt_at(cmd, delay, env=env)
         interrupted += _check_interrupted(res, sent, delay)
-    assert interrupted >= 3, f"only {interrupted} of 8 runs were interrupted while running"
+    assert interrupted >= 3, f"only {interrupted} of 10 runs were interrupted while running"
 
 
 def test_ctrl_c_while_the_command_loads_is_the_commands():

@@ -6,6 +6,8 @@ import io
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bpfinspect.obj import open_object
 from bpfinspect.views import globals as gviews, maps, progs, sections
@@ -70,3 +72,13 @@ def test_disasm_listing_escapes_control_characters_of_names(tmp_path):
         assert p.returncode == 0, p.stderr
         assert "\x1b[2J" not in p.stdout and "\nforged" not in p.stdout, p.stdout[:500]
         assert "\\x1b[2Jx\\x0aforged" in p.stdout
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from(["a", " ", "\t", "\n", "\r", "\x00", "\x1b", "\x7f", "\x85", "\x9f",
+                                                  "\xa0", "\u00e9", "\u200b", "\u2028", ";"]), max_size=6),
+                max_size=5))
+def test_lines_safe_escapes_as_line_safe_does_line_by_line(lines):
+    from bpfinspect.views.table import line_safe, lines_safe
+
+    assert lines_safe(lines) == "\n".join(map(line_safe, lines))

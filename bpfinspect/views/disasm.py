@@ -552,9 +552,9 @@ def write_human(listing: Listing, stream, color: bool) -> None:
             else:
                 app("%8d:\t%s" % (idx, text))
     app("")
-    from bpfinspect.views.table import line_safe   # names and source lines come from files
+    from bpfinspect.views.table import lines_safe   # names and source lines come from files
 
-    stream.write("\n".join(map(line_safe, out)))
+    stream.write(lines_safe(out))
 
 
 def _write_rich(listing: Listing, stream) -> None:

@@ -88,6 +88,16 @@ def line_safe(line: str) -> str:
     return line.translate(_LINE_CONTROLS)
 
 
+def lines_safe(lines: list[str]) -> str:
+    """``lines`` joined into one text, each made safe as :func:`line_safe` makes it.  Escaping
+    line by line is most of the cost of a long listing; when the whole text is printable but
+    for its tabs and the line breaks that join it (the usual case), there is nothing to escape."""
+    text = "\n".join(lines)
+    if text.count("\n") == len(lines) - 1 and text.replace("\t", "").replace("\n", "").isprintable():
+        return text
+    return "\n".join(map(line_safe, lines))
+
+
 def _safe(text, table=_CONTROLS):
     return text.translate(table) if isinstance(text, str) else text
 
