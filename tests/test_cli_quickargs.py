@@ -19,10 +19,18 @@ from bpfinspect.cli.main import _QUICK, build_parser
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Tokens an argv is drawn from: the options and their values, objects, and what must go to argparse.
-_TOKENS = ["a.o", "b.o", "x y.o", "", "--json", "-j", "--jobs", "--jobs=2", "--jobs=0", "--jobs=x", "-j2",
-           "2", "0", "1", "-1", "+2", "٣", "--color", "--color=always", "--color=never", "--color=blue", "auto",
+_TOKENS = ["a.o", "b.o", "x y.o", "", "--json", "-j", "--jobs", "--jobs=2", "--jobs=0", "--jobs=x", "-j2", "-j=2",
+           "2", "0", "1", "-1", "+2", "\u0663", "--color", "--color=always", "--color=never", "--color=blue", "auto",
            "always", "--colour", "--col", "--no-pager", "--no-p", "--js", "-h", "--help", "--", "-", "-x",
-           "--version", "sections", "info", "relocs", "globals"]
+           "--version", "sections", "info", "relocs", "globals", "disasm", "btf"]
+# The options of the commands that have more than the common ones, with values for them.
+_MORE = {
+    "disasm": ["--prog", "--prog=p", "--section", "--section=.text", "p", "xdp", "--no-annotate", "--plain",
+               "--no-ann", "--prog="],
+    "btf": ["--format", "--format=c", "--format=raw", "--format=C", "c", "raw", "--type", "--type=struct x",
+            "struct task_struct", "--base", "--base=/sys/kernel/btf/vmlinux", "--sorted", "--no-guards",
+            "--form"],
+}
 
 
 def _argparse(argv: list[str]):
@@ -36,12 +44,13 @@ def _argparse(argv: list[str]):
     return {k: v for k, v in vars(args).items() if k != "run"}
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=4000, deadline=None)
 @given(before=st.lists(st.sampled_from(["--no-pager", "--color", "always", "--color=never", "-j", "--json"]),
                        max_size=3),
        command=st.sampled_from(quickargs.COMMANDS),
-       rest=st.lists(st.sampled_from(_TOKENS), max_size=7))
-def test_a_line_quickargs_reads_is_read_as_argparse_reads_it(before, command, rest):
+       data=st.data())
+def test_a_line_quickargs_reads_is_read_as_argparse_reads_it(before, command, data):
+    rest = data.draw(st.lists(st.sampled_from(_TOKENS + _MORE.get(command, [])), max_size=8))
     argv = [*before, command, *rest]
     quick = quickargs.parse(argv)
     if quick is None:
@@ -56,6 +65,12 @@ def test_a_line_quickargs_reads_is_read_as_argparse_reads_it(before, command, re
     ["--color", "never", "relocs", "--no-pager", "a.o"],
     ["--no-pager", "sections", "--color=always", "a.o", "--jobs=0"],
     ["sections", "--color", "auto", "--jobs", "3", "a.o"],
+    ["disasm", "a.o"],
+    ["disasm", "--prog", "p", "--no-annotate", "a.o", "--json"],
+    ["disasm", "--section=.text", "--plain", "a.o", "b.o"],
+    ["btf", "/sys/kernel/btf/vmlinux", "--format", "c"],
+    ["btf", "--format=raw", "--type", "struct task_struct", "--sorted", "--no-guards", "a.o"],
+    ["btf", "--base", "/sys/kernel/btf/vmlinux", "/sys/kernel/btf/nf_tables", "--json"],
 ])
 def test_the_usual_lines_are_read_without_argparse(argv):
     quick = quickargs.parse(argv)
@@ -66,7 +81,9 @@ def test_the_usual_lines_are_read_without_argparse(argv):
 @pytest.mark.parametrize("argv", [
     ["sections"], ["sections", "-h"], ["sections", "--js", "a.o"], ["sections", "a.o", "--json", "b.o"],
     ["sections", "--", "a.o"], ["sections", "-j", "x", "a.o"], ["sections", "--color", "blue", "a.o"],
-    ["sections", "-", "a.o"], ["globals", "a.o"], ["disasm", "a.o"], ["--version"], [],
+    ["sections", "-", "a.o"], ["globals", "a.o"], ["progs", "a.o"], ["--version"], [],
+    ["disasm", "--prog", "p", "--section", "s", "a.o"], ["disasm", "--json", "--plain", "a.o"],
+    ["disasm", "--prog", "-x", "a.o"], ["btf", "--format", "h", "a.o"], ["btf", "--format"], ["btf", "--form=c", "a.o"],
 ])
 def test_other_lines_go_to_argparse(argv):
     assert quickargs.parse(argv) is None

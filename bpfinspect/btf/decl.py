@@ -69,7 +69,7 @@ and parameter lists longer than :data:`MAX_PARAMS_TEXT` characters raise
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import namedtuple
 
 from bpfinspect.btf.kinds import (ARRAY, CONST, ENUM, ENUM64, FLOAT, FUNC_PROTO, FWD, INT, KFLAG_SHIFT,
                                   MOD_KINDS, PTR, RESTRICT, STRUCT, TYPE_TAG, TYPEDEF, UNION, VLEN_MASK,
@@ -112,13 +112,12 @@ class _Heads(dict):
         return self.decl._fill(tid, self.strip)[0]
 
 
-@dataclass(frozen=True)
-class DeclStyle:
-    """How declarations are spelled (see the module docstring)."""
+class DeclStyle(namedtuple("DeclStyle", "type_tags anon clang", defaults=(True, "inline", False))):
+    """How declarations are spelled (see the module docstring): ``type_tags``, ``anon``
+    ("inline", "braces" or "bare") and ``clang``.  (A named tuple: importing dataclasses would
+    cost every command that names a type a few milliseconds.)"""
 
-    type_tags: bool = True
-    anon: str = "inline"        # "inline", "braces" or "bare"
-    clang: bool = False
+    __slots__ = ()
 
 
 # bpftool's spelling (the header, --type, skeletons).

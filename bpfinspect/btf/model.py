@@ -1,64 +1,46 @@
-"""Typed, immutable views of single BTF types (built on demand from the raw table)."""
+"""Typed, immutable views of single BTF types (built on demand from the raw table).
+
+Named tuples (not dataclasses: importing those costs every command that reads BTF a few
+milliseconds, and a tuple is made faster)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from bpfinspect.btf.kinds import Kind
+from collections import namedtuple
 
 
-@dataclass(frozen=True, slots=True)
-class Member:
-    name: str
-    type: int
-    bit_offset: int
-    bitfield_size: int  # 0 when not a bitfield
+class Member(namedtuple("Member", "name type bit_offset bitfield_size")):
+    """A struct or union member (``bitfield_size`` 0 when not a bitfield)."""
+
+    __slots__ = ()
 
 
-@dataclass(frozen=True, slots=True)
-class EnumValue:
-    name: str
-    value: int
+class EnumValue(namedtuple("EnumValue", "name value")):
+    __slots__ = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Param:
-    name: str
-    type: int
+class Param(namedtuple("Param", "name type")):
+    __slots__ = ()
 
 
-@dataclass(frozen=True, slots=True)
-class ArrayInfo:
-    type: int
-    index_type: int
-    nelems: int
+class ArrayInfo(namedtuple("ArrayInfo", "type index_type nelems")):
+    __slots__ = ()
 
 
-@dataclass(frozen=True, slots=True)
-class DatasecVar:
-    type: int
-    offset: int
-    size: int
+class DatasecVar(namedtuple("DatasecVar", "type offset size")):
+    __slots__ = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Type:
-    """One BTF type.  Fields that do not apply to a kind keep their empty default."""
+class Type(namedtuple("Type", "id kind name kflag vlen size type members values params array vars "
+                              "int_encoding int_offset int_bits linkage component_idx",
+                      defaults=(0, 0, (), (), (), None, (), 0, 0, 0, 0, -1))):
+    """One BTF type.  Fields that do not apply to a kind keep their empty default:
 
-    id: int
-    kind: Kind
-    name: str
-    kflag: bool
-    vlen: int
-    size: int = 0            # INT STRUCT UNION ENUM ENUM64 DATASEC FLOAT
-    type: int = 0            # PTR TYPEDEF CV FUNC VAR DECL_TAG TYPE_TAG, FUNC_PROTO return
-    members: tuple[Member, ...] = ()
-    values: tuple[EnumValue, ...] = ()
-    params: tuple[Param, ...] = ()
-    array: ArrayInfo | None = None
-    vars: tuple[DatasecVar, ...] = ()
-    int_encoding: int = 0
-    int_offset: int = 0
-    int_bits: int = 0
-    linkage: int = 0         # FUNC (vlen) and VAR
-    component_idx: int = -1  # DECL_TAG
+    - ``size``: INT STRUCT UNION ENUM ENUM64 DATASEC FLOAT;
+    - ``type``: PTR TYPEDEF CV FUNC VAR DECL_TAG TYPE_TAG, FUNC_PROTO's return;
+    - ``members`` (:class:`Member`), ``values`` (:class:`EnumValue`), ``params`` (:class:`Param`),
+      ``array`` (:class:`ArrayInfo`), ``vars`` (:class:`DatasecVar`);
+    - ``int_encoding``, ``int_offset``, ``int_bits``: INT;
+    - ``linkage``: FUNC (its vlen) and VAR;
+    - ``component_idx``: DECL_TAG (-1 for the type itself)."""
+
+    __slots__ = ()

@@ -229,7 +229,7 @@ def _main(argv: list[str]) -> int:
 
 
 # The commands whose usual command lines cli.quickargs reads without argparse.
-_QUICK = ("info", "sections", "relocs")
+_QUICK = ("info", "sections", "relocs", "disasm", "btf")
 
 
 def _quick_args(argv: list[str]):
@@ -243,7 +243,8 @@ def _quick_args(argv: list[str]):
 
         from bpfinspect.cli.batch import batched
 
-        args.run = batched(importlib.import_module(f"bpfinspect.cli.cmd_{args.command}").run)
+        args.run = batched(importlib.import_module(f"bpfinspect.cli.cmd_{args.command}").run,
+                           quickargs.SPECS[args.command].objects)
     return args
 
 

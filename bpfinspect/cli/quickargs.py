@@ -1,22 +1,48 @@
-"""The command line of the plainest inspection commands, read without argparse.
+"""The command lines of the inspection commands, read without argparse when they are plain.
 
-``bpfinspect sections OBJ...`` and its kin (``info``, ``relocs``) take objects and four
-options; importing argparse, with the gettext, locale and re it brings, and building its
-parser cost a fifth of such a run.  :func:`parse` reads the usual forms of those command
-lines itself and gives the namespace argparse would give; anything else -- help, an option
-it does not know, an abbreviation, a value argparse would refuse or convert, ``--``, objects
-split by options -- it declines (``None``), and argparse reads the line as always, errors
-and help included.  ``tests/test_cli_quickargs.py`` holds the two to the same answers.
+``bpfinspect sections OBJ...`` and its kin take objects and a few options; importing argparse,
+with the gettext, locale and re it brings, and building its parser cost a fifth of a short
+run.  :func:`parse` reads the usual forms of those command lines itself and gives the
+namespace argparse would give; anything else -- help, an option it does not know, an
+abbreviation, a value that starts with "-", a value argparse would refuse or convert, two
+options of a mutually exclusive pair, ``--``, objects split by options -- it declines
+(``None``), and argparse reads the line as always, errors and help included.
+``tests/test_cli_quickargs.py`` holds the two to the same answers, command by command.
 """
 
 from __future__ import annotations
 
 import types
 
-# Commands made by cli.common.simple_command without --header: objects, --json, -j, and the
-# options every level takes (--color, --no-pager).  (cli.main keeps the same list, so that
-# this module is imported only for them.)
-COMMANDS = ("info", "sections", "relocs")
+
+class _Spec:
+    """One command's arguments as its ``register`` declares them: the objects (nargs "+",
+    ``-j``/``--jobs`` beside them), ``store_true`` flags, options with one value (and their
+    choices), and the mutually exclusive groups (by destination)."""
+
+    __slots__ = ("objects", "flags", "values", "exclusive")
+
+    def __init__(self, objects: str = "object", flags: dict | None = None, values: dict | None = None,
+                 exclusive: tuple = ()) -> None:
+        self.objects = objects
+        self.flags = {"--json": "json", **(flags or {})}
+        self.values = values or {}
+        self.exclusive = exclusive
+
+
+SPECS = {
+    "info": _Spec(),
+    "sections": _Spec(),
+    "relocs": _Spec(),
+    "disasm": _Spec(flags={"--no-annotate": "no_annotate", "--plain": "plain"},
+                    values={"--prog": ("prog", None), "--section": ("section", None)},
+                    exclusive=(("prog", "section"), ("json", "plain"))),
+    "btf": _Spec("source", flags={"--sorted": "sorted", "--no-guards": "no_guards"},
+                 values={"--format": ("format", ("raw", "c")), "--type": ("type_name", None),
+                         "--base": ("base", None)}),
+}
+# (cli.main keeps the same list, so that this module is imported only for these commands)
+COMMANDS = tuple(SPECS)
 
 _COLORS = ("auto", "always", "never")
 
@@ -24,18 +50,22 @@ _COLORS = ("auto", "always", "never")
 def parse(argv: list[str]):
     """The namespace of ``argv`` (a command of :data:`COMMANDS` and its arguments), or None
     when argparse must read it."""
-    values = {"color": None, "no_pager": None}
+    values: dict = {"color": None, "no_pager": None}
     i, n = 0, len(argv)
     while i < n:  # options before the command
         taken = _common_option(argv, i, values)
         if not taken:
             break
         i += taken
-    if i >= n or argv[i] not in COMMANDS:
+    if i >= n or argv[i] not in SPECS:
         return None
     command = argv[i]
+    spec = SPECS[command]
     i += 1
-    values.update(command=command, object=None, jobs=1, json=False)
+    values.update(command=command, jobs=1)
+    values.update(dict.fromkeys(spec.flags.values(), False))
+    values.update(dict.fromkeys([dest for dest, _ in spec.values.values()], None))
+    given: set[str] = set()
     objects: list[str] = []
     run_over = False  # objects must be one run of arguments, as nargs="+" reads them
     while i < n:
@@ -48,26 +78,45 @@ def parse(argv: list[str]):
             continue
         if objects:
             run_over = True
-        if arg == "--json":
-            values["json"] = True
+        dest = spec.flags.get(arg)
+        if dest is not None:
+            values[dest] = True
+            given.add(dest)
             i += 1
             continue
-        if arg in ("-j", "--jobs") and i + 1 < n:
-            value, i = argv[i + 1], i + 2
-        elif arg.startswith("--jobs="):
-            value, i = arg[len("--jobs="):], i + 1
-        else:
-            taken = _common_option(argv, i, values)
-            if not taken:
+        name, eq, value = arg.partition("=")
+        if name in spec.values or name in ("-j", "--jobs"):
+            if name == "-j" and eq:
                 return None
-            i += taken
+            if not eq:
+                if i + 1 >= n:
+                    return None
+                value = argv[i + 1]
+                i += 1
+            i += 1
+            if value.startswith("-"):
+                return None
+            if name in ("-j", "--jobs"):
+                if not (value.isascii() and value.isdigit()):
+                    return None
+                values["jobs"] = int(value) or _cpus()
+                continue
+            dest, choices = spec.values[name]
+            if choices is not None and value not in choices:
+                return None
+            values[dest] = value
+            given.add(dest)
             continue
-        if not (value.isascii() and value.isdigit()):
+        taken = _common_option(argv, i, values)
+        if not taken:
             return None
-        values["jobs"] = int(value) or _cpus()
+        i += taken
     if not objects:
         return None
-    values["object"] = objects
+    for group in spec.exclusive:
+        if len(given.intersection(group)) > 1:
+            return None
+    values[spec.objects] = objects
     return types.SimpleNamespace(**values)
 
 

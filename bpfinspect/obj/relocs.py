@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_right
-from dataclasses import dataclass
+from collections import namedtuple
 
 from bpfinspect.elf import ElfFile
 from bpfinspect.errors import MalformedInput
@@ -107,17 +107,20 @@ class VarIndex:
         return self._answers[k] if k >= 0 else None
 
 
-@dataclass(frozen=True, slots=True)
-class RelocTargets:
-    """Everything a code relocation may resolve to, indexed for lookups."""
-    text_index: int                            # ELF index of .text (-1 without one)
-    code_indexes: frozenset                    # ELF indexes of every code section with FUNC symbols
-    func_at: dict                              # (section index, slot) -> first FUNC symbol name there
-    map_sections: frozenset                    # ELF indexes of .maps and maps
-    map_at: dict                               # (section name, offset) -> map name
-    datasecs: dict                             # ELF index -> DataSection
-    var_index: dict                            # ELF index -> VarIndex of its variables
-    extern_kind: dict                          # name -> kconfig, ksym, kfunc
+class RelocTargets(namedtuple("RelocTargets", "text_index code_indexes func_at map_sections map_at datasecs "
+                                              "var_index extern_kind")):
+    """Everything a code relocation may resolve to, indexed for lookups:
+
+    - ``text_index``: ELF index of .text (-1 without one);
+    - ``code_indexes``: ELF indexes of every code section with FUNC symbols;
+    - ``func_at``: (section index, slot) -> first FUNC symbol name there;
+    - ``map_sections``: ELF indexes of .maps and maps;
+    - ``map_at``: (section name, offset) -> map name;
+    - ``datasecs``: ELF index -> DataSection;
+    - ``var_index``: ELF index -> VarIndex of its variables;
+    - ``extern_kind``: name -> kconfig, ksym, kfunc."""
+
+    __slots__ = ()
 
 
 def reloc_targets(elf: ElfFile, func_syms: dict[int, list], map_at: dict[tuple[str, int], str],
