@@ -9,6 +9,7 @@ its inputs, and what a step finds worth a warning it returns as data.
 from __future__ import annotations
 
 import struct
+from operator import itemgetter
 
 from bpfinspect.elf import ElfFile
 from bpfinspect.errors import MalformedInput
@@ -162,9 +163,12 @@ def functions_of(elf: ElfFile, code_secs: dict[int, str],
 
 # -- BTF.ext records, one section at a time ---------------------------------------------------------
 
+_INSN_OFF = itemgetter(0)   # a LineInfo's insn_off (stable sort: records at one offset keep their order)
+
+
 def sorted_line_info(ext: BtfExt, section: str) -> tuple:
     """The line info records of one section, by instruction offset."""
-    return tuple(sorted(ext.line_info.get(section, ()), key=lambda li: li.insn_off))
+    return tuple(sorted(ext.line_info.get(section, ()), key=_INSN_OFF))
 
 
 def core_relos_of(btf: Btf, ext: BtfExt, section: str) -> tuple[CoreReloInfo, ...]:

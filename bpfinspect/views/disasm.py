@@ -521,10 +521,7 @@ def write_human(listing: Listing, stream, color: bool) -> None:
         _write_rich(listing, stream)
         return
     notes, sources, labels = listing.notes, listing.sources, listing.labels
-    marked: dict[str, set] = {}
-    for d in (notes, sources, labels):
-        for sec, idx in d:
-            marked.setdefault(sec, set()).add(idx)
+    marked = _marked(listing)
     out: list[str] = []
     app = out.append
     for n, e in enumerate(listing.entries):
@@ -548,7 +545,7 @@ def write_human(listing: Listing, stream, color: bool) -> None:
                 app(f"; {s['text']}: {s['source'].strip()}" if s["source"] else f"; {s['text']}")
             ann = notes.get(key)
             if ann:
-                app(f"{idx:8d}:\t{text:<40} ; " + "; ".join(a["text"] for a in ann))
+                app(f"{idx:8d}:\t{text:<40} ; " + "; ".join([a["text"] for a in ann]))
             else:
                 app("%8d:\t%s" % (idx, text))
     app("")

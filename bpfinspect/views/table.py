@@ -93,9 +93,16 @@ def lines_safe(lines: list[str]) -> str:
     line by line is most of the cost of a long listing; when the whole text is printable but
     for its tabs and the line breaks that join it (the usual case), there is nothing to escape."""
     text = "\n".join(lines)
-    if text.count("\n") == len(lines) - 1 and text.replace("\t", "").replace("\n", "").isprintable():
-        return text
+    if text.count("\n") == len(lines) - 1:
+        if text.isascii():   # what is left once the printable bytes, tabs and line breaks go
+            if not text.encode("ascii").translate(None, _ASCII_KEPT):
+                return text
+        elif text.replace("\t", "").replace("\n", "").isprintable():
+            return text
     return "\n".join(map(line_safe, lines))
+
+
+_ASCII_KEPT = bytes(range(0x20, 0x7F)) + b"\t\n"
 
 
 def _safe(text, table=_CONTROLS):
