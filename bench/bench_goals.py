@@ -77,27 +77,37 @@ def work_time(ours: list[str], small: str, env: dict) -> float:
 # What stands between each command and its goal, and the design that would close it (the
 # figures above tell which part dominates on this machine).
 DESIGN = {
-    "sections": "mostly start-up. The command already reads the section table alone (obj/sectiontable.py: "
-                "no object model, no instruction decoder) and its records are named tuples (no dataclasses, "
-                "no inspect); what is left is the interpreter itself with site (about 15 ms), re, enum and "
-                "argparse with gettext and locale (about 10 ms), bpfinspect's reader, libbpf's section table "
-                "and the table view (about 10 ms), and 20-25 ms of own work on 1,234 sections (reading the "
-                "3.6 MB file, naming each section and its program type, formatting the rows). Closing the "
-                "rest would take a command line parsed by hand for this one command and a section listing "
-                "formatted straight from the header bytes without records; below that is Python's own "
-                "start-up against llvm-readelf's whole run, so 2.0x is in reach only by not paying start-up "
-                "per object (the batch mode).",
+    "sections": "mostly start-up. The command reads the section table alone (obj/sectiontable.py: no "
+                "object model, no instruction decoder), its records are named tuples, its command line is "
+                "read without argparse (cli/quickargs.py: argparse, gettext, locale and re are about 8 ms "
+                "of every start) and it imports neither re nor threading; what is left is the interpreter's "
+                "own start-up (`python -c pass`: about 10 ms on this machine), bpfinspect's modules (about "
+                "8 ms) and about 11 ms of own work on 1,234 sections (reading the 3.6 MB file, naming each "
+                "section and its program type, formatting the rows). Below that is Python's start-up "
+                "against llvm-readelf's whole run, so the margin stays thin; the batch mode pays start-up "
+                "once for many objects.",
     "disasm (annotated)": "the command's own work dominates: every instruction is decoded, named and "
-                          "annotated as Python objects (a tuple per slot, a dict per note). A design that "
-                          "closes it renders each code section in one pass from the raw bytes into the output "
-                          "buffer (struct.iter_unpack over the section, a table of prebuilt format strings by "
-                          "opcode, notes merged by offset from sorted arrays) without per-instruction objects.",
+                          "annotated as Python objects (a tuple per slot, a dict per note); the listing is "
+                          "checked for control characters in one pass over its bytes, not line by line. A "
+                          "design with room to spare renders each code section in one pass from the raw "
+                          "bytes into the output buffer (struct.iter_unpack over the section, a table of "
+                          "prebuilt format strings by opcode, notes merged by offset from sorted arrays) "
+                          "without per-instruction objects.",
     "disasm --json": "as the annotated view, plus the encoding of one object per instruction.",
     "gen-skel --lang c": "the own work: the skeleton renames every BTF type and writes a renamed copy of the "
-                         "BTF (a Python record per type and per string), and prints the object bytes as C "
-                         "rows; bpftool embeds the object as it is. Closing it means renaming only the types "
-                         "the skeleton declares and patching the string table in place (one bytes copy with "
-                         "the changed names appended) instead of rebuilding the BTF record by record.",
+                         "BTF (a Python record per type and per string), and writes the object's bytes as "
+                         "octal string rows (a table look-up per two bytes, a regular expression for the "
+                         "bytes that need three digits and one for the line breaks: about two fifths of the "
+                         "own work on this object); bpftool embeds the object as it is. Closing it means "
+                         "renaming only the types the skeleton declares and patching the string table in "
+                         "place (one bytes copy with the changed names appended) instead of rebuilding the "
+                         "BTF record by record. (Escaping the bytes through the unicode_escape codec was tried: "
+                         "the codec pass itself takes 15 ms on this object, but the fix-ups C needs after it "
+                         "-- hex escapes read greedily, quotes, trigraphs, lines that do not cut an escape -- "
+                         "cost more in str.replace and re than the table of byte pairs they would replace.) "
+                         "Even so 1.0x is beyond this design on this machine: start-up (the interpreter, "
+                         "jinja2, the object model: about 110 ms) and the escaping of 3.65 MB (about 175 ms) "
+                         "already exceed bpftool's whole run (about 200 ms).",
     "gen-skel --lang python": "as the C skeleton: the BTF walk that names every ctypes class, per type in "
                               "Python; a walk limited to the types the maps and globals reach would close it.",
     "btf vmlinux --format c": "see the BTF section below (the printer is measured there in detail).",
