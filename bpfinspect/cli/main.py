@@ -4,6 +4,10 @@ Each command lives in its own module ``bpfinspect.cli.cmd_<name>`` exposing
 ``register(subparsers)`` and ``run(args) -> int``.  Those modules must stay
 light to import: heavy libraries (libclang, jinja2, lark, the libbpf runtime)
 are imported inside ``run``.
+
+The plain command lines of the inspection commands that run on large inputs (``sections``,
+``info``, ``relocs``, ``disasm``, ``btf``) are read by :mod:`bpfinspect.cli.quickargs`
+without argparse; it declines anything unusual, which argparse then reads as always.
 """
 
 from __future__ import annotations
