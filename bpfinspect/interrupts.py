@@ -54,6 +54,7 @@ the process is simply killed by the signal).
 from __future__ import annotations
 
 import _thread
+import os
 import sys
 
 try:  # the C module behind `signal`, without its enum classes (a few ms of every start)
@@ -67,6 +68,17 @@ _HELD = (signal.SIGINT, signal.SIGTERM)
 # The thread that imported this module: the command line's entry point imports it first of all,
 # on the main thread (see _on_main_thread).
 _IMPORTING_THREAD = _thread.get_ident()
+
+
+def _forked() -> None:
+    """In a forked child the thread that forked is the only one, and the main one (as
+    ``threading`` also takes it after a fork)."""
+    global _IMPORTING_THREAD
+    _IMPORTING_THREAD = _thread.get_ident()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
 
 # Code objects of the protected functions: the handler looks for them on the stack.
 _protected: set = set()
@@ -167,7 +179,6 @@ def _handler(signum, frame):
         if s.received >= 3:  # Ctrl-C twice more during the clean-up: the user insists
             _flush()
             signal.signal(signal.SIGINT, signal.SIG_DFL)
-            import os
             os.kill(os.getpid(), signal.SIGINT)
         return
     if _in_protected(frame):
@@ -371,8 +382,6 @@ def _flush() -> None:
 
 
 def _exit_late() -> None:
-    import os
-
     _flush()
     code = _State.exit_code
     if code == 0:

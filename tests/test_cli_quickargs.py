@@ -114,3 +114,22 @@ def test_quick_and_argparse_runs_print_the_same(tmp_path):
             b = run(command, "--col=never", "--json", obj)
             assert a.returncode == b.returncode == 0
             assert a.stdout == b.stdout and a.stderr == b.stderr
+
+
+def test_a_huge_job_count_goes_to_argparse():
+    """int() refuses numbers of over 4,300 digits: such a line is argparse's, whose error it is."""
+    argv = ["sections", "-j", "1" * 5000, "fixtures/bootstrap.bpf.o"]
+    assert quickargs.parse(argv) is None
+    res = subprocess.run([sys.executable, "-m", "bpfinspect", *argv], cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert len(res.stderr.splitlines()) == 1 and "not a number of processes" in res.stderr
+
+
+def test_a_failing_quick_reader_leaves_the_line_to_argparse(monkeypatch):
+    from bpfinspect.cli import main as cli_main
+
+    def broken(argv):
+        raise ValueError("a defect of the shortcut")
+
+    monkeypatch.setattr(quickargs, "parse", broken)
+    assert cli_main._quick_args(["sections", "a.o"]) is None

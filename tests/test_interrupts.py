@@ -413,3 +413,28 @@ def test_ctrl_c_while_the_command_loads_is_the_commands():
                        cwd=ROOT, timeout=60)
     assert p.returncode == 130 and p.stdout == ""
     assert p.stderr == "bpfinspect: interrupted\n"
+
+
+def test_the_main_thread_is_known_without_threading():
+    """interrupts tells the main thread without importing threading: the thread that imported
+    it, another thread is not, and a child forked from another thread is (its only thread)."""
+    code = textwrap.dedent("""
+        import _thread, os, sys, time
+        from bpfinspect import interrupts as I
+        assert "threading" not in sys.modules
+        out = [I._on_main_thread()]
+        done = []
+        def worker():
+            out.append(I._on_main_thread())
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0 if I._on_main_thread() and I.install() else 1)
+            out.append(os.waitpid(pid, 0)[1] == 0)
+            done.append(1)
+        _thread.start_new_thread(worker, ())
+        while not done:
+            time.sleep(0.01)
+        print(out, "threading" in sys.modules)
+    """)
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert res.stdout.split("\n")[0] == "[True, False, True] False", res.stdout + res.stderr

@@ -241,7 +241,10 @@ def _quick_args(argv: list[str]):
     the command's ``register`` sets it."""
     from bpfinspect.cli import quickargs
 
-    args = quickargs.parse(argv)
+    try:
+        args = quickargs.parse(argv)
+    except Exception:  # a shortcut only: whatever it cannot read, argparse reads
+        return None
     if args is not None:
         import importlib
 

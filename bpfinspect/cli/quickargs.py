@@ -97,7 +97,8 @@ def parse(argv: list[str]):
             if value.startswith("-"):
                 return None
             if name in ("-j", "--jobs"):
-                if not (value.isascii() and value.isdigit()):
+                # (a long number goes to argparse too: int() refuses over 4,300 digits)
+                if not (value.isascii() and value.isdigit()) or len(value) > 9:
                     return None
                 values["jobs"] = int(value) or _cpus()
                 continue
