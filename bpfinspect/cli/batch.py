@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import sys
+
 TYPE_CHECKING = False  # (typing itself costs milliseconds to import)
 if TYPE_CHECKING:  # argparse is imported only when a parser is built (see cli/quickargs.py)
     import argparse
@@ -129,7 +130,6 @@ def _one(path: str) -> tuple[int, bytes, str]:
 
     run, args, dest, as_json, tty = _JOB
     args = type(args)(**vars(args))  # argparse's namespace, or cli.quickargs'
-
     setattr(args, dest, path)
     buffer = io.BytesIO()
     captured = _Capture(buffer, tty)

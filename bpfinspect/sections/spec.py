@@ -157,7 +157,7 @@ _KIND_TEXT = {
 
 
 # The commonest shapes (a function with an optional offset, a tracepoint's category and name, a
-# plain word) read without the grammar: each pattern is its start rule's terminals in sequence,
+# plain word) read without the grammar: each reader below checks its start rule's terminals in sequence,
 # so a text it matches whole parses, into the same parts, as the grammar parses it (a test
 # compares the two); any other text goes to the grammar, which says what is wrong.
 _IDENT_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_.")
