@@ -107,7 +107,9 @@ _DESIGN = (
     "with one join per record (done for plain records); and order definitions with one iterative "
     "pass over a precomputed table of strong dependencies instead of a recursive visit per type. "
     "Forking a second process was tried and removed: on 2 CPUs it bought no wall time and cost CPU "
-    "time.")
+    "time. So were member loops turned into map() passes over the tables' look-ups (plan's alignments "
+    "and ends, the member lines' heads and tails): 7% slower, as Python 3.11's specialised dict "
+    "subscript in a loop beats a method call per item.")
 
 
 def breakdown(source: str) -> str:
