@@ -133,3 +133,40 @@ def test_a_failing_quick_reader_leaves_the_line_to_argparse(monkeypatch):
 
     monkeypatch.setattr(quickargs, "parse", broken)
     assert cli_main._quick_args(["sections", "a.o"]) is None
+
+
+# -- the end of a command-line run ------------------------------------------------------------
+
+_FREEZE_PROBE = """
+import gc, io, sys, contextlib
+sys.argv = ["bpfinspect", *sys.argv[1:]]
+from bpfinspect.__main__ import run
+with contextlib.redirect_stdout(io.TextIOWrapper(io.BytesIO())):
+    code = run()
+print(code, gc.get_freeze_count() > 0, file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("argv,code,frozen", [
+    (["sections", "fixtures/bootstrap.bpf.o"], 0, True),
+    (["disasm", "--prog", "handle_exec", "fixtures/bootstrap.bpf.o"], 0, True),
+    (["gen-skel", "fixtures/bootstrap.bpf.o"], 0, True),
+    (["completion", "bash"], 0, False),           # not a command known to leave nothing behind
+    (["sections", "fixtures/no-such.bpf.o"], 2, False),   # failed: nothing more to save
+])
+def test_a_whole_process_run_of_an_inspection_command_ends_with_the_collector_frozen(argv, code, frozen):
+    """What an inspection command made is not scanned by the cycle collector again before the
+    process exits (gc.freeze); other commands, and failed runs, end as before."""
+    res = subprocess.run([sys.executable, "-c", _FREEZE_PROBE, *argv], cwd=ROOT, capture_output=True, text=True)
+    assert res.stderr.strip().splitlines()[-1].split() == [str(code), str(frozen)], res.stderr
+
+
+def test_main_called_from_python_leaves_the_collector_alone():
+    import gc
+
+    from bpfinspect.cli.main import main
+
+    before = gc.get_freeze_count()
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["sections", os.path.join(ROOT, "fixtures", "bootstrap.bpf.o")]) == 0
+    assert gc.get_freeze_count() == before and gc.isenabled()

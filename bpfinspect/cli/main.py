@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             try:
                 run.start()
-                code = _main(sys.argv[1:] if argv is None else list(argv))
+                code = _main(sys.argv[1:] if argv is None else list(argv), whole_process=argv is None)
             except KeyboardInterrupt:
                 code = _interrupted()
         except KeyboardInterrupt:  # came while another outcome was being reported
@@ -200,7 +200,22 @@ def _interrupted() -> int:
     return interrupts.INTERRUPTED_EXIT
 
 
-def _main(argv: list[str]) -> int:
+# Commands after which nothing is left for Python to clean up: no kernel object, probe event,
+# child process or temporary file outlives their run, and their output is written.
+_NOTHING_LEFT = frozenset({"info", "sections", "progs", "maps", "globals", "relocs", "btf", "disasm",
+                           "gen-skel", "core"})
+
+
+def _done_with_everything() -> None:
+    """The process is about to end: what the command made is not scanned again by the cycle
+    collector (a collection after a large command, and the one at exit, would traverse every
+    object it made only for the process to return the memory anyway)."""
+    import gc
+
+    gc.freeze()
+
+
+def _main(argv: list[str], whole_process: bool = False) -> int:
     if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (see `bpfinspect completion`)
         from bpfinspect.cli.cmd_completion import complete
         return complete(build_parser())
@@ -222,11 +237,14 @@ def _main(argv: list[str]) -> int:
         paged = pager.start(" ".join(p for p in path if p), bool(getattr(args, "no_pager", False)))
     try:
         try:
-            return int(args.run(args) or 0)
+            code = int(args.run(args) or 0)
         except Exception as exc:
             if interrupts.caused_by_interrupt(exc):  # an error that Ctrl-C caused is a Ctrl-C
                 raise KeyboardInterrupt from exc
             return _report(exc, args)
+        if whole_process and args.command in _NOTHING_LEFT:
+            _done_with_everything()
+        return code
     finally:
         if paged is not None:
             pager.finish(paged)
