@@ -222,7 +222,7 @@ def _main(argv: list[str], whole_process: bool = False) -> int:
     # `bpfinspect CMD ...` needs only CMD's module; help and mistakes get the whole parser.
     first = _first_command(argv)
     only = first if first in COMMANDS else None
-    args = _quick_args(argv) if only in _QUICK else None
+    args = _quick_args(argv) if only is not None else None
     if args is None:
         parser = build_parser(only, texts=only is None or "-h" in argv or "--help" in argv)
         args = parser.parse_args(argv)
@@ -250,13 +250,9 @@ def _main(argv: list[str], whole_process: bool = False) -> int:
             pager.finish(paged)
 
 
-# The commands whose usual command lines cli.quickargs reads without argparse.
-_QUICK = ("info", "sections", "relocs", "disasm", "btf")
-
-
 def _quick_args(argv: list[str]):
-    """``argv``'s namespace read by cli.quickargs (None: argparse reads it), its ``run`` set as
-    the command's ``register`` sets it."""
+    """``argv``'s namespace read by cli.quickargs (None: argparse reads it; so for every command
+    but those of ``quickargs.COMMANDS``), its ``run`` set as the command's ``register`` sets it."""
     from bpfinspect.cli import quickargs
 
     try:

@@ -41,7 +41,6 @@ SPECS = {
                  values={"--format": ("format", ("raw", "c")), "--type": ("type_name", None),
                          "--base": ("base", None)}),
 }
-# (cli.main keeps the same list, so that this module is imported only for these commands)
 COMMANDS = tuple(SPECS)
 
 _COLORS = ("auto", "always", "never")
