@@ -166,6 +166,21 @@ def _data_variable_far_away(img: Image) -> Image:
     raise AssertionError(f"no symbol {name}")
 
 
+def _tags_read_empty(img: Image) -> Image:
+    """Every named struct, union, enum and forward declaration given a name offset that reads as
+    an empty string (the end of the table's first name), so named without a name (found by
+    fuzz_skel: the --types C skeleton wrote ``struct  {...};`` and members ``struct  v;``)."""
+    btf = parse_btf(img.data(".BTF"))
+    strings = img.data(".BTF")[btf.hdr_len + btf.str_off:]
+    empty = strings.index(b"\0", 1)
+    tags = (Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64, Kind.FWD)
+    for tid in btf.ids():
+        if btf.kind(tid) in tags and btf.name(tid):
+            _, pos = btf.words(tid)
+            img = img.patch(".BTF", btf.hdr_len + btf.type_off + pos * 4, "I", empty)
+    return img
+
+
 def _btf_ext_huge_num_info(img: Image) -> Image:
     at = _btf_ext_first_rec_size_offset(img)
     return img.patch(".BTF.ext", at + 8, "I", 0x7FFFFFFF)  # rec_size | sec_name_off | num_info
@@ -297,6 +312,8 @@ SHAPES = {
                                      {"gen-skel"}, ("sections", "btf", "info", "progs", "disasm")),
     "function_returning_an_array": (lambda: bytes(_function_returning_an_array(fixture("btf_shapes.bpf.o"))),
                                     {"gen-skel"}, ("sections", "btf", "info", "progs", "disasm")),
+    "tags_named_with_empty_strings": (lambda: bytes(_tags_read_empty(fixture("btf_shapes.bpf.o"))),
+                                      (), ("sections", "btf", "info", "progs", "disasm", "gen-skel")),
     "data_variable_far_away": (lambda: bytes(_data_variable_far_away(fixture("btf_shapes.bpf.o"))),
                                (), ("sections", "btf", "info", "progs", "disasm", "gen-skel")),
     # A 4-byte "version" section of type NULL (found by fuzz_obj): no bytes, so no kernel version.
@@ -653,6 +670,24 @@ def test_a_variable_past_its_section_is_left_out_of_the_c_skeleton(shape_files, 
     r = cli("gen-skel", "--types", "-o", str(header), str(shape_files["data_variable_far_away"]))
     assert r.returncode == 0 and "ends past the section's" in r.stderr and "left out" in r.stderr, r.stderr
     _assert_gcc_takes_header(tmp_path)
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="gcc and g++ are not installed")
+@pytest.mark.parametrize("fixture_name", ["btf_shapes.bpf.o", "skel_types_struct_named_empty.bpf.o"])
+def test_types_named_with_an_empty_string_get_names_in_the_c_skeleton(fixture_name, shape_files, tmp_path):
+    """A struct, union or enum whose name offset reads as "" is written by tag: the skeleton names
+    it through the quoting layer, and gcc and g++ take the header with its layout assertions."""
+    path = (shape_files["tags_named_with_empty_strings"] if fixture_name == "btf_shapes.bpf.o"
+            else HOSTILE_BTF / fixture_name)
+    header = tmp_path / "s.h"
+    r = cli("gen-skel", "--types", "-o", str(header), str(path))
+    assert r.returncode == 0, r.stderr
+    text = header.read_text()
+    assert "struct  " not in text and "union  " not in text and "enum  " not in text
+    _assert_gcc_takes_header(tmp_path)
+    c = subprocess.run(["g++", "-fsyntax-only", "-Wall", "-Werror", "-x", "c++", "use.c"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert c.returncode == 0, c.stderr[:3000]
 
 
 def test_a_dwarf_unit_base_that_is_no_offset_is_refused():

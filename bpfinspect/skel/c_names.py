@@ -167,6 +167,12 @@ class BtfNames:
         taken.add(name)
         return name
 
+    def _anonymous(self, tid: int) -> bool:
+        """Whether type ``tid`` has no name offset: what the printer writes inline (a type whose
+        offset reads as an empty string is written by tag, like any named one)."""
+        table = self.btf.table
+        return not table.w[table.pos[tid]]
+
     def _size(self, tid: int) -> int | None:
         try:
             return self.btf.sizeof(tid)
@@ -186,10 +192,12 @@ class BtfNames:
             k = kinds[tid]
             if k not in _TAG_KINDS:
                 continue
-            raw = btf.name(tid)
-            if not raw:
+            if self._anonymous(tid):
                 self.names[tid] = ""
                 continue
+            # (a name offset that reads as "" names the type all the same: the printer
+            # writes it by tag, so it gets one; the quoting layer spells "" as "_")
+            raw = btf.name(tid)
             kw = self._tag_keyword(tid, k)
             if k == Kind.FWD or (k in (Kind.ENUM, Kind.ENUM64) and not btf.vlen(tid)):
                 forwards.append((tid, kw, raw))
@@ -213,7 +221,7 @@ class BtfNames:
                         continue
                     name = self._unique(self._ident(v.name, True), self._ords_taken, "___", True)
                     self.items[(tid, i)] = name
-                    if not btf.name(tid):
+                    if self._anonymous(tid):
                         anon_enumerators.add(name)
         self._free_printer_suffixes(ids, kinds, anon_enumerators)
 
@@ -291,7 +299,7 @@ class BtfNames:
                         name += "_"
                     self._ords_taken.add(name)
                     self.names[tid] = name
-            elif kinds[tid] in (Kind.ENUM, Kind.ENUM64) and self.btf.name(tid) and tid not in self.provided:
+            elif kinds[tid] in (Kind.ENUM, Kind.ENUM64) and not self._anonymous(tid) and tid not in self.provided:
                 for i in range(self.btf.vlen(tid)):
                     name = self.items[(tid, i)]
                     if clashes(name):
@@ -320,7 +328,7 @@ class BtfNames:
             else:
                 mt = m.type if btf.valid(m.type) else 0
                 mk = btf.kind(mt) if mt else Kind.UNKN
-                if mk in (Kind.STRUCT, Kind.UNION) and not btf.name(mt):
+                if mk in (Kind.STRUCT, Kind.UNION) and self._anonymous(mt):
                     inner = self._record(mt)
                     if not inner or inner & scope or (self.cxx and own in inner) or inner & reserved_members:
                         name = self._unique(f"__unnamed_{i}", scope, "_", False, reserved_members)
