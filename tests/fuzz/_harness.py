@@ -98,8 +98,9 @@ def is_ours(exc: BaseException) -> bool:
     return isinstance(exc, BpfInspectError)
 
 
-def import_package() -> None:
-    """Import every bpfinspect module a target may reach (instrumented when atheris runs).
+def import_package(instrument=("bpfinspect",)) -> None:
+    """Import every bpfinspect module a target may reach, those under the packages of
+    ``instrument`` instrumented when atheris runs (coverage guides the fuzzer through them).
 
     The package imports heavy modules lazily, inside functions; importing them here,
     up front, is what puts them under coverage.
@@ -109,7 +110,13 @@ def import_package() -> None:
     import pkgutil
 
     atheris = atheris_module()
-    ctx = atheris.instrument_imports(include=["bpfinspect"]) if atheris is not None else contextlib.nullcontext()
+    ctx = contextlib.nullcontext()
+    if atheris is not None:
+        # (atheris takes only top-level packages to include; modules are excluded by full name,
+        # found here from the files: walking the package would import it uninstrumented)
+        every = _module_names()
+        left_out = [m for m in every if not any(m == p or m.startswith(p + ".") for p in instrument)]
+        ctx = atheris.instrument_imports(include=["bpfinspect"], exclude=left_out)
     with ctx:
         import bpfinspect
         for mod in pkgutil.walk_packages(bpfinspect.__path__, "bpfinspect."):
@@ -118,6 +125,22 @@ def import_package() -> None:
             if mod.name.endswith(("conftest", "_util", "__main__")) or ".test_" in mod.name:
                 continue
             importlib.import_module(mod.name)
+
+
+def _module_names() -> list[str]:
+    """The full names of bpfinspect's modules and packages, from its files (nothing imported)."""
+    import importlib.util
+
+    root = os.path.dirname(importlib.util.find_spec("bpfinspect").origin)
+    names = []
+    for d, dirs, files in os.walk(root):
+        dirs[:] = [x for x in dirs if os.path.exists(os.path.join(d, x, "__init__.py"))]
+        rel = os.path.relpath(d, root)
+        pkg = ".".join(["bpfinspect", *([] if rel == "." else rel.split(os.sep))])
+        for f in files:
+            if f.endswith(".py"):
+                names.append(pkg if f == "__init__.py" else f"{pkg}.{f[:-3]}")
+    return names
 
 
 def guard(fn):
