@@ -698,6 +698,37 @@ def test_a_dwarf_unit_base_that_is_no_offset_is_refused():
     assert r.returncode == 2 and "is not an offset" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
 
 
+def test_a_dwarf_low_pc_that_is_no_address_is_refused():
+    """Found by fuzz_dwarf: a lexical block's DW_AT_low_pc written with a constant form made the
+    scope reader index a number (exit 70)."""
+    path = HOSTILE_BTF / "dwarf_low_pc_not_an_address.bpf.o"
+    r = cli("maps", "--json", str(path))
+    assert r.returncode == 2 and "DW_AT_low_pc of the DIE at 0x" in r.stderr and "is not an address" in r.stderr
+    assert len(r.stderr.splitlines()) == 1, r.stderr
+
+
+@pytest.mark.parametrize("attr, value, what", [
+    ("low_pc", 16, "is not an address"),             # a constant form
+    ("high_pc", "x", "is not an address or a length"),  # a string form
+    ("ranges", b"x", "is not an offset"),             # a block form
+])
+def test_dwarf_code_ranges_of_the_wrong_form_are_refused(attr, value, what):
+    """The code ranges of a DIE read only addresses, lengths and offsets: any other form is
+    malformed input (MalformedInput), never a TypeError."""
+    from bpfinspect.dwarf import constants as dw
+    from bpfinspect.dwarf.reader import Unit
+
+    unit = Unit.__new__(Unit)
+    attrs = {dw.AT_low_pc: (0, 3)}
+    attrs[getattr(dw, f"AT_{attr}")] = value
+    unit.attrs = lambda i: attrs
+    unit.forms = lambda i: {}
+    unit.__dict__["_dies"] = ([0x40], [], [], [], [])
+    unit.dwarf = type("D", (), {"path": "x.o"})()
+    with pytest.raises(MalformedInput, match=what):
+        unit.ranges(0)
+
+
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
 def test_a_packed_record_with_padding_keeps_its_layout_in_the_c_skeleton(shape_files, tmp_path):
     """The skeleton's own layout assertions, compiled by gcc, hold for a record written packed

@@ -202,6 +202,11 @@ def read_dwarf(elf) -> Dwarf | None:
     return Dwarf(elf)
 
 
+def _is_address(value) -> bool:
+    """Whether an attribute's value is an address: ``(value, ELF section index or None)``."""
+    return isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], int)
+
+
 class Unit:
     """One unit of ``.debug_info``: its header, and its DIEs (found on first use)."""
 
@@ -535,21 +540,34 @@ class Unit:
         ``low_pc``/``high_pc`` or ``ranges`` (empty when it has neither)."""
         a = self.attrs(i)
         low = a.get(dw.AT_low_pc)
+        if low is not None and not _is_address(low):
+            self._not_a(i, "low_pc", "an address")
         if dw.AT_ranges in a:
-            return self._range_list(i, a[dw.AT_ranges], low)
+            value = a[dw.AT_ranges]
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                self._not_a(i, "ranges", "an offset")
+            return self._range_list(i, value, low)
         if low is None:
             return []
         high = a.get(dw.AT_high_pc)
         if high is None:
             return [(low[0], low[0] + 1, low[1])]
-        if isinstance(high, tuple):
+        if _is_address(high):
             return [(low[0], high[0], low[1])]
+        if not isinstance(high, int) or isinstance(high, bool) or high < 0:
+            self._not_a(i, "high_pc", "an address or a length")
         return [(low[0], low[0] + high, low[1])]
+
+    def _not_a(self, i: int, attr: str, what: str) -> None:
+        raise MalformedInput(f"DW_AT_{attr} of the DIE at 0x{self._dies[0][i]:x} is not {what}",
+                             path=self.dwarf.path, section=".debug_info")
 
     def _range_list(self, i: int, value: int, low) -> list[tuple[int, int, int | None]]:
         d = self.dwarf
         form = self.forms(i)[dw.AT_ranges]
         base = self.attrs(0).get(dw.AT_low_pc, (0, None)) if len(self) else (0, None)
+        if not _is_address(base):
+            self._not_a(0, "low_pc", "an address")
         out: list[tuple[int, int, int | None]] = []
         if self.version < 5:
             data = d.section(".debug_ranges")
