@@ -37,7 +37,8 @@ def machine() -> str:
             return "not installed"
     return "\n".join([
         f"- machine: {platform.machine()}, {os.cpu_count()} CPUs ({cpu}), kernel {platform.release()}",
-        f"- Python {platform.python_version()}",
+        f"- Python {platform.python_version()} ({os.path.realpath(sys.executable)}; built with "
+        f"{platform.python_compiler()})",
         f"- bpftool: {ver(['bpftool', 'version'])}",
         f"- llvm-objdump-19: {ver(['llvm-objdump-19', '--version'])[:60]}",
         f"- date: {datetime.date.today().isoformat()}",
