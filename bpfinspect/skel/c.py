@@ -37,9 +37,11 @@ LINE = 76         # characters of a source line inside a row
 _PLAIN = {b for b in range(0x20, 0x7F) if b not in (0x22, 0x5C, 0x3F)}
 SHORT = [chr(b) if b in _PLAIN else f"\\{b:o}" for b in range(256)]
 LONG = [chr(b) if b in _PLAIN else f"\\{b:03o}" for b in range(256)]
-# Bytes whose short escape has fewer than three digits, before an octal digit: they need LONG.
-_NEEDS_LONG = re.compile(b"([" + b"".join(re.escape(bytes([b])) for b in range(0o100) if b not in _PLAIN)
-                         + b"])(?=[0-7])")
+# Each byte's class, to find with bytes.find where LONG is needed: "a" for a byte whose short
+# escape has fewer than three digits, "d" for an octal digit; a byte "a" before a byte "d" needs
+# LONG (C reads up to three digits).
+_CLASSES = bytes(0x61 if b < 0o100 and b not in _PLAIN else 0x64 if 0x30 <= b <= 0x37 else 0x78
+                 for b in range(256))
 # Two bytes at a time (the text of every 16-bit value as this machine stores it): half the
 # Python-level steps of one byte at a time.  Made on first use (about 10 ms).
 _pairs: list[str] = []
@@ -58,15 +60,24 @@ def _escaped(chunk: bytes) -> str:
     """``chunk`` as the text inside one string literal: every byte as :data:`SHORT` says, but
     :data:`LONG` where an octal digit follows (C reads up to three digits)."""
     out, pairs = [], _pair_table()
-    # split() alternates runs of bytes and the single bytes that need LONG
-    for i, part in enumerate(_NEEDS_LONG.split(chunk)):
-        if i % 2:
-            out.append(LONG[part[0]])
-            continue
-        even = len(part) & ~1
-        out.append("".join(map(pairs.__getitem__, memoryview(part)[:even].cast("H"))))
-        if even != len(part):
-            out.append(SHORT[part[-1]])
+    add = out.append
+    view = memoryview(chunk)
+    classes = chunk.translate(_CLASSES)
+    start = 0
+    end = len(chunk)
+    while start < end:
+        i = classes.find(b"ad", start)
+        stop = end if i < 0 else i
+        # the run of bytes [start, stop) in pairs, an odd last byte alone
+        even = start + ((stop - start) & ~1)
+        if even > start:
+            add("".join(map(pairs.__getitem__, view[start:even].cast("H"))))
+        if even != stop:
+            add(SHORT[chunk[even]])
+        if i < 0:
+            break
+        add(LONG[chunk[i]])
+        start = i + 1
     return "".join(out)
 
 
