@@ -162,13 +162,28 @@ def is_keyword(name: str, cxx: bool = False) -> bool:
             or (cxx and name in CXX_KEYWORDS))
 
 
+_reserved_sets: dict[bool, frozenset] = {}
+
+
+def _reserved_set(cxx: bool) -> frozenset:
+    """The keywords (C's and GNU's, and C++'s with ``cxx``) and the macros, as one set."""
+    r = _reserved_sets.get(cxx)
+    if r is None:
+        r = C_KEYWORDS | GNU_KEYWORDS | macros() | (CXX_KEYWORDS if cxx else frozenset())
+        _reserved_sets[cxx] = r
+    return r
+
+
 def is_reserved(name: str, cxx: bool = False, extra=()) -> bool:
     """A keyword (C, GNU/clang, and C++ with ``cxx``), a macro, or in ``extra``."""
-    return is_keyword(name, cxx) or name in macros() or name in extra
+    return (name in (_reserved_sets.get(cxx) or _reserved_set(cxx)) or name.startswith(RESERVED_PREFIXES)
+            or name in extra)
 
 
 def sanitize(raw: str) -> str:
     """Rules 1 and 2 of the module text: the characters only."""
+    if raw.isascii() and raw.isidentifier():
+        return raw   # (an ASCII identifier: the rules change nothing)
     s = _NOT_IDENT.sub("_", raw) or "_"
     if s[0].isdigit():
         s = "_" + s
@@ -217,19 +232,16 @@ def _bytes(text: str) -> bytes:
         return text.encode("utf-8", "surrogatepass")
 
 
+# Each byte's text in a string literal made by string(): printable ASCII as itself but the quote
+# and the backslash (escaped) and ``?`` (which could start a trigraph), the rest as three-digit
+# octal (so that no digit after it is read as part of it).
+_STRING_BYTES = tuple("\\" + chr(b) if b in (0x22, 0x5C) else chr(b) if 0x20 <= b < 0x7F and b != 0x3F
+                      else f"\\{b:03o}" for b in range(256))
+
+
 def string(text: str) -> Code:
     """A C string literal of ``text`` (any length; see :func:`string_expr` for long ones)."""
-    out = ['"']
-    for b in _bytes(text):
-        ch = chr(b)
-        if ch in '"\\?':
-            out.append(f"\\{b:03o}" if ch == "?" else "\\" + ch)
-        elif 0x20 <= b < 0x7F:
-            out.append(ch)
-        else:
-            out.append(f"\\{b:03o}")
-    out.append('"')
-    return Code("".join(out))
+    return Code('"' + "".join(map(_STRING_BYTES.__getitem__, _bytes(text))) + '"')
 
 
 _READABLE = {0x07: "\\a", 0x08: "\\b", 0x09: "\\t", 0x0A: "\\n", 0x0B: "\\v", 0x0C: "\\f", 0x0D: "\\r",
