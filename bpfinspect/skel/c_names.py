@@ -143,6 +143,9 @@ class BtfNames:
         self._ords_taken: set[str] = set() if not cxx else self._tags_taken
         self._records: dict[int, frozenset] = {}  # record id -> every member name in its scope
         self._busy: set[int] = set()
+        # by scope (member: 0, file: 1): raw name -> identifier, and the identifiers so made
+        self._idents: tuple[dict, dict] = ({}, {})
+        self._made: tuple[set, set] = (set(), set())
         self._name_everything()
 
     # -- the result --------------------------------------------------------------------------
@@ -156,9 +159,19 @@ class BtfNames:
         return qc.is_reserved(name, self.cxx, self._file_scope if file_scope else self.avoid)
 
     def _ident(self, raw: str, file_scope: bool) -> str:
-        return qc.ident(raw, cxx=self.cxx, extra=self._file_scope if file_scope else self.avoid)
+        """The identifier of ``raw`` (the same raw name recurs: members named ``type`` or
+        ``key`` in many records, so each answer is kept); known not to be reserved."""
+        known = self._idents[file_scope]
+        r = known.get(raw)
+        if r is None:
+            r = known[raw] = qc.ident(raw, cxx=self.cxx, extra=self._file_scope if file_scope else self.avoid)
+            self._made[file_scope].add(r)
+        return r
 
     def _unique(self, base: str, taken: set, suffix: str, file_scope: bool, also=frozenset()) -> str:
+        if base not in taken and base not in also and base in self._made[file_scope]:
+            taken.add(base)   # (an identifier _ident made: not reserved)
+            return base
         name = base
         n = 2
         while name in taken or name in also or self._reserved(name, file_scope):
