@@ -249,3 +249,23 @@ def test_load_json_on_an_environment_problem():
     assert doc["loaded"] is False and doc["libbpf"] is None and doc["error"] is None
     assert doc["environment_problem"].startswith("cannot load libbpf (/nonexistent/libbpf.so.1")
     assert p.stderr == f"bpfinspect: {OBJ}: {doc['environment_problem']}\n"
+
+
+def test_a_regular_file_is_read_whole_once_its_head_is_judged(tmp_path):
+    """A regular file is read in one buffer after its head was checked; a file whose head
+    changed in between (replaced while read) is refused, not parsed unchecked."""
+    from bpfinspect.errors import MalformedInput
+    from bpfinspect.fileio import read_input
+
+    path = tmp_path / "x.bin"
+    data = bytes(range(256)) * 40
+    path.write_bytes(data)
+    seen = []
+    assert read_input(str(path), check=lambda first, size: seen.append((first, size)), head=64) == data
+    assert seen == [(data[:64], len(data))]
+
+    def swap(first, size):
+        path.write_bytes(b"\xff" * len(data))   # the same size, another head
+
+    with pytest.raises(MalformedInput, match="changed while it was read"):
+        read_input(str(path), check=swap, head=64)
