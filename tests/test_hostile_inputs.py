@@ -114,6 +114,15 @@ def _int_made_wide(img: Image) -> Image:
     return img.patch(".BTF", btf.hdr_len + btf.type_off + pos * 4 + 8, "I", 16)
 
 
+def _sized(img: Image, kind: Kind, size: int) -> Image:
+    """The first named type of ``kind`` given ``size`` bytes (found by fuzz_skel: an ``int`` of 3
+    bytes was written ``unsigned char``, and the skeleton's size assertions failed, exit 0)."""
+    btf = parse_btf(img.data(".BTF"))
+    tid = next(t for t in btf.ids() if btf.kind(t) == kind and btf.name(t))
+    _, pos = btf.words(tid)
+    return img.patch(".BTF", btf.hdr_len + btf.type_off + pos * 4 + 8, "I", size)
+
+
 def _record_word(img: Image, name: str, word: int, change) -> Image:
     """The BTF of ``img`` with word ``word`` of the record ``name`` (2: its size; 3 + 3i + 2: the
     offset word of member i) replaced by ``change(old)``."""
@@ -306,6 +315,12 @@ SHAPES = {
                              {"gen-skel"}, ("sections", "btf", "info", "progs", "disasm")),
     "int_16_bytes_wide": (lambda: bytes(_int_made_wide(fixture("btf_shapes.bpf.o"))),
                           {"gen-skel"}, ("sections", "btf", "info", "progs", "disasm")),
+    "int_3_bytes": (lambda: bytes(_sized(fixture("btf_shapes.bpf.o"), Kind.INT, 3)),
+                    {"gen-skel"}, ("sections", "btf", "info", "progs", "disasm")),
+    "enum_3_bytes": (lambda: bytes(_sized(fixture("btf_shapes.bpf.o"), Kind.ENUM, 3)),
+                     {"gen-skel"}, ("sections", "btf", "info", "progs", "disasm")),
+    "float_2_bytes": (lambda: bytes(_sized(fixture("btf_shapes.bpf.o"), Kind.FLOAT, 2)),
+                      {"gen-skel"}, ("sections", "btf", "info", "progs", "disasm")),
     "struct_size_not_a_multiple_of_its_alignment": (lambda: bytes(_root_size_odd(fixture("btf_shapes.bpf.o"))),
                                                     (), ("sections", "btf", "info", "progs", "disasm", "gen-skel")),
     "bitfield_moved_past_the_next": (lambda: bytes(_bitfield_moved_past_the_next(fixture("btf_shapes.bpf.o"))),
@@ -647,12 +662,14 @@ def test_raw_btf_from_an_endless_device_is_bounded(tmp_path):
     assert p.returncode == 2 and p.stderr.endswith("not a regular file, and more than 8 MiB\n"), p.stderr
 
 
-@pytest.mark.parametrize("shape", ["int_16_bytes_wide", "bitfield_moved_past_the_next", "function_returning_an_array"])
+@pytest.mark.parametrize("shape", ["int_16_bytes_wide", "bitfield_moved_past_the_next", "function_returning_an_array",
+                                   "int_3_bytes", "enum_3_bytes", "float_2_bytes"])
 def test_a_layout_no_c_declaration_has_is_refused_by_the_c_skeleton(shape, shape_files, tmp_path):
     for types in ([], ["--types"]):
         r = cli("gen-skel", *types, "-o", str(tmp_path / "s.h"), str(shape_files[shape]))
         assert r.returncode == 2 and ("no C declaration has this layout" in r.stderr
-                                      or "no C declaration has this type" in r.stderr), r.stderr
+                                      or "no C declaration has this type" in r.stderr
+                                      or "no C type has that size" in r.stderr), r.stderr
         assert not (tmp_path / "s.h").exists()
 
 

@@ -342,6 +342,28 @@ def check_declarators(btf) -> None:
                              path=btf.path, section=".BTF")
 
 
+# The sizes C has a type of, by BTF kind (an enum takes 1, 2 or 8 through a machine mode).
+_C_SIZES = {INT: frozenset({1, 2, 4, 8, 16}), FLOAT: frozenset({4, 8, 16}), ENUM: frozenset({1, 2, 4, 8}),
+            ENUM64: frozenset({1, 2, 4, 8})}
+_KIND_WORDS = {INT: "integer", FLOAT: "floating-point type", ENUM: "enum", ENUM64: "enum"}
+
+
+def check_sizes(btf) -> None:
+    """Refuse (MalformedInput) an integer, floating-point type or enum of a size no C type has
+    (found by fuzz_skel: an ``int`` of 3 bytes was written ``unsigned char`` and the skeleton's
+    size assertion failed).  The kernel refuses such enums, and integers other than 1, 2, 4, 8
+    and 16 bytes are no type a compiler writes; a 2- or 12-byte float has no C spelling of
+    that size on every host."""
+    table = btf.table
+    kinds, w, pos = table.kind, table.w, table.pos
+    for tid in btf.ids():
+        k = kinds[tid]
+        sizes = _C_SIZES.get(k)
+        if sizes is not None and w[pos[tid] + 2] not in sizes:
+            raise MalformedInput(f"BTF {_KIND_WORDS[k]} [{tid}] {btf.name(tid)!r} has {w[pos[tid] + 2]} bytes: no C "
+                                 "type has that size, so no skeleton can", path=btf.path, section=".BTF")
+
+
 def host_safe_names(table, decided: dict) -> dict[int, str]:
     """Integer id -> ``long long`` or ``unsigned long long`` for the 8-byte integers whose C
     spelling has one ``long`` (4 bytes on 32-bit hosts)."""
