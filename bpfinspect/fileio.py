@@ -53,13 +53,8 @@ def read_input(path: str, *, check=None, head: int = 0, limit: int | None = None
             if check is not None:
                 check(first, st.st_size if regular else None)
             if regular:
-                if not first:
-                    return _read_upto(f, st.st_size)
-                # Read again from the start: one buffer of the whole file, where joining the head
-                # and the rest would make a second (a kernel's BTF: 5 MB copied, 1,300 page faults).
-                # The head comes back from the reader's buffer: the bytes judged are the bytes read.
-                f.seek(0)
-                return _read_upto(f, st.st_size)
+                # (the head judged is the head returned: it is not read again)
+                return first + _read_upto(f, st.st_size - len(first))
             return _read_stream(f, path=path, limit=limit, first=first)
     except FileNotFoundError:
         raise MalformedInput("no such file", path=path) from None

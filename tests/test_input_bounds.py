@@ -251,21 +251,22 @@ def test_load_json_on_an_environment_problem():
     assert p.stderr == f"bpfinspect: {OBJ}: {doc['environment_problem']}\n"
 
 
-def test_a_regular_file_is_read_whole_once_its_head_is_judged(tmp_path):
-    """A regular file is read in one buffer after its head was checked, and the head in it is
-    the head that was judged, even when the file is rewritten in between."""
-    from bpfinspect.fileio import read_input
+def test_the_head_judged_is_the_head_returned(tmp_path):
+    """The first bytes a reader judges (HEAD_SIZE of them, the size it really uses) are the first
+    bytes it gets back, even when the file is rewritten in place while it is read."""
+    from bpfinspect.fileio import HEAD_SIZE, read_input
 
     path = tmp_path / "x.bin"
     data = bytes(range(256)) * 40
     path.write_bytes(data)
     seen = []
-    assert read_input(str(path), check=lambda first, size: seen.append((first, size)), head=64) == data
-    assert seen == [(data[:64], len(data))]
+    assert read_input(str(path), check=lambda first, size: seen.append((first, size)), head=HEAD_SIZE) == data
+    assert seen == [(data[:HEAD_SIZE], len(data))]
 
     def swap(first, size):
         seen.append(first)
-        path.write_bytes(b"\xff" * len(data))   # the same size, another head
+        with open(path, "r+b") as f:   # the same inode and size, other bytes
+            f.write(b"\xff" * len(data))
 
-    got = read_input(str(path), check=swap, head=64)
-    assert len(got) == len(data) and got[:64] == seen[-1] == data[:64]
+    got = read_input(str(path), check=swap, head=HEAD_SIZE)
+    assert len(got) == len(data) and got[:HEAD_SIZE] == seen[-1] == data[:HEAD_SIZE]
