@@ -47,6 +47,35 @@ def test_types_header_compiles_strict(fixture, tmp_path):
     _assert_compiled(compile_many(_strict_jobs(tmp_path, "skel.h")))
 
 
+
+FORWARD_ENUM_C = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+enum only_declared;
+enum declared_then_defined;
+struct holder { enum only_declared *p; enum declared_then_defined *q; int x; };
+enum declared_then_defined { DTD_A = 1 };
+struct holder h SEC(".data");
+enum declared_then_defined d SEC(".data");
+SEC("xdp") int prog(struct xdp_md *c) { return h.x + d; }
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def test_an_enum_only_declared_compiles_in_c_and_cxx(tmp_path):
+    """clang writes ``enum e;`` as an enum without enumerators and of size 0: the skeleton takes
+    it (no size refused) and its --types header compiles as C and as C++, where an enum only
+    declared needs an underlying type (``enum e : int;``)."""
+    src = tmp_path / "fwd.bpf.c"
+    src.write_text(FORWARD_ENUM_C)
+    _build_bpf(src, tmp_path / "fwd.bpf.o")
+    text, _ = generate(tmp_path / "fwd.bpf.o", types=True)
+    assert "enum only_declared : int;" in text and "enum declared_then_defined : int;" not in text
+    (tmp_path / "skel.h").write_text(text)
+    _assert_compiled(compile_many(_strict_jobs(tmp_path, "skel.h")))
+    plain, _ = generate(tmp_path / "fwd.bpf.o")
+    assert "struct holder h;" in plain   # (the default header declares, bpftool-like)
+
 # -- default output: every member bpftool's header has, same names and types -------------------
 
 def _prelude(fixture) -> str:

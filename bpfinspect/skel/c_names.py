@@ -218,6 +218,15 @@ class BtfNames:
             self.names[tid] = self._tag(tid, kw, raw, claimed, complete=True)
         for tid, kw, raw in forwards:
             self.names[tid] = claimed.get((kw, raw)) or self._tag(tid, kw, raw, claimed, complete=False)
+        # C++ has no incomplete enum without an underlying type: the enums only ever declared
+        # (none of that name defined here or by the includes) get ``enum NAME : int;``.
+        defined = {self.names[t] for t in ids if kinds[t] in (Kind.ENUM, Kind.ENUM64) and btf.vlen(t)}
+        self.opaque_enums: list[int] = []
+        for tid, kw, _raw in forwards:
+            name = self.names[tid]
+            if kw == "enum" and tid not in self.provided and name not in defined:
+                defined.add(name)
+                self.opaque_enums.append(tid)
 
         # File-scope identifiers: typedefs and enumerators, in id order.
         anon_enumerators: set[str] = set()

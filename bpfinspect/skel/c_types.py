@@ -118,6 +118,7 @@ class SkelRenderer(CRenderer):
         super().__init__(table, **kw)
         self.skip = skip
         self.modes = modes or {}
+        self.cxx = cxx
         if cxx:
             self.empty_member = "char __empty[0]"
         self.host_safe = host_safe
@@ -131,6 +132,9 @@ class SkelRenderer(CRenderer):
             k = self.kinds[item]
             if k == TYPEDEF or k == STRUCT or k == UNION or self.w[self.pos[item] + 1] & VLEN_MASK:
                 return ""   # a definition the includes have (forward declarations stay)
+        if self.cxx and item > 0 and (self.kinds[item] == ENUM or self.kinds[item] == ENUM64) \
+                and not self.w[self.pos[item] + 1] & VLEN_MASK:
+            return ""   # (C++: an enum only declared is declared with its type first, by Types)
         mode = self.modes.get(item) if item > 0 else None
         if mode is not None:
             return f"{self.enum(item, 0)} __attribute__((mode({mode[0]})));\n\n"
@@ -254,6 +258,7 @@ class Types:
                            host_safe=host_safe_types)
         self.cd = CDeclarations(btf, names=SkelNames(table, self.names, self.renamed), style=STYLE,
                                 renderer=renderer)
+        self._opaque_done = False
 
     @property
     def host_safe(self) -> bool:
@@ -278,7 +283,18 @@ class Types:
         line between definitions, one new line at the end."""
         ids = [t for t in dict.fromkeys(type_ids) if t]
         text = self.cd.dependencies(ids) if ids else ""
+        text = self._opaque_enums() + text
         return text[:-1] if text else ""
+
+    def _opaque_enums(self) -> str:
+        """In C++, before the first definitions: ``enum NAME : int;`` for each enum the BTF only
+        declares (C++ has no incomplete enum without an underlying type; its size is never used)."""
+        if not self.cxx or self._opaque_done or not self.names.opaque_enums:
+            return ""
+        self._opaque_done = True
+        text = "".join([f"enum {self.names.names[t]} : int;\n\n" for t in self.names.opaque_enums])
+        self.cd.render.budget.spend(len(text))
+        return text
 
     def pending(self) -> str:
         """The aligned typedefs that declarations written since the last definitions use (members
@@ -359,7 +375,9 @@ def check_sizes(btf) -> None:
     for tid in btf.ids():
         k = kinds[tid]
         sizes = _C_SIZES.get(k)
-        if sizes is not None and w[pos[tid] + 2] not in sizes:
+        if sizes is None or (k != INT and k != FLOAT and not w[pos[tid] + 1] & VLEN_MASK):
+            continue   # (an enum without enumerators is a forward declaration: clang gives it size 0)
+        if w[pos[tid] + 2] not in sizes:
             raise MalformedInput(f"BTF {_KIND_WORDS[k]} [{tid}] {btf.name(tid)!r} has {w[pos[tid] + 2]} bytes: no C "
                                  "type has that size, so no skeleton can", path=btf.path, section=".BTF")
 
