@@ -290,6 +290,13 @@ SHAPES = {
                                                 Sym("big", ".bss", 0, 2 << 30, type=1)],
                                      [Sec(".bss", SHT_NOBITS, flags=SHF_ALLOC | SHF_WRITE, size=2 << 30)]),
                        {"btf"}, MODEL),
+    # (found by fuzz_skel: the Python skeleton wrote a ctypes array of 2**64 - 1 bytes, which
+    # raised OverflowError at import)
+    "bss_2_64_minus_1_nobits": (lambda: _prog(ONE_PROG, [Sym("do_unlinkat", "kprobe/do_unlinkat", 0, 16),
+                                                         Sym("big", ".bss", 0, 16, type=1)],
+                                              [Sec(".bss", SHT_NOBITS, flags=SHF_ALLOC | SHF_WRITE,
+                                                   size=(1 << 64) - 1)]),
+                                {"btf"}, ()),
     "data_2gb_claimed": (lambda: _prog(ONE_PROG, [Sym("do_unlinkat", "kprobe/do_unlinkat", 0, 16)],
                                        [Sec(".data", SHT_PROGBITS, b"\1" * 8, flags=SHF_ALLOC | SHF_WRITE,
                                             size=2 << 30)]),
@@ -705,6 +712,13 @@ def test_types_named_with_an_empty_string_get_names_in_the_c_skeleton(fixture_na
     c = subprocess.run(["g++", "-fsyntax-only", "-Wall", "-Werror", "-x", "c++", "use.c"], cwd=tmp_path,
                        capture_output=True, text=True, timeout=120)
     assert c.returncode == 0, c.stderr[:3000]
+
+
+def test_a_data_section_larger_than_a_map_value_is_refused_by_the_python_skeleton(shape_files, tmp_path):
+    out = tmp_path / "s.py"
+    r = cli("gen-skel", "--lang", "python", "-o", str(out), str(shape_files["bss_2_64_minus_1_nobits"]))
+    assert r.returncode == 2 and "more than a map's value can hold" in r.stderr, r.stderr
+    assert not out.exists()
 
 
 def test_a_dwarf_unit_base_that_is_no_offset_is_refused():
