@@ -156,6 +156,17 @@ def _function_returning_an_array(img: Image) -> Image:
     return img.patch(".BTF", btf.hdr_len + btf.type_off + (pos + 2) * 4, "I", array)
 
 
+def _function_returning_a_const(img: Image) -> Image:
+    """A function prototype whose return type is made a const-qualified type (found by
+    fuzz_skel: gcc -Wextra refused the skeleton's ``typedef const struct shape_point
+    (*shape_signal_fn)(int, shape_sig_t);``, "type qualifiers ignored on function return type")."""
+    btf = parse_btf(img.data(".BTF"))
+    proto = next(t for t in btf.ids() if btf.kind(t) == Kind.FUNC_PROTO and btf.ref(t) != 0)
+    const = next(t for t in btf.ids() if btf.kind(t) == Kind.CONST and btf.kind(btf.ref(t)) != Kind.PTR)
+    _, pos = btf.words(proto)
+    return img.patch(".BTF", btf.hdr_len + btf.type_off + (pos + 2) * 4, "I", const)
+
+
 def _data_variable_far_away(img: Image) -> Image:
     """The last variable of ``.data`` moved (its symbol's value and its DATASEC entry) to an odd
     offset far past the section (found by fuzz_skel: the C skeleton padded up to it, and its
@@ -336,6 +347,8 @@ SHAPES = {
                                     {"gen-skel"}, ("sections", "btf", "info", "progs", "disasm")),
     "tags_named_with_empty_strings": (lambda: bytes(_tags_read_empty(fixture("btf_shapes.bpf.o"))),
                                       (), ("sections", "btf", "info", "progs", "disasm", "gen-skel")),
+    "function_returning_a_const": (lambda: bytes(_function_returning_a_const(fixture("btf_shapes.bpf.o"))),
+                                   (), ("sections", "btf", "info", "progs", "disasm", "gen-skel")),
     "data_variable_far_away": (lambda: bytes(_data_variable_far_away(fixture("btf_shapes.bpf.o"))),
                                (), ("sections", "btf", "info", "progs", "disasm", "gen-skel")),
     # A 4-byte "version" section of type NULL (found by fuzz_obj): no bytes, so no kernel version.
@@ -719,6 +732,23 @@ def test_a_data_section_larger_than_a_map_value_is_refused_by_the_python_skeleto
     r = cli("gen-skel", "--lang", "python", "-o", str(out), str(shape_files["bss_2_64_minus_1_nobits"]))
     assert r.returncode == 2 and "more than a map's value can hold" in r.stderr, r.stderr
     assert not out.exists()
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="gcc and g++ are not installed")
+def test_a_function_returning_a_qualified_type_compiles_in_the_c_skeleton(shape_files, tmp_path):
+    """The skeleton leaves out the qualifiers of a return type (C ignores them; gcc -Wextra says
+    so, and -Werror refuses): the header compiles with -Wextra as C and C++; the BTF printer
+    still writes them, as bpftool does."""
+    path = shape_files["function_returning_a_const"]
+    r = cli("gen-skel", "--types", "-o", str(tmp_path / "s.h"), str(path))
+    assert r.returncode == 0, r.stderr
+    (tmp_path / "use.c").write_text('#include "s.h"\n')
+    for cc, lang in (("gcc", "c"), ("g++", "c++")):
+        c = subprocess.run([cc, "-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-x", lang, "use.c"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+        assert c.returncode == 0, c.stderr[:3000]
+    printed = cli("btf", "--format", "c", str(path)).stdout
+    assert "typedef const " in printed and "(*shape_" in printed
 
 
 def test_a_dwarf_unit_base_that_is_no_offset_is_refused():

@@ -83,6 +83,7 @@ MAX_PARAMS_TEXT = 1 << 20
 
 # Kinds a declarator chain walks through to the type in the third word (arrays aside).
 _THROUGH = frozenset({PTR, VOLATILE, CONST, RESTRICT, FUNC_PROTO, TYPE_TAG})
+_QUALIFIERS = frozenset({CONST, VOLATILE, RESTRICT})
 # Kinds a chain ends at (the base type).
 _BASES = frozenset({INT, FLOAT, ENUM, ENUM64, FWD, STRUCT, UNION, TYPEDEF})
 _QUAL_BEFORE = {VOLATILE: "volatile ", CONST: "const ", RESTRICT: "restrict "}
@@ -112,9 +113,10 @@ class _Heads(dict):
         return self.decl._fill(tid, self.strip)[0]
 
 
-class DeclStyle(namedtuple("DeclStyle", "type_tags anon clang", defaults=(True, "inline", False))):
+class DeclStyle(namedtuple("DeclStyle", "type_tags anon clang return_quals", defaults=(True, "inline", False, True))):
     """How declarations are spelled (see the module docstring): ``type_tags``, ``anon``
-    ("inline", "braces" or "bare") and ``clang``.  (A named tuple: importing dataclasses would
+    ("inline", "braces" or "bare"), ``clang``, and ``return_quals`` (False: the qualifiers of
+    a function's return type itself are left out, as C ignores them and gcc warns).  (A named tuple: importing dataclasses would
     cost every command that names a type a few milliseconds.)"""
 
     __slots__ = ()
@@ -314,10 +316,20 @@ class Declarator(TableView):
         w, pos, kinds, n = self.w, self.pos, self.kinds, self.n
         stack = []
         x = tid
+        returned = False   # at the return type of a prototype (its own qualifiers dropped?)
+        drop_returned = not self.style.return_quals
+        dropped = 0
         while True:
             if not 0 <= x < n:
                 self.fail(f"type [{tid}] refers to type id {x}, which does not exist")
             k = kinds[x]
+            if returned and k in _QUALIFIERS:
+                dropped += 1
+                if dropped > MAX_DEPTH:
+                    self.fail(f"type [{tid}] is a declarator cycle or too long a chain")
+                x = w[pos[x] + 2]
+                continue
+            returned = drop_returned and (k == FUNC_PROTO or (returned and k == TYPE_TAG))
             if not (strip and k in MOD_KINDS):
                 stack.append(x)
                 if len(stack) > MAX_DEPTH:
@@ -398,7 +410,13 @@ class Declarator(TableView):
         # The return type must be one _simple writes (a base, pointers, qualifiers): a
         # declarator that wraps (a pointer to an array or a function) nests in the chain.
         p = pos[proto]
-        r = self._simple(w[p + 2], strip)
+        ret = w[p + 2]
+        if not self.style.return_quals:
+            for _ in range(MAX_DEPTH):
+                if not (0 < ret < self.n and kinds[ret] in _QUALIFIERS):
+                    break
+                ret = w[pos[ret] + 2]
+        r = self._simple(ret, strip)
         if r is None or r[1]:
             return None
         # ... and every parameter plain (the prototype is then plain too).

@@ -61,8 +61,10 @@ from bpfinspect.btf.kinds import (ARRAY, BIT_OFFSET_MASK, BITFIELD_SHIFT, CONST,
                                   UNION, VLEN_MASK, VOLATILE)
 from bpfinspect.errors import MalformedInput
 
-# What the skeleton's declarations look like: bpftool's spelling, without type tags.
-STYLE = DeclStyle(type_tags=False)
+# What the skeleton's declarations look like: bpftool's spelling, without type tags and without
+# the qualifiers of a return type (found by fuzz_skel: gcc -Wextra refused
+# ``typedef const struct p (*f)(int);``).
+STYLE = DeclStyle(type_tags=False, return_quals=False)
 _INT64_MIN = -(1 << 63)
 _MODES = {1: "__QI__", 2: "__HI__", 8: "__DI__"}
 
