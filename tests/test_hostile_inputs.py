@@ -167,6 +167,23 @@ def _function_returning_a_const(img: Image) -> Image:
     return img.patch(".BTF", btf.hdr_len + btf.type_off + (pos + 2) * 4, "I", const)
 
 
+def _bss_variable_without_size_or_type(img: Image) -> Image:
+    """``quals_bss`` (in the middle of ``.bss``) given the section itself as its BTF type and a
+    symbol of size 0 (found by fuzz_skel: the C skeleton wrote it as one byte, which moved every
+    member after it, and its layout assertions failed, exit 0)."""
+    btf = parse_btf(img.data(".BTF"))
+    ds = next(t for t in btf.ids() if btf.kind(t) == Kind.DATASEC and btf.name(t) == ".bss")
+    var = next(t for t in btf.ids() if btf.kind(t) == Kind.VAR and btf.name(t) == "quals_bss")
+    _, pos = btf.words(var)
+    img = img.patch(".BTF", btf.hdr_len + btf.type_off + (pos + 2) * 4, "I", ds)
+    symtab, strtab = img.data(".symtab"), img.data(".strtab")
+    for at in range(0, len(symtab), 24):
+        name_off = struct.unpack_from("<I", symtab, at)[0]
+        if strtab[name_off:strtab.index(b"\0", name_off)] == b"quals_bss":
+            return img.patch(".symtab", at + 16, "Q", 0)
+    raise AssertionError("no symbol quals_bss")
+
+
 def _data_variable_far_away(img: Image) -> Image:
     """The last variable of ``.data`` moved (its symbol's value and its DATASEC entry) to an odd
     offset far past the section (found by fuzz_skel: the C skeleton padded up to it, and its
@@ -349,6 +366,8 @@ SHAPES = {
                                       (), ("sections", "btf", "info", "progs", "disasm", "gen-skel")),
     "function_returning_a_const": (lambda: bytes(_function_returning_a_const(fixture("btf_shapes.bpf.o"))),
                                    (), ("sections", "btf", "info", "progs", "disasm", "gen-skel")),
+    "bss_variable_without_size_or_type": (lambda: bytes(_bss_variable_without_size_or_type(
+        fixture("btf_shapes.bpf.o"))), (), ("sections", "btf", "info", "progs", "disasm", "gen-skel")),
     "data_variable_far_away": (lambda: bytes(_data_variable_far_away(fixture("btf_shapes.bpf.o"))),
                                (), ("sections", "btf", "info", "progs", "disasm", "gen-skel")),
     # A 4-byte "version" section of type NULL (found by fuzz_obj): no bytes, so no kernel version.
@@ -749,6 +768,15 @@ def test_a_function_returning_a_qualified_type_compiles_in_the_c_skeleton(shape_
         assert c.returncode == 0, c.stderr[:3000]
     printed = cli("btf", "--format", "c", str(path)).stdout
     assert "typedef const " in printed and "(*shape_" in printed
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
+def test_a_variable_without_size_or_type_is_left_out_of_the_c_skeleton(shape_files, tmp_path):
+    header = tmp_path / "s.h"
+    r = cli("gen-skel", "--types", "-o", str(header), str(shape_files["bss_variable_without_size_or_type"]))
+    assert r.returncode == 0 and "'quals_bss' has neither a size nor a type" in r.stderr, r.stderr
+    assert "quals_bss" not in header.read_text().split("static const char rows[")[0]
+    _assert_gcc_takes_header(tmp_path)
 
 
 def test_a_dwarf_unit_base_that_is_no_offset_is_refused():

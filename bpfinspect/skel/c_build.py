@@ -384,6 +384,11 @@ def _layout(sec: SkelDatasec, rows, typer, typer_cxx, warnings, type_ids, avoid,
                 align, size = t_align, t_size
         if not tid or typer is None:
             align = 1
+            if size <= 0:
+                # (found by fuzz_skel: written as one byte, it moved every member after it)
+                warnings.append(f"{shown(sec.section)}: variable '{shown(nm)}' has neither a size nor a type "
+                                "the skeleton can write; left out")
+                continue
         if sec.size and need + size > sec.size:
             warnings.append(f"{shown(sec.section)}: variable '{shown(nm)}' ({size} bytes at offset {need}) ends past "
                             f"the section's {sec.size} bytes; left out")
@@ -407,8 +412,8 @@ def _layout(sec: SkelDatasec, rows, typer, typer_cxx, warnings, type_ids, avoid,
             type_ids.append(tid)
         else:
             # No type known: the bytes are still there.
-            decl_c = Code(f"unsigned char {name.c}[{max(size, 1)}]")
-            decl_cxx = Code(f"unsigned char {name.cxx}[{max(size, 1)}]")
+            decl_c = Code(f"unsigned char {name.c}[{size}]")
+            decl_cxx = Code(f"unsigned char {name.cxx}[{size}]")
         members.append(SkelMember(decl_c, decl_cxx, name, need, size, tid if typer is not None else 0,
                                   strip_mods, _message("size", name.c), _message("offset", name.c)))
         off = need + size
