@@ -76,6 +76,41 @@ def test_an_enum_only_declared_compiles_in_c_and_cxx(tmp_path):
     plain, _ = generate(tmp_path / "fwd.bpf.o")
     assert "struct holder h;" in plain   # (the default header declares, bpftool-like)
 
+
+POINTER_GLOBALS_C = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+typedef unsigned char my_u8;
+typedef unsigned short lonely_u16;   /* its integer type is reached through this pointer only */
+typedef struct opaque opaque_t;
+struct pointee { int a; };
+my_u8 *bytes_ptr;
+const my_u8 *ptrs[4];
+opaque_t *handle;
+struct pointee *pointee_ptr;
+lonely_u16 *lonely;
+SEC("xdp") int prog(struct xdp_md *c)
+{
+	return (bytes_ptr != 0) + (ptrs[1] != 0) + (handle != 0) + (pointee_ptr != 0) + (lonely != 0);
+}
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def test_globals_that_are_pointers_to_typedefs_compile(tmp_path):
+    """A global whose type reaches a typedef only through a pointer: the --types header defines
+    the typedef (a dump of the pointer alone writes nothing, as libbpf's does; found by fuzz_skel:
+    ``u8 *unused_bits;`` with no ``u8``), and a struct reached through a pointer is declared."""
+    src = tmp_path / "ptrs.bpf.c"
+    src.write_text(POINTER_GLOBALS_C)
+    _build_bpf(src, tmp_path / "ptrs.bpf.o")
+    text, _ = generate(tmp_path / "ptrs.bpf.o", types=True)
+    assert "typedef unsigned char my_u8;" in text and "typedef struct opaque opaque_t;" in text
+    assert "typedef unsigned short lonely_u16;" in text
+    assert "struct pointee {" not in text   # a pointer needs no definition
+    (tmp_path / "skel.h").write_text(text)
+    _assert_compiled(compile_many(_strict_jobs(tmp_path, "skel.h")))
+
 # -- default output: every member bpftool's header has, same names and types -------------------
 
 def _prelude(fixture) -> str:

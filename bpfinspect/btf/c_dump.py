@@ -120,8 +120,12 @@ class CDumper:
         body = self._guard(self._body, roots, id_order)
         return HEADER + body + FOOTER if guards else body
 
+    # Whether the roots given are the types of declarations written after the items (see
+    # Walk.run's ``declare``): for code generators.
+    declare_roots = False
+
     def _body(self, roots, id_order: bool) -> str:
-        items = self.walk.run(roots, id_order)
+        items = self.walk.run(roots, id_order, self.declare_roots and not id_order)
         new = items[self._done:]
         self._done = len(items)
         item = self.render.item
@@ -174,7 +178,10 @@ class CDeclarations(CDumper):
             self.fail(f"type id {tid} out of range (last is {self.n - 1})")
         return self._guard(self.render.definition, tid)
 
+    declare_roots = True
+
     def dependencies(self, type_ids) -> str:
+        """The definitions that declarations of ``type_ids`` need, in order."""
         return self.dump(list(type_ids), guards=False)
 
     def sizeof(self, tid: int) -> int:

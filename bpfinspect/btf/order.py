@@ -98,6 +98,9 @@ _SEL_FUNCS = kind_selector(FUNC)
 _SEL_SORT_OTHERS = bytes(0 if k in (FUNC, FUNC_PROTO) else 1 for k in range(256))
 
 
+# Root kinds that are no definition of their own (see Walk.run's ``declare``).
+_DECLARED_THROUGH = frozenset({PTR, CONST, VOLATILE, RESTRICT, TYPE_TAG, ARRAY, FUNC_PROTO})
+
 class Walk(TableView):
     """The ordering and emission state of one header (see the module docstring)."""
 
@@ -361,8 +364,16 @@ class Walk(TableView):
 
     # -- roots ------------------------------------------------------------------------------
 
-    def run(self, roots, id_order: bool) -> list[int]:
-        """Order and emit every root; the items written (see the module docstring)."""
+    def run(self, roots, id_order: bool, declare: bool = False) -> list[int]:
+        """Order and emit every root; the items written (see the module docstring).
+
+        ``declare``: the roots are the types of declarations to be written after the items
+        (a code generator's variables).  A root that is no definition of its own (a pointer,
+        an array, a qualifier) is then also emitted as a member's type is, inside a container
+        of its own: what its declaration names gets written, a typedef reached through a
+        pointer included (``u8 *p`` needs ``typedef ... u8;``; a dump of the pointer alone
+        writes nothing, as libbpf's does), a struct through a pointer as a forward declaration.
+        """
         kinds, ostate, w, pos = self.kinds, self.ostate, self.w, self.pos
         order, emit = self.order, self.emit
         queue = self.queue
@@ -395,6 +406,8 @@ class Walk(TableView):
                 for q in queue:
                     emit(q, 0, 0)
                 queue.clear()
+            if declare and kinds[tid] in _DECLARED_THROUGH:
+                emit(tid, tid, 0)
         if id_order:
             done[0] = self.n
         return self.items
