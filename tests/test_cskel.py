@@ -89,9 +89,17 @@ const my_u8 *ptrs[4];
 opaque_t *handle;
 struct pointee *pointee_ptr;
 lonely_u16 *lonely;
+typedef unsigned long long only_here_u64;
+typedef signed char only_here_s8;
+struct { only_here_u64 *q; } anon_struct;              /* written inline: what it names, first */
+union { only_here_s8 *r; int x; } anon_union;
+typedef const int cint_t;
+typedef cint_t (*returns_cint_t)(int);               /* a qualified return type, through a typedef */
+returns_cint_t callback;
 SEC("xdp") int prog(struct xdp_md *c)
 {
-	return (bytes_ptr != 0) + (ptrs[1] != 0) + (handle != 0) + (pointee_ptr != 0) + (lonely != 0);
+	return (bytes_ptr != 0) + (ptrs[1] != 0) + (handle != 0) + (pointee_ptr != 0) + (lonely != 0) +
+	       (anon_struct.q != 0) + (anon_union.x) + (callback != 0);
 }
 char LICENSE[] SEC("license") = "GPL";
 """
@@ -107,9 +115,68 @@ def test_globals_that_are_pointers_to_typedefs_compile(tmp_path):
     text, _ = generate(tmp_path / "ptrs.bpf.o", types=True)
     assert "typedef unsigned char my_u8;" in text and "typedef struct opaque opaque_t;" in text
     assert "typedef unsigned short lonely_u16;" in text
+    assert "typedef unsigned long long only_here_u64;" in text and "typedef signed char only_here_s8;" in text
     assert "struct pointee {" not in text   # a pointer needs no definition
     (tmp_path / "skel.h").write_text(text)
     _assert_compiled(compile_many(_strict_jobs(tmp_path, "skel.h")))
+
+
+def _renamed_enum(data: bytes, old: bytes, new: bytes | None) -> bytes:
+    """The object with the BTF enum named ``old`` given the name of ``new`` (the offset of an
+    existing string), or no name (``new`` None)."""
+    from hostile_util import Image
+
+    from bpfinspect.btf import Kind, parse_btf
+
+    img = Image(data)
+    raw = img.data(".BTF")
+    btf = parse_btf(raw)
+    strings = raw[btf.hdr_len + btf.str_off:btf.hdr_len + btf.str_off + btf.str_len]
+    tid = next(t for t in btf.ids() if btf.kind(t) == Kind.ENUM and btf.name(t) == old.decode())
+    _, pos = btf.words(tid)
+    to = 0 if new is None else strings.index(b"\0" + new + b"\0") + 1
+    return bytes(img.patch(".BTF", btf.hdr_len + btf.type_off + pos * 4, "I", to))
+
+
+TWO_ENUMS_C = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+enum declared_here;
+struct holder2 { enum declared_here *p; int x; };
+enum defined_later { DL_A = 1 };
+struct holder2 h2 SEC(".data");
+enum defined_later dl SEC(".data");
+SEC("xdp") int prog(struct xdp_md *c) { return h2.x + dl; }
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def test_an_enum_declared_and_defined_under_one_name_compiles_in_cxx(tmp_path):
+    """An enum without enumerators named like one with them (a forward declaration and its
+    definition, as BTF merged from several units can hold): in C++ the definition is written
+    where the declaration is first needed (``enum e : int;`` could not meet it later)."""
+    src = tmp_path / "two.bpf.c"
+    src.write_text(TWO_ENUMS_C)
+    _build_bpf(src, tmp_path / "two.bpf.o")
+    obj = tmp_path / "same.bpf.o"
+    obj.write_bytes(_renamed_enum((tmp_path / "two.bpf.o").read_bytes(), b"declared_here", b"defined_later"))
+    text, _ = generate(obj, types=True)
+    cxx = text.split("#ifdef __cplusplus", 1)[1].split("#else", 1)[0]
+    assert cxx.index("enum defined_later {") < cxx.index("struct holder2 {")
+    (tmp_path / "skel.h").write_text(text)
+    _assert_compiled(compile_many(_strict_jobs(tmp_path, "skel.h")))
+
+
+def test_an_enum_without_name_or_enumerators_is_refused(tmp_path):
+    """No C declaration writes an anonymous enum without enumerators (``enum *p;``): refused."""
+    src = tmp_path / "fwd.bpf.c"
+    src.write_text(FORWARD_ENUM_C)
+    _build_bpf(src, tmp_path / "fwd.bpf.o")
+    obj = tmp_path / "anon.bpf.o"
+    obj.write_bytes(_renamed_enum((tmp_path / "fwd.bpf.o").read_bytes(), b"only_declared", None))
+    for types in ([], ["--types"]):
+        r = run_cli("gen-skel", *types, str(obj))
+        assert r.returncode == 2 and "neither a name nor enumerators" in r.stderr, r.stderr
 
 # -- default output: every member bpftool's header has, same names and types -------------------
 

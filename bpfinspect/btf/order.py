@@ -406,8 +406,9 @@ class Walk(TableView):
                 for q in queue:
                     emit(q, 0, 0)
                 queue.clear()
-            if declare and kinds[tid] in _DECLARED_THROUGH:
-                emit(tid, tid, 0)
+            if declare and (kinds[tid] in _DECLARED_THROUGH
+                            or (kinds[tid] in (STRUCT, UNION) and not w[pos[tid]])):
+                emit(tid, tid, 0)   # (an anonymous record is written inline: what it names, first)
         if id_order:
             done[0] = self.n
         return self.items

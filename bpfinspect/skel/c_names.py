@@ -218,15 +218,29 @@ class BtfNames:
             self.names[tid] = self._tag(tid, kw, raw, claimed, complete=True)
         for tid, kw, raw in forwards:
             self.names[tid] = claimed.get((kw, raw)) or self._tag(tid, kw, raw, claimed, complete=False)
-        # C++ has no incomplete enum without an underlying type: the enums only ever declared
-        # (none of that name defined here or by the includes) get ``enum NAME : int;``.
-        defined = {self.names[t] for t in ids if kinds[t] in (Kind.ENUM, Kind.ENUM64) and btf.vlen(t)}
+        # C++ has no incomplete enum without an underlying type.  An enum only ever declared
+        # (none of that name defined here or by the includes) gets ``enum NAME : int;``; one
+        # defined too is written out in full where its declaration stands (forward_definitions:
+        # declaration id -> the definition's), as ``enum NAME : int;`` could not meet a later
+        # definition without a type.
+        defined: dict[str, int] = {}
+        for t in ids:
+            if kinds[t] in (Kind.ENUM, Kind.ENUM64) and btf.vlen(t):
+                defined.setdefault(self.names[t], t)
         self.opaque_enums: list[int] = []
+        self.forward_definitions: dict[int, int] = {}
+        declared = set()
         for tid, kw, _raw in forwards:
             name = self.names[tid]
-            if kw == "enum" and tid not in self.provided and name not in defined:
-                defined.add(name)
-                self.opaque_enums.append(tid)
+            if kw != "enum" or tid in self.provided:
+                continue
+            d = defined.get(name)
+            if d is None:
+                if name not in declared:
+                    declared.add(name)
+                    self.opaque_enums.append(tid)
+            elif d not in self.provided:
+                self.forward_definitions[tid] = d
 
         # File-scope identifiers: typedefs and enumerators, in id order.
         anon_enumerators: set[str] = set()

@@ -84,6 +84,7 @@ class SkelNames(Names):
         super().__init__(table)
         self.decided = names.names
         self.items = names.items
+        self.forward_definitions = names.forward_definitions
         self.renamed = arithmetic or {}
         self._printed: dict[int, int] = {}
 
@@ -121,6 +122,7 @@ class SkelRenderer(CRenderer):
         self.skip = skip
         self.modes = modes or {}
         self.cxx = cxx
+        self._early: set[int] = set()   # C++: enums defined where a declaration of theirs stood
         if cxx:
             self.empty_member = "char __empty[0]"
         self.host_safe = host_safe
@@ -134,9 +136,17 @@ class SkelRenderer(CRenderer):
             k = self.kinds[item]
             if k == TYPEDEF or k == STRUCT or k == UNION or self.w[self.pos[item] + 1] & VLEN_MASK:
                 return ""   # a definition the includes have (forward declarations stay)
-        if self.cxx and item > 0 and (self.kinds[item] == ENUM or self.kinds[item] == ENUM64) \
-                and not self.w[self.pos[item] + 1] & VLEN_MASK:
-            return ""   # (C++: an enum only declared is declared with its type first, by Types)
+        if self.cxx and item > 0 and (self.kinds[item] == ENUM or self.kinds[item] == ENUM64):
+            if not self.w[self.pos[item] + 1] & VLEN_MASK:
+                # C++ has no incomplete enum without a type: one only declared is declared with
+                # its type first (Types); one defined too is defined here, where it is first needed.
+                d = self.names.forward_definitions.get(item)
+                if d is None or d in self._early:
+                    return ""
+                self._early.add(d)
+                item = d
+            elif item in self._early:
+                return ""   # (written where its declaration stood)
         mode = self.modes.get(item) if item > 0 else None
         if mode is not None:
             return f"{self.enum(item, 0)} __attribute__((mode({mode[0]})));\n\n"
@@ -377,8 +387,13 @@ def check_sizes(btf) -> None:
     for tid in btf.ids():
         k = kinds[tid]
         sizes = _C_SIZES.get(k)
-        if sizes is None or (k != INT and k != FLOAT and not w[pos[tid] + 1] & VLEN_MASK):
-            continue   # (an enum without enumerators is a forward declaration: clang gives it size 0)
+        if sizes is None:
+            continue
+        if k != INT and k != FLOAT and not w[pos[tid] + 1] & VLEN_MASK:
+            if w[pos[tid]]:
+                continue   # (a named enum without enumerators is a forward declaration: clang gives it size 0)
+            raise MalformedInput(f"BTF enum [{tid}] has neither a name nor enumerators: no C declaration has this "
+                                 "type, so no skeleton can", path=btf.path, section=".BTF")
         if w[pos[tid] + 2] not in sizes:
             raise MalformedInput(f"BTF {_KIND_WORDS[k]} [{tid}] {btf.name(tid)!r} has {w[pos[tid] + 2]} bytes: no C "
                                  "type has that size, so no skeleton can", path=btf.path, section=".BTF")
