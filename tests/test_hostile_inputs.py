@@ -184,6 +184,18 @@ def _bss_variable_without_size_or_type(img: Image) -> Image:
     raise AssertionError("no symbol quals_bss")
 
 
+def _volatile_of_cvi() -> int:
+    """The VOLATILE under ``shape_quals.cvi`` (``const volatile int``): made a CONST, it gives
+    ``const const int`` (found by fuzz_skel: gcc -Wall refused ``const char *const restrict
+    const crc;``, "duplicate 'const' declaration specifier")."""
+    btf = parse_btf(fixture("btf_shapes.bpf.o").data(".BTF"))
+    rec = next(t for t in btf.ids() if btf.kind(t) == Kind.STRUCT and btf.name(t) == "shape_quals")
+    cvi = next(m.type for m in btf.type(rec).members if m.name == "cvi")
+    vol = btf.ref(cvi)
+    assert btf.kind(cvi) == Kind.CONST and btf.kind(vol) == Kind.VOLATILE
+    return vol
+
+
 def _data_variable_far_away(img: Image) -> Image:
     """The last variable of ``.data`` moved (its symbol's value and its DATASEC entry) to an odd
     offset far past the section (found by fuzz_skel: the C skeleton padded up to it, and its
@@ -368,6 +380,8 @@ SHAPES = {
                                    (), ("sections", "btf", "info", "progs", "disasm", "gen-skel")),
     "bss_variable_without_size_or_type": (lambda: bytes(_bss_variable_without_size_or_type(
         fixture("btf_shapes.bpf.o"))), (), ("sections", "btf", "info", "progs", "disasm", "gen-skel")),
+    "qualifier_repeated": (lambda: bytes(_retype(fixture("btf_shapes.bpf.o"), _volatile_of_cvi(), int(Kind.CONST))),
+                           (), ("sections", "btf", "info", "progs", "disasm", "gen-skel")),
     "data_variable_far_away": (lambda: bytes(_data_variable_far_away(fixture("btf_shapes.bpf.o"))),
                                (), ("sections", "btf", "info", "progs", "disasm", "gen-skel")),
     # A 4-byte "version" section of type NULL (found by fuzz_obj): no bytes, so no kernel version.
@@ -777,6 +791,32 @@ def test_a_variable_without_size_or_type_is_left_out_of_the_c_skeleton(shape_fil
     assert r.returncode == 0 and "'quals_bss' has neither a size nor a type" in r.stderr, r.stderr
     assert "quals_bss" not in header.read_text().split("static const char rows[")[0]
     _assert_gcc_takes_header(tmp_path)
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="gcc and g++ are not installed")
+def test_a_repeated_qualifier_is_written_once_in_the_c_skeleton(shape_files, tmp_path):
+    path = shape_files["qualifier_repeated"]
+    r = cli("gen-skel", "--types", "-o", str(tmp_path / "s.h"), str(path))
+    assert r.returncode == 0, r.stderr
+    assert "const int cvi;" in (tmp_path / "s.h").read_text()
+    (tmp_path / "use.c").write_text('#include "s.h"\n')
+    for cc, lang in (("gcc", "c"), ("g++", "c++")):
+        c = subprocess.run([cc, "-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-x", lang, "use.c"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+        assert c.returncode == 0, c.stderr[:3000]
+    assert "const const int cvi;" in cli("btf", "--format", "c", str(path)).stdout   # the printer: as BTF says
+
+
+def test_a_record_ctypes_refused_is_not_named_later_in_the_python_skeleton(tmp_path):
+    """Found by fuzz_skel: a record whose ctypes layout was refused (then written as bytes where
+    it was first met) kept its class name, and a later record used that name: NameError when the
+    module was imported.  Every module written now imports (or generation exits 2)."""
+    out = tmp_path / "s.py"
+    r = cli("gen-skel", "--lang", "python", "-o", str(out), str(HOSTILE_BTF / "pyskel_record_refused_then_named.bpf.o"))
+    assert r.returncode in (0, 2), r.stderr
+    if r.returncode == 0:
+        namespace = {"__name__": "hostile_skeleton"}
+        exec(compile(out.read_text(), str(out), "exec"), namespace)  # noqa: S102 - importing it is the point
 
 
 def test_a_dwarf_unit_base_that_is_no_offset_is_refused():

@@ -211,8 +211,11 @@ class CtypesLayout:
                 base = t.name or f"anon_{'union' if k == Kind.UNION else 'struct'}_{tid}"
             members = self._members(tid, depth)
             name = self._unique(base)
-            self.class_of[tid] = name
             self._build(name, t.size, members, k == Kind.UNION, f"{k.name.lower()} {t.name or '(anonymous)'}")
+            # (only once the class is defined: a record that cannot be laid out, refused here
+            # and written as bytes by a caller, must not be named by a later one; found by
+            # fuzz_skel: a Python skeleton named a class it never defined, NameError at import)
+            self.class_of[tid] = name
             return name
         finally:
             self._busy.discard(tid)

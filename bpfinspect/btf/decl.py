@@ -113,10 +113,11 @@ class _Heads(dict):
         return self.decl._fill(tid, self.strip)[0]
 
 
-class DeclStyle(namedtuple("DeclStyle", "type_tags anon clang return_quals", defaults=(True, "inline", False, True))):
+class DeclStyle(namedtuple("DeclStyle", "type_tags anon clang host", defaults=(True, "inline", False, False))):
     """How declarations are spelled (see the module docstring): ``type_tags``, ``anon``
-    ("inline", "braces" or "bare"), ``clang``, and ``return_quals`` (False: the qualifiers of
-    a function's return type itself are left out, as C ignores them and gcc warns).  (A named tuple: importing dataclasses would
+    ("inline", "braces" or "bare"), ``clang``, and ``host`` (for a host compiler's -Wall
+    -Wextra: the qualifiers of a function's return type itself, which C ignores, and a
+    qualifier repeated in one run, ``const restrict const``, are left out).  (A named tuple: importing dataclasses would
     cost every command that names a type a few milliseconds.)"""
 
     __slots__ = ()
@@ -316,20 +317,26 @@ class Declarator(TableView):
         w, pos, kinds, n = self.w, self.pos, self.kinds, self.n
         stack = []
         x = tid
-        returned = False   # at the return type of a prototype (its own qualifiers dropped?)
-        drop_returned = not self.style.return_quals
+        returned = False   # (host) at the return type of a prototype: its own qualifiers dropped
+        run: set = set()   # (host) the qualifiers of the current run: a repeated one dropped
+        host = self.style.host
         dropped = 0
         while True:
             if not 0 <= x < n:
                 self.fail(f"type [{tid}] refers to type id {x}, which does not exist")
             k = kinds[x]
-            if returned and k in _QUALIFIERS:
+            if host and k in _QUALIFIERS and (returned or k in run):
                 dropped += 1
                 if dropped > MAX_DEPTH:
                     self.fail(f"type [{tid}] is a declarator cycle or too long a chain")
                 x = w[pos[x] + 2]
                 continue
-            returned = drop_returned and (k == FUNC_PROTO or (returned and k == TYPE_TAG))
+            if host:
+                returned = k == FUNC_PROTO or (returned and k == TYPE_TAG)
+                if k in _QUALIFIERS:
+                    run.add(k)
+                elif k != TYPE_TAG:
+                    run = set()
             if not (strip and k in MOD_KINDS):
                 stack.append(x)
                 if len(stack) > MAX_DEPTH:
@@ -388,6 +395,8 @@ class Declarator(TableView):
             else:
                 base = self._base(x, k, 0, strip)
         if quals and not strip:
+            if self.style.host and len(quals) > 1:
+                quals = list(dict.fromkeys(quals))   # (a repeated qualifier: once)
             if self.style.clang:
                 base = " ".join([_QUAL_ATTACHED[q] for q in _CLANG_ORDER if q in quals]) + " " + base
             else:
@@ -411,7 +420,7 @@ class Declarator(TableView):
         # declarator that wraps (a pointer to an array or a function) nests in the chain.
         p = pos[proto]
         ret = w[p + 2]
-        if not self.style.return_quals:
+        if self.style.host:
             for _ in range(MAX_DEPTH):
                 if not (0 < ret < self.n and kinds[ret] in _QUALIFIERS):
                     break

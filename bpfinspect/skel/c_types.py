@@ -61,10 +61,11 @@ from bpfinspect.btf.kinds import (ARRAY, BIT_OFFSET_MASK, BITFIELD_SHIFT, CONST,
                                   UNION, VLEN_MASK, VOLATILE)
 from bpfinspect.errors import MalformedInput
 
-# What the skeleton's declarations look like: bpftool's spelling, without type tags and without
-# the qualifiers of a return type (found by fuzz_skel: gcc -Wextra refused
-# ``typedef const struct p (*f)(int);``).
-STYLE = DeclStyle(type_tags=False, return_quals=False)
+# What the skeleton's declarations look like: bpftool's spelling, without type tags, without the
+# qualifiers of a return type and without a qualifier repeated in one run (found by fuzz_skel:
+# gcc -Wextra refused ``typedef const struct p (*f)(int);`` and ``const char *const restrict
+# const p;``).
+STYLE = DeclStyle(type_tags=False, host=True)
 _INT64_MIN = -(1 << 63)
 _MODES = {1: "__QI__", 2: "__HI__", 8: "__DI__"}
 
