@@ -151,6 +151,35 @@ char LICENSE[] SEC("license") = "GPL";
 """
 
 
+DEFINED_FIRST_C = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+enum defined_first { DF_A = 1 };
+struct first { enum defined_first e; int x; };
+enum declared_later;
+struct second { enum declared_later *p; int y; };
+struct first f1 SEC(".data");
+struct second s2 SEC(".data");
+SEC("xdp") int prog(struct xdp_md *c) { return f1.x + s2.y; }
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def test_an_enum_defined_then_declared_under_one_name_is_defined_once_in_cxx(tmp_path):
+    """The other order (review): the definition written first, the declaration met later
+    writes nothing (not a second definition, which g++ refuses)."""
+    src = tmp_path / "first.bpf.c"
+    src.write_text(DEFINED_FIRST_C)
+    _build_bpf(src, tmp_path / "first.bpf.o")
+    obj = tmp_path / "same.bpf.o"
+    obj.write_bytes(_renamed_enum((tmp_path / "first.bpf.o").read_bytes(), b"declared_later", b"defined_first"))
+    text, _ = generate(obj, types=True)
+    cxx = text.split("#ifdef __cplusplus", 1)[1].split("#else", 1)[0]
+    assert cxx.count("enum defined_first {") == 1
+    (tmp_path / "skel.h").write_text(text)
+    _assert_compiled(compile_many(_strict_jobs(tmp_path, "skel.h")))
+
+
 def test_an_enum_declared_and_defined_under_one_name_compiles_in_cxx(tmp_path):
     """An enum without enumerators named like one with them (a forward declaration and its
     definition, as BTF merged from several units can hold): in C++ the definition is written

@@ -775,13 +775,15 @@ def test_a_function_returning_a_qualified_type_compiles_in_the_c_skeleton(shape_
     path = shape_files["function_returning_a_const"]
     r = cli("gen-skel", "--types", "-o", str(tmp_path / "s.h"), str(path))
     assert r.returncode == 0, r.stderr
+    header = (tmp_path / "s.h").read_text()
+    assert "\tchar (*open)(" in header and "const char (*open)(" not in header
     (tmp_path / "use.c").write_text('#include "s.h"\n')
     for cc, lang in (("gcc", "c"), ("g++", "c++")):
         c = subprocess.run([cc, "-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-x", lang, "use.c"], cwd=tmp_path,
                            capture_output=True, text=True, timeout=120)
         assert c.returncode == 0, c.stderr[:3000]
     printed = cli("btf", "--format", "c", str(path)).stdout
-    assert "typedef const " in printed and "(*shape_" in printed
+    assert "const char (*open)(" in printed   # the printer: as BTF says, as bpftool
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
@@ -813,10 +815,9 @@ def test_a_record_ctypes_refused_is_not_named_later_in_the_python_skeleton(tmp_p
     module was imported.  Every module written now imports (or generation exits 2)."""
     out = tmp_path / "s.py"
     r = cli("gen-skel", "--lang", "python", "-o", str(out), str(HOSTILE_BTF / "pyskel_record_refused_then_named.bpf.o"))
-    assert r.returncode in (0, 2), r.stderr
-    if r.returncode == 0:
-        namespace = {"__name__": "hostile_skeleton"}
-        exec(compile(out.read_text(), str(out), "exec"), namespace)  # noqa: S102 - importing it is the point
+    assert r.returncode == 0, r.stderr   # (the variable of that type is written as bytes)
+    namespace = {"__name__": "hostile_skeleton"}
+    exec(compile(out.read_text(), str(out), "exec"), namespace)  # noqa: S102 - importing it is the point
 
 
 def test_a_dwarf_unit_base_that_is_no_offset_is_refused():

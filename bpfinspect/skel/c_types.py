@@ -148,6 +148,8 @@ class SkelRenderer(CRenderer):
                 item = d
             elif item in self._early:
                 return ""   # (written where its declaration stood)
+            else:
+                self._early.add(item)   # (written here: a later declaration writes nothing)
         mode = self.modes.get(item) if item > 0 else None
         if mode is not None:
             return f"{self.enum(item, 0)} __attribute__((mode({mode[0]})));\n\n"

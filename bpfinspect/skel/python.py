@@ -172,7 +172,10 @@ def generate(obj, *, types=(), module_name: str | None = None, name: str | None 
             fields = layout.fields_of(cls)
             for _vname, _off, _size, tid in variables:
                 if tid:
-                    expr = layout.expr(tid)
+                    try:
+                        expr = layout.expr(tid)
+                    except MalformedInput:
+                        continue   # (a type ctypes cannot lay out: the variable is bytes, as above)
                     if expr.isidentifier() and expr not in exports:
                         exports.append(expr)
         else:
