@@ -117,8 +117,8 @@ class DeclStyle(namedtuple("DeclStyle", "type_tags anon clang host", defaults=(T
     """How declarations are spelled (see the module docstring): ``type_tags``, ``anon``
     ("inline", "braces" or "bare"), ``clang``, and ``host`` (for a host compiler's -Wall
     -Wextra: the qualifiers of a function's return type itself, which C ignores, and a
-    qualifier repeated in one run, ``const restrict const``, are left out).  (A named tuple: importing dataclasses would
-    cost every command that names a type a few milliseconds.)"""
+    qualifier repeated in one run, ``const restrict const``, are left out).  (A named tuple:
+    importing dataclasses would cost every command that names a type a few milliseconds.)"""
 
     __slots__ = ()
 

@@ -101,6 +101,7 @@ _SEL_SORT_OTHERS = bytes(0 if k in (FUNC, FUNC_PROTO) else 1 for k in range(256)
 # Root kinds that are no definition of their own (see Walk.run's ``declare``).
 _DECLARED_THROUGH = frozenset({PTR, CONST, VOLATILE, RESTRICT, TYPE_TAG, ARRAY, FUNC_PROTO})
 
+
 class Walk(TableView):
     """The ordering and emission state of one header (see the module docstring)."""
 
