@@ -133,6 +133,14 @@ def _record_word(img: Image, name: str, word: int, change) -> Image:
     return img.patch(".BTF", at, "I", change(struct.unpack_from("<I", img.data(".BTF"), at)[0]))
 
 
+def _bitfield_of_a_union(img: Image) -> Image:
+    """``shape_bits``'s first bit-field given a union type (found by fuzz_skel: gcc refused
+    ``union shape_tagged_union typed: 6;``, "bit-field has invalid type")."""
+    btf = parse_btf(img.data(".BTF"))
+    union = next(t for t in btf.ids() if btf.kind(t) == Kind.UNION and btf.name(t))
+    return _record_word(img, "shape_bits", 3 + 1, lambda _type: union)
+
+
 def _root_size_odd(img: Image) -> Image:
     """``shape_root`` one byte short: not a multiple of its alignment, so it is written packed,
     where a filler such as ``long: 64`` does not align itself (found by fuzz_skel: the skeleton's
@@ -372,6 +380,8 @@ SHAPES = {
                                                     (), ("sections", "btf", "info", "progs", "disasm", "gen-skel")),
     "bitfield_moved_past_the_next": (lambda: bytes(_bitfield_moved_past_the_next(fixture("btf_shapes.bpf.o"))),
                                      {"gen-skel"}, ("sections", "btf", "info", "progs", "disasm")),
+    "bitfield_of_a_union": (lambda: bytes(_bitfield_of_a_union(fixture("btf_shapes.bpf.o"))),
+                            {"gen-skel"}, ("sections", "btf", "info", "progs", "disasm")),
     "function_returning_an_array": (lambda: bytes(_function_returning_an_array(fixture("btf_shapes.bpf.o"))),
                                     {"gen-skel"}, ("sections", "btf", "info", "progs", "disasm")),
     "tags_named_with_empty_strings": (lambda: bytes(_tags_read_empty(fixture("btf_shapes.bpf.o"))),
@@ -716,7 +726,7 @@ def test_raw_btf_from_an_endless_device_is_bounded(tmp_path):
 
 
 @pytest.mark.parametrize("shape", ["int_16_bytes_wide", "bitfield_moved_past_the_next", "function_returning_an_array",
-                                   "int_3_bytes", "enum_3_bytes", "float_2_bytes"])
+                                   "int_3_bytes", "enum_3_bytes", "float_2_bytes", "bitfield_of_a_union"])
 def test_a_layout_no_c_declaration_has_is_refused_by_the_c_skeleton(shape, shape_files, tmp_path):
     for types in ([], ["--types"]):
         r = cli("gen-skel", *types, "-o", str(tmp_path / "s.h"), str(shape_files[shape]))

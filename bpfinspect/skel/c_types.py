@@ -333,9 +333,12 @@ def check_records(btf) -> None:
         what = "struct" if k == STRUCT else "union"
         size_bits = w[pos[tid] + 2] * 8
         end = 0
-        for i, (_name, _mt, off, bitfield, member_end) in enumerate(layout.members(tid)):
+        for i, (_name, mt, off, bitfield, member_end) in enumerate(layout.members(tid)):
             why = None
-            if k == STRUCT and not bitfield and off % 8:
+            if bitfield and _kind_through(table, mt) not in _BITFIELD_KINDS:
+                # (found by fuzz_skel: gcc refused ``union u typed: 6;``; the kernel refuses it too)
+                why = f"member {i} is a bit-field of a type that is no integer or enum"
+            elif k == STRUCT and not bitfield and off % 8:
                 why = f"member {i} starts at bit {off}, inside a byte"
             elif k == STRUCT and off < end:
                 at = f"bit {off}" if bitfield else f"byte {off // 8}"
@@ -346,6 +349,22 @@ def check_records(btf) -> None:
                 raise MalformedInput(f"BTF {what} [{tid}] {btf.name(tid)!r}: {why}: no C declaration has this "
                                      "layout, so no skeleton can", path=btf.path, section=".BTF")
             end = max(end, member_end)
+
+
+_BITFIELD_KINDS = frozenset({INT, ENUM, ENUM64})
+
+
+def _kind_through(table, tid: int) -> int:
+    """The kind of ``tid`` through typedefs, qualifiers and type tags (0 when it leads nowhere)."""
+    kinds, w, pos = table.kind, table.w, table.pos
+    for _ in range(64):
+        if not 0 < tid < len(kinds):
+            return 0
+        k = kinds[tid]
+        if k not in _TO_BASE:
+            return k
+        tid = w[pos[tid] + 2]
+    return 0
 
 
 def check_declarators(btf) -> None:
