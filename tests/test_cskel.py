@@ -207,6 +207,30 @@ def test_an_enum_without_name_or_enumerators_is_refused(tmp_path):
         r = run_cli("gen-skel", *types, str(obj))
         assert r.returncode == 2 and "neither a name nor enumerators" in r.stderr, r.stderr
 
+ANON_SIZED_ENUMS_C = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+enum __attribute__((packed)) { PA = 1, PB = 200 } g_pe;
+enum __attribute__((packed)) { QA = 1, QB = 300 } g_pe2;
+struct holder_ae { enum __attribute__((packed)) { RA, RB } small; int x; } g_h;
+enum { ANON_A = 1 } g_plain;
+SEC("xdp") int prog(struct xdp_md *c) { return g_pe + g_pe2 + g_h.x + g_plain; }
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def test_anonymous_packed_enums_keep_their_size(tmp_path):
+    """An anonymous enum of 1 or 2 bytes, written inline (a global's type, a member's), carries
+    its machine mode after the closing brace, so the size assertions hold (review)."""
+    src = tmp_path / "ae.bpf.c"
+    src.write_text(ANON_SIZED_ENUMS_C)
+    _build_bpf(src, tmp_path / "ae.bpf.o")
+    text, _ = generate(tmp_path / "ae.bpf.o", types=True)
+    assert text.count("} __attribute__((mode(__QI__)))") == 2 and "} __attribute__((mode(__HI__))) g_pe2;" in text
+    (tmp_path / "skel.h").write_text(text)
+    _assert_compiled(compile_many(_strict_jobs(tmp_path, "skel.h")))
+
+
 # -- default output: every member bpftool's header has, same names and types -------------------
 
 def _prelude(fixture) -> str:

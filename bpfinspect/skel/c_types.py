@@ -241,6 +241,15 @@ class SkelRenderer(CRenderer):
                 return (k == INT or k == FLOAT or k == ENUM or k == ENUM64) and w[pos[tid] + 2] == 8
         return False
 
+    def enum(self, tid: int, lvl: int) -> str:
+        text = super().enum(tid, lvl)
+        if not self.w[self.pos[tid]]:
+            mode = self.modes.get(tid)
+            if mode is not None:
+                # (an anonymous enum written inline: its size, after the closing brace)
+                return f"{text} __attribute__((mode({mode[0]})))"
+        return text
+
     def enum_values(self, tid: int, values: list) -> list:
         mode = self.modes.get(tid)
         if mode is not None and mode[1]:
@@ -435,14 +444,15 @@ def host_safe_names(table, decided: dict) -> dict[int, str]:
 
 
 def sized_enums(btf, skip=frozenset()) -> dict[int, tuple[str, dict]]:
-    """Enum id -> (machine mode, {enumerator index: value to write}) for the named enums C
-    would not give their BTF size by itself."""
+    """Enum id -> (machine mode, {enumerator index: value to write}) for the enums C would not
+    give their BTF size by itself (anonymous ones too: written inline, they carry the mode
+    after their closing brace)."""
     out = {}
     table = btf.table
     kinds, w, pos = table.kind, table.w, table.pos
     for tid in btf.ids():
         k = kinds[tid]
-        if (k != ENUM and k != ENUM64) or tid in skip or not w[pos[tid]] or not w[pos[tid] + 1] & VLEN_MASK:
+        if (k != ENUM and k != ENUM64) or tid in skip or not w[pos[tid] + 1] & VLEN_MASK:
             continue
         size = w[pos[tid] + 2]
         if size not in _MODES:
