@@ -165,35 +165,33 @@ char LICENSE[] SEC("license") = "GPL";
 """
 
 
+def _one_enum_name_header(tmp_path, source: str, declared: bytes, defined: bytes) -> tuple[str, str]:
+    """(header, its C++ text) of ``source`` built with clang, the enum ``declared`` (without
+    enumerators) renamed ``defined``; the header compiles strict as C and C++."""
+    src = tmp_path / "enums.bpf.c"
+    src.write_text(source)
+    _build_bpf(src, tmp_path / "enums.bpf.o")
+    obj = tmp_path / "same.bpf.o"
+    obj.write_bytes(_renamed_enum((tmp_path / "enums.bpf.o").read_bytes(), declared, defined))
+    text, _ = generate(obj, types=True)
+    (tmp_path / "skel.h").write_text(text)
+    _assert_compiled(compile_many(_strict_jobs(tmp_path, "skel.h")))
+    return text, text.split("#ifdef __cplusplus", 1)[1].split("#else", 1)[0]
+
+
 def test_an_enum_defined_then_declared_under_one_name_is_defined_once_in_cxx(tmp_path):
     """The other order (review): the definition written first, the declaration met later
     writes nothing (not a second definition, which g++ refuses)."""
-    src = tmp_path / "first.bpf.c"
-    src.write_text(DEFINED_FIRST_C)
-    _build_bpf(src, tmp_path / "first.bpf.o")
-    obj = tmp_path / "same.bpf.o"
-    obj.write_bytes(_renamed_enum((tmp_path / "first.bpf.o").read_bytes(), b"declared_later", b"defined_first"))
-    text, _ = generate(obj, types=True)
-    cxx = text.split("#ifdef __cplusplus", 1)[1].split("#else", 1)[0]
+    _, cxx = _one_enum_name_header(tmp_path, DEFINED_FIRST_C, b"declared_later", b"defined_first")
     assert cxx.count("enum defined_first {") == 1
-    (tmp_path / "skel.h").write_text(text)
-    _assert_compiled(compile_many(_strict_jobs(tmp_path, "skel.h")))
 
 
 def test_an_enum_declared_and_defined_under_one_name_compiles_in_cxx(tmp_path):
     """An enum without enumerators named like one with them (a forward declaration and its
     definition, as BTF merged from several units can hold): in C++ the definition is written
     where the declaration is first needed (``enum e : int;`` could not meet it later)."""
-    src = tmp_path / "two.bpf.c"
-    src.write_text(TWO_ENUMS_C)
-    _build_bpf(src, tmp_path / "two.bpf.o")
-    obj = tmp_path / "same.bpf.o"
-    obj.write_bytes(_renamed_enum((tmp_path / "two.bpf.o").read_bytes(), b"declared_here", b"defined_later"))
-    text, _ = generate(obj, types=True)
-    cxx = text.split("#ifdef __cplusplus", 1)[1].split("#else", 1)[0]
+    _, cxx = _one_enum_name_header(tmp_path, TWO_ENUMS_C, b"declared_here", b"defined_later")
     assert cxx.index("enum defined_later {") < cxx.index("struct holder2 {")
-    (tmp_path / "skel.h").write_text(text)
-    _assert_compiled(compile_many(_strict_jobs(tmp_path, "skel.h")))
 
 
 def test_an_enum_without_name_or_enumerators_is_refused(tmp_path):
