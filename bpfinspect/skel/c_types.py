@@ -60,6 +60,7 @@ from bpfinspect.btf.kinds import (ARRAY, BIT_OFFSET_MASK, BITFIELD_SHIFT, CONST,
                                   RESTRICT, STRUCT, TYPE_TAG, TYPEDEF,
                                   UNION, VLEN_MASK, VOLATILE)
 from bpfinspect.errors import MalformedInput
+from bpfinspect.quote import shown
 
 # What the skeleton's declarations look like: bpftool's spelling, without type tags, without the
 # qualifiers of a return type and without a qualifier repeated in one run (found by fuzz_skel:
@@ -344,7 +345,7 @@ def check_records(btf) -> None:
         end = 0
         for i, (_name, mt, off, bitfield, member_end) in enumerate(layout.members(tid)):
             why = None
-            if bitfield and _kind_through(table, mt) not in _BITFIELD_KINDS:
+            if bitfield and btf.kind(btf.resolve(mt)) not in _BITFIELD_KINDS:
                 # (found by fuzz_skel: gcc refused ``union u typed: 6;``; the kernel refuses it too)
                 why = f"member {i} is a bit-field of a type that is no integer or enum"
             elif k == STRUCT and not bitfield and off % 8:
@@ -355,25 +356,12 @@ def check_records(btf) -> None:
             elif member_end > size_bits:
                 why = f"member {i} ends at bit {member_end}, past the {size_bits // 8} bytes of the {what}"
             if why is not None:
-                raise MalformedInput(f"BTF {what} [{tid}] {btf.name(tid)!r}: {why}: no C declaration has this "
+                raise MalformedInput(f"BTF {what} [{tid}] '{shown(btf.name(tid))}': {why}: no C declaration has this "
                                      "layout, so no skeleton can", path=btf.path, section=".BTF")
             end = max(end, member_end)
 
 
 _BITFIELD_KINDS = frozenset({INT, ENUM, ENUM64})
-
-
-def _kind_through(table, tid: int) -> int:
-    """The kind of ``tid`` through typedefs, qualifiers and type tags (0 when it leads nowhere)."""
-    kinds, w, pos = table.kind, table.w, table.pos
-    for _ in range(64):
-        if not 0 < tid < len(kinds):
-            return 0
-        k = kinds[tid]
-        if k not in _TO_BASE:
-            return k
-        tid = w[pos[tid] + 2]
-    return 0
 
 
 def check_declarators(btf) -> None:
@@ -426,8 +414,8 @@ def check_sizes(btf) -> None:
             raise MalformedInput(f"BTF enum [{tid}] has neither a name nor enumerators: no C declaration has this "
                                  "type, so no skeleton can", path=btf.path, section=".BTF")
         if w[pos[tid] + 2] not in sizes:
-            raise MalformedInput(f"BTF {_KIND_WORDS[k]} [{tid}] {btf.name(tid)!r} has {w[pos[tid] + 2]} bytes: no C "
-                                 "type has that size, so no skeleton can", path=btf.path, section=".BTF")
+            raise MalformedInput(f"BTF {_KIND_WORDS[k]} [{tid}] '{shown(btf.name(tid))}' has {w[pos[tid] + 2]} "
+                                 "bytes: no C type has that size, so no skeleton can", path=btf.path, section=".BTF")
 
 
 def host_safe_names(table, decided: dict) -> dict[int, str]:

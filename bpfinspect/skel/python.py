@@ -43,7 +43,7 @@ import re
 import shlex
 
 from bpfinspect.errors import MalformedInput, UsageError
-from bpfinspect.quote import python as q
+from bpfinspect.quote import python as q, shown
 
 # A map's value size is 32 bits (struct bpf_map_def, bpf_attr): a data section is one value.
 _MAP_VALUE_MAX = 0xFFFFFFFF
@@ -161,8 +161,8 @@ def generate(obj, *, types=(), module_name: str | None = None, name: str | None 
         if ds.size > _MAP_VALUE_MAX:
             # (found by fuzz_skel: a .bss of 2**64 - 1 bytes gave a ctypes array no Python can make,
             # and the module raised OverflowError at import)
-            raise MalformedInput(f"data section {ds.name!r} has {ds.size} bytes, more than a map's value can hold "
-                                 f"({_MAP_VALUE_MAX}): no skeleton can map it", path=obj.path)
+            raise MalformedInput(f"data section '{shown(ds.name)}' has {ds.size} bytes, more than a map's value "
+                                 f"can hold ({_MAP_VALUE_MAX}): no skeleton can map it", path=obj.path)
         member = top_scope.take(ds.skel_name)
         variables = [(v.name, v.offset, v.size, v.type_id or _id_of(var_types.get(v.name), v.size, btf))
                      for v in ds.variables if not v.is_static]
