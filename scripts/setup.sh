@@ -25,7 +25,8 @@ fi
 # The interpreter: $PYTHON when set, else Debian's own python3.11, built with profile-guided
 # and link-time optimisation (the same commands take about a seventh less CPU time than under
 # an interpreter built without them, such as pyenv's default build: `btf --format c` of this
-# kernel's BTF, 324 against 379 ms), else the python3 on the PATH.  Its venv module is in
+# kernel's BTF, CPU time of one process against bpftool's in the same run, 4.06x under Debian's
+# 3.11.2 and 4.68x under pyenv's 3.11.7), else the python3 on the PATH.  Its venv module is in
 # python3-venv, installed here when missing if the script runs as root.  An existing .venv is
 # kept whatever it was made with.
 debian_python() { [ -x /usr/bin/python3.11 ] && /usr/bin/python3.11 -c 'import ensurepip, venv' 2>/dev/null; }
