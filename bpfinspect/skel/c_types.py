@@ -389,9 +389,9 @@ def check_declarators(btf) -> None:
                              path=btf.path, section=".BTF")
 
 
-# The sizes C has a type of, by BTF kind (an enum takes 1, 2 or 8 through a machine mode).
-_C_SIZES = {INT: frozenset({1, 2, 4, 8, 16}), FLOAT: frozenset({4, 8, 16}), ENUM: frozenset({1, 2, 4, 8}),
-            ENUM64: frozenset({1, 2, 4, 8})}
+# The sizes C has a type of, by BTF kind (an enum: C's 4, or a machine mode of _MODES).
+_ENUM_SIZES = frozenset(_MODES) | {4}
+_C_SIZES = {INT: frozenset({1, 2, 4, 8, 16}), FLOAT: frozenset({4, 8, 16}), ENUM: _ENUM_SIZES, ENUM64: _ENUM_SIZES}
 _KIND_WORDS = {INT: "integer", FLOAT: "floating-point type", ENUM: "enum", ENUM64: "enum"}
 
 
