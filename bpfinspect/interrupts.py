@@ -350,8 +350,12 @@ class command:
             s.raised = True
             raise KeyboardInterrupt
 
+    @protect
     def finish(self, code: int) -> None:
-        """The command ends with exit status ``code``."""
+        """The command ends with exit status ``code``.  Protected: a Ctrl-C that comes as it
+        is called, after the command's own ``try`` has ended, counts as one after the command:
+        the process still ends with 130 and the line (``_at_exit``); for ``main()`` called
+        from Python, the command is over and its caller is not interrupted for it."""
         s = _State
         s.exit_code = code
         s.pending = False
@@ -396,7 +400,7 @@ def _exit_late() -> None:
 @protect
 def _at_exit() -> None:
     _State.atexit_done = True
-    if _State.late:
+    if _State.late or _State.deferred:  # (deferred: came as the command finished, not yet redelivered)
         _exit_late()
     # Nothing of bpfinspect runs after this.  Python itself now puts back the default action
     # of SIGINT (killing the process) for the rest of its shut-down; a Ctrl-C that late finds

@@ -210,6 +210,47 @@ def test_interrupt_inside_a_weakref_callback_is_raised_after_it_not_lost():
     assert p.stderr == ""
 
 
+_AS_FINISH_IS_CALLED = """
+    import os, signal, sys
+    from bpfinspect.interrupts import command
+    def profile(frame, event, arg):
+        # SIGINT the moment the command's finish is entered, after its own try has ended:
+        # the handler runs at Python's next check, inside finish
+        if event == "call" and frame.f_code is command.finish.__code__:
+            sys.setprofile(None)
+            os.kill(os.getpid(), signal.SIGINT)
+"""
+
+
+def test_interrupt_as_the_command_finishes_ends_the_process_with_130_and_one_line():
+    p = run_py(_AS_FINISH_IS_CALLED + """
+    sys.argv = ["bpfinspect", "sections", "fixtures/kprobe.bpf.o"]
+    sys.setprofile(profile)
+    from bpfinspect.__main__ import run
+    raise SystemExit(run())
+    """)
+    assert "Traceback" not in p.stderr, p.stderr
+    assert p.returncode == 130 and p.stderr == "bpfinspect: interrupted\n", (p.returncode, p.stderr)
+    assert ".text" in p.stdout  # the command's output is whole
+
+
+def test_interrupt_as_main_finishes_leaves_its_caller_alone():
+    # main([...]) called from Python: the command is over; its Ctrl-C does not follow the
+    # caller (the rule of the test below), and nothing is printed
+    p = run_py(_AS_FINISH_IS_CALLED + """
+    import io, contextlib, time
+    from bpfinspect.cli.main import main
+    sys.setprofile(profile)
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        code = main(["sections", "fixtures/kprobe.bpf.o"])
+    end = time.monotonic() + 0.5
+    while time.monotonic() < end:
+        time.sleep(0.001)
+    print("returned", code, ".text" in out.getvalue())
+    """)
+    assert p.returncode == 0 and p.stdout.strip() == "returned 0 True" and p.stderr == "", (p.stdout, p.stderr)
+
+
 def test_an_interrupt_raised_again_stops_when_the_command_has_given_the_handler_back():
     # main([...]) called from Python: once the command has ended and the caller's handler is
     # back, nothing of the command's may interrupt the caller again.
