@@ -745,6 +745,18 @@ def test_a_layout_no_c_declaration_has_is_refused_by_the_c_skeleton(shape, shape
         assert not (tmp_path / "s.h").exists()
 
 
+def test_a_record_aligned_only_by_unnamed_bit_fields_is_refused_by_the_c_skeleton(tmp_path):
+    """Found by fuzz_skel: a struct of 24 bytes whose 8-byte bit-fields were all unnamed (the
+    named ones 4-byte) is 20 bytes in C, where unnamed bit-fields do not count towards the
+    record's alignment; the header's size assertion failed.  Now refused (exit 2, one line)."""
+    for types in ([], ["--types"]):
+        r = cli("gen-skel", *types, "-o", str(tmp_path / "s.h"),
+                str(HOSTILE_BTF / "skel_unnamed_bitfields_alignment.bpf.o"))
+        assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+        assert "C gives it 20 bytes, not its 24" in r.stderr and "no C declaration has this layout" in r.stderr
+        assert not (tmp_path / "s.h").exists()
+
+
 def _assert_gcc_takes_header(d: Path) -> None:
     """gcc compiles ``d/s.h`` with -Wall -Werror: the skeleton's layout assertions hold."""
     (d / "use.c").write_text('#include "s.h"\n')

@@ -359,6 +359,43 @@ def check_records(btf) -> None:
                 raise MalformedInput(f"BTF {what} [{tid}] '{shown(btf.name(tid))}': {why}: no C declaration has this "
                                      "layout, so no skeleton can", path=btf.path, section=".BTF")
             end = max(end, member_end)
+        c_size = _c_size(btf, tid, end)
+        if c_size is not None and c_size != size_bits:
+            raise MalformedInput(f"BTF {what} [{tid}] '{shown(btf.name(tid))}': C gives it {c_size // 8} bytes, not "
+                                 f"its {size_bits // 8} (unnamed bit-fields do not count towards a record's "
+                                 "alignment): no C declaration has this layout, so no skeleton can",
+                                 path=btf.path, section=".BTF")
+
+
+def _c_size(btf, tid: int, end: int) -> int | None:
+    """The size in bits C gives record ``tid`` as it is written (its members end at bit ``end``),
+    when that can differ from its BTF size, else None.  The written layout aligns the record as
+    libbpf does, by every member; C leaves its unnamed bit-fields out of the record's alignment
+    (found by fuzz_skel: a struct whose 8-byte bit-fields were all unnamed came out 20 bytes, not
+    24).  Fillers written after the last member move the end as C places them."""
+    layout = btf.layout
+    packed, pads = layout.plan(tid)
+    align = layout.alignof(tid)
+    if packed or align <= 1:
+        return None
+    c_align = 1
+    for no, mt, _off, bitfield, _end in layout.members(tid):
+        if not bitfield or btf.string(no):  # (a member named "" is unnamed for the skeleton too)
+            c_align = max(c_align, layout.alignof(mt))
+    if c_align >= align:
+        return None
+    vlen = layout.w[layout.pos[tid] + 1] & VLEN_MASK
+    for pad_type, bits, count in (pads or {}).get(vlen, ()):
+        if bits:
+            end += bits * count
+        else:  # zero-width: to the next boundary of its type
+            unit = _FILLER_BITS.get(pad_type, layout.long_bits)
+            end = -(-end // unit) * unit
+    unit = c_align * 8
+    return -(-end // unit) * unit
+
+
+_FILLER_BITS = {"int": 32, "short": 16, "char": 8}
 
 
 _BITFIELD_KINDS = frozenset({INT, ENUM, ENUM64})
