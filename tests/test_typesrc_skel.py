@@ -156,15 +156,19 @@ def test_every_dwarf_record_has_dwarfs_layout_in_both_skeletons(path, tmp_path):
 
     text, warnings = generate_with_warnings(obj, type_specs=specs, source=source)
     provided = {m.group(1) for w in warnings for m in [re.match(r"--type (.*?): the skeleton's includes", w)] if m}
+    # a type whose name the includes give a type of another size is defined under another name, and said so
+    renamed = {m.group(1): f"{m.group(1).split()[0]} {m.group(2)}" for w in warnings
+               for m in [re.match(r"--type (.*?): written as (\w+) in the C and C\+\+ texts", w)] if m}
     sizes, offsets = _c_asserts(text)
     for spec in specs:
         if spec in provided:
             continue
         die = records[spec]
-        assert sizes.get(spec) == die.num("DW_AT_byte_size"), spec
+        written = renamed.get(spec, spec)
+        assert sizes.get(written) == die.num("DW_AT_byte_size"), spec
         for member, bit, width in dwarf_members(die, dies, little):
-            if not width and (spec, member) in offsets:
-                assert offsets[(spec, member)] * 8 == bit, f"{spec}.{member}"
+            if not width and (written, member) in offsets:
+                assert offsets[(written, member)] * 8 == bit, f"{spec}.{member}"
     # the fixture's own records (not the kernel's) are all asserted
     own = [s for s in specs if s.split()[1].startswith(("sh_", "pg_", "event", "flow_", "line_", "shape_"))]
     assert all(s in sizes for s in own), [s for s in own if s not in sizes]

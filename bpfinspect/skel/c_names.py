@@ -291,6 +291,10 @@ class BtfNames:
             keep = False
             if raw in PROVIDED_TAGS and qc.is_ident(raw):
                 keep = header is None or header[0] == kw
+                if keep and complete and header is not None and header[1] is not None:
+                    # the object's own version of an included type (an older or newer kernel's, an
+                    # ENUM64 where the includes have a 4-byte enum): its own definition, renamed
+                    keep = self._size(tid) == header[1]
                 provided = keep
             elif header is not None and header[0] == kw:
                 size = self._size(tid) if complete else None
