@@ -343,7 +343,8 @@ def check_records(btf) -> None:
         what = "struct" if k == STRUCT else "union"
         size_bits = w[pos[tid] + 2] * 8
         end = 0
-        for i, (_name, mt, off, bitfield, member_end) in enumerate(layout.members(tid)):
+        unnamed_bitfields = False
+        for i, (no, mt, off, bitfield, member_end) in enumerate(layout.members(tid)):
             why = None
             if bitfield and btf.kind(btf.resolve(mt)) not in _BITFIELD_KINDS:
                 # (found by fuzz_skel: gcc refused ``union u typed: 6;``; the kernel refuses it too)
@@ -359,7 +360,9 @@ def check_records(btf) -> None:
                 raise MalformedInput(f"BTF {what} [{tid}] '{shown(btf.name(tid))}': {why}: no C declaration has this "
                                      "layout, so no skeleton can", path=btf.path, section=".BTF")
             end = max(end, member_end)
-        c_size = _c_size(btf, tid, end)
+            if bitfield and not unnamed_bitfields and not btf.string(no):
+                unnamed_bitfields = True
+        c_size = _c_size(btf, tid, end) if unnamed_bitfields else None
         if c_size is not None and c_size != size_bits:
             raise MalformedInput(f"BTF {what} [{tid}] '{shown(btf.name(tid))}': C gives it {c_size // 8} bytes, not "
                                  f"its {size_bits // 8} (unnamed bit-fields do not count towards a record's "
