@@ -204,6 +204,21 @@ def _volatile_of_cvi() -> int:
     return vol
 
 
+def _qualifier_above_a_type_tag(img: Image) -> Image:
+    """``shape_quals.cvi`` made CONST -> TYPE_TAG -> CONST -> int (its VOLATILE made a type tag
+    over the fixture's ``const int``): the skeleton, which leaves type tags out, wrote
+    ``intconst cvi;`` (the qualifiers above the tag glued to the base), which gcc refused."""
+    vol = _volatile_of_cvi()
+    btf = parse_btf(img.data(".BTF"))
+    base = btf.ref(vol)
+    const = next(t for t in btf.ids() if btf.kind(t) == Kind.CONST and btf.ref(t) == base)
+    img = _retype(img, vol, int(Kind.TYPE_TAG))
+    w, pos = btf.words(vol)
+    at = btf.hdr_len + btf.type_off + pos * 4
+    img = img.patch(".BTF", at + 8, "I", const)
+    return img.patch(".BTF", at, "I", btf.words(base)[0][btf.words(base)[1]])   # the tag named as the base
+
+
 def _data_variable_far_away(img: Image) -> Image:
     """The last variable of ``.data`` moved (its symbol's value and its DATASEC entry) to an odd
     offset far past the section (found by fuzz_skel: the C skeleton padded up to it, and its
@@ -392,6 +407,8 @@ SHAPES = {
         fixture("btf_shapes.bpf.o"))), (), ("sections", "btf", "info", "progs", "disasm", "gen-skel")),
     "qualifier_repeated": (lambda: bytes(_retype(fixture("btf_shapes.bpf.o"), _volatile_of_cvi(), int(Kind.CONST))),
                            (), ("sections", "btf", "info", "progs", "disasm", "gen-skel")),
+    "qualifier_above_a_type_tag": (lambda: bytes(_qualifier_above_a_type_tag(fixture("btf_shapes.bpf.o"))),
+                                   (), ("sections", "btf", "info", "progs", "disasm", "gen-skel")),
     "data_variable_far_away": (lambda: bytes(_data_variable_far_away(fixture("btf_shapes.bpf.o"))),
                                (), ("sections", "btf", "info", "progs", "disasm", "gen-skel")),
     # A 4-byte "version" section of type NULL (found by fuzz_obj): no bytes, so no kernel version.
@@ -815,6 +832,26 @@ def test_a_function_returning_a_qualified_type_compiles_in_the_c_skeleton(shape_
         assert c.returncode == 0, c.stderr[:3000]
     printed = cli("btf", "--format", "c", str(path)).stdout
     assert "const char (*open)(" in printed   # the printer: as BTF says, as bpftool
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="gcc and g++ are not installed")
+def test_qualifiers_around_a_type_tag_are_one_run_in_the_c_skeleton(shape_files, tmp_path):
+    """The skeleton leaves type tags out: CONST -> TYPE_TAG -> CONST -> int is ``const int``
+    there (gcc and g++ take it with -Wextra -Werror); the BTF printer writes what bpftool does."""
+    path = shape_files["qualifier_above_a_type_tag"]
+    r = cli("gen-skel", "--types", "-o", str(tmp_path / "s.h"), str(path))
+    assert r.returncode == 0, r.stderr
+    assert "\tconst int cvi;" in (tmp_path / "s.h").read_text()
+    (tmp_path / "use.c").write_text('#include "s.h"\n')
+    for cc, lang in (("gcc", "c"), ("g++", "c++")):
+        c = subprocess.run([cc, "-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-x", lang, "use.c"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+        assert c.returncode == 0, c.stderr[:3000]
+    printed = [ln for ln in cli("btf", "--format", "c", str(path)).stdout.splitlines() if " cvi;" in ln]
+    if shutil.which("bpftool"):
+        theirs = subprocess.run(["bpftool", "btf", "dump", "file", str(path), "format", "c"], capture_output=True,
+                                text=True, timeout=120).stdout
+        assert printed == [ln for ln in theirs.splitlines() if " cvi;" in ln]
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")

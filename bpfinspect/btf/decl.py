@@ -320,12 +320,15 @@ class Declarator(TableView):
         returned = False   # (host) at the return type of a prototype: its own qualifiers dropped
         run: set = set()   # (host) the qualifiers of the current run: a repeated one dropped
         host = self.style.host
+        untagged = host and not self.style.type_tags
         dropped = 0
         while True:
             if not 0 <= x < n:
                 self.fail(f"type [{tid}] refers to type id {x}, which does not exist")
             k = kinds[x]
-            if host and k in _QUALIFIERS and (returned or k in run):
+            if host and (k in _QUALIFIERS and (returned or k in run) or untagged and k == TYPE_TAG):
+                # (a type tag left out of a host's text is no part of the chain: the qualifiers
+                # above and below it are one run, ``const int``, not ``intconst``)
                 dropped += 1
                 if dropped > MAX_DEPTH:
                     self.fail(f"type [{tid}] is a declarator cycle or too long a chain")
