@@ -227,10 +227,10 @@ def build_model(obj, name: str | None = None, types: bool = False, *, source=Non
             if len(texts) == 2 and c_name == cxx_name:
                 texts = [("C and C++", c_name)]
             for lang, written in texts:
-                texts_word = "texts" if " and " in lang else "text"
-                warnings.append(f"--type {shown(ref.name)}: written as {shown(written)} in the {lang} {texts_word}, since its "
-                                "name is taken there (by the includes' own type of another size, or by another type "
-                                "of the object)")
+                where = f"the {lang} texts" if " and " in lang else f"the {lang} text"
+                warnings.append(f"--type {shown(ref.name)}: written as {shown(written)} in {where}, since its name is "
+                                "taken there (by the includes' own type of another size, or by another type of the "
+                                "object)")
             type_asserts.append((_type_asserts(typer, ref.id, ident), _type_asserts(typer_cxx, ref.id, ident)))
     # The variables' declarations, each written once, after the definitions (the header's
     # order: an anonymous enum the definitions wrote keeps its enumerators' names there).
