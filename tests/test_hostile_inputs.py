@@ -782,6 +782,19 @@ def _assert_gcc_takes_header(d: Path) -> None:
     assert c.returncode == 0, c.stderr[:3000]
 
 
+def _types_header_compiled_strictly(path: Path, d: Path) -> str:
+    """The ``--types`` C skeleton of ``path`` (written to ``d/s.h``), which gcc and g++ take with
+    -Wall -Wextra -Werror; its text."""
+    r = cli("gen-skel", "--types", "-o", str(d / "s.h"), str(path))
+    assert r.returncode == 0, r.stderr
+    (d / "use.c").write_text('#include "s.h"\n')
+    for cc, lang in (("gcc", "c"), ("g++", "c++")):
+        c = subprocess.run([cc, "-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-x", lang, "use.c"], cwd=d,
+                           capture_output=True, text=True, timeout=120)
+        assert c.returncode == 0, c.stderr[:3000]
+    return (d / "s.h").read_text()
+
+
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
 def test_a_variable_past_its_section_is_left_out_of_the_c_skeleton(shape_files, tmp_path):
     header = tmp_path / "s.h"
@@ -821,15 +834,8 @@ def test_a_function_returning_a_qualified_type_compiles_in_the_c_skeleton(shape_
     so, and -Werror refuses): the header compiles with -Wextra as C and C++; the BTF printer
     still writes them, as bpftool does."""
     path = shape_files["function_returning_a_const"]
-    r = cli("gen-skel", "--types", "-o", str(tmp_path / "s.h"), str(path))
-    assert r.returncode == 0, r.stderr
-    header = (tmp_path / "s.h").read_text()
+    header = _types_header_compiled_strictly(path, tmp_path)
     assert "\tchar (*open)(" in header and "const char (*open)(" not in header
-    (tmp_path / "use.c").write_text('#include "s.h"\n')
-    for cc, lang in (("gcc", "c"), ("g++", "c++")):
-        c = subprocess.run([cc, "-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-x", lang, "use.c"], cwd=tmp_path,
-                           capture_output=True, text=True, timeout=120)
-        assert c.returncode == 0, c.stderr[:3000]
     printed = cli("btf", "--format", "c", str(path)).stdout
     assert "const char (*open)(" in printed   # the printer: as BTF says, as bpftool
 
@@ -839,14 +845,7 @@ def test_qualifiers_around_a_type_tag_are_one_run_in_the_c_skeleton(shape_files,
     """The skeleton leaves type tags out: CONST -> TYPE_TAG -> CONST -> int is ``const int``
     there (gcc and g++ take it with -Wextra -Werror); the BTF printer writes what bpftool does."""
     path = shape_files["qualifier_above_a_type_tag"]
-    r = cli("gen-skel", "--types", "-o", str(tmp_path / "s.h"), str(path))
-    assert r.returncode == 0, r.stderr
-    assert "\tconst int cvi;" in (tmp_path / "s.h").read_text()
-    (tmp_path / "use.c").write_text('#include "s.h"\n')
-    for cc, lang in (("gcc", "c"), ("g++", "c++")):
-        c = subprocess.run([cc, "-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-x", lang, "use.c"], cwd=tmp_path,
-                           capture_output=True, text=True, timeout=120)
-        assert c.returncode == 0, c.stderr[:3000]
+    assert "\tconst int cvi;" in _types_header_compiled_strictly(path, tmp_path)
     printed = [ln for ln in cli("btf", "--format", "c", str(path)).stdout.splitlines() if " cvi;" in ln]
     if shutil.which("bpftool"):
         theirs = subprocess.run(["bpftool", "btf", "dump", "file", str(path), "format", "c"], capture_output=True,
@@ -866,14 +865,7 @@ def test_a_variable_without_size_or_type_is_left_out_of_the_c_skeleton(shape_fil
 @pytest.mark.skipif(shutil.which("g++") is None, reason="gcc and g++ are not installed")
 def test_a_repeated_qualifier_is_written_once_in_the_c_skeleton(shape_files, tmp_path):
     path = shape_files["qualifier_repeated"]
-    r = cli("gen-skel", "--types", "-o", str(tmp_path / "s.h"), str(path))
-    assert r.returncode == 0, r.stderr
-    assert "const int cvi;" in (tmp_path / "s.h").read_text()
-    (tmp_path / "use.c").write_text('#include "s.h"\n')
-    for cc, lang in (("gcc", "c"), ("g++", "c++")):
-        c = subprocess.run([cc, "-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-x", lang, "use.c"], cwd=tmp_path,
-                           capture_output=True, text=True, timeout=120)
-        assert c.returncode == 0, c.stderr[:3000]
+    assert "const int cvi;" in _types_header_compiled_strictly(path, tmp_path)
     assert "const const int cvi;" in cli("btf", "--format", "c", str(path)).stdout   # the printer: as BTF says
 
 
