@@ -774,6 +774,17 @@ def test_a_record_aligned_only_by_unnamed_bit_fields_is_refused_by_the_c_skeleto
         assert not (tmp_path / "s.h").exists()
 
 
+def test_a_record_member_of_4_gib_or_more_is_refused_by_the_c_skeleton(tmp_path):
+    """Found by fuzz_skel: an array of 536,870,915 pointers (2**32 + 24 bytes) as a member;
+    a 32-bit size wraps it to 24 bytes, the record's BTF layout looked whole, and C made the
+    record 4 GiB bigger (the size assertion failed).  Now refused (exit 2, one line)."""
+    for types in ([], ["--types"]):
+        r = cli("gen-skel", *types, "-o", str(tmp_path / "s.h"), str(HOSTILE_BTF / "skel_member_of_4_gib.bpf.o"))
+        assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+        assert "member 3 has a type of 4 GiB or more" in r.stderr, r.stderr
+        assert not (tmp_path / "s.h").exists()
+
+
 def _assert_gcc_takes_header(d: Path) -> None:
     """gcc compiles ``d/s.h`` with -Wall -Werror: the skeleton's layout assertions hold."""
     (d / "use.c").write_text('#include "s.h"\n')

@@ -59,6 +59,7 @@ from bpfinspect.btf.decl import DeclStyle, Names
 from bpfinspect.btf.kinds import (ARRAY, BIT_OFFSET_MASK, BITFIELD_SHIFT, CONST, ENUM, ENUM64, FLOAT, INT, KFLAG_SHIFT,
                                   RESTRICT, STRUCT, TYPE_TAG, TYPEDEF,
                                   UNION, VLEN_MASK, VOLATILE)
+from bpfinspect.btf.layout import E2BIG
 from bpfinspect.errors import MalformedInput
 from bpfinspect.quote import shown
 
@@ -331,7 +332,8 @@ def check_records(btf) -> None:
     """Refuse (MalformedInput) a struct or union whose BTF layout no C declaration has: members
     that overlap (an ``int`` made 16 bytes wide with its neighbours 4 bytes apart, a bit-field
     placed before the end of the one listed before it), a plain
-    member that starts inside a byte, or a member that ends past its record.  The skeleton's
+    member that starts inside a byte, a member that ends past its record, or one whose type is
+    4 GiB or more (which libbpf refuses, and 32 bits wrap).  The skeleton's
     layout assertions would not compile; the kernel checks only that offsets do not go back."""
     layout = btf.layout
     table = btf.table
@@ -349,6 +351,10 @@ def check_records(btf) -> None:
             if bitfield and btf.kind(btf.resolve(mt)) not in _BITFIELD_KINDS:
                 # (found by fuzz_skel: gcc refused ``union u typed: 6;``; the kernel refuses it too)
                 why = f"member {i} is a bit-field of a type that is no integer or enum"
+            elif layout.sizeof(mt) == E2BIG:
+                # (found by fuzz_skel: an array of 536,870,915 pointers, 2**32 + 24 bytes, which a
+                # 32-bit size wraps to 24: C made the record 4 GiB bigger; libbpf refuses it too)
+                why = f"member {i} has a type of 4 GiB or more"
             elif k == STRUCT and not bitfield and off % 8:
                 why = f"member {i} starts at bit {off}, inside a byte"
             elif k == STRUCT and off < end:
