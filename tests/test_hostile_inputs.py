@@ -219,6 +219,21 @@ def _qualifier_above_a_type_tag(img: Image) -> Image:
     return img.patch(".BTF", at, "I", btf.words(base)[0][btf.words(base)[1]])   # the tag named as the base
 
 
+def _restrict_on_a_char(img: Image) -> Image:
+    """``shape_quals.crc`` (``const char *const restrict const``) with its pointer taken out
+    under the ``restrict``: ``const restrict const char`` (found by fuzz_skel: gcc refused
+    ``restrict const char crc;``, "invalid use of 'restrict'")."""
+    btf = parse_btf(img.data(".BTF"))
+    rec = next(t for t in btf.ids() if btf.kind(t) == Kind.STRUCT and btf.name(t) == "shape_quals")
+    x = next(m.type for m in btf.type(rec).members if m.name == "crc")
+    while btf.kind(x) != Kind.RESTRICT:
+        x = btf.ref(x)
+    ptr = btf.ref(x)
+    assert btf.kind(ptr) == Kind.PTR
+    _, pos = btf.words(x)
+    return img.patch(".BTF", btf.hdr_len + btf.type_off + pos * 4 + 8, "I", btf.ref(ptr))
+
+
 def _data_variable_far_away(img: Image) -> Image:
     """The last variable of ``.data`` moved (its symbol's value and its DATASEC entry) to an odd
     offset far past the section (found by fuzz_skel: the C skeleton padded up to it, and its
@@ -409,6 +424,8 @@ SHAPES = {
                            (), ("sections", "btf", "info", "progs", "disasm", "gen-skel")),
     "qualifier_above_a_type_tag": (lambda: bytes(_qualifier_above_a_type_tag(fixture("btf_shapes.bpf.o"))),
                                    (), ("sections", "btf", "info", "progs", "disasm", "gen-skel")),
+    "restrict_on_a_char": (lambda: bytes(_restrict_on_a_char(fixture("btf_shapes.bpf.o"))),
+                           (), ("sections", "btf", "info", "progs", "disasm", "gen-skel")),
     "data_variable_far_away": (lambda: bytes(_data_variable_far_away(fixture("btf_shapes.bpf.o"))),
                                (), ("sections", "btf", "info", "progs", "disasm", "gen-skel")),
     # A 4-byte "version" section of type NULL (found by fuzz_obj): no bytes, so no kernel version.
@@ -793,6 +810,18 @@ def _assert_gcc_takes_header(d: Path) -> None:
     assert c.returncode == 0, c.stderr[:3000]
 
 
+def _printed_as_bpftool_prints(path: Path, marker: str) -> list[str]:
+    """The lines of ``btf --format c`` holding ``marker`` (at least one), the same as bpftool's
+    when bpftool is installed."""
+    printed = [ln for ln in cli("btf", "--format", "c", str(path)).stdout.splitlines() if marker in ln]
+    assert printed
+    if shutil.which("bpftool"):
+        theirs = subprocess.run(["bpftool", "btf", "dump", "file", str(path), "format", "c"], capture_output=True,
+                                text=True, timeout=120).stdout
+        assert printed == [ln for ln in theirs.splitlines() if marker in ln]
+    return printed
+
+
 def _types_header_compiled_strictly(path: Path, d: Path) -> str:
     """The ``--types`` C skeleton of ``path`` (written to ``d/s.h``), which gcc and g++ take with
     -Wall -Wextra -Werror; its text."""
@@ -857,11 +886,16 @@ def test_qualifiers_around_a_type_tag_are_one_run_in_the_c_skeleton(shape_files,
     there (gcc and g++ take it with -Wextra -Werror); the BTF printer writes what bpftool does."""
     path = shape_files["qualifier_above_a_type_tag"]
     assert "\tconst int cvi;" in _types_header_compiled_strictly(path, tmp_path)
-    printed = [ln for ln in cli("btf", "--format", "c", str(path)).stdout.splitlines() if " cvi;" in ln]
-    if shutil.which("bpftool"):
-        theirs = subprocess.run(["bpftool", "btf", "dump", "file", str(path), "format", "c"], capture_output=True,
-                                text=True, timeout=120).stdout
-        assert printed == [ln for ln in theirs.splitlines() if " cvi;" in ln]
+    _printed_as_bpftool_prints(path, " cvi;")
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="gcc and g++ are not installed")
+def test_a_restrict_on_no_pointer_is_left_out_of_the_c_skeleton(shape_files, tmp_path):
+    """C allows ``restrict`` on pointers only: the skeleton leaves out one above a ``char``
+    (gcc and g++ take the header); the BTF printer writes it as bpftool does."""
+    path = shape_files["restrict_on_a_char"]
+    assert "\tconst char crc;" in _types_header_compiled_strictly(path, tmp_path)
+    assert "restrict" in _printed_as_bpftool_prints(path, " crc;")[0]
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")

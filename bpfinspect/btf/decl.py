@@ -326,9 +326,11 @@ class Declarator(TableView):
             if not 0 <= x < n:
                 self.fail(f"type [{tid}] refers to type id {x}, which does not exist")
             k = kinds[x]
-            if host and (k in _QUALIFIERS and (returned or k in run) or untagged and k == TYPE_TAG):
+            if host and (k in _QUALIFIERS and (returned or k in run) or untagged and k == TYPE_TAG
+                         or k == RESTRICT and not self._on_a_pointer(x)):
                 # (a type tag left out of a host's text is no part of the chain: the qualifiers
-                # above and below it are one run, ``const int``, not ``intconst``)
+                # above and below it are one run, ``const int``, not ``intconst``; ``restrict``
+                # qualifies only pointers, and C refuses it on anything else)
                 dropped += 1
                 if dropped > MAX_DEPTH:
                     self.fail(f"type [{tid}] is a declarator cycle or too long a chain")
@@ -354,6 +356,21 @@ class Declarator(TableView):
                 x = w[pos[x] + 3]
             else:
                 return stack
+
+    def _on_a_pointer(self, tid: int) -> bool:
+        """Whether qualifier ``tid`` qualifies a pointer (through qualifiers, tags and typedefs)."""
+        w, pos, kinds, n = self.w, self.pos, self.kinds, self.n
+        x = w[pos[tid] + 2]
+        for _ in range(MAX_DEPTH):
+            if not 0 < x < n:
+                return False
+            k = kinds[x]
+            if k == PTR:
+                return True
+            if k not in MOD_KINDS and k != TYPEDEF:
+                return False
+            x = w[pos[x] + 2]
+        return False
 
     def _simple(self, tid: int, strip: bool):
         """(head, tail) of the commonest chains, the way :meth:`_chain` writes them, without
@@ -398,6 +415,8 @@ class Declarator(TableView):
             else:
                 base = self._base(x, k, 0, strip)
         if quals and not strip:
+            if self.style.host and RESTRICT in quals:
+                return None   # (the general path leaves out a restrict that qualifies no pointer)
             if self.style.host and len(quals) > 1:
                 quals = list(dict.fromkeys(quals))   # (a repeated qualifier: once)
             if self.style.clang:
