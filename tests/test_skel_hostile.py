@@ -371,6 +371,65 @@ def _bounded(argv, cwd) -> subprocess.CompletedProcess:
                           text=True, cwd=cwd, timeout=20)
 
 
+def test_a_name_repeated_many_times_is_numbered_in_linear_time(tmp_path):
+    """20,000 enumerators all renamed ``A`` (and three ``__builtin``): each repeat is numbered
+    from where the last one stopped, not from 2 again (found by fuzz_skel: a repeated
+    ``__builtin``, whose numbered forms ``__builtin___N`` are all reserved, never ended; and N
+    repeats took N**2 / 2 steps).  Both skeletons are made within 1 GiB and 20 s, and the C
+    one compiles."""
+    n = 20_000
+    src = tmp_path / "many.bpf.c"
+    src.write_text("enum many { " + ", ".join(f"E{i}" for i in range(n)) + " } many_var;\n"
+                   'char LICENSE[] __attribute__((section("license"), used)) = "GPL";\n')
+    renames = {f"E{i}".encode(): b"__builtin" if i < 3 else b"A" for i in range(n)}
+    obj = tmp_path / "repeated.bpf.o"
+    obj.write_bytes(patch_btf(_compile_bpf(src, tmp_path / "many.bpf.o").read_bytes(), renames))
+    header = tmp_path / "repeated.skel.h"
+    p = _bounded([sys.executable, "-m", "bpfinspect", "gen-skel", "--types", str(obj), "-o", str(header)], ROOT)
+    assert p.returncode == 0, p.stderr[-2000:]
+    text = header.read_text()
+    assert "\t__builtin = 0,\n\t___builtin___2 = 1,\n\t___builtin___3 = 2,\n\tA = 3,\n\tA___2 = 4," in text
+    assert f"\tA___{n - 3} = {n - 1}," in text
+    p = _bounded([sys.executable, "-m", "bpfinspect", "gen-skel", "--lang", "python", str(obj), "-o",
+                  str(tmp_path / "repeated_skel.py")], ROOT)
+    assert p.returncode == 0, p.stderr[-2000:]
+    (tmp_path / "use.c").write_text("#include <bpf/libbpf.h>\n" + MAIN.format(h=header.name))
+    c = subprocess.run(["gcc", *C_STRICT, "-std=gnu11", "-fsyntax-only", "use.c"], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=300)
+    assert c.returncode == 0 and not c.stderr.strip(), c.stderr[:3000]
+
+
+def test_member_and_class_names_repeated_are_numbered_in_linear_time(monkeypatch):
+    """The skeletons' other namers (members of the C structs; Python scopes) number repeats
+    from where the last one stopped too, and a taken ``__builtin`` (whose numbered forms
+    ``__builtin_N`` are reserved) gets ``___builtin_2`` instead of looping without end."""
+    from bpfinspect.quote import c as qc
+    from bpfinspect.quote import python as qp
+    from bpfinspect.skel.c_model import NameSpace
+
+    ns = NameSpace()
+    assert [ns.take("__builtin").c for _ in range(3)] == ["__builtin", "___builtin_2", "___builtin_3"]
+    checks = {"c": 0, "python": 0}
+    c_reserved, py_reserved = qc.is_reserved, qp.is_reserved
+
+    def counting_c(*args, **kw):
+        checks["c"] += 1
+        return c_reserved(*args, **kw)
+
+    def counting_py(*args, **kw):
+        checks["python"] += 1
+        return py_reserved(*args, **kw)
+
+    monkeypatch.setattr(qc, "is_reserved", counting_c)
+    monkeypatch.setattr(qp, "is_reserved", counting_py)
+    n = 3000
+    ns = NameSpace()
+    assert [ns.take("x").c for _ in range(n)][-1] == f"x_{n}"
+    scope = qp.Scope()
+    assert [scope.take("x") for _ in range(n)][-1] == f"x_{n}"
+    assert checks["c"] <= 2 * 2 * n and checks["python"] <= 3 * n, checks   # not n**2 / 2
+
+
 @pytest.mark.parametrize("kind", ["named", "anonymous", "padding"])
 def test_output_is_bounded(tmp_path, kind):
     """Anonymous types used twice at every level (2^24 copies in C): refused at once, in 1 GiB of

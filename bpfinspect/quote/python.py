@@ -137,14 +137,20 @@ class Scope:
             self.reserved |= BUILTINS | SOFT_KEYWORDS
         self.taken: set[str] = set()
         self.suffix = suffix
+        self._next: dict[str, int] = {}
 
     def take(self, raw: str) -> Code:
         base = ident(raw, self.reserved)
         name = base
-        n = 2
-        while name in self.taken or is_reserved(name, self.reserved):
+        if name in self.taken or is_reserved(name, self.reserved):
+            # numbered from where the last repeat of ``base`` stopped (the scope only grows, so
+            # no earlier number is free): N repeats cost N steps, not N**2 / 2
+            n = self._next.get(base, 2)
             name = Code(base + self.suffix.format(n=n))
-            n += 1
+            while name in self.taken or is_reserved(name, self.reserved):
+                n += 1
+                name = Code(base + self.suffix.format(n=n))
+            self._next[base] = n + 1
         self.taken.add(name)
         return name
 

@@ -92,15 +92,28 @@ class NameSpace:
     def __init__(self, reserved=(), avoid=()) -> None:
         self.taken: set[str] = set(reserved)
         self.avoid = frozenset(avoid)
+        # (C, C++ spelling) of a base -> the number its next numbered form starts from: the
+        # names only grow, so a name repeated N times costs N steps, not N**2 / 2
+        self._next: dict[tuple[str, str], int] = {}
+
+    def _unusable(self, name: Name) -> bool:
+        return (name.c in self.taken or name.cxx in self.taken or qc.is_reserved(name.c, False, self.avoid)
+                or qc.is_reserved(name.cxx, True, self.avoid))
 
     def take(self, raw: str) -> Name:
         base = member_name(raw, self.avoid)
         name = base
-        n = 2
-        while name.c in self.taken or name.cxx in self.taken or qc.is_reserved(name.c, False, self.avoid) or \
-                qc.is_reserved(name.cxx, True, self.avoid):
+        if self._unusable(name):
+            if (base.c + "_").startswith(qc.RESERVED_PREFIXES) or (base.cxx + "_").startswith(qc.RESERVED_PREFIXES):
+                # every numbered form would be reserved too (``__builtin`` taken: ``__builtin_2``...)
+                base = Name(Code("_" + base.c), Code("_" + base.cxx))
+            key = (base.c, base.cxx)
+            n = self._next.get(key, 2)
             name = Name(Code(f"{base.c}_{n}"), Code(f"{base.cxx}_{n}"))
-            n += 1
+            while self._unusable(name):
+                n += 1
+                name = Name(Code(f"{base.c}_{n}"), Code(f"{base.cxx}_{n}"))
+            self._next[key] = n + 1
         self.taken.add(name.c)
         self.taken.add(name.cxx)
         return name
