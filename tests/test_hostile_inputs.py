@@ -219,10 +219,11 @@ def _qualifier_above_a_type_tag(img: Image) -> Image:
     return img.patch(".BTF", at, "I", btf.words(base)[0][btf.words(base)[1]])   # the tag named as the base
 
 
-def _restrict_on_a_char(img: Image) -> Image:
-    """``shape_quals.crc`` (``const char *const restrict const``) with its pointer taken out
-    under the ``restrict``: ``const restrict const char`` (found by fuzz_skel: gcc refused
-    ``restrict const char crc;``, "invalid use of 'restrict'")."""
+def _restrict_on(img: Image, what: str) -> Image:
+    """``shape_quals.crc`` (``const char *const restrict const``) with its ``restrict`` moved
+    onto what no C takes it on: a ``char`` (``what="char"``: the pointer under it taken out;
+    found by fuzz_skel: gcc refused ``restrict const char crc;``, "invalid use of 'restrict'"),
+    or a pointer to a function (``what="function pointer"``: found by review)."""
     btf = parse_btf(img.data(".BTF"))
     rec = next(t for t in btf.ids() if btf.kind(t) == Kind.STRUCT and btf.name(t) == "shape_quals")
     x = next(m.type for m in btf.type(rec).members if m.name == "crc")
@@ -230,8 +231,12 @@ def _restrict_on_a_char(img: Image) -> Image:
         x = btf.ref(x)
     ptr = btf.ref(x)
     assert btf.kind(ptr) == Kind.PTR
+    if what == "char":
+        target = btf.ref(ptr)
+    else:
+        target = next(t for t in btf.ids() if btf.kind(t) == Kind.PTR and btf.kind(btf.ref(t)) == Kind.FUNC_PROTO)
     _, pos = btf.words(x)
-    return img.patch(".BTF", btf.hdr_len + btf.type_off + pos * 4 + 8, "I", btf.ref(ptr))
+    return img.patch(".BTF", btf.hdr_len + btf.type_off + pos * 4 + 8, "I", target)
 
 
 def _data_variable_far_away(img: Image) -> Image:
@@ -424,8 +429,10 @@ SHAPES = {
                            (), ("sections", "btf", "info", "progs", "disasm", "gen-skel")),
     "qualifier_above_a_type_tag": (lambda: bytes(_qualifier_above_a_type_tag(fixture("btf_shapes.bpf.o"))),
                                    (), ("sections", "btf", "info", "progs", "disasm", "gen-skel")),
-    "restrict_on_a_char": (lambda: bytes(_restrict_on_a_char(fixture("btf_shapes.bpf.o"))),
+    "restrict_on_a_char": (lambda: bytes(_restrict_on(fixture("btf_shapes.bpf.o"), "char")),
                            (), ("sections", "btf", "info", "progs", "disasm", "gen-skel")),
+    "restrict_on_a_function_pointer": (lambda: bytes(_restrict_on(fixture("btf_shapes.bpf.o"), "function pointer")),
+                                       (), ("sections", "btf", "info", "progs", "disasm", "gen-skel")),
     "data_variable_far_away": (lambda: bytes(_data_variable_far_away(fixture("btf_shapes.bpf.o"))),
                                (), ("sections", "btf", "info", "progs", "disasm", "gen-skel")),
     # A 4-byte "version" section of type NULL (found by fuzz_obj): no bytes, so no kernel version.
@@ -890,12 +897,15 @@ def test_qualifiers_around_a_type_tag_are_one_run_in_the_c_skeleton(shape_files,
 
 
 @pytest.mark.skipif(shutil.which("g++") is None, reason="gcc and g++ are not installed")
-def test_a_restrict_on_no_pointer_is_left_out_of_the_c_skeleton(shape_files, tmp_path):
-    """C allows ``restrict`` on pointers only: the skeleton leaves out one above a ``char``
-    (gcc and g++ take the header); the BTF printer writes it as bpftool does."""
-    path = shape_files["restrict_on_a_char"]
-    assert "\tconst char crc;" in _types_header_compiled_strictly(path, tmp_path)
-    assert "restrict" in _printed_as_bpftool_prints(path, " crc;")[0]
+@pytest.mark.parametrize("shape, line", [("restrict_on_a_char", "\tconst char crc;"),
+                                         ("restrict_on_a_function_pointer", "(* const crc)(")])
+def test_a_restrict_on_no_pointer_to_an_object_is_left_out_of_the_c_skeleton(shape, line, shape_files, tmp_path):
+    """C allows ``restrict`` on pointers to object types only: the skeleton leaves out one
+    above a ``char`` or a pointer to a function (gcc and g++ take the header); the BTF printer
+    writes it as bpftool does."""
+    path = shape_files[shape]
+    assert line in _types_header_compiled_strictly(path, tmp_path)
+    assert "restrict" in _printed_as_bpftool_prints(path, "crc")[0]
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")

@@ -358,17 +358,22 @@ class Declarator(TableView):
                 return stack
 
     def _on_a_pointer(self, tid: int) -> bool:
-        """Whether qualifier ``tid`` qualifies a pointer (through qualifiers, tags and typedefs)."""
+        """Whether qualifier ``tid`` qualifies a pointer to an object type (through qualifiers,
+        tags and typedefs): C allows ``restrict`` on nothing else, a pointer to a function
+        included."""
         w, pos, kinds, n = self.w, self.pos, self.kinds, self.n
         x = w[pos[tid] + 2]
+        pointer = False
         for _ in range(MAX_DEPTH):
-            if not 0 < x < n:
+            if not 0 <= x < n:
                 return False
+            if x == 0:
+                return pointer   # (a pointer to void)
             k = kinds[x]
-            if k == PTR:
-                return True
-            if k not in MOD_KINDS and k != TYPEDEF:
-                return False
+            if k == PTR and not pointer:
+                pointer = True
+            elif k not in MOD_KINDS and k != TYPEDEF:
+                return pointer and k != FUNC_PROTO
             x = w[pos[x] + 2]
         return False
 
