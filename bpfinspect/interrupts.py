@@ -368,6 +368,10 @@ class command:
             exec("None")
             return
         s.phase = _LIBRARY
+        # A Ctrl-C held since the command's try ended is the command's: the caller, whatever
+        # handler it has, is not interrupted for it (cleared before its handler comes back, so
+        # the redelivering thread stops first)
+        s.deferred = False
         if self.restore is not None and handler_installed():
             signal.signal(signal.SIGINT, self.restore)
 

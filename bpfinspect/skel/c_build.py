@@ -218,8 +218,8 @@ def build_model(obj, name: str | None = None, types: bool = False, *, source=Non
                 warnings.append(f"--type {shown(ref.name)}: the skeleton's includes define it; not defined again, "
                                 "and its layout is not asserted")
                 continue
-            # A name taken by the includes' own type of another size, or by another type of the
-            # object first: the type is defined under another name, which the user must know.
+            # A name not free (a keyword, the includes' own type of another size, another type of
+            # the object first): the type is defined under another name, which the user must know.
             wanted = ref.name.rsplit(" ", 1)[-1]
             c_name, cxx_name = typer.name(ref.id), typer_cxx.name(ref.id)
             texts = [(lang, written) for lang, written in (("C", c_name), ("C++", cxx_name))
@@ -229,8 +229,7 @@ def build_model(obj, name: str | None = None, types: bool = False, *, source=Non
             for lang, written in texts:
                 where = f"the {lang} texts" if " and " in lang else f"the {lang} text"
                 warnings.append(f"--type {shown(ref.name)}: written as {shown(written)} in {where}, since its name is "
-                                "taken there (by the includes' own type of another size, or by another type of the "
-                                "object)")
+                                "not free there (a keyword, a name of the includes, or another type's)")
             type_asserts.append((_type_asserts(typer, ref.id, ident), _type_asserts(typer_cxx, ref.id, ident)))
     # The variables' declarations, each written once, after the definitions (the header's
     # order: an anonymous enum the definitions wrote keeps its enumerators' names there).
