@@ -239,6 +239,15 @@ def _restrict_on(img: Image, what: str) -> Image:
     return img.patch(".BTF", btf.hdr_len + btf.type_off + pos * 4 + 8, "I", target)
 
 
+def _fwd_without_a_name(img: Image) -> Image:
+    """The forward declaration ``struct shape_opaque`` given name offset 0 (found by fuzz_skel:
+    the skeleton wrote ``struct ;`` and ``struct  *opaque;``, which gcc refused)."""
+    btf = parse_btf(img.data(".BTF"))
+    fwd = next(t for t in btf.ids() if btf.kind(t) == Kind.FWD and btf.name(t) == "shape_opaque")
+    _, pos = btf.words(fwd)
+    return img.patch(".BTF", btf.hdr_len + btf.type_off + pos * 4, "I", 0)
+
+
 def _data_variable_far_away(img: Image) -> Image:
     """The last variable of ``.data`` moved (its symbol's value and its DATASEC entry) to an odd
     offset far past the section (found by fuzz_skel: the C skeleton padded up to it, and its
@@ -433,6 +442,8 @@ SHAPES = {
                            (), ("sections", "btf", "info", "progs", "disasm", "gen-skel")),
     "restrict_on_a_function_pointer": (lambda: bytes(_restrict_on(fixture("btf_shapes.bpf.o"), "function pointer")),
                                        (), ("sections", "btf", "info", "progs", "disasm", "gen-skel")),
+    "fwd_without_a_name": (lambda: bytes(_fwd_without_a_name(fixture("btf_shapes.bpf.o"))),
+                           (), ("sections", "btf", "info", "progs", "disasm", "gen-skel")),
     "data_variable_far_away": (lambda: bytes(_data_variable_far_away(fixture("btf_shapes.bpf.o"))),
                                (), ("sections", "btf", "info", "progs", "disasm", "gen-skel")),
     # A 4-byte "version" section of type NULL (found by fuzz_obj): no bytes, so no kernel version.
@@ -906,6 +917,15 @@ def test_a_restrict_on_no_pointer_to_an_object_is_left_out_of_the_c_skeleton(sha
     path = shape_files[shape]
     assert line in _types_header_compiled_strictly(path, tmp_path)
     assert "restrict" in _printed_as_bpftool_prints(path, "crc")[0]
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="gcc and g++ are not installed")
+def test_a_forward_declaration_without_a_name_is_named_in_the_c_skeleton(shape_files, tmp_path):
+    """C cannot write a forward declaration without a name: the skeleton names it through the
+    quoting layer (``_``), as it does a struct whose name reads as empty."""
+    header = _types_header_compiled_strictly(shape_files["fwd_without_a_name"], tmp_path)
+    assert "struct ;" not in header and "struct  " not in header
+    assert "\tstruct _ *opaque;" in header
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")

@@ -225,11 +225,13 @@ class BtfNames:
             k = kinds[tid]
             if k not in _TAG_KINDS:
                 continue
-            if self._anonymous(tid):
+            if self._anonymous(tid) and k != Kind.FWD:
                 self.names[tid] = ""
                 continue
             # (a name offset that reads as "" names the type all the same: the printer
-            # writes it by tag, so it gets one; the quoting layer spells "" as "_")
+            # writes it by tag, so it gets one; the quoting layer spells "" as "_"; so does a
+            # forward declaration without a name, which C cannot write -- ``struct ;`` was found
+            # by fuzz_skel -- and the kernel refuses)
             raw = btf.name(tid)
             kw = self._tag_keyword(tid, k)
             if k == Kind.FWD or (k in (Kind.ENUM, Kind.ENUM64) and not btf.vlen(tid)):
