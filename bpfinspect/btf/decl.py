@@ -359,8 +359,8 @@ class Declarator(TableView):
 
     def _on_a_pointer(self, tid: int) -> bool:
         """Whether qualifier ``tid`` qualifies a pointer to an object type (through qualifiers,
-        tags and typedefs): C allows ``restrict`` on nothing else, a pointer to a function
-        included."""
+        tags and typedefs): C allows ``restrict`` on nothing else, not even on a pointer to a
+        function."""
         w, pos, kinds, n = self.w, self.pos, self.kinds, self.n
         x = w[pos[tid] + 2]
         pointer = False
