@@ -399,6 +399,29 @@ def test_a_name_repeated_many_times_is_numbered_in_linear_time(tmp_path):
     assert c.returncode == 0 and not c.stderr.strip(), c.stderr[:3000]
 
 
+def test_an_integer_named_long_and_long_across_a_non_space_byte(tmp_path):
+    """An 8-byte integer named ``unsigned long\\x81long`` (found by fuzz_skel: a regular
+    expression saw two words ``long`` where split() sees one, and list.remove failed,
+    exit 70): it is no C spelling, so the skeletons write the integer by its size; both are
+    made and the C one compiles."""
+    from bpfinspect.skel.c_names import arithmetic_spelling
+
+    assert not arithmetic_spelling("unsigned long\x81long", 8)
+    assert not arithmetic_spelling("unsigned long\udc81long", 8)
+    assert arithmetic_spelling("long unsigned long int", 8) and not arithmetic_spelling("long long long", 8)
+    obj = tmp_path / "longlong.bpf.o"
+    obj.write_bytes(patch_btf((FIXTURES / "btf_shapes.bpf.o").read_bytes(), {b"unsigned long": b"unsigned long\x81long"}))
+    header = tmp_path / "longlong.skel.h"
+    for args in (["--types", "-o", str(header)], ["--lang", "python", "-o", str(tmp_path / "longlong_skel.py")]):
+        p = subprocess.run([sys.executable, "-m", "bpfinspect", "gen-skel", *args, str(obj)], capture_output=True,
+                           text=True, cwd=ROOT, timeout=120)
+        assert p.returncode == 0, p.stderr
+    (tmp_path / "use.c").write_text("#include <bpf/libbpf.h>\n" + MAIN.format(h=header.name))
+    c = subprocess.run(["gcc", *C_STRICT, "-std=gnu11", "-fsyntax-only", "use.c"], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=300)
+    assert c.returncode == 0 and not c.stderr.strip(), c.stderr[:3000]
+
+
 def test_member_and_class_names_repeated_are_numbered_in_linear_time(monkeypatch):
     """The skeletons' other namers (members of the C structs; Python scopes) number repeats
     from where the last one stopped too, and a taken ``__builtin`` (whose numbered forms
