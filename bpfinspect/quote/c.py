@@ -190,6 +190,13 @@ def sanitize(raw: str) -> str:
     return s
 
 
+def numbering_base(base: str, suffix: str) -> str:
+    """The base that ``base`` + ``suffix`` + N names are made from when ``base`` is taken: ``base``
+    itself, or ``_`` + ``base`` when every numbered form would begin with a reserved prefix
+    (``__builtin`` + ``___2``)."""
+    return "_" + base if (base + suffix).startswith(RESERVED_PREFIXES) else base
+
+
 def ident(raw: str, *, cxx: bool = False, extra=()) -> Code:
     """An identifier for ``raw`` (rules of the module text); ``extra``: more names to avoid
     (any container)."""

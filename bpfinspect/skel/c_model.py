@@ -104,9 +104,7 @@ class NameSpace:
         base = member_name(raw, self.avoid)
         name = base
         if self._unusable(name):
-            if (base.c + "_").startswith(qc.RESERVED_PREFIXES) or (base.cxx + "_").startswith(qc.RESERVED_PREFIXES):
-                # every numbered form would be reserved too (``__builtin`` taken: ``__builtin_2``...)
-                base = Name(Code("_" + base.c), Code("_" + base.cxx))
+            base = Name(Code(qc.numbering_base(base.c, "_")), Code(qc.numbering_base(base.cxx, "_")))
             key = (base.c, base.cxx)
             n = self._next.get(key, 2)
             name = Name(Code(f"{base.c}_{n}"), Code(f"{base.cxx}_{n}"))

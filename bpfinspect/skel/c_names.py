@@ -187,10 +187,8 @@ class BtfNames:
             return base
         name = base
         if name in taken or name in also or self._reserved(name, file_scope):
-            if (base + suffix).startswith(qc.RESERVED_PREFIXES):
-                # every numbered form would be reserved too (found by fuzz_skel: ``__builtin``
-                # taken, then ``__builtin___2``, ``__builtin___3``... without end)
-                base = "_" + base
+            # (found by fuzz_skel: ``__builtin`` taken, then ``__builtin___2``... without end)
+            base = qc.numbering_base(base, suffix)
             key = (base, suffix)
             n = taken.next.get(key, 2)
             name = f"{base}{suffix}{n}"
