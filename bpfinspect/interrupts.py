@@ -99,6 +99,7 @@ class _State:
     raised = False          # the command's one KeyboardInterrupt was raised
     late = False            # a Ctrl-C after the command finished
     exit_code = 0
+    exiting = False         # _exit_late has begun
     atexit_registered = False
     atexit_done = False
     unraisable_before = staticmethod(sys.__unraisablehook__)
@@ -390,6 +391,10 @@ def _flush() -> None:
 
 
 def _exit_late() -> None:
+    if _State.exiting:   # (a Ctrl-C re-delivered while this runs: the line is written once)
+        return
+    _State.exiting = True
+    _State.deferred = False
     _flush()
     code = _State.exit_code
     if code == 0:
