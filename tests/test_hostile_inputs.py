@@ -1003,3 +1003,74 @@ def test_a_packed_record_with_padding_keeps_its_layout_in_the_c_skeleton(shape_f
     assert r.returncode == 0, r.stderr
     assert "} __attribute__((packed));" in header.read_text()
     _assert_gcc_takes_header(tmp_path)
+
+
+def _anonymous_nesting_btf() -> tuple[bytes, int]:
+    """struct r { short it; union { struct { u16 n, t; }; struct { u32 e; union { s8 ue[4];
+    u32 /* no name */; }; }; u64 r; }; struct { short /* no name */; struct { short x; }; };
+    union { short v; u32 f; }; } (32 bytes): unnamed members at three depths, whose stand-in
+    names met across the levels."""
+    from btf_util import BtfBuilder
+    b = BtfBuilder()
+    s16, u16, u32 = b.int_("short", 2), b.int_("unsigned short", 2, False), b.int_("unsigned int", 4, False)
+    s8 = b.int_("signed char", 1)
+    ue = b.array(s8, u32, 4)
+    u64 = b.int_("unsigned long long", 8, False)
+    nt = b.struct("", 4, [("n", u16, 0), ("t", u16, 16)])
+    inner = b.struct("", 4, [("ue", ue, 0), ("", u32, 0)], union=True)
+    e = b.struct("", 8, [("e", u32, 0), ("", inner, 32)])
+    first = b.struct("", 8, [("", nt, 0), ("", e, 0), ("r", u64, 0)], union=True)
+    x = b.struct("", 4, [("x", s16, 0)])
+    second = b.struct("", 8, [("", s16, 0), ("", x, 32)])
+    third = b.struct("", 4, [("v", s16, 0), ("f", u32, 0)], union=True)
+    r = b.struct("r", 32, [("it", s16, 0), ("", first, 64), ("", second, 128), ("", third, 192)])
+    return b.blob(), r
+
+
+def _brought(cls) -> set:
+    """The names ctypes sets on a class from its anonymous members (and theirs, down)."""
+    names = set()
+    for anon in getattr(cls, "_anonymous_", ()):
+        inner = dict((f[0], f[1]) for f in cls._fields_)[anon]
+        inner_anon = set(getattr(inner, "_anonymous_", ()))
+        names |= {f[0] for f in inner._fields_ if f[0] not in inner_anon} | _brought(inner)
+    return names
+
+
+def test_anonymous_members_never_replace_a_field_in_ctypes(tmp_path):
+    """Found by fuzz_skel, the 'deadly signal' of five runs: a field that an anonymous member
+    brings up (ctypes sets it on the class) had the name of one of the class's own fields, and
+    ctypes, replacing it, went on to read the field it had freed: a segmentation fault, or
+    "unexpected type" here.  The class's own names now avoid what its anonymous members bring;
+    every BTF member still reads at its offset, through the class as in C.  The classes run in
+    a child with Python's debug allocator, which fills freed memory, so a read of freed memory
+    fails there every time."""
+    from bpfinspect.btf import load_btf
+    from bpfinspect.btf.ctypes_layout import CtypesLayout
+
+    blob, rid = _anonymous_nesting_btf()
+    path = tmp_path / "r.btf"
+    path.write_bytes(blob)
+    layout = CtypesLayout(load_btf(path))
+    name = layout.define(rid)
+    for value in layout.ns.values():
+        if isinstance(value, type) and hasattr(value, "_fields_"):
+            own = {f[0] for f in value._fields_}
+            assert not own & _brought(value), (value.__name__, own & _brought(value))
+    module = tmp_path / "layout.py"
+    module.write_text("import ctypes\nfrom bpfinspect.btf.ctypes_layout import _layout\n" + layout.source())
+    check = f"""
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("layout", {str(module)!r})
+m = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(m)
+raw = bytes(range(1, 33))
+v = getattr(m, {name!r}).from_buffer_copy(raw)
+le = lambda a, b, s=False: int.from_bytes(raw[a:b], "little", signed=s)
+assert (v.it, v.n, v.t, v.e, v.r) == (le(0, 2, True), le(8, 10), le(10, 12), le(8, 12), le(8, 16))
+assert list(v.ue) == list(raw[12:16]) and (v.x, v.v, v.f) == (le(20, 22, True), le(24, 26, True), le(24, 28))
+print("ok")
+"""
+    env = dict(os.environ, PYTHONMALLOC="debug")
+    r = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0 and r.stdout == "ok\n", r.stderr[-2000:]

@@ -75,6 +75,9 @@ class CtypesLayout:
         self.scope = q.Scope(self.reserved, builtins=True, suffix="__{n}")
         self.aliases: dict[str, str] = {}       # typedef name -> expression
         self._fields: dict[str, list[str]] = {}  # class name -> its (named) fields
+        # class name -> (every name, the BTF members' names) it brings as an anonymous member
+        self._promoted: dict[str, tuple[frozenset, frozenset]] = {}
+        self._brings: tuple[frozenset, frozenset] = (frozenset(), frozenset())
         self.ns: dict = namespace()
         self._busy: set[int] = set()
 
@@ -289,6 +292,7 @@ class CtypesLayout:
                 raise MalformedInput(f"{what}: cannot be laid out as ctypes", path=self.btf.path) from None
             except (OverflowError, ValueError, TypeError, MemoryError, AttributeError) as exc:
                 raise MalformedInput(f"{what}: cannot be laid out as ctypes ({exc})", path=self.btf.path) from None
+            self._promoted[name] = self._brings
             self._emit(src)
             return
 
@@ -299,7 +303,32 @@ class CtypesLayout:
         bitchecks: list[tuple] = []
         rawbits: list[tuple] = []
         used = {m.name for m in members if m.name}
+        # An anonymous member's fields become this class's: ctypes sets them on it (and so on
+        # down).  None may replace a field of this class: ctypes then reads, with some nestings,
+        # a field it has freed (found by fuzz_skel: a crash of the interpreter, or "unexpected
+        # type").  So this class's own names avoid every name its anonymous members bring, and a
+        # member is made anonymous only when its names leave the members' own names (BTF's, not
+        # the fillers this module names) as they are: C allows no repeat among them either, and
+        # only hostile BTF has one.  Fillers of two members may share a name.
+        anonymous_ok: set[int] = set()
+        real = set(used)       # names of BTF members this class has, its own or brought
+        every = set(used)      # every name it has, its own or brought
+        for index, m in enumerate(members):
+            if not m.name and m.anon and m.expr in self._promoted:
+                inner_every, inner_real = self._promoted[m.expr]
+                if not (inner_every & real or inner_real & every):
+                    real |= inner_real
+                    every |= inner_every
+                    anonymous_ok.add(index)
+        used |= every
+        field_names: list[str] = []
+        brought_every: set[str] = set()   # the anonymous members' names, now this class's
+        brought_real: set[str] = set()
         counter = [0]
+
+        def field(fname: str, text: str) -> None:
+            field_names.append(fname)
+            fields.append(f"({q.literal(fname)}, {text})")
 
         def fresh(prefix: str) -> str:
             while True:
@@ -310,24 +339,26 @@ class CtypesLayout:
                     return n
 
         def pad(nbytes: int) -> None:
-            fields.append(f"({q.literal(fresh('__pad'))}, ctypes.c_uint8 * {nbytes})")
+            field(fresh('__pad'), f"ctypes.c_uint8 * {nbytes}")
 
         if is_union:
             bitmembers = [m for m in members if m.bits]
-            for m in members:
+            for index, m in enumerate(members):
                 if m.bits:
                     continue
                 if m.bit_off % 8 or m.bit_off // 8 + m.size > size:
                     continue
                 fname = m.name or fresh("_anon")
-                if not m.name and m.anon:
+                if index in anonymous_ok:
                     anonymous.append(fname)
-                fields.append(f"({q.literal(fname)}, {m.expr})")
+                    brought_every.update(self._promoted[m.expr][0])
+                    brought_real.update(self._promoted[m.expr][1])
+                field(fname, m.expr)
                 if m.name:
                     offsets[m.name] = m.bit_off // 8
             # a byte array over the whole union fixes its size and holds any bitfields
             store = fresh("__bits") if bitmembers else fresh("__size")
-            fields.append(f"({q.literal(store)}, ctypes.c_uint8 * {size})")
+            field(store, f"ctypes.c_uint8 * {size}")
             for m in bitmembers:
                 if m.name and m.bit_off + m.bits <= size * 8:
                     rawbits.append((m.name, store, 0, m.bit_off, m.bits, m.signed))
@@ -346,9 +377,11 @@ class CtypesLayout:
                     if off > cursor:
                         pad(off - cursor)
                     fname = m.name or fresh("_anon")
-                    if not m.name and m.anon:
+                    if i in anonymous_ok:
                         anonymous.append(fname)
-                    fields.append(f"({q.literal(fname)}, {m.expr})")
+                        brought_every.update(self._promoted[m.expr][0])
+                        brought_real.update(self._promoted[m.expr][1])
+                    field(fname, m.expr)
                     if m.name:
                         offsets[m.name] = off
                     cursor = off + m.size
@@ -374,7 +407,7 @@ class CtypesLayout:
                     if start > cursor:
                         pad(start - cursor)
                     store = fresh("__bits")
-                    fields.append(f"({q.literal(store)}, ctypes.c_uint8 * {end - start})")
+                    field(store, f"ctypes.c_uint8 * {end - start}")
                     for m2 in run:
                         if m2.name:
                             rawbits.append((m2.name, store, start, m2.bit_off - start * 8, m2.bits, m2.signed))
@@ -383,23 +416,29 @@ class CtypesLayout:
                     continue
                 for ustart, usize, ubits in units:
                     # a zero-length separator closes any bitfield ctypes still has open
-                    fields.append(f"({q.literal(fresh('__pad'))}, ctypes.c_uint8 * {ustart - cursor})")
+                    field(fresh('__pad'), f"ctypes.c_uint8 * {ustart - cursor}")
                     pos = 0
                     for m2 in ubits:
                         rel = m2.bit_off - ustart * 8
                         if rel > pos:
-                            fields.append(f"({q.literal(fresh('__bits'))}, {_INT_NAMES[(usize, False)]}, {rel - pos})")
+                            field(fresh('__bits'), f"{_INT_NAMES[(usize, False)]}, {rel - pos}")
                         fname = m2.name or fresh("__bits")
-                        fields.append(f"({q.literal(fname)}, {_INT_NAMES[(usize, m2.signed)]}, {m2.bits})")
+                        field(fname, f"{_INT_NAMES[(usize, m2.signed)]}, {m2.bits}")
                         if m2.name:
                             bitchecks.append((m2.name, m2.bit_off, m2.bits, m2.signed))
                         pos = rel + m2.bits
                     if pos < usize * 8:
-                        fields.append(f"({q.literal(fresh('__bits'))}, {_INT_NAMES[(usize, False)]}, {usize * 8 - pos})")
+                        field(fresh('__bits'), f"{_INT_NAMES[(usize, False)]}, {usize * 8 - pos}")
                     cursor = ustart + usize
             if cursor < size:
                 pad(size - cursor)
 
+        # What this class brings into one it is an anonymous member of: its fields but its
+        # anonymous ones (whose names it brings instead), the bit properties _layout installs.
+        own_real = {m.name for m in members if m.name}
+        self._brings = (frozenset(brought_every.union((f for f in field_names if f not in anonymous),
+                                                      (r[0] for r in rawbits))),
+                        frozenset(brought_real | own_real))
         base = "ctypes.Union" if is_union else "ctypes.Structure"
         lines = [f"class {name}({base}):", f'    """{q.doc_text(what)}"""', "    _pack_ = 1"]
         if anonymous:
