@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from bisect import bisect_left
 
-from bpfinspect.btf.kinds import Kind
+from bpfinspect.btf.kinds import BIT_OFFSET_MASK, KFLAG_SHIFT, VLEN_MASK, Kind
 from bpfinspect.elf import ElfFile, ElfSection
 from bpfinspect.errors import MalformedInput
 from bpfinspect.obj.model import Map
@@ -34,21 +34,35 @@ def _int_field(btf: Btf, member_type: int, what: str) -> int:
     """``__uint(name, N)`` is ``int (*name)[N]``: N is the array's element count.  ``map_extra``
     may also be ``__ulong(map_extra, N)``: an enum (or enum64) of one value, N (libbpf 1.4+)."""
     ptr = btf.resolve(member_type)
-    if what == "map_extra" and btf.kind(ptr) in (Kind.ENUM, Kind.ENUM64):
+    k = btf.kind(ptr)
+    if what == "map_extra" and k in (Kind.ENUM, Kind.ENUM64):
         values = btf.type(ptr).values
         if len(values) != 1:
             raise MalformedInput(f"map field {what} is an enum of {len(values)} values, not one (__ulong)",
                                  path=btf.path, section=".maps")
         value = values[0].value
-        if btf.kind(ptr) == Kind.ENUM:  # libbpf reads a 32-bit enum value as signed, then widens it
+        if k == Kind.ENUM:  # libbpf reads a 32-bit enum value as signed, then widens it
             value = (value & 0xFFFFFFFF) - ((value & 0x80000000) << 1)
         return value & 0xFFFFFFFFFFFFFFFF
-    if btf.kind(ptr) != Kind.PTR:
+    if k != Kind.PTR:
         raise MalformedInput(f"map field {what} is not a pointer to an array", path=btf.path, section=".maps")
     arr = btf.resolve(btf.ref(ptr))
     if btf.kind(arr) != Kind.ARRAY:
         raise MalformedInput(f"map field {what} does not point to an array", path=btf.path, section=".maps")
-    return btf.type(arr).array.nelems
+    w, p = btf.words(arr)
+    return w[p + 5]   # (name, info, 0, then the array's element type, index type, element count)
+
+
+def _members(btf: Btf, tid: int):
+    """(name, type id, bit offset) of each member of struct ``tid``, read from its words (a map
+    definition is read once: the typed view of :meth:`Btf.type` would cost more than the reading)."""
+    w, p = btf.words(tid)
+    info = w[p + 1]
+    q = p + 3
+    e = q + 3 * (info & VLEN_MASK)
+    string = btf.string
+    mask = BIT_OFFSET_MASK if info >> KFLAG_SHIFT else 0xFFFFFFFF
+    return [(string(no), mt, word & mask) for no, mt, word in zip(w[q:e:3], w[q + 1:e:3], w[q + 2:e:3])]
 
 
 class Slots:
@@ -102,23 +116,24 @@ def parse_map_def(btf: Btf, name: str, def_type: int, *, section: str, offset: i
     inner: Map | None = None
     values_bit_offset = None
     values_elem = 0
-    for m in btf.type(st).members:
-        if m.name in _INT_FIELDS:
-            fields[m.name] = _int_field(btf, m.type, m.name)
-        elif m.name in ("key", "value"):
-            ptr = btf.resolve(m.type)
+    for m_name, m_type, m_bit_offset in _members(btf, st):
+        if m_name in _INT_FIELDS:
+            fields[m_name] = _int_field(btf, m_type, m_name)
+        elif m_name in ("key", "value"):
+            ptr = btf.resolve(m_type)
             if btf.kind(ptr) != Kind.PTR:
-                raise MalformedInput(f"map {name!r} field {m.name} is not a pointer", path=btf.path, section=section)
-            if m.name == "key":
+                raise MalformedInput(f"map {name!r} field {m_name} is not a pointer", path=btf.path, section=section)
+            if m_name == "key":
                 key_tid = btf.ref(ptr)
             else:
                 value_tid = btf.ref(ptr)
-        elif m.name == "values":
-            arr = btf.resolve(m.type)
+        elif m_name == "values":
+            arr = btf.resolve(m_type)
             if btf.kind(arr) != Kind.ARRAY:
                 raise MalformedInput(f"map {name!r} field values is not an array", path=btf.path, section=section)
-            values_bit_offset = m.bit_offset
-            ptr = btf.resolve(btf.type(arr).array.type)
+            values_bit_offset = m_bit_offset
+            w, p = btf.words(arr)
+            ptr = btf.resolve(w[p + 3])
             if btf.kind(ptr) != Kind.PTR:
                 raise MalformedInput(f"map {name!r} values are not pointers", path=btf.path, section=section)
             values_elem = btf.resolve(btf.ref(ptr))
@@ -156,25 +171,30 @@ def parse_map_def(btf: Btf, name: str, def_type: int, *, section: str, offset: i
 
 
 def _btf_map_vars(elf: ElfFile, btf: Btf, datasec_ids: tuple[int, ...], symbols_by_name: dict):
-    """(VAR type, offset, size) of each map of a ``.maps`` section, in the order of their
-    definitions (offset and size: the symbol's, else the DATASEC entry's)."""
+    """(VAR id, name, type, offset, size) of each map of a ``.maps`` section, in the order of
+    their definitions (offset and size: the symbol's, else the DATASEC entry's)."""
     if not datasec_ids:
         raise MalformedInput("has a .maps section but no .maps DATASEC in BTF", path=elf.path, section=".maps")
-    for dv in btf.type(datasec_ids[0]).vars:
-        var = btf.type(btf.check_id(dv.type, ".maps DATASEC"))
-        if var.kind != Kind.VAR:
-            raise MalformedInput(f".maps DATASEC entry [{dv.type}] is {var.kind.name}, not VAR", path=elf.path,
+    w, p = btf.words(datasec_ids[0])
+    q = p + 3
+    e = q + 3 * (w[p + 1] & VLEN_MASK)
+    for var_id, offset, size in zip(w[q:e:3], w[q + 1:e:3], w[q + 2:e:3]):
+        kind = btf.kind(btf.check_id(var_id, ".maps DATASEC"))
+        if kind != Kind.VAR:
+            raise MalformedInput(f".maps DATASEC entry [{var_id}] is {kind.name}, not VAR", path=elf.path,
                                  section=".maps")
-        sym = symbols_by_name.get(var.name)
-        yield var, (sym.value if sym is not None else dv.offset), (sym.size if sym is not None else dv.size)
+        name = btf.name(var_id)
+        sym = symbols_by_name.get(name)
+        yield var_id, name, btf.ref(var_id), (sym.value if sym is not None else offset), \
+            (sym.size if sym is not None else size)
 
 
 def btf_maps(elf: ElfFile, btf: Btf, datasec_ids: tuple[int, ...], sec: ElfSection, symbols_by_name: dict,
              slots: Slots) -> list[Map]:
     """Maps of a ``.maps`` section, in the order of their definitions."""
-    out = [parse_map_def(btf, var.name, var.type, section=".maps", offset=offset, size=size, var_id=var.id,
+    out = [parse_map_def(btf, name, var_type, section=".maps", offset=offset, size=size, var_id=var_id,
                          slots=slots)
-           for var, offset, size in _btf_map_vars(elf, btf, datasec_ids, symbols_by_name)]
+           for var_id, name, var_type, offset, size in _btf_map_vars(elf, btf, datasec_ids, symbols_by_name)]
     out.sort(key=lambda m: m.offset)
     return out
 
@@ -189,7 +209,7 @@ def map_names(elf: ElfFile, btf: Btf | None, datasecs: dict[str, tuple[int, ...]
         if btf is None:
             raise MalformedInput("has a .maps section but no BTF to describe it", path=elf.path, section=".maps")
         sym_by_name = {s.name: s for s in elf.symbols if s.name and s.shndx == sec_maps.index}
-        placed = sorted(((offset, k, var.name) for k, (var, offset, _) in
+        placed = sorted(((offset, k, name) for k, (_, name, _, offset, _) in
                          enumerate(_btf_map_vars(elf, btf, datasecs.get(".maps", ()), sym_by_name))))
         out.update(((".maps", offset), name) for offset, _, name in placed)
     sec_legacy = elf.section_by_name("maps")
