@@ -486,3 +486,33 @@ def test_output_is_bounded(tmp_path, kind):
                   str(tmp_path / "m.py")], ROOT)
     assert p.returncode in (0, 2), p.stderr[-2000:]
     assert p.stderr.count("\n") <= 1 and "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize("where", ["a function's name", "a member's name in a record no declaration writes"])
+def test_a_name_offset_past_the_strings_is_refused_though_never_written(tmp_path, where):
+    """The skeleton decodes only the names it writes (a function's, or the members of a record
+    no global uses, are never read), yet libbpf refuses BTF with any name offset past its string
+    section: so does the skeleton, read in the type table's words (exit 2, one line)."""
+    import struct
+
+    from hostile_util import Image
+
+    from bpfinspect.btf import parse_btf
+
+    data = (FIXTURES / "bootstrap.bpf.o").read_bytes()
+    img = Image(data)
+    raw = bytearray(img.data(".BTF"))
+    btf = parse_btf(bytes(raw))
+    hdr_len, type_off = struct.unpack_from("<II", raw, 4)
+    name = "handle_exec" if where.startswith("a function") else "trace_event_raw_sched_process_exec"
+    tid = btf.find(name)[0]
+    _, p = btf.words(tid)
+    word = p if where.startswith("a function") else p + 3 + 3 * 2   # the record's third member
+    struct.pack_into("<I", raw, hdr_len + type_off + 4 * word, 0x7FFFFF00)
+    path = tmp_path / "bad.bpf.o"
+    path.write_bytes(bytes(img.put(".BTF", bytes(raw))))
+    for extra in ([], ["--types"]):
+        r = subprocess.run([sys.executable, "-m", "bpfinspect", "gen-skel", *extra, str(path)], capture_output=True,
+                           text=True, cwd=ROOT)
+        assert r.returncode == 2 and r.stdout == "", r.stderr
+        assert "string offset 2147483392 past the string section" in r.stderr and len(r.stderr.splitlines()) == 1

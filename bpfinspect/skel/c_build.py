@@ -99,8 +99,9 @@ def build_model(obj, name: str | None = None, types: bool = False, *, source=Non
     budget.charge(len(obj.data) + len(obj.data) // 76)   # the object, as string rows: a byte or more per byte
     typer = typer_cxx = None
     if table is not None:
-        from bpfinspect.skel.c_types import Types, check_declarators, check_records, check_sizes
+        from bpfinspect.skel.c_types import Types, check_declarators, check_names, check_records, check_sizes
         typer = Types(table, avoid=avoid, host_safe_types=types)
+        check_names(typer.btf)
         check_sizes(typer.btf)
         check_records(typer.btf)
         check_declarators(typer.btf)
@@ -266,7 +267,7 @@ def _type_asserts(typer, tid: int, ident: str) -> Code:
     rid = btf.resolve(tid)
     if btf.kind(rid) in (Kind.STRUCT, Kind.UNION):
         for i, m in enumerate(btf.type(rid).members):
-            member = typer.names.items.get((rid, i), "")   # the name the definition writes
+            member = typer.names.member(rid, i)   # the name the definition writes
             if member and not m.bitfield_size and m.bit_offset % 8 == 0:
                 lines.append(f"\t{ident}__ASSERT(offsetof({spelled}, {member}) == {m.bit_offset // 8}, "
                              f"{qc.string(f'offset of {spelled}.{member}')});")

@@ -215,8 +215,8 @@ class BtfNames:
 
     def _name_everything(self) -> None:
         btf = self.btf
-        ids = list(btf.ids())
-        kinds = {tid: btf.kind(tid) for tid in ids}
+        ids = btf.ids()
+        kinds = btf.table.kind   # kind numbers by id
         # Tags: definitions first (in id order), then forward declarations join them.
         claimed: dict[tuple[str, str], str] = {}
         forwards = []
@@ -282,23 +282,28 @@ class BtfNames:
                         anon_enumerators.add(name)
         self._free_printer_suffixes(ids, kinds, anon_enumerators)
 
-        # Members of records (anonymous members' names count as the record's).
+        # Members of records are named when a record is first asked about (:meth:`member`):
+        # their names are the record's own scope (anonymous members' names counting as its), so
+        # the order records are named in changes none of them, and a skeleton without --types
+        # writes few records of many.
         self._anon_enumerators = anon_enumerators
-        for tid in ids:
-            if kinds[tid] in (Kind.STRUCT, Kind.UNION):
-                self._record(tid)
 
-        # Everything else.
+        # Arithmetic types.  (Parameters go unnamed; functions, variables and data sections are
+        # never written by name: theirs are not asked for.)
         for tid in ids:
             k = kinds[tid]
-            if k in (Kind.INT, Kind.FLOAT):
+            if k == Kind.INT or k == Kind.FLOAT:
                 self.names[tid] = self._arithmetic(tid, k)
-            elif k == Kind.FUNC_PROTO:
-                for i in range(btf.vlen(tid)):
-                    self.items[(tid, i)] = ""
-            elif tid not in self.names:
-                raw = btf.name(tid)
-                self.names[tid] = qc.sanitize(raw) if raw else ""
+
+    def member(self, record: int, index: int) -> str:
+        """The name member ``index`` of struct or union ``record`` has in the text ("" for one
+        written without a name)."""
+        name = self.items.get((record, index))
+        if name is None:
+            if record not in self._records:
+                self._record(record)
+            name = self.items.get((record, index), "")
+        return name
 
     def _tag_keyword(self, tid: int, k: Kind) -> str:
         if k == Kind.FWD:

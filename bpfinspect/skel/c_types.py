@@ -87,6 +87,7 @@ class SkelNames(Names):
         super().__init__(table)
         self.decided = names.names
         self.items = names.items
+        self.btf_names = names
         self.forward_definitions = names.forward_definitions
         self.renamed = arithmetic or {}
         self._printed: dict[int, int] = {}
@@ -101,7 +102,7 @@ class SkelNames(Names):
         return r if r is not None else self.decided.get(tid, "")
 
     def member(self, record: int, index: int, name: str) -> str:
-        return self.items.get((record, index), "")
+        return self.btf_names.member(record, index)
 
     def param(self, proto: int, index: int, name: str) -> str:
         return ""
@@ -439,6 +440,26 @@ def check_declarators(btf) -> None:
 _ENUM_SIZES = frozenset(_MODES) | {4}
 _C_SIZES = {INT: frozenset({1, 2, 4, 8, 16}), FLOAT: frozenset({4, 8, 16}), ENUM: _ENUM_SIZES, ENUM64: _ENUM_SIZES}
 _KIND_WORDS = {INT: "integer", FLOAT: "floating-point type", ENUM: "enum", ENUM64: "enum"}
+
+
+def check_names(btf) -> None:
+    """Refuse (MalformedInput) a type or a struct or union member whose name offset lies past
+    the string section, as libbpf refuses such BTF.  Read in the words: the skeleton decodes
+    only the names it writes, and a function's or a record's it does not write is never read."""
+    table = btf.table
+    kinds, w, pos = table.kind, table.w, table.pos
+    start, strs = btf.string_table()
+    limit = start + len(strs)
+    for tid in btf.ids():
+        p = pos[tid]
+        if w[p] >= limit:
+            btf.string(w[p])   # (raises, saying where)
+        k = kinds[tid]
+        if k == STRUCT or k == UNION:
+            names = w[p + 3:p + 3 + 3 * (w[p + 1] & VLEN_MASK):3]
+            if names and max(names) >= limit:
+                for off in names:
+                    btf.string(off)
 
 
 def check_sizes(btf) -> None:
