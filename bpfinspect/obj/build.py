@@ -93,10 +93,9 @@ def datasec_ids(btf: Btf | None) -> dict[str, tuple[int, ...]]:
         return {}
     from bpfinspect.btf.kinds import Kind
 
-    kind, name = btf.kind, btf.name
-    for tid in btf.ids():
-        if kind(tid) == Kind.DATASEC:
-            out.setdefault(name(tid), []).append(tid)
+    name = btf.name
+    for tid in btf.ids_of_kind(Kind.DATASEC):
+        out.setdefault(name(tid), []).append(tid)
     return {k: tuple(v) for k, v in out.items()}
 
 

@@ -46,8 +46,8 @@ def externs_of(elf: ElfFile, btf: Btf | None, datasecs: dict[str, tuple[int, ...
                                           typed if kind == "ksym" else True))
                     seen.add(t.name)
         # kfuncs declared extern but not listed in .ksyms (older compilers)
-        for tid in btf.ids():
-            if btf.kind(tid) == Kind.FUNC and btf.vlen(tid) == 2:
+        for tid in btf.ids_of_kind(Kind.FUNC):
+            if btf.vlen(tid) == 2:
                 name = btf.name(tid)
                 if name not in seen:
                     seen.add(name)

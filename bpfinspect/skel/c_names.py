@@ -220,10 +220,8 @@ class BtfNames:
         # Tags: definitions first (in id order), then forward declarations join them.
         claimed: dict[tuple[str, str], str] = {}
         forwards = []
-        for tid in ids:
+        for tid in btf.ids_of_kind(*_TAG_KINDS):
             k = kinds[tid]
-            if k not in _TAG_KINDS:
-                continue
             if self._anonymous(tid) and k != Kind.FWD:
                 self.names[tid] = ""
                 continue
@@ -245,8 +243,8 @@ class BtfNames:
         # declaration id -> the definition's), as ``enum NAME : int;`` could not meet a later
         # definition without a type.
         defined: dict[str, int] = {}
-        for t in ids:
-            if kinds[t] in (Kind.ENUM, Kind.ENUM64) and btf.vlen(t):
+        for t in btf.ids_of_kind(Kind.ENUM, Kind.ENUM64):
+            if btf.vlen(t):
                 defined.setdefault(self.names[t], t)
         self.opaque_enums: list[int] = []
         self.forward_definitions: dict[int, int] = {}
@@ -265,7 +263,7 @@ class BtfNames:
 
         # File-scope identifiers: typedefs and enumerators, in id order.
         anon_enumerators: set[str] = set()
-        for tid in ids:
+        for tid in btf.ids_of_kind(Kind.TYPEDEF, Kind.ENUM, Kind.ENUM64):
             k = kinds[tid]
             if k == Kind.TYPEDEF:
                 self.names[tid] = self._typedef(tid, btf.name(tid))
@@ -290,10 +288,8 @@ class BtfNames:
 
         # Arithmetic types.  (Parameters go unnamed; functions, variables and data sections are
         # never written by name: theirs are not asked for.)
-        for tid in ids:
-            k = kinds[tid]
-            if k == Kind.INT or k == Kind.FLOAT:
-                self.names[tid] = self._arithmetic(tid, k)
+        for tid in btf.ids_of_kind(Kind.INT, Kind.FLOAT):
+            self.names[tid] = self._arithmetic(tid, kinds[tid])
 
     def member(self, record: int, index: int) -> str:
         """The name member ``index`` of struct or union ``record`` has in the text ("" for one
@@ -353,6 +349,9 @@ class BtfNames:
     def _free_printer_suffixes(self, ids, kinds, anon_enumerators: set) -> None:
         """Names like ``E___2`` (E an anonymous enum's enumerator) get ``_`` appended: the
         printer gives them to E where it writes that enum out again."""
+        if not anon_enumerators:
+            return   # (no name clashes with one)
+
         def clashes(name: str) -> bool:
             m = _SUFFIXED.match(name)
             return bool(m) and m.group(1) in anon_enumerators and int(m.group(2)) >= 2

@@ -418,7 +418,7 @@ def check_declarators(btf) -> None:
     from bpfinspect.btf.kinds import Kind
 
     kind, resolve = btf.kind, btf.resolve
-    for tid in btf.ids():
+    for tid in btf.ids_of_kind(Kind.FUNC_PROTO, Kind.ARRAY):
         k = kind(tid)
         if k == Kind.FUNC_PROTO:
             inner = kind(resolve(btf.ref(tid)))
