@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bpfinspect.btf.kinds import LINKAGE_NAMES, Kind
+from bpfinspect.btf.kinds import LINKAGE_NAMES, VLEN_MASK, Kind
 from bpfinspect.elf import ElfFile
 from bpfinspect.errors import MalformedInput
 from bpfinspect.obj.sectiontable import SHF_ALLOC, data_section_kind
@@ -87,9 +87,9 @@ def datasecs_of(elf: ElfFile, btf: Btf | None, datasecs: dict[str, tuple[int, ..
     if btf is not None:
         for name in name_sections:
             for ds in datasecs.get(name, ()):
-                for dv in btf.type(ds).vars:
-                    if btf.valid(dv.type) and btf.kind(dv.type) == Kind.VAR:
-                        btf_var_of.setdefault(btf.name(dv.type), dv.type)
+                for var_id, _, _ in _entries(btf, ds):
+                    if btf.valid(var_id) and btf.kind(var_id) == Kind.VAR:
+                        btf_var_of.setdefault(btf.name(var_id), var_id)
         # A DATASEC's variable is listed in the section of that name holding its symbol; one
         # whose symbol lives in a section of another name is listed there; one without a
         # symbol, in the (first) section of the DATASEC's name.
@@ -97,13 +97,13 @@ def datasecs_of(elf: ElfFile, btf: Btf | None, datasecs: dict[str, tuple[int, ..
             ids = datasecs.get(name)
             if not ids:
                 continue
-            for dv in btf.type(ids[0]).vars:
-                t = btf.type(btf.check_id(dv.type, name))
-                if t.kind != Kind.VAR:
+            for var_id, offset, size in _entries(btf, ids[0]):
+                if btf.kind(btf.check_id(var_id, name)) != Kind.VAR:
                     continue
-                where = homes.get(t.name)
+                var = _var_record(btf, var_id)
+                where = homes.get(var[0])
                 for index in ([i for i in where if i in indexes] if where else indexes[:1]):
-                    listed.setdefault(index, []).append((t, dv))
+                    listed.setdefault(index, []).append((var, offset, size))
     for s in data_secs:
         kind = data_section_kind(s.name)
         data = s.data() if kind != "bss" and s.type != 8 else None
@@ -111,16 +111,16 @@ def datasecs_of(elf: ElfFile, btf: Btf | None, datasecs: dict[str, tuple[int, ..
         syms = sec_syms[s.index]
         variables: list[Var] = []
         covered = set()
-        for t, dv in listed.get(s.index, ()):
-            sym = syms.get(t.name)
-            offset = sym.value if sym is not None else dv.offset
-            variables.append(_btf_var(btf, t, offset, dv.size or (sym.size if sym else 0), data))
-            covered.add(t.name)
+        for var, entry_offset, entry_size in listed.get(s.index, ()):
+            sym = syms.get(var[0])
+            offset = sym.value if sym is not None else entry_offset
+            variables.append(_btf_var(btf, var, offset, entry_size or (sym.size if sym else 0), data))
+            covered.add(var[0])
         for name, sym in syms.items():
             if name in covered or name.startswith(".L"):
                 continue
             if name in btf_var_of:
-                variables.append(_btf_var(btf, btf.type(btf_var_of[name]), sym.value, sym.size, data))
+                variables.append(_btf_var(btf, _var_record(btf, btf_var_of[name]), sym.value, sym.size, data))
                 continue
             linkage = "static" if sym.bind == "LOCAL" else "global"
             variables.append(_var(name, sym.value, sym.size, None, 0, linkage, data))
@@ -130,13 +130,28 @@ def datasecs_of(elf: ElfFile, btf: Btf | None, datasecs: dict[str, tuple[int, ..
     return tuple(out)
 
 
-def _btf_var(btf: Btf, t, offset: int, fallback_size: int, data) -> Var:
+def _entries(btf: Btf, datasec: int):
+    """(variable id, offset, size) of each entry of a DATASEC, read from its words."""
+    w, p = btf.words(datasec)
+    q = p + 3
+    e = q + 3 * (w[p + 1] & VLEN_MASK)
+    return zip(w[q:e:3], w[q + 1:e:3], w[q + 2:e:3])
+
+
+def _var_record(btf: Btf, var_id: int) -> tuple[str, int, int]:
+    """(name, type id, linkage) of a VAR, read from its words."""
+    w, p = btf.words(var_id)
+    return btf.name(var_id), w[p + 2], w[p + 3]
+
+
+def _btf_var(btf: Btf, var: tuple[str, int, int], offset: int, fallback_size: int, data) -> Var:
+    name, type_id, linkage_number = var
     try:
-        size = btf.sizeof(t.type)
+        size = btf.sizeof(type_id)
     except MalformedInput:
         size = fallback_size
-    linkage = LINKAGE_NAMES.get(t.linkage, str(t.linkage))
-    return _var(t.name, offset, size, btf.type_name(t.type), t.type, linkage, data)
+    linkage = LINKAGE_NAMES.get(linkage_number, str(linkage_number))
+    return _var(name, offset, size, btf.type_name(type_id), type_id, linkage, data)
 
 
 def _var(name, offset, size, ctype, type_id, linkage, data) -> Var:
