@@ -26,7 +26,11 @@ Layout rules, chosen so that ctypes never guesses:
   class is built immediately and checked against BTF; a bitfield unit that
   ctypes lays out differently is redone as bytes with properties;
 * anonymous struct/union members are listed in ``_anonymous_`` so their
-  fields read as the parent's, as in C;
+  fields read as the parent's, as in C, unless a BTF member name they bring
+  repeats one the parent has (hostile BTF): then they are read through their
+  stand-in name.  The parent's own names avoid every name its anonymous members
+  bring: ctypes replaces a field by a same-named one it brings up, and then
+  reads the one it freed;
 * names go through :mod:`bpfinspect.quote.python`: a struct named ``event``
   becomes class ``event``; anonymous ones are named after their BTF id
   (``anon_struct_12``); other characters than ASCII letters, digits and ``_``
