@@ -103,6 +103,7 @@ class Btf:
         self._w = words
         self._scan(t0)
         self._cache: dict[int, Type] = {}
+        self._names_checked = False
         self._kind_bytes: bytes | None = None
         self._table = None
         self._layout = None
@@ -219,8 +220,9 @@ class Btf:
         if kinds_bytes is None:
             kinds_bytes = self._kinds_by_id()
         out: list[int] = []
+        kinds = tuple(dict.fromkeys(int(k) for k in kinds))
         for k in kinds:
-            b = bytes((int(k),))
+            b = bytes((k,))
             i = kinds_bytes.find(b, self.start_id)
             while i >= 0:
                 out.append(i)
@@ -228,6 +230,37 @@ class Btf:
         if len(kinds) > 1:
             out.sort()
         return out
+
+    def check_name_offsets(self) -> None:
+        """Refuse (MalformedInput) this blob when a name offset lies past its strings: a
+        type's, a struct or union member's, an enumerator's or a parameter's, as libbpf does on
+        reading BTF.  A reader that decodes only the names it shows checks them all here, once,
+        in the words (the first bad one in id order is named)."""
+        if self._names_checked:
+            return
+        limit = self._total_str_len
+        w, starts, first = self._w, self._starts, self.start_id
+        # (kind, words per item) of the kinds whose items have names; items start 3 words in
+        items = ((Kind.STRUCT, 3), (Kind.UNION, 3), (Kind.ENUM, 2), (Kind.ENUM64, 3), (Kind.FUNC_PROTO, 2))
+        step_of = dict(items)
+        bad = starts and max(map(w.__getitem__, starts)) >= limit
+        if not bad:
+            for tid in self.ids_of_kind(*step_of):
+                p = starts[tid - first]
+                step = step_of[self.kind(tid)]
+                offs = w[p + 3:p + 3 + step * (w[p + 1] & VLEN_MASK):step]
+                if offs and max(offs) >= limit:
+                    bad = True
+                    break
+        if bad:
+            for tid in self.ids():
+                p = starts[tid - first]
+                self.string(w[p])   # (raises at the first offset past the strings)
+                step = step_of.get(self.kind(tid))
+                if step:
+                    for off in w[p + 3:p + 3 + step * (w[p + 1] & VLEN_MASK):step]:
+                        self.string(off)
+        self._names_checked = True
 
     def name(self, tid: int) -> str:
         if tid == 0:

@@ -81,7 +81,6 @@ class CtypesLayout:
         self._fields: dict[str, list[str]] = {}  # class name -> its (named) fields
         # class name -> (every name, the BTF members' names) it brings as an anonymous member
         self._promoted: dict[str, tuple[frozenset, frozenset]] = {}
-        self._brings: tuple[frozenset, frozenset] = (frozenset(), frozenset())
         self.ns: dict = namespace()
         self._busy: set[int] = set()
 
@@ -287,7 +286,7 @@ class CtypesLayout:
         members = [m.named(names.take(m.name)) if m.name else m for m in members]
         self._fields[name] = [m.name for m in members if m.name]
         for force_raw in (False, True):
-            src = self._class_source(name, size, members, is_union, what, force_raw)
+            src, brings = self._class_source(name, size, members, is_union, what, force_raw)
             try:
                 exec(compile(src, f"<layout {name}>", "exec"), self.ns)  # noqa: S102 - our own generated code
             except ImportError:
@@ -296,11 +295,13 @@ class CtypesLayout:
                 raise MalformedInput(f"{what}: cannot be laid out as ctypes", path=self.btf.path) from None
             except (OverflowError, ValueError, TypeError, MemoryError, AttributeError) as exc:
                 raise MalformedInput(f"{what}: cannot be laid out as ctypes ({exc})", path=self.btf.path) from None
-            self._promoted[name] = self._brings
+            self._promoted[name] = brings
             self._emit(src)
             return
 
-    def _class_source(self, name, size, members, is_union, what, force_raw) -> str:
+    def _class_source(self, name, size, members, is_union, what, force_raw) -> tuple[str, tuple]:
+        """The class's source, and (every name, the BTF members' names) it brings into a class
+        it is an anonymous member of."""
         fields: list[str] = []
         anonymous: list[str] = []
         offsets: dict[str, int] = {}
@@ -440,9 +441,9 @@ class CtypesLayout:
         # What this class brings into one it is an anonymous member of: its fields but its
         # anonymous ones (whose names it brings instead), the bit properties _layout installs.
         own_real = {m.name for m in members if m.name}
-        self._brings = (frozenset(brought_every.union((f for f in field_names if f not in anonymous),
-                                                      (r[0] for r in rawbits))),
-                        frozenset(brought_real | own_real))
+        brings = (frozenset(brought_every.union((f for f in field_names if f not in anonymous),
+                                                (r[0] for r in rawbits))),
+                  frozenset(brought_real | own_real))
         base = "ctypes.Union" if is_union else "ctypes.Structure"
         lines = [f"class {name}({base}):", f'    """{q.doc_text(what)}"""', "    _pack_ = 1"]
         if anonymous:
@@ -459,7 +460,7 @@ class CtypesLayout:
         lines.append(f"_layout({name}, {size}, {q.literal(offsets)},")
         lines.append(f"        bits={q.literal(tuple(bitchecks))},")
         lines.append(f"        raw={q.literal(tuple(rawbits))})")
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines) + "\n", brings
 
     def _emit(self, src: str) -> None:
         if not src.endswith("\n"):

@@ -56,6 +56,8 @@ def load_btf(elf: ElfFile) -> Btf | None:
 
     btf = parse_btf(sec.data(), path=elf.path, section=".BTF")
     _check_byte_order(elf, btf.endian, ".BTF")
+    # (the readers decode only the names they show: BTF libbpf would refuse is refused whole)
+    btf.check_name_offsets()
     return btf
 
 

@@ -99,9 +99,9 @@ def build_model(obj, name: str | None = None, types: bool = False, *, source=Non
     budget.charge(len(obj.data) + len(obj.data) // 76)   # the object, as string rows: a byte or more per byte
     typer = typer_cxx = None
     if table is not None:
-        from bpfinspect.skel.c_types import Types, check_declarators, check_names, check_records, check_sizes
+        from bpfinspect.skel.c_types import Types, check_declarators, check_records, check_sizes
+        table.check_name_offsets()   # (the object's was checked when it was read)
         typer = Types(table, avoid=avoid, host_safe_types=types)
-        check_names(typer.btf)
         check_sizes(typer.btf)
         check_records(typer.btf)
         check_declarators(typer.btf)

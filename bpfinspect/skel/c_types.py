@@ -442,26 +442,6 @@ _C_SIZES = {INT: frozenset({1, 2, 4, 8, 16}), FLOAT: frozenset({4, 8, 16}), ENUM
 _KIND_WORDS = {INT: "integer", FLOAT: "floating-point type", ENUM: "enum", ENUM64: "enum"}
 
 
-def check_names(btf) -> None:
-    """Refuse (MalformedInput) a type or a struct or union member whose name offset lies past
-    the string section, as libbpf refuses such BTF.  Read in the words: the skeleton decodes
-    only the names it writes, and a function's or a record's it does not write is never read."""
-    table = btf.table
-    kinds, w, pos = table.kind, table.w, table.pos
-    start, strs = btf.string_table()
-    limit = start + len(strs)
-    for tid in btf.ids():
-        p = pos[tid]
-        if w[p] >= limit:
-            btf.string(w[p])   # (raises, saying where)
-        k = kinds[tid]
-        if k == STRUCT or k == UNION:
-            names = w[p + 3:p + 3 + 3 * (w[p + 1] & VLEN_MASK):3]
-            if names and max(names) >= limit:
-                for off in names:
-                    btf.string(off)
-
-
 def check_sizes(btf) -> None:
     """Refuse (MalformedInput) an integer, floating-point type or enum of a size no C type has
     (found by fuzz_skel: an ``int`` of 3 bytes was written ``unsigned char`` and the skeleton's
