@@ -164,6 +164,22 @@ def _function_returning_an_array(img: Image) -> Image:
     return img.patch(".BTF", btf.hdr_len + btf.type_off + (pos + 2) * 4, "I", array)
 
 
+def _refers_to(img: Image, owner_kind: Kind, word: int, target_kind: Kind, now: Kind | None = None) -> Image:
+    """The first type of ``owner_kind`` whose word ``word`` names a type (of kind ``now`` when
+    given; a struct's first member's type is word 4) made to name the first of ``target_kind``."""
+    btf = parse_btf(img.data(".BTF"))
+
+    def named(t: int) -> int:
+        w, p = btf.words(t)
+        return w[p + word]
+
+    owner = next(t for t in btf.ids() if btf.kind(t) == owner_kind and named(t)
+                 and (now is None or btf.kind(named(t)) == now))
+    target = next(t for t in btf.ids() if btf.kind(t) == target_kind)
+    _, pos = btf.words(owner)
+    return img.patch(".BTF", btf.hdr_len + btf.type_off + (pos + word) * 4, "I", target)
+
+
 def _function_returning_a_const(img: Image) -> Image:
     """A function prototype whose return type is made a const-qualified type (found by
     fuzz_skel: gcc -Wextra refused the skeleton's ``typedef const struct shape_point
@@ -427,6 +443,14 @@ SHAPES = {
     "bitfield_of_a_union": (lambda: bytes(_bitfield_of_a_union(fixture("btf_shapes.bpf.o"))),
                             {"gen-skel"}, ("sections", "btf", "info", "progs", "disasm")),
     "function_returning_an_array": (lambda: bytes(_function_returning_an_array(fixture("btf_shapes.bpf.o"))),
+                                    {"gen-skel"}, ("sections", "btf", "info", "progs", "disasm")),
+    # (found by fuzz_skel: a pointer to a data section was written as a pointer to nothing,
+    # ``int (*open)(, const char *, unsigned int);``)
+    "pointer_to_a_data_section": (lambda: bytes(_refers_to(fixture("btf_shapes.bpf.o"), Kind.PTR, 2, Kind.DATASEC,
+                                                                Kind.STRUCT)),
+                                  {"gen-skel"}, ("sections", "btf", "info", "progs", "disasm")),
+    "parameter_of_a_data_section": (lambda: bytes(_refers_to(fixture("btf_shapes.bpf.o"), Kind.FUNC_PROTO, 4,
+                                                             Kind.DATASEC)),
                                     {"gen-skel"}, ("sections", "btf", "info", "progs", "disasm")),
     "tags_named_with_empty_strings": (lambda: bytes(_tags_read_empty(fixture("btf_shapes.bpf.o"))),
                                       (), ("sections", "btf", "info", "progs", "disasm", "gen-skel")),
@@ -787,13 +811,15 @@ def test_raw_btf_from_an_endless_device_is_bounded(tmp_path):
 
 
 @pytest.mark.parametrize("shape", ["int_16_bytes_wide", "bitfield_moved_past_the_next", "function_returning_an_array",
-                                   "int_3_bytes", "enum_3_bytes", "float_2_bytes", "bitfield_of_a_union"])
+                                   "int_3_bytes", "enum_3_bytes", "float_2_bytes", "bitfield_of_a_union",
+                                   "pointer_to_a_data_section", "parameter_of_a_data_section"])
 def test_a_layout_no_c_declaration_has_is_refused_by_the_c_skeleton(shape, shape_files, tmp_path):
     for types in ([], ["--types"]):
         r = cli("gen-skel", *types, "-o", str(tmp_path / "s.h"), str(shape_files[shape]))
         assert r.returncode == 2 and ("no C declaration has this layout" in r.stderr
                                       or "no C declaration has this type" in r.stderr
-                                      or "no C type has that size" in r.stderr), r.stderr
+                                      or "no C type has that size" in r.stderr
+                                      or "C needs a type there" in r.stderr), r.stderr
         assert not (tmp_path / "s.h").exists()
 
 

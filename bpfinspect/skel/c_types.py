@@ -58,7 +58,7 @@ from bpfinspect.btf.c_render import CRenderer
 from bpfinspect.btf.decl import DeclStyle, Names
 from bpfinspect.btf.kinds import (ARRAY, BIT_OFFSET_MASK, BITFIELD_SHIFT, CONST, ENUM, ENUM64, FLOAT, INT, KFLAG_SHIFT,
                                   RESTRICT, STRUCT, TYPE_TAG, TYPEDEF,
-                                  UNION, VLEN_MASK, VOLATILE)
+                                  UNION, VLEN_MASK, VOLATILE, Kind)
 from bpfinspect.btf.layout import E2BIG
 from bpfinspect.errors import MalformedInput
 from bpfinspect.quote import shown
@@ -434,6 +434,53 @@ def check_declarators(btf) -> None:
             continue
         raise MalformedInput(f"BTF type [{tid}] is {what}: no C declaration has this type, so no skeleton can",
                              path=btf.path, section=".BTF")
+    _check_type_references(btf)
+
+
+# Kinds the printer writes as no type at all where a type is needed (a pointer to a data section
+# was written as a pointer to nothing, ``int (*open)(, const char *)``: found by fuzz_skel).  A
+# variable, function or declaration tag there is written as the type it refers to, which compiles.
+_NOT_TYPES = {Kind.DATASEC: "a data section"}
+_NOT_TYPE_FLAGS = bytes(1 if k in _NOT_TYPES else 0 for k in range(256))
+
+
+def _check_type_references(btf) -> None:
+    """Refuse (MalformedInput) a type that refers to a data section where C needs a type: a
+    pointer, typedef or qualifier's target, a variable's type, an array's elements, a member's
+    type, a function's return or parameter type (the kernel refuses such BTF; the printer writes
+    it as nothing)."""
+    table = btf.table
+    w, pos = table.w, table.pos
+    flags = table.kind.translate(_NOT_TYPE_FLAGS)
+    n = len(flags)
+
+    def refuse(tid: int, target: int, where: str):
+        raise MalformedInput(f"BTF type [{tid}] refers to [{target}], {_NOT_TYPES[Kind(table.kind[target])]}, "
+                             f"{where}: C needs a type there, so no skeleton can",
+                             path=btf.path, section=".BTF")
+
+    def bad(targets) -> bool:
+        return any(flags[t] for t in targets if t < n)
+
+    single = btf.ids_of_kind(Kind.PTR, Kind.TYPEDEF, Kind.CONST, Kind.VOLATILE, Kind.RESTRICT, Kind.TYPE_TAG,
+                             Kind.VAR, Kind.FUNC_PROTO)
+    if bad([w[pos[t] + 2] for t in single]):
+        for t in single:
+            target = w[pos[t] + 2]
+            if target < n and flags[target]:
+                refuse(t, target, "as its return type" if table.kind[t] == Kind.FUNC_PROTO else "as its type")
+    arrays = btf.ids_of_kind(Kind.ARRAY)
+    if bad([w[pos[t] + 3] for t in arrays]):
+        for t in arrays:
+            if w[pos[t] + 3] < n and flags[w[pos[t] + 3]]:
+                refuse(t, w[pos[t] + 3], "as its element type")
+    for kinds, step, what in (((Kind.STRUCT, Kind.UNION), 3, "as a member's type"),
+                              ((Kind.FUNC_PROTO,), 2, "as a parameter's type")):
+        for t in btf.ids_of_kind(*kinds):
+            p = pos[t]
+            targets = w[p + 4:p + 3 + step * (w[p + 1] & VLEN_MASK):step]
+            if targets and bad(targets):
+                refuse(t, next(x for x in targets if x < n and flags[x]), what)
 
 
 # The sizes C has a type of, by BTF kind (an enum: C's 4, or a machine mode of _MODES).
