@@ -446,9 +446,8 @@ _NOT_TYPE_FLAGS = bytes(1 if k in _NOT_TYPES else 0 for k in range(256))
 
 def _check_type_references(btf) -> None:
     """Refuse (MalformedInput) a type that refers to a data section where C needs a type: a
-    pointer, typedef or qualifier's target, a variable's type, an array's elements, a member's
-    type, a function's return or parameter type (the kernel refuses such BTF; the printer writes
-    it as nothing)."""
+    pointer, typedef or qualifier's target, an array's elements, a member's type, a function's
+    return or parameter type (the kernel refuses such BTF; the printer writes it as nothing)."""
     table = btf.table
     w, pos = table.w, table.pos
     flags = table.kind.translate(_NOT_TYPE_FLAGS)
@@ -462,8 +461,9 @@ def _check_type_references(btf) -> None:
     def bad(targets) -> bool:
         return any(flags[t] for t in targets if t < n)
 
+    # (a global whose type is a data section is left out of the skeleton, with a warning)
     single = btf.ids_of_kind(Kind.PTR, Kind.TYPEDEF, Kind.CONST, Kind.VOLATILE, Kind.RESTRICT, Kind.TYPE_TAG,
-                             Kind.VAR, Kind.FUNC_PROTO)
+                             Kind.FUNC_PROTO)
     if bad([w[pos[t] + 2] for t in single]):
         for t in single:
             target = w[pos[t] + 2]
