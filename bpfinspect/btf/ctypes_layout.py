@@ -327,13 +327,20 @@ class CtypesLayout:
                     anonymous_ok.add(index)
         used |= every
         field_names: list[str] = []
-        brought_every: set[str] = set()   # the anonymous members' names, now this class's
-        brought_real: set[str] = set()
+        brought: list[tuple[frozenset, frozenset]] = []   # what the anonymous members bring
         counter = [0]
 
         def field(fname: str, text: str) -> None:
             field_names.append(fname)
             fields.append(f"({q.literal(fname)}, {text})")
+
+        def member(index: int, m) -> None:
+            """A member that is no bitfield, by its name (a stand-in without one)."""
+            fname = m.name or fresh("_anon")
+            if index in anonymous_ok:
+                anonymous.append(fname)
+                brought.append(self._promoted[m.expr])
+            field(fname, m.expr)
 
         def fresh(prefix: str) -> str:
             while True:
@@ -353,12 +360,7 @@ class CtypesLayout:
                     continue
                 if m.bit_off % 8 or m.bit_off // 8 + m.size > size:
                     continue
-                fname = m.name or fresh("_anon")
-                if index in anonymous_ok:
-                    anonymous.append(fname)
-                    brought_every.update(self._promoted[m.expr][0])
-                    brought_real.update(self._promoted[m.expr][1])
-                field(fname, m.expr)
+                member(index, m)
                 if m.name:
                     offsets[m.name] = m.bit_off // 8
             # a byte array over the whole union fixes its size and holds any bitfields
@@ -381,12 +383,7 @@ class CtypesLayout:
                         continue
                     if off > cursor:
                         pad(off - cursor)
-                    fname = m.name or fresh("_anon")
-                    if i in anonymous_ok:
-                        anonymous.append(fname)
-                        brought_every.update(self._promoted[m.expr][0])
-                        brought_real.update(self._promoted[m.expr][1])
-                    field(fname, m.expr)
+                    member(i, m)
                     if m.name:
                         offsets[m.name] = off
                     cursor = off + m.size
@@ -440,10 +437,9 @@ class CtypesLayout:
 
         # What this class brings into one it is an anonymous member of: its fields but its
         # anonymous ones (whose names it brings instead), the bit properties _layout installs.
-        own_real = {m.name for m in members if m.name}
-        brings = (frozenset(brought_every.union((f for f in field_names if f not in anonymous),
-                                                (r[0] for r in rawbits))),
-                  frozenset(brought_real | own_real))
+        brings = (frozenset().union(*(b[0] for b in brought), (f for f in field_names if f not in anonymous),
+                                    (r[0] for r in rawbits)),
+                  frozenset().union(*(b[1] for b in brought), (m.name for m in members if m.name)))
         base = "ctypes.Union" if is_union else "ctypes.Structure"
         lines = [f"class {name}({base}):", f'    """{q.doc_text(what)}"""', "    _pack_ = 1"]
         if anonymous:
