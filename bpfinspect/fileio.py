@@ -53,8 +53,13 @@ def read_input(path: str, *, check=None, head: int = 0, limit: int | None = None
             if check is not None:
                 check(first, st.st_size if regular else None)
             if regular:
-                # (the head judged is the head returned: it is not read again)
-                return first + _read_upto(f, st.st_size - len(first))
+                # The whole file in one buffer (gluing the head to the rest would copy it all
+                # again); the head judged is the head returned, even if the file changed.
+                f.seek(0)
+                data = _read_upto(f, st.st_size)
+                if not data.startswith(first):
+                    data = first + data[len(first):]
+                return data
             return _read_stream(f, path=path, limit=limit, first=first)
     except FileNotFoundError:
         raise MalformedInput("no such file", path=path) from None
