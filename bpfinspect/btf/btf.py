@@ -22,7 +22,7 @@ from array import array
 from bpfinspect.btf.kinds import (BIT_OFFSET_MASK, BITFIELD_SHIFT, BTF_HEADER, BTF_HEADER_SIZE, BTF_MAGIC,
                                   COMMON_WORDS, CV_KINDS, EXTRA_FIXED, EXTRA_PER_VLEN, INT_ENCODING_SHIFT,
                                   INT_OFFSET_SHIFT, KFLAG_SHIFT, KIND_MASK, KIND_SHIFT, MAX_KIND, MODIFIER_KINDS,
-                                  SIZED_KINDS, VLEN_MASK, Kind, s32)
+                                  SIZED_KINDS, VLEN_MASK, Kind, info_kinds, s32)
 from bpfinspect.errors import MalformedInput
 
 # (typing is not imported at run time: a constant False keeps the import for type checkers only.)
@@ -97,7 +97,7 @@ class Btf:
         self.start_id = base.count + 1 if base is not None else 1
         t0 = self.hdr_len + type_off
         words = array("I")
-        words.frombytes(self.raw[t0:t0 + type_len])
+        words.frombytes(memoryview(self.raw)[t0:t0 + type_len])   # (no copy of the section first)
         if (sys.byteorder == "little") != (self.endian == "little"):
             words.byteswap()
         self._w = words
@@ -120,7 +120,7 @@ class Btf:
         pos = 0
         starts: list[int] = []
         append = starts.append
-        infos: list[int] = []
+        infos = array("I")   # (kept as words: no int object per type stays alive)
         info_append = infos.append
         # Record length (in words) by info word: kernel BTF has only a few hundred distinct
         # info words, so the length arithmetic and kind check run once per distinct word.
@@ -209,8 +209,7 @@ class Btf:
         """Each id's kind number, id 0 (void, kind 0) first, over this blob and its bases: made on
         the first question about a kind (the decoders ask it tens of thousands of times)."""
         base = self.base._kinds_by_id() if self.base is not None else b"\0"
-        kind_of = {i: (i >> KIND_SHIFT) & KIND_MASK for i in self._infos}
-        kinds = self._kind_bytes = base + bytes(map(kind_of.__getitem__, self._info_words))
+        kinds = self._kind_bytes = base + info_kinds(self._info_words)
         return kinds
 
     def ids_of_kind(self, *kinds: int) -> list[int]:

@@ -25,7 +25,7 @@ import operator
 from array import array
 from itertools import accumulate, repeat
 
-from bpfinspect.btf.kinds import INT, KIND_MASK, KIND_SHIFT
+from bpfinspect.btf.kinds import INT, info_kinds
 from bpfinspect.errors import MalformedInput
 
 # The names libbpf accepts for the C ``long`` type when it guesses the pointer size.
@@ -227,7 +227,7 @@ class Table:
             w = array("I")
             pos = [0]
             raw_parts = []
-            infos = []
+            infos = array("I")
             for b in blobs:
                 infos += b._info_words
                 base_len = len(w)
@@ -245,10 +245,7 @@ class Table:
         # The info word of each id from 1 (``infos[id - 1]``), and each id's kind as bytes (id 0,
         # void, has kind 0).
         self.infos = infos
-        kind_of = {i: (i >> KIND_SHIFT) & KIND_MASK for i in btf._infos}
-        for b in blobs[:-1]:
-            kind_of.update((i, (i >> KIND_SHIFT) & KIND_MASK) for i in b._infos)
-        self.kind = b"\0" + bytes(map(kind_of.__getitem__, infos))
+        self.kind = b"\0" + info_kinds(infos)
         self._raw_strs = raw
         self._ptr_size: int | None = None
 
