@@ -89,6 +89,10 @@ _SIZE_THROUGH = frozenset({TYPEDEF, VOLATILE, CONST, RESTRICT, VAR, DECL_TAG, TY
 _ALIGN_THROUGH = frozenset({TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG, ARRAY})
 _SCALARS = frozenset({INT, ENUM, ENUM64, FLOAT})
 
+# The plans of records that need no padding (shared: most records have one of them).
+_PLAIN = (False, None)
+_PACKED = (True, None)
+
 
 def fillers(cur: int, nxt: int, nxt_align: int, in_bitfield: bool, long_bits: int, packed: bool = False) -> list:
     """The unnamed bitfields that move a C struct from bit ``cur`` to bit ``nxt``, as runs
@@ -177,7 +181,14 @@ class Layout(TableView):
         return b
 
     def _align_bits_of(self, tid: int) -> int:
-        a = self.alignof(tid)
+        k = self.kinds[tid] if 0 < tid < self.n else -1
+        if k == PTR:
+            # (the two commonest member types answered here, as alignof would)
+            a = self._align[tid] = self.ptr_size
+        elif k in _SCALARS:
+            a = self._align[tid] = min(self.ptr_size, self.w[self.pos[tid] + 2])
+        else:
+            a = self.alignof(tid)
         b = self.align_bits[tid] = a * 8 if a > 0 else 1
         return b
 
@@ -363,6 +374,14 @@ class Layout(TableView):
                 if off < moff:
                     gap = True
                 off = moff + bits[mt]
+            if not gap and (off >= size_bits or not is_struct):
+                # Nearly every record: no bitfields, no gap, no tail: no padding to write.
+                packed = is_struct and (misaligned or size_bits % best != 0)
+                if a is None:
+                    aligns[tid] = (best >> 3 if not (zero or misaligned or size_bits % best)
+                                   else self._record_align(tid, misaligned, zero, best, size_bits))
+                r = self._plans[tid] = _PACKED if packed else _PLAIN
+                return r
             if gap:
                 gaps = []
                 off = 0
