@@ -70,8 +70,8 @@ which we leave out (types only).
 
 from __future__ import annotations
 
-from itertools import compress
-from operator import eq as _eq, ge as _ge
+from itertools import chain, compress, islice, repeat
+from operator import add as _add, and_ as _and, eq as _eq, ge as _ge, mul as _mul
 
 from bpfinspect.btf.kinds import (MAX_KIND, ARRAY, CONST, DATASEC, DECL_TAG, ENUM, ENUM64, FLOAT, FUNC, FUNC_PROTO, FWD,
                                   INT, PTR, RESTRICT, STRUCT, TYPE_TAG, TYPEDEF, UNION, VAR, VLEN_MASK,
@@ -148,7 +148,11 @@ class Walk(TableView):
         found = anon.intersection([w[p + 2] for p in compress(pos, kinds.translate(_SEL_REF_THIRD))])
         found.update(anon.intersection([w[q] for p in compress(pos, kinds.translate(_SEL_RECORDS))
                                         for q in range(p + 4, p + 3 + 3 * (w[p + 1] & VLEN_MASK), 3)]))
-        found.update(anon.intersection(self._proto_scan()[0]))
+        # Parameters (a prototype's return type does not count: looked at again without the
+        # return types only when one of them is such an enum).
+        types = self._proto_scan()[0]
+        if not anon.isdisjoint(chain.from_iterable(types)):
+            found.update(anon.intersection(chain.from_iterable(map(islice, types, repeat(1), repeat(None)))))
         found.update(anon.intersection([w[q] for p in compress(pos, kinds.translate(_SEL_DATASECS))
                                         for q in range(p + 3, p + 3 + 3 * (w[p + 1] & VLEN_MASK), 3)]))
         found.update(anon.intersection([w[p + i] for p in compress(pos, kinds.translate(_SEL_ARRAYS))
@@ -156,19 +160,21 @@ class Walk(TableView):
         return found
 
     def _proto_scan(self) -> tuple:
-        """(the parameter types of every prototype, the prototypes with a return or parameter
-        type whose id is not below their own): one pass over the prototypes serves both."""
+        """(the return and parameter types of each prototype, one array per prototype with the
+        return type first; the prototypes with a return or parameter type whose id is not below
+        their own): one pass over the prototypes serves both, each prototype's types taken as
+        one slice of the words (no integer per parameter)."""
         r = self._protos
         if r is None:
             w, pos = self.w, self.pos
             pids = list(compress(range(self.n), self.kinds.translate(_SEL_PROTOS)))
-            starts = [pos[t] + 4 for t in pids]
-            vlens = [w[q - 3] & VLEN_MASK for q in starts]
-            params = [w[q] for q0, v in zip(starts, vlens) for q in range(q0, q0 + 2 * v, 2)]
-            owners = [t for t, v in zip(pids, vlens) for _ in range(v)]
-            late = set(compress(owners, map(_ge, params, owners)))
-            late.update([t for t, q in zip(pids, starts) if w[q - 2] >= t])
-            r = self._protos = (params, late)
+            at = list(map(pos.__getitem__, pids))
+            # Words p + 2 (the return type), p + 4, p + 6... (each parameter's type).
+            ends = map(_add, at, map(_add, map(_mul, map(_and, map(w.__getitem__, map(_add, at, repeat(1))),
+                                                          repeat(VLEN_MASK)), repeat(2)), repeat(3)))
+            types = list(map(w.__getitem__, map(slice, map(_add, at, repeat(2)), ends, repeat(2))))
+            late = set(compress(pids, map(_ge, map(max, types), pids)))
+            r = self._protos = (types, late)
         return r
 
     # -- ordering and emission ----------------------------------------------------------------
