@@ -117,14 +117,13 @@ class CDumper:
             roots = list(ids)
             self.walk.check_roots(roots)
             id_order = False
-        body = self._guard(self._body, roots, id_order)
-        return HEADER + body + FOOTER if guards else body
+        return self._guard(self._body, roots, id_order, guards)
 
     # Whether the roots given are the types of declarations written after the items (see
     # Walk.run's ``declare``): for code generators.
     declare_roots = False
 
-    def _body(self, roots, id_order: bool) -> str:
+    def _body(self, roots, id_order: bool, guards: bool = False) -> str:
         items = self.walk.run(roots, id_order, self.declare_roots and not id_order)
         new = items[self._done:]
         self._done = len(items)
@@ -132,6 +131,10 @@ class CDumper:
         budget = self.budget
         texts = [item(i) for i in new]
         budget.spend(sum(map(len, texts)))
+        if guards:
+            # (one join: the header's text is never copied again to add the guards)
+            texts.insert(0, HEADER)
+            texts.append(FOOTER)
         return "".join(texts)
 
 

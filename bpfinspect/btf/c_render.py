@@ -120,10 +120,12 @@ class DumpNames(Names):
     def enumerators(self, tid: int, names: list) -> list:
         """The enumerator names of one printing of enum ``tid``, each claimed."""
         counts = self.ident_counts
-        if counts.keys().isdisjoint(names) and len(set(names)) == len(names):
-            # Names nothing has claimed yet, each once: all of them as they are.
-            counts.update(dict.fromkeys(names, 1))
-            return names
+        if counts.keys().isdisjoint(names):
+            once = dict.fromkeys(names, 1)
+            if len(once) == len(names):
+                # Names nothing has claimed yet, each once: all of them as they are.
+                counts.update(once)
+                return names
         out = []
         for name in names:
             c = counts.get(name, 0) + 1
@@ -169,8 +171,9 @@ class CRenderer(TableView):
         kw = "struct" if self.kinds[tid] == STRUCT else "union"
         return kw + " " + self.names.tag(tid) if self.w[self.pos[tid]] else kw
 
-    def record(self, tid: int, lvl: int, strip: bool = False) -> str:
-        """The definition of a struct or union (no ``;``), members indented ``lvl + 1`` tabs."""
+    def record(self, tid: int, lvl: int, strip: bool = False, end: str = "") -> str:
+        """The definition of a struct or union (no ``;``), members indented ``lvl + 1`` tabs;
+        ``end`` is written after it (the text is put together once)."""
         w = self.w
         p = self.pos[tid]
         info = w[p + 1]
@@ -206,17 +209,14 @@ class CRenderer(TableView):
         if lines is None:
             lines = []
             self._members(tid, lvl1, strip, plan[1], ind, lines, 0)
+        attr = " __attribute__((packed))" if plan[0] else ""
         if lines:
-            body = ind + (";" + ind).join(lines) + ";\n" + (_TABS[lvl] if lvl < 64 else tabs(lvl)) + "}"
-        elif w[p + 2]:
-            body = "\n" + tabs(lvl) + "}"
-        elif self.empty_member is not None:
-            body = ind + self.empty_member + ";\n" + tabs(lvl) + "}"
-        else:
-            body = "}"
-        if plan[0]:
-            return head + body + " __attribute__((packed))"
-        return head + body
+            return f"{head}{ind}{(';' + ind).join(lines)};\n{_TABS[lvl] if lvl < 64 else tabs(lvl)}}}{attr}{end}"
+        if w[p + 2]:
+            return f"{head}\n{tabs(lvl)}}}{attr}{end}"
+        if self.empty_member is not None:
+            return f"{head}{ind}{self.empty_member};\n{tabs(lvl)}}}{attr}{end}"
+        return f"{head}}}{attr}{end}"
 
     def _members(self, tid: int, lvl1: int, strip: bool, pads, ind: str, lines: list, start: int) -> None:
         """Add to ``lines`` the member lines of a record from member ``start`` on, one by one
@@ -372,7 +372,7 @@ class CRenderer(TableView):
             return self.struct_fwd(-item) + ";\n\n"
         k = self.kinds[item]
         if k == STRUCT or k == UNION:
-            return self.record(item, 0) + ";\n\n"
+            return self.record(item, 0, False, ";\n\n")
         if k == TYPEDEF:
             return "" if self.blacklisted(item) else self.typedef(item) + ";\n\n"
         if k == ENUM or k == ENUM64:
@@ -385,7 +385,7 @@ class CRenderer(TableView):
         """The C definition of one type in the printer's style, ending with ``;``."""
         k = self.kinds[tid]
         if k == STRUCT or k == UNION:
-            return self.record(tid, 0) + ";"
+            return self.record(tid, 0, False, ";")
         if k == ENUM or k == ENUM64:
             return self.enum(tid, 0) + ";"
         if k == TYPEDEF:
