@@ -189,23 +189,23 @@ class CRenderer(TableView):
         q = p + 3
         e = q + 3 * vlen
         budget = self.budget
+        nos = w[q:e:3]
         if (plan[1] is None and not info >> KFLAG_SHIFT and self._member is None and self._member_decl is None
-                and vlen * (self.decl.longest + self.strs.longest + lvl1 + 2) < budget.left):
+                and vlen * (self.decl.longest + self.strs.longest + lvl1 + 2) < budget.left and 0 not in nos):
             # Named members of plain types (nearly all): each line is head + name + tail, the
             # heads made (and their names claimed) in member order.  (The test above bounds
-            # what this can write; the general loop counts as it goes.)
+            # what this can write; the general loop counts as it goes.  A record with an
+            # unnamed member goes to the general loop at once: what the member writes inline
+            # claims its names before the members after it.)
             heads = self.heads[strip]
             tails = self.tails[strip]
             strs = self.strs
             try:
-                lines = [heads[mt] + strs[no] + tails[mt] for no, mt in zip(w[q:e:3], w[q + 1:e:3]) if no]
+                lines = [heads[mt] + strs[no] + tails[mt] for no, mt in zip(nos, w[q + 1:e:3])]
             except NotPlain:
                 lines = None
             else:
-                if len(lines) < vlen:
-                    lines = None   # an unnamed member
-                else:
-                    budget.left -= sum(map(len, lines)) + (lvl1 + 2) * vlen
+                budget.left -= sum(map(len, lines)) + (lvl1 + 2) * vlen
         if lines is None:
             lines = []
             self._members(tid, lvl1, strip, plan[1], ind, lines, 0)
