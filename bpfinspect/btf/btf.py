@@ -141,10 +141,8 @@ class Btf:
         if pos != n:
             self._fail(f"type [{self.start_id + len(starts) - 1}] runs past the type section", t0 + (starts[-1] if starts else 0) * 4)
         self._starts = starts
-        # Each record's info word (kind, vlen, kind flag), in id order.
+        # Each record's info word (kind, vlen, kind flag), in id order (all of valid kinds).
         self._info_words = infos
-        # The distinct info words seen (all valid): printers map them to kinds in bulk.
-        self._infos = lengths
         self.count = self.start_id - 1 + len(starts)
 
     # -- ids ----------------------------------------------------------------------------------

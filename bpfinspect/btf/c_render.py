@@ -189,9 +189,9 @@ class CRenderer(TableView):
         q = p + 3
         e = q + 3 * vlen
         budget = self.budget
-        nos = w[q:e:3]
         if (plan[1] is None and not info >> KFLAG_SHIFT and self._member is None and self._member_decl is None
-                and vlen * (self.decl.longest + self.strs.longest + lvl1 + 2) < budget.left and 0 not in nos):
+                and vlen * (self.decl.longest + self.strs.longest + lvl1 + 2) < budget.left
+                and 0 not in (nos := w[q:e:3])):
             # Named members of plain types (nearly all): each line is head + name + tail, the
             # heads made (and their names claimed) in member order.  (The test above bounds
             # what this can write; the general loop counts as it goes.  A record with an
