@@ -267,3 +267,67 @@ def test_bounded_dumps_still_print_what_real_btf_needs(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("long: 64;") > 1000
     assert r.stdout.encode() == bpftool_dump(tmp_path / "hostile.btf", "c")
+
+
+# -- strings by chunk, kinds by top byte ----------------------------------------------------------
+
+_STRING_BYTES = st.sampled_from([0, 0, 0, 0x61, 0x62, 0xC3, 0xA9, 0xFF])
+
+
+@settings(max_examples=400, deadline=None)
+@given(raw=st.lists(_STRING_BYTES, max_size=60).map(bytes), shift=st.integers(0, 5))
+def test_strings_by_chunk_are_the_strings(raw, shift):
+    """Decoding a chunk of the section on first use gives, for every offset (a string's start,
+    the inside of a string, past the end), what decoding all strings at once and decoding one
+    string on demand give; and ``longest`` bounds every string it can give.  (Chunks of 1 to
+    32 bytes here, so that strings cross their edges.)"""
+    from bpfinspect.btf import table as table_module
+    from bpfinspect.btf.table import StringTable
+
+    def get(strings, off):
+        try:
+            return strings[off]
+        except MalformedInput:
+            return MalformedInput
+
+    saved = table_module.CHUNK_SHIFT
+    table_module.CHUNK_SHIFT = shift
+    try:
+        every = StringTable(raw, None, None).load_all()
+        chunked = StringTable(raw, None, None).load_by_chunk()
+        lazy = StringTable(raw, None, None)
+        bound = chunked.longest
+        for off in [-1, *range(len(raw) + 2)]:
+            got = get(chunked, off)
+            assert got == get(every, off) == get(lazy, off), off
+            if got is not MalformedInput:
+                assert len(got.encode("utf-8", "surrogateescape")) <= bound
+    finally:
+        table_module.CHUNK_SHIFT = saved
+
+
+def test_a_header_decodes_half_of_the_kernels_strings():
+    """A whole C header of this kernel's BTF leaves the chunks holding only functions' names
+    undecoded (and prints the same text as with every string decoded first)."""
+    if not VMLINUX.exists():
+        pytest.skip("this kernel has no /sys/kernel/btf/vmlinux")
+    from bpfinspect.btf.c_dump import CDumper
+
+    btf = load_btf(VMLINUX)
+    text = CDumper(btf).dump()
+    strings = btf.table.strs
+    assert sum(span is not None for span in strings._chunks) >= len(strings._chunks) // 4
+    every = load_btf(VMLINUX)
+    every.table.strs.load_all()
+    renderer = CDumper(every)
+    assert renderer.t.strs._all and renderer.dump() == text
+
+
+@settings(max_examples=300, deadline=None)
+@given(words=st.lists(st.integers(0, 0xFFFFFFFF), max_size=50))
+def test_kinds_from_the_top_bytes_are_the_kinds(words):
+    from array import array
+
+    from bpfinspect.btf.kinds import KIND_MASK, KIND_SHIFT, info_kinds
+
+    assert info_kinds(array("I", words)) == bytes((w >> KIND_SHIFT) & KIND_MASK for w in words)

@@ -109,8 +109,9 @@ class CDumper:
     def dump(self, ids=None, *, guards: bool = True, sort: bool = False) -> str:
         """The C text for every type (or for ``ids`` and what they need)."""
         if ids is None:
-            # A whole header prints most names: decode them all at once.
-            self.t.strs.load_all()
+            # A whole header prints about half of the names, which lie together: decode them a
+            # chunk of the section at a time.
+            self.t.strs.load_by_chunk()
             roots = self.sorted_ids() if sort else ()
             id_order = not sort
         else:

@@ -9,8 +9,10 @@ indexed by type id, a split blob's base ids included:
 ``kind``       the kind number of each id as bytes (0 for void, id 0),
 ``strs``       offset -> string (a :class:`StringTable`): a string is decoded
                when first looked up (and its offset checked against the
-               string section); a printer that needs most names has them all
-               decoded in one pass first (:meth:`StringTable.load_all`).
+               string section); a printer that needs every name has them all
+               decoded in one pass first (:meth:`StringTable.load_all`), one
+               that needs many of them a chunk of the section at a time
+               (:meth:`StringTable.load_by_chunk`).
 
 Strings are decoded as UTF-8 with ``surrogateescape``, so any byte sequence
 round-trips to the exact bytes when written out again.
@@ -53,9 +55,15 @@ def output_limit(btf) -> int:
     return OUTPUT_BASE + OUTPUT_PER_BYTE * size
 
 
+# The strings of a section decoded together when one of them is first asked for, in chunk mode.
+CHUNK_SHIFT = 16
+
+
 class StringTable(dict):
     """Offset -> string; unknown offsets are decoded (and checked) on first use, or a batch
-    of them at once with :meth:`prefetch`."""
+    of them at once with :meth:`prefetch`, or every string of the section with
+    :meth:`load_all`, or those of one chunk of the section on first use with
+    :meth:`load_by_chunk`."""
 
     def __init__(self, raw: bytes, path, section, items=()) -> None:
         super().__init__(items)
@@ -66,6 +74,8 @@ class StringTable(dict):
         # as bytes with one (others); made on first use.
         self._text: str | bytes | None = None
         self._all = False
+        # In chunk mode, where the strings starting in each chunk lie (None once decoded).
+        self._chunks: list | None = None
         # No string is longer than this (the section's size until all strings are decoded).
         self.longest = len(raw)
 
@@ -87,6 +97,7 @@ class StringTable(dict):
         if self._all:
             return self
         self._all = True
+        self._chunks = None
         raw = self.raw
         if not raw:
             return self
@@ -104,6 +115,55 @@ class StringTable(dict):
         # The split leaves an empty string just past the end: not a valid offset.
         self.pop(len(raw), None)
         return self
+
+    def load_by_chunk(self) -> "StringTable":
+        """From now on, a string not decoded yet is decoded with every other string starting in
+        the same 64 KiB of the section, in one pass.  A C header of a kernel prints about half
+        of its strings (never a function's name), and those it prints lie together: this
+        decodes about half the section, at the cost per string of :meth:`load_all`."""
+        if self._all or self._chunks is not None or not self.raw:
+            return self
+        raw = self.raw
+        size = len(raw)
+        chunks = []
+        longest = 0
+        for start in range(0, size, 1 << CHUNK_SHIFT):
+            end = start + (1 << CHUNK_SHIFT)
+            # The first string starting in the chunk, and the NUL ending the last one.
+            if start == 0 or raw[start - 1] == 0:
+                first = start
+            else:
+                nul = raw.find(b"\0", start)
+                first = nul + 1 if nul >= 0 else size
+            if first >= min(end, size):
+                chunks.append(None)   # one string runs through the whole chunk
+                continue
+            stop = raw.find(b"\0", min(end, size) - 1)
+            if stop < 0:
+                stop = size   # (a last string without its NUL runs to the end)
+            chunks.append((first, stop))
+            longest = max(longest, stop - first)
+        self._chunks = chunks
+        # No string is longer than the strings of the chunk it starts in (or, for an offset
+        # inside a string, than that string).
+        self.longest = longest
+        return self
+
+    def _load_chunk(self, index: int) -> None:
+        span = self._chunks[index]
+        self._chunks[index] = None
+        if span is None:
+            return
+        first, stop = span
+        t = self.terminated_text()
+        if type(t) is str:
+            parts = t[first:stop].split("\0")
+            lengths = map(len, parts)
+        else:
+            pieces = t[first:stop].split(b"\0")
+            parts = [c.decode("utf-8", "surrogateescape") for c in pieces]
+            lengths = map(len, pieces)
+        self.update(zip(accumulate(map(operator.add, lengths, repeat(1)), initial=first), parts))
 
     def prefetch(self, offsets) -> None:
         """Decode, in one pass, the strings at those of ``offsets`` not decoded yet."""
@@ -127,6 +187,12 @@ class StringTable(dict):
         if not 0 <= off < len(raw):
             raise MalformedInput(f"name offset {off} is outside the string section ({len(raw)} bytes)",
                                  path=self.path, section=self.section)
+        chunks = self._chunks
+        if chunks is not None and chunks[off >> CHUNK_SHIFT] is not None:
+            self._load_chunk(off >> CHUNK_SHIFT)
+            s = dict.get(self, off)
+            if s is not None:
+                return s
         t = self.terminated_text()
         if type(t) is str:
             s = t[off:t.index("\0", off)]
