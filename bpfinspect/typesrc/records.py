@@ -28,7 +28,7 @@ with a note that says why.  ``--type MAP=TYPE`` overrides all of it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import namedtuple
 
 from bpfinspect.errors import UsageError
 from bpfinspect.typesrc.source import TypeRef, TypeSource
@@ -47,27 +47,27 @@ HELPERS = {
 MAX_RECORD = 1 << 32
 
 
-@dataclass(frozen=True, slots=True)
-class RecordSite:
-    """One call that sends records to a map."""
-    program: str          # the program whose analysis reached the call
-    function: str         # the function the call is in (the program or one of its subprograms)
-    section: str
-    insn: int             # slot index in the section
-    helper: str
-    size: int | None      # the constant size given (None when not constant)
-    type: str | None      # the local's type matched at this call
+# (Named tuples: importing dataclasses would cost every command that generates a skeleton
+# several milliseconds of start-up.)
+
+class RecordSite(namedtuple("RecordSite", "program function section insn helper size type")):
+    """One call that sends records to a map: ``program`` (the program whose analysis reached
+    the call), ``function`` (the function the call is in: the program or one of its
+    subprograms), ``section``, ``insn`` (slot index in the section), ``helper``, ``size`` (the
+    constant size given; None when not constant), ``type`` (the local's type matched at this
+    call, or None)."""
+
+    __slots__ = ()
 
 
-@dataclass(frozen=True, slots=True)
-class RecordType:
-    """What one ring buffer or perf event array map carries."""
-    map: str
-    type: TypeRef | None
-    size: int | None      # the size every call gives (None: unknown, or not the same everywhere)
-    how: str | None       # "dwarf", "header" (the calls in a --header source) or "override"
-    sites: tuple[RecordSite, ...]
-    note: str | None      # why the type is unknown, or a doubt about it
+class RecordType(namedtuple("RecordType", "map type size how sites note")):
+    """What one ring buffer or perf event array map carries: ``map``; ``type`` (a
+    :class:`TypeRef` or None); ``size`` (the size every call gives; None: unknown, or not the
+    same everywhere); ``how`` ("dwarf", "header" -- the calls in a --header source -- or
+    "override"); ``sites`` (the :class:`RecordSite` of each call); ``note`` (why the type is
+    unknown, or a doubt about it)."""
+
+    __slots__ = ()
 
     @property
     def name(self) -> str | None:
@@ -112,15 +112,9 @@ def record_types(ts: TypeSource) -> dict[str, RecordType]:
 
 # -- the calls -----------------------------------------------------------------------------------
 
-@dataclass
-class _Call:
-    program: str
-    function: object      # obj Function
-    section: str
-    insn: int
-    helper: int
-    size: int | None
-    data: object          # ("fp", offset) or None
+# One helper call that sends records: ``function`` is the obj Function it is in, ``data`` is
+# ("fp", offset) or None.
+_Call = namedtuple("_Call", "program function section insn helper size data")
 
 
 def _sites(obj, names: set[str]) -> dict[str, list[_Call]]:

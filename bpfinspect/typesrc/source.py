@@ -27,7 +27,7 @@ A type found nowhere is an error saying where it was looked for.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import namedtuple
 from functools import cached_property
 
 from bpfinspect.btf import Btf, Kind
@@ -43,14 +43,15 @@ _RECORDS = (Kind.STRUCT, Kind.UNION)
 _TRANSPARENT = frozenset({Kind.TYPEDEF, Kind.CONST, Kind.VOLATILE, Kind.RESTRICT, Kind.TYPE_TAG})
 
 
-@dataclass(frozen=True, slots=True)
-class TypeRef:
-    """A type the source found: its id in :attr:`TypeSource.btf` and where it came from."""
-    id: int
-    name: str            # C spelling: "struct event", "pid_t"
-    source: str          # "btf", "dwarf" or "header"
-    where: str | None    # "bootstrap.h:9" when the source says
-    label: str | None = None   # how the source is named in messages (--header's files)
+class TypeRef(namedtuple("TypeRef", "id name source where label", defaults=(None,))):
+    """A type the source found: its id in :attr:`TypeSource.btf` and where it came from.
+
+    ``name`` is its C spelling (``struct event``, ``pid_t``); ``source`` is "btf", "dwarf" or
+    "header"; ``where`` is ``bootstrap.h:9`` when the source says; ``label`` is how the source
+    is named in messages (--header's files).  (A named tuple: importing dataclasses would cost
+    every command that generates a skeleton several milliseconds of start-up.)"""
+
+    __slots__ = ()
 
     def describe(self) -> str:
         label = self.label or {"btf": "the object's BTF", "dwarf": "the object's DWARF"}.get(self.source, self.source)
