@@ -30,12 +30,18 @@ _MORE = {
     "btf": ["--format", "--format=c", "--format=raw", "--format=C", "c", "raw", "--type", "--type=struct x",
             "struct task_struct", "--base", "--base=/sys/kernel/btf/vmlinux", "--sorted", "--no-guards",
             "--form"],
+    "gen-skel": ["--lang", "--lang=c", "--lang=python", "--lang=C", "c", "python", "--name", "--name=x", "--name=",
+                 "n", "--types", "--types=1", "--type", "--type=struct e", "struct e", "events=struct e",
+                 "--strip-debug", "-o", "-o=x.h", "-ox.h", "--output", "--output=x.h", "x.h", "--header",
+                 "--header=h.h", "-I", "-Iinc", "-D", "-DX=1", "--arch", "--arch=x86", "x86", "--lan", "--typ",
+                 "--out"],
 }
 
 
 def _argparse(argv: list[str]):
     """argparse's namespace of ``argv`` (without ``run``), or the exit status it stopped with."""
-    parser = build_parser(argv[0] if argv and argv[0] in quickargs.COMMANDS else None, texts=False)
+    parser = build_parser(argv[0].replace("-", "_") if argv and argv[0] in quickargs.COMMANDS else None,
+                          texts=False)
     try:
         with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
             args = parser.parse_args(argv)
@@ -71,6 +77,10 @@ def test_a_line_quickargs_reads_is_read_as_argparse_reads_it(before, command, da
     ["btf", "/sys/kernel/btf/vmlinux", "--format", "c"],
     ["btf", "--format=raw", "--type", "struct task_struct", "--sorted", "--no-guards", "a.o"],
     ["btf", "--base", "/sys/kernel/btf/vmlinux", "/sys/kernel/btf/nf_tables", "--json"],
+    ["gen-skel", "a.o"],
+    ["gen-skel", "--lang", "python", "a.o", "-o", "a_skel.py"],
+    ["gen-skel", "a.o", "--lang=c", "--types", "--name", "skel", "--output=a.skel.h", "--strip-debug"],
+    ["gen-skel", "--type", "struct event", "--type=events=struct event", "a.o", "--color", "never"],
 ])
 def test_the_usual_lines_are_read_without_argparse(argv):
     quick = quickargs.parse(argv)
@@ -84,17 +94,24 @@ def test_the_usual_lines_are_read_without_argparse(argv):
     ["sections", "-", "a.o"], ["globals", "a.o"], ["progs", "a.o"], ["--version"], [],
     ["disasm", "--prog", "p", "--section", "s", "a.o"], ["disasm", "--json", "--plain", "a.o"],
     ["disasm", "--prog", "-x", "a.o"], ["btf", "--format", "h", "a.o"], ["btf", "--format"], ["btf", "--form=c", "a.o"],
+    ["gen-skel", "a.o", "b.o"], ["gen-skel", "-j", "2", "a.o"], ["gen-skel", "--json", "a.o"],
+    ["gen-skel", "--header", "h.h", "a.o"], ["gen-skel", "-I", "inc", "a.o"], ["gen-skel", "-o=x.h", "a.o"],
+    ["gen-skel", "--lang", "rust", "a.o"], ["gen-skel", "--lan", "c", "a.o"], ["gen_skel", "a.o"],
 ])
 def test_other_lines_go_to_argparse(argv):
     assert quickargs.parse(argv) is None
 
 
-def test_a_quick_command_imports_neither_argparse_nor_re_nor_threading():
-    code = ("import sys, runpy; sys.argv = ['bpfinspect', 'sections', 'fixtures/bootstrap.bpf.o'];\n"
+@pytest.mark.parametrize("argv,unused", [
+    (["sections", "fixtures/bootstrap.bpf.o"], ("argparse", "re", "threading", "typing")),
+    (["gen-skel", "fixtures/bootstrap.bpf.o"], ("argparse", "gettext", "locale")),   # (jinja2 brings re)
+])
+def test_a_quick_command_imports_neither_argparse_nor_re_nor_threading(argv, unused):
+    code = (f"import sys, runpy; sys.argv = ['bpfinspect', *{argv!r}];\n"
             "from bpfinspect.__main__ import run\n"
             "import contextlib, io\n"
-            "with contextlib.redirect_stdout(io.StringIO()): code = run()\n"
-            "print(code, sorted(m for m in ('argparse', 're', 'threading', 'typing') if m in sys.modules))")
+            "with contextlib.redirect_stdout(io.TextIOWrapper(io.BytesIO())): code = run()\n"
+            f"print(code, sorted(m for m in {unused!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["0", "[]"], out.stdout + out.stderr
 
@@ -106,8 +123,9 @@ def test_quick_and_argparse_runs_print_the_same(tmp_path):
 
     for obj in ("fixtures/bootstrap.bpf.o", "fixtures/maps.bpf.o"):
         for command in quickargs.COMMANDS:
-            a = run(command, "--json", obj)
-            b = run(command, "--col=never", "--json", obj)
+            options = ("--lang", "python") if command == "gen-skel" else ("--json",)
+            a = run(command, *options, obj)
+            b = run(command, "--col=never", *options, obj)
             assert a.returncode == b.returncode == 0
             assert a.stdout == b.stdout and a.stderr == b.stderr
 

@@ -6,7 +6,7 @@ light to import: heavy libraries (libclang, jinja2, lark, the libbpf runtime)
 are imported inside ``run``.
 
 The plain command lines of the inspection commands that run on large inputs (``sections``,
-``info``, ``relocs``, ``disasm``, ``btf``) are read by :mod:`bpfinspect.cli.quickargs`
+``info``, ``relocs``, ``disasm``, ``btf``, ``gen-skel``) are read by :mod:`bpfinspect.cli.quickargs`
 without argparse; it declines anything unusual, which argparse then reads as always.
 """
 
@@ -262,10 +262,14 @@ def _quick_args(argv: list[str]):
     if args is not None:
         import importlib
 
-        from bpfinspect.cli.batch import batched
+        spec = quickargs.SPECS[args.command]
+        run = importlib.import_module(f"bpfinspect.cli.cmd_{args.command.replace('-', '_')}").run
+        if spec.single:
+            args.run = run
+        else:
+            from bpfinspect.cli.batch import batched
 
-        args.run = batched(importlib.import_module(f"bpfinspect.cli.cmd_{args.command}").run,
-                           quickargs.SPECS[args.command].objects)
+            args.run = batched(run, spec.objects)
     return args
 
 

@@ -7,6 +7,8 @@ namespace argparse would give; anything else -- help, an option it does not know
 abbreviation, a value that starts with "-", a value argparse would refuse or convert, two
 options of a mutually exclusive pair, ``--``, objects split by options -- it declines
 (``None``), and argparse reads the line as always, errors and help included.
+``gen-skel`` takes one object (no batch, no ``-j``) and its usual options; its header options
+(``--header``, ``-I``, ``-D``, ``--arch``) go to argparse.
 ``tests/test_cli_quickargs.py`` holds the two to the same answers, command by command.
 """
 
@@ -17,17 +19,24 @@ import types
 
 class _Spec:
     """One command's arguments as its ``register`` declares them: the objects (nargs "+",
-    ``-j``/``--jobs`` beside them), ``store_true`` flags, options with one value (and their
-    choices), and the mutually exclusive groups (by destination)."""
+    ``-j``/``--jobs`` beside them; or, ``single``, one object and no ``-j``), ``store_true``
+    flags (``--json`` unless ``json`` is false), options with one value (and their choices),
+    repeatable options (``append``: option -> destination), the defaults argparse gives
+    destinations this reader never sets or sets to something else than None, and the mutually
+    exclusive groups (by destination)."""
 
-    __slots__ = ("objects", "flags", "values", "exclusive")
+    __slots__ = ("objects", "flags", "values", "exclusive", "single", "appends", "defaults")
 
     def __init__(self, objects: str = "object", flags: dict | None = None, values: dict | None = None,
-                 exclusive: tuple = ()) -> None:
+                 exclusive: tuple = (), *, single: bool = False, json: bool = True, appends: dict | None = None,
+                 defaults: dict | None = None) -> None:
         self.objects = objects
-        self.flags = {"--json": "json", **(flags or {})}
+        self.flags = {"--json": "json", **(flags or {})} if json else dict(flags or {})
         self.values = values or {}
         self.exclusive = exclusive
+        self.single = single
+        self.appends = appends or {}
+        self.defaults = defaults or {}
 
 
 SPECS = {
@@ -40,6 +49,11 @@ SPECS = {
     "btf": _Spec("source", flags={"--sorted": "sorted", "--no-guards": "no_guards"},
                  values={"--format": ("format", ("raw", "c")), "--type": ("type_name", None),
                          "--base": ("base", None)}),
+    "gen-skel": _Spec(single=True, json=False, flags={"--types": "types", "--strip-debug": "strip_debug"},
+                      values={"--lang": ("lang", ("c", "python")), "--name": ("name", None),
+                              "-o": ("output", None), "--output": ("output", None)},
+                      appends={"--type": "type"},
+                      defaults={"lang": "c", "headers": [], "include_dirs": [], "defines": [], "arch": None}),
 }
 COMMANDS = tuple(SPECS)
 
@@ -61,16 +75,20 @@ def parse(argv: list[str]):
     command = argv[i]
     spec = SPECS[command]
     i += 1
-    values.update(command=command, jobs=1)
+    values["command"] = command
+    if not spec.single:
+        values["jobs"] = 1
     values.update(dict.fromkeys(spec.flags.values(), False))
     values.update(dict.fromkeys([dest for dest, _ in spec.values.values()], None))
+    values.update({dest: [] for dest in spec.appends.values()})
+    values.update({dest: list(v) if type(v) is list else v for dest, v in spec.defaults.items()})
     given: set[str] = set()
     objects: list[str] = []
     run_over = False  # objects must be one run of arguments, as nargs="+" reads them
     while i < n:
         arg = argv[i]
         if not arg.startswith("-") or arg == "":
-            if run_over:
+            if run_over or (spec.single and objects):
                 return None
             objects.append(arg)
             i += 1
@@ -84,9 +102,20 @@ def parse(argv: list[str]):
             i += 1
             continue
         name, eq, value = arg.partition("=")
-        if name in spec.values or name in ("-j", "--jobs"):
-            if name == "-j" and eq:
+        if name in spec.appends:
+            if not eq:
+                if i + 1 >= n:
+                    return None
+                value = argv[i + 1]
+                i += 1
+            i += 1
+            if value.startswith("-"):
                 return None
+            values[spec.appends[name]].append(value)
+            continue
+        if name in spec.values or (name in ("-j", "--jobs") and not spec.single):
+            if not name.startswith("--") and eq:
+                return None   # (a short option with "=": argparse's reading of it is its own)
             if not eq:
                 if i + 1 >= n:
                     return None
@@ -116,7 +145,7 @@ def parse(argv: list[str]):
     for group in spec.exclusive:
         if len(given.intersection(group)) > 1:
             return None
-    values[spec.objects] = objects
+    values[spec.objects] = objects[0] if spec.single else objects
     return types.SimpleNamespace(**values)
 
 
