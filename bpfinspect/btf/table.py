@@ -76,7 +76,8 @@ class StringTable(dict):
         self._all = False
         # In chunk mode, where the strings starting in each chunk lie (None once decoded).
         self._chunks: list | None = None
-        # No string is longer than this (the section's size until all strings are decoded).
+        # No string is longer than this (the section's size until all strings are decoded, or
+        # in chunk mode the longest run of strings starting in one chunk).
         self.longest = len(raw)
 
     def terminated_text(self) -> str | bytes:
