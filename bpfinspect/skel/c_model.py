@@ -60,7 +60,7 @@ literals, texts shown in comments by its comment rules.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections import namedtuple
 
 from bpfinspect.quote import c as qc
 from bpfinspect.quote.c import Code
@@ -69,11 +69,13 @@ RESERVED_TOP = ("skeleton", "obj", "maps", "progs", "links",
                 "open", "open_and_load", "load", "attach", "detach", "destroy", "elf_bytes")
 
 
-@dataclass
-class Name:
+# The model's classes are written out rather than made by dataclasses: importing it (with the
+# inspect, ast, dis and tokenize it brings) cost every C skeleton a few milliseconds of start-up.
+
+class Name(namedtuple("Name", "c cxx")):
     """A member name: ``c`` in C, ``cxx`` in C++ (equal unless ``c`` is a C++ keyword)."""
-    c: Code
-    cxx: Code
+
+    __slots__ = ()
 
     @property
     def differs(self) -> bool:
@@ -117,66 +119,115 @@ class NameSpace:
         return name
 
 
-@dataclass
 class SkelMap:
-    member: Name
-    libbpf_name: str          # the name libbpf gives the map (what the skeleton looks up)
-    kind: str                 # user, legacy, data, kconfig, struct_ops, struct_ops_link
-    mmaped: Name | None = None  # top-level data-section member bound to the map's memory
-    link: Name | None = None    # links member (struct_ops maps)
-    in_skeleton: bool = True  # listed in bpf_object_skeleton.maps (else looked up after open)
-    note: Code = Code("")     # a trailing C comment (with its leading space) or ''
-    name_expr: Code = Code("")  # libbpf_name as a C expression (a literal or a static array)
-    name_decl: Code | None = None  # the static array's declaration, for a name too long for a literal
+    """A map of the skeleton: ``member`` (its Name), ``libbpf_name`` (the name libbpf gives the
+    map, which the skeleton looks up), ``kind`` (user, legacy, data, kconfig, struct_ops,
+    struct_ops_link), ``mmaped`` (the top-level data-section member bound to the map's memory),
+    ``link`` (the links member of a struct_ops map), ``in_skeleton`` (listed in
+    bpf_object_skeleton.maps; else looked up after open), ``note`` (a trailing C comment with
+    its leading space, or ''), ``name_expr`` (libbpf_name as a C expression: a literal or a
+    static array), ``name_decl`` (the static array's declaration, for a name too long for a
+    literal)."""
+
+    __slots__ = ("member", "libbpf_name", "kind", "mmaped", "link", "in_skeleton", "note", "name_expr",
+                 "name_decl")
+
+    def __init__(self, member: Name, libbpf_name: str, kind: str, mmaped: Name | None = None,
+                 link: Name | None = None, in_skeleton: bool = True, note: Code = Code(""),
+                 name_expr: Code = Code(""), name_decl: Code | None = None) -> None:
+        self.member = member
+        self.libbpf_name = libbpf_name
+        self.kind = kind
+        self.mmaped = mmaped
+        self.link = link
+        self.in_skeleton = in_skeleton
+        self.note = note
+        self.name_expr = name_expr
+        self.name_decl = name_decl
 
 
-@dataclass
 class SkelProg:
-    member: Name
-    link: Name
-    name: str
-    name_expr: Code = Code("")
-    name_decl: Code | None = None
+    """A program of the skeleton: its member and links member, its name, and that name as a C
+    expression (and the static array it needs, if any)."""
+
+    __slots__ = ("member", "link", "name", "name_expr", "name_decl")
+
+    def __init__(self, member: Name, link: Name, name: str, name_expr: Code = Code(""),
+                 name_decl: Code | None = None) -> None:
+        self.member = member
+        self.link = link
+        self.name = name
+        self.name_expr = name_expr
+        self.name_decl = name_decl
 
 
-@dataclass
 class SkelMember:
-    decl: Code | None         # C declaration (without ';'), name in C spelling (set once types are written)
-    decl_cxx: Code | None     # same in C++ spelling
-    name: Name | None         # None for padding
-    offset: int
-    size: int
-    type_id: int = 0
-    strip: bool = True
-    size_msg: Code = Code("")    # the __assert messages, as string literals
-    offset_msg: Code = Code("")
+    """A member of a data section's struct: ``decl`` (its C declaration without ';', the name in
+    C spelling; set once types are written), ``decl_cxx`` (the same in C++ spelling), ``name``
+    (None for padding), ``offset``, ``size``, ``type_id``, ``strip``, and the __assert messages
+    ``size_msg`` and ``offset_msg`` (string literals)."""
+
+    __slots__ = ("decl", "decl_cxx", "name", "offset", "size", "type_id", "strip", "size_msg", "offset_msg")
+
+    def __init__(self, decl: Code | None, decl_cxx: Code | None, name: Name | None, offset: int, size: int,
+                 type_id: int = 0, strip: bool = True, size_msg: Code = Code(""),
+                 offset_msg: Code = Code("")) -> None:
+        self.decl = decl
+        self.decl_cxx = decl_cxx
+        self.name = name
+        self.offset = offset
+        self.size = size
+        self.type_id = type_id
+        self.strip = strip
+        self.size_msg = size_msg
+        self.offset_msg = offset_msg
 
 
-@dataclass
 class SkelDatasec:
-    member: Name              # top-level pointer member
-    tag: Code                 # struct tag: <skel>__<member>
-    section: str
-    size: int
-    members: list[SkelMember] = field(default_factory=list)
+    """A data section: its top-level pointer ``member``, its struct ``tag`` (<skel>__<member>),
+    ``section``, ``size`` and ``members``."""
+
+    __slots__ = ("member", "tag", "section", "size", "members")
+
+    def __init__(self, member: Name, tag: Code, section: str, size: int,
+                 members: list[SkelMember] | None = None) -> None:
+        self.member = member
+        self.tag = tag
+        self.section = section
+        self.size = size
+        self.members = [] if members is None else members
 
 
-@dataclass
 class SkelModel:
-    ident: Code               # C identifier of the skeleton (struct tag, function prefix)
-    libbpf_name: str          # bpf_object_skeleton.name
-    guard: Code
-    maps: list[SkelMap]
-    progs: list[SkelProg]
-    datasecs: list[SkelDatasec]
-    types_text: Code          # definitions for --types ('' otherwise)
-    types_text_cxx: Code      # the same for C++ (tags and typedefs share one name space there)
-    data: bytes
-    warnings: list[str]
-    name_expr: Code = Code("")          # libbpf_name as a C expression
-    name_decl: Code | None = None
-    banner: Code = Code("")             # the object's name, as the header's first comment shows it
-    type_asserts: list = field(default_factory=list)   # (C, C++) assert lines of each --type type
+    """The whole skeleton: ``ident`` (the C identifier: struct tag, function prefix),
+    ``libbpf_name`` (bpf_object_skeleton.name), ``guard``, ``maps``, ``progs``, ``datasecs``,
+    ``types_text`` (definitions for --types; '' otherwise) and ``types_text_cxx`` (the same for
+    C++, where tags and typedefs share one name space), ``data`` (the object's bytes),
+    ``warnings``, ``name_expr`` (libbpf_name as a C expression) and ``name_decl``, ``banner``
+    (the object's name as the header's first comment shows it), ``type_asserts`` ((C, C++)
+    assert lines of each --type type)."""
+
+    __slots__ = ("ident", "libbpf_name", "guard", "maps", "progs", "datasecs", "types_text", "types_text_cxx",
+                 "data", "warnings", "name_expr", "name_decl", "banner", "type_asserts")
+
+    def __init__(self, ident: Code, libbpf_name: str, guard: Code, maps: list[SkelMap], progs: list[SkelProg],
+                 datasecs: list[SkelDatasec], types_text: Code, types_text_cxx: Code, data: bytes,
+                 warnings: list[str], name_expr: Code = Code(""), name_decl: Code | None = None,
+                 banner: Code = Code(""), type_asserts: list | None = None) -> None:
+        self.ident = ident
+        self.libbpf_name = libbpf_name
+        self.guard = guard
+        self.maps = maps
+        self.progs = progs
+        self.datasecs = datasecs
+        self.types_text = types_text
+        self.types_text_cxx = types_text_cxx
+        self.data = data
+        self.warnings = warnings
+        self.name_expr = name_expr
+        self.name_decl = name_decl
+        self.banner = banner
+        self.type_asserts = [] if type_asserts is None else type_asserts
 
     @property
     def create_decls(self) -> list[Code]:
