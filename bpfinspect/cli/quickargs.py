@@ -102,18 +102,7 @@ def parse(argv: list[str]):
             i += 1
             continue
         name, eq, value = arg.partition("=")
-        if name in spec.appends:
-            if not eq:
-                if i + 1 >= n:
-                    return None
-                value = argv[i + 1]
-                i += 1
-            i += 1
-            if value.startswith("-"):
-                return None
-            values[spec.appends[name]].append(value)
-            continue
-        if name in spec.values or (name in ("-j", "--jobs") and not spec.single):
+        if name in spec.values or name in spec.appends or (name in ("-j", "--jobs") and not spec.single):
             if not name.startswith("--") and eq:
                 return None   # (a short option with "=": argparse's reading of it is its own)
             if not eq:
@@ -124,6 +113,9 @@ def parse(argv: list[str]):
             i += 1
             if value.startswith("-"):
                 return None
+            if name in spec.appends:
+                values[spec.appends[name]].append(value)
+                continue
             if name in ("-j", "--jobs"):
                 # (a long number goes to argparse too: int() refuses over 4,300 digits)
                 if not (value.isascii() and value.isdigit()) or len(value) > 9:
