@@ -109,9 +109,10 @@ DESIGN = {
     "btf vmlinux --format c": "see the BTF section below (the printer is measured there in detail). The "
                               "ratio moves with the machine more than our figure does: on the AMD EPYC "
                               "machine of the runs of 2026-12-05, bpftool took 81 ms and the whole command "
-                              "330 ms (4.04x); on the Intel Xeon of 2026-12-06, bpftool takes about 63 ms "
-                              "and the command, with the changes of that day (about 3% less CPU), about "
-                              "325 ms.",
+                              "330 ms (4.04x); on the Intel Xeon of 2026-12-06 between 00:14 and 01:08 UTC, "
+                              "bpftool took about 63 ms and the command about 330 ms (5.1-5.2x); later that "
+                              "day the host slowed (`python -c pass` 8 -> 11-13 ms) and both rose, the "
+                              "interpreter more (the table above).",
     "btf vmlinux --format raw": "see the BTF section below.",
 }
 
