@@ -136,11 +136,22 @@ def raw_bytes(btf, ids=None, table: Table | None = None, *, limit: int | None = 
     empty = names[0]
     names[0] = ANON
     try:
-        if type(ids) is range:
-            return _listing(t, ids, names, limit)
-        return b"".join([_listing(t, range(tid, tid + 1), names, limit) for tid in ids])
+        if type(ids) is not range:
+            return b"".join([_listing(t, range(tid, tid + 1), names, limit) for tid in ids])
+        # A run of ids is listed _CHUNK types at a time: the words of a chunk become Python
+        # integers, and a whole kernel's at once would hold about 50 MB of them (each page of
+        # it a page fault) for a listing a fifth of that size.
+        out = []
+        for first in range(ids.start, ids.stop, _CHUNK):
+            part = _listing(t, range(first, min(first + _CHUNK, ids.stop)), names, limit)
+            limit -= len(part)
+            out.append(part)
+        return out[0] if len(out) == 1 else b"".join(out)
     finally:
         names[0] = empty
+
+
+_CHUNK = 4096
 
 
 def _listing(t: Table, ids: range, names, limit: int) -> bytes:
