@@ -51,6 +51,10 @@ from bpfinspect.btf.table import TableView
 from bpfinspect.errors import MalformedInput
 
 _TABS = ["\t" * i for i in range(64)]
+# How deep anonymous records may be written one inside the other (real kernels: fewer than 10).
+# The bound is explicit, not Python's recursion limit, so that the compiled engine
+# (bpfinspect.compiled), which does not count every call, stops where the interpreter does.
+MAX_INLINE = 64
 
 # libbpf's aliases for GCC's ARM SIMD integer types.
 _MISSING_ALIASES = {"__Poly8_t": "unsigned char", "__Poly16_t": "unsigned short",
@@ -174,6 +178,9 @@ class CRenderer(TableView):
     def record(self, tid: int, lvl: int, strip: bool = False, end: str = "") -> str:
         """The definition of a struct or union (no ``;``), members indented ``lvl + 1`` tabs;
         ``end`` is written after it (the text is put together once)."""
+        if lvl > MAX_INLINE:
+            # (a record written inline is one level deeper than the one it is in)
+            self.fail(f"anonymous types nest more than {MAX_INLINE} deep")
         w = self.w
         p = self.pos[tid]
         info = w[p + 1]

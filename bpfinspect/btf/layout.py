@@ -79,8 +79,12 @@ EINVAL = -22
 E2BIG = -7
 # libbpf's MAX_RESOLVE_DEPTH: longest chain btf__resolve_size follows.
 MAX_RESOLVE_DEPTH = 32
-# How deep records may nest by value before we call it a cycle.
+# How long a chain of typedefs, qualifiers and arrays may be before we call it a cycle.
 MAX_DEPTH = 300
+# How deep records may nest by value (a struct holding a struct holding ...): real kernels nest
+# fewer than 20.  The bound is explicit, not Python's recursion limit, so that the compiled
+# engine (bpfinspect.compiled), which does not count every call, stops where the interpreter does.
+MAX_NESTING = 100
 _U32_MAX = 0xFFFFFFFF
 
 _SIZED = frozenset({INT, STRUCT, UNION, ENUM, ENUM64, DATASEC, FLOAT})
@@ -163,6 +167,7 @@ class Layout(TableView):
         self._align = self.aligns = Filled(self.alignof)
         self._align[0] = 0
         self._plans: dict[int, tuple] = {}
+        self._nesting = 0   # records being planned, one inside the other
         # Member facts, filled on demand: the size in bits (0 when the type has none) and the
         # alignment in bits as a divisor (1 when the type has none).
         self.bits = Filled(self._bits_of)
@@ -311,14 +316,31 @@ class Layout(TableView):
         if r is not None:
             return r
         # While its members are looked at, a record is in progress (alignment -1): meeting it
-        # again by value is a cycle.  (Nesting is bounded by Python's recursion limit: callers
-        # turn a RecursionError into MalformedInput.)
+        # again by value is a cycle.  A look that fails leaves nothing in progress (a later
+        # question about the same record fails the same way, instead of reading the -1).
         aligns = self._align
         a = aligns.get(tid)
         if a is None:
             aligns[tid] = -1
         elif a < 0:
             self.fail(f"type [{tid}] contains itself (a cycle by value)")
+        if self._nesting >= MAX_NESTING:
+            if a is None:
+                del aligns[tid]
+            self.fail(f"type [{tid}] nests records by value more than {MAX_NESTING} deep (a cycle?)")
+        self._nesting += 1
+        try:
+            return self._plan(tid, a)
+        except BaseException:
+            if aligns.get(tid) == -1:
+                del aligns[tid]
+            raise
+        finally:
+            self._nesting -= 1
+
+    def _plan(self, tid: int, a) -> tuple:
+        """:meth:`plan` of a record not planned yet (``a``: its alignment, if known)."""
+        aligns = self._align
         w, p = self.w, self.pos[tid]
         info = w[p + 1]
         vlen = info & VLEN_MASK
