@@ -1,13 +1,15 @@
-"""The build step pyproject.toml cannot state: a wheel carries what ``bpfinspect.prebuild`` makes
-(the grammars' parse tables and the compiled templates), built in the build directory; pip then
-compiles every module's bytecode while installing.  ``make setup`` runs the same step over its
-editable install."""
+"""The build steps pyproject.toml cannot state: a wheel carries what ``bpfinspect.prebuild`` makes
+(the grammars' parse tables, the compiled templates and, when Cython and a C compiler are there,
+the BTF engine's hot modules compiled to extension modules: ``bpfinspect/compiled.py``), built in
+the build directory; pip then compiles every module's bytecode while installing.  ``make setup``
+runs the same step over its editable install."""
 
+import importlib.util
 import os
 import subprocess
 import sys
 
-from setuptools import setup
+from setuptools import Distribution, setup
 from setuptools.command.build_py import build_py
 
 
@@ -22,4 +24,11 @@ class BuildPy(build_py):
                        env=dict(os.environ, PYTHONPATH=lib), check=True)
 
 
-setup(cmdclass={"build_py": BuildPy})
+class MaybeBinary(Distribution):
+    """A wheel that may carry extension modules is tagged for this interpreter and platform."""
+
+    def has_ext_modules(self):
+        return not os.environ.get("BPFINSPECT_PURE") and importlib.util.find_spec("Cython") is not None
+
+
+setup(cmdclass={"build_py": BuildPy}, distclass=MaybeBinary)

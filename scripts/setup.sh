@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEBS=(libbpf1 libbpf-dev clang clang-16 clang-19 llvm llvm-19 bpftool gcc g++ make pahole
-      libxdp1 xdp-tools golang-github-cilium-ebpf-dev strace systemtap-sdt-dev less zsh fish)
+      libxdp1 xdp-tools golang-github-cilium-ebpf-dev strace systemtap-sdt-dev less zsh fish
+      libpython3.11-dev)
 missing=()
 for p in "${DEBS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -54,7 +55,7 @@ want=$( { cat pyproject.toml; find bpfinspect templates -type f \( -name '*.py' 
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! ls -d build/__editable__.bpfinspect-* >/dev/null 2>&1; then
 	.venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 	rm -rf build/__editable__.bpfinspect-*
-	if ! .venv/bin/python -m pip install -q -e '.[test]' --config-settings editable_mode=strict \
+	if ! .venv/bin/python -m pip install -q -e '.[test,compiled]' --config-settings editable_mode=strict \
 		>.venv/pip-install.log 2>&1; then
 		cat .venv/pip-install.log >&2
 		exit 1

@@ -141,3 +141,16 @@ def _sigint_state_as_found():
         s.phase = interrupts._LIBRARY
     if leaks:
         pytest.fail("interrupt state leaked: " + "; ".join(leaks), pytrace=False)
+
+
+def pytest_sessionstart(session):
+    """The installed package's compiled modules (bpfinspect/compiled.py) must be built from the
+    sources in the checkout: a module edited since `make setup` would otherwise be tested as it
+    was.  (The tests that import bpfinspect run the checkout's source; the commands they run run
+    the install.)"""
+    p = subprocess.run([sys.executable, "-P", "-c", "import bpfinspect, bpfinspect.compiled as c;"
+                        "print(' '.join(c.stale(bpfinspect.__path__[0])))"],
+                       capture_output=True, text=True, cwd="/")
+    if p.returncode == 0 and p.stdout.strip():
+        pytest.exit(f"the installed compiled modules are older than their source ({p.stdout.strip()}): "
+                    "run `make setup`", returncode=3)

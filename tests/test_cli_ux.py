@@ -71,7 +71,7 @@ def test_version_names_the_libraries_kernel_and_python():
     lines = p.stdout.splitlines()
     assert lines[0] == f"bpfinspect {__version__}"
     fields = dict(line.split(":", 1) for line in lines[1:])
-    assert set(fields) == {"libbpf", "libclang", "kernel", "python"}
+    assert set(fields) == {"libbpf", "libclang", "kernel", "python", "engine"}
     # libbpf: the version this process loads, from the file it maps
     m = re.fullmatch(r"\s*(\d+\.\d+(?:\.\d+)?) \((/\S+)\)", fields["libbpf"])
     assert m, fields["libbpf"]
@@ -84,6 +84,16 @@ def test_version_names_the_libraries_kernel_and_python():
     u = os.uname()
     assert fields["kernel"].split() == [u.sysname, u.release, u.machine]
     assert fields["python"].split()[0] == platform.python_version()
+    # engine: how that process runs the BTF engine (bpfinspect/compiled.py; `cli` runs the
+    # checkout, the pure engine, and bpfinspect's own command the install)
+    import json
+    status = json.loads(subprocess.run([sys.executable, "-c", "import json, bpfinspect.compiled as c;"
+                                        "print(json.dumps(c.status()))"], capture_output=True, text=True,
+                                       cwd=ROOT, check=True).stdout)
+    n = sum(v == "compiled" for v in status.values())
+    assert fields["engine"].strip() == (f"compiled ({n} modules, Cython)" if n == len(status) else
+                                        "Python source (not compiled)" if n == 0 else
+                                        f"{n} of {len(status)} modules compiled")
 
 
 # ------------------------------------------------------------------ did you mean

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -40,6 +41,17 @@ def test_plain_pip_install_works(tmp_path):
                            capture_output=True, text=True, env=env, cwd=tmp_path)
     assert where.returncode == 0, where.stderr
     assert str(target) in where.stdout.splitlines()[0]
+    # The wheel's build compiled the engine's hot modules (Cython is in this environment, as
+    # in the build environment pyproject.toml asks for), from the sources it carries.
+    from test_compiled import _cannot_compile
+
+    if not os.environ.get("BPFINSPECT_PURE") and not _cannot_compile():
+        engine = subprocess.run([sys.executable, "-c", "import json, bpfinspect, bpfinspect.compiled as c;"
+                                 "print(json.dumps([c.status(), c.stale(bpfinspect.__path__[0])]))"],
+                                capture_output=True, text=True, env=env, cwd=tmp_path)
+        assert engine.returncode == 0, engine.stderr
+        status, stale = json.loads(engine.stdout)
+        assert set(status.values()) == {"compiled"} and stale == [], engine.stdout
 
 
 def _bytecode_missing(package) -> list[str]:
@@ -88,7 +100,8 @@ def test_plain_install_is_prebuilt(tmp_path):
     target = tmp_path / "site"
     p = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
                         "--target", str(target), str(ROOT)], capture_output=True, text=True,
-                       env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+                       # (the engine compiled or not: test_plain_pip_install_works compiles it)
+                       env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1", BPFINSPECT_PURE="1"))
     assert p.returncode == 0, p.stderr[-2000:]
     package = target / "bpfinspect"
     assert _bytecode_missing(package) == []

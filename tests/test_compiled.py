@@ -1,0 +1,230 @@
+"""The compiled engine (bpfinspect/compiled.py) against the same source run by the interpreter.
+
+The set-up compiles the BTF engine's hot modules with Cython into the installed package; the
+checkout holds only their source.  A process that imports bpfinspect from the checkout runs the
+pure engine, a process that imports the install runs the compiled one, and both must give the
+same bytes, or the same error, for every fixture, this kernel's BTF and hostile BTF (cycles,
+nesting far deeper than the engine's limits, corrupted records, ids out of range).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from btf_util import VMLINUX, BtfBuilder, has_btf
+from conftest import ALL_OBJECTS, ROOT
+
+from bpfinspect import compiled
+
+PURE = bool(os.environ.get("BPFINSPECT_PURE"))
+
+
+def _cannot_compile() -> str | None:
+    """Why this machine's set-up could not compile the engine (None: it could)."""
+    if importlib.util.find_spec("Cython") is None:
+        return "Cython is not installed in this environment"
+    include = sysconfig.get_paths()["include"]
+    if not os.path.exists(os.path.join(include, "Python.h")):
+        return f"no Python.h in {include} (the interpreter's development headers)"
+    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(cc) is None:
+        return f"no C compiler ({cc})"
+    return None
+
+
+def _installed(expr: str) -> str:
+    """``expr`` evaluated in a process that imports the install (``-P``, away from the checkout)."""
+    p = subprocess.run([sys.executable, "-P", "-c", f"import json, bpfinspect, bpfinspect.compiled as c; print({expr})"],
+                       capture_output=True, text=True, cwd="/", timeout=60)
+    assert p.returncode == 0, p.stderr
+    return p.stdout.strip()
+
+
+def test_the_installed_engine_is_compiled_where_it_can_be():
+    package = _installed("bpfinspect.__path__[0]")
+    assert Path(package).resolve() != (ROOT / "bpfinspect").resolve(), "the install is the checkout itself"
+    status = json.loads(_installed("json.dumps(c.status())"))
+    assert list(status) == list(compiled.MODULES)
+    if PURE:
+        assert set(status.values()) == {"python"}, status
+        return
+    why = _cannot_compile()
+    if why:
+        pytest.skip(f"the set-up could not compile the engine here: {why}")
+    assert set(status.values()) == {"compiled"}, status
+    assert json.loads(_installed("json.dumps(c.stale(bpfinspect.__path__[0]))")) == []
+
+
+def test_the_checkout_is_the_pure_engine():
+    # (what the comparison below runs as the reference: no extension module in the checkout)
+    from importlib.machinery import EXTENSION_SUFFIXES
+
+    for m in compiled.MODULES:
+        base = ROOT.joinpath(*m.split("."))
+        assert base.with_suffix(".py").is_file(), m
+        assert not [s for s in EXTENSION_SUFFIXES if base.with_name(base.name + s).exists()], m
+
+
+def test_a_changed_source_is_stale(tmp_path):
+    # A copy of the installed package's layout: one module's source edited after its build.
+    pkg = tmp_path / "bpfinspect"
+    m = compiled.MODULES[0]
+    src = tmp_path.joinpath(*m.split(".")).with_suffix(".py")
+    src.parent.mkdir(parents=True)
+    src.write_text("X = 1\n")
+    from importlib.machinery import EXTENSION_SUFFIXES
+
+    src.with_name(src.stem + EXTENSION_SUFFIXES[0]).write_bytes(b"")
+    (pkg / compiled.MANIFEST).write_text(json.dumps({m: compiled.source_hash(str(src))}))
+    assert compiled.stale(str(pkg)) == []
+    src.write_text("X = 2\n")
+    assert compiled.stale(str(pkg)) == [m]
+    assert compiled.remove(str(pkg)) == [m]
+    assert compiled.stale(str(pkg)) == [] and not (pkg / compiled.MANIFEST).exists()
+
+
+# Renders every input given on the command line (files of BTF or ELF objects) every way the
+# engine can, and prints one line per input: a digest of every output, or the error.
+_RENDER = r"""
+import hashlib, json, sys
+from bpfinspect import compiled
+from bpfinspect.btf import load_btf
+from bpfinspect.btf.c_dump import CDeclarations, CDumper
+from bpfinspect.btf.raw import raw_bytes, raw_records
+from bpfinspect.errors import MalformedInput
+print(json.dumps(compiled.status()))
+def digest(path):
+    h = hashlib.sha256()
+    def step(name, fn):
+        try:
+            out = fn()
+        except MalformedInput as exc:
+            out = "MalformedInput: " + str(exc)
+        h.update(name.encode() + b"\0" + (out if isinstance(out, bytes) else repr(out).encode()) + b"\0")
+    try:
+        btf = load_btf(path)
+    except MalformedInput as exc:
+        return "load: " + str(exc)
+    step("c", lambda: CDumper(btf).dump())
+    step("sorted", lambda: CDumper(btf).dump(sort=True))
+    step("raw", lambda: raw_bytes(btf))
+    step("records", lambda: raw_records(btf))
+    d = CDeclarations(btf)
+    last = min(btf.count, 3000)
+    step("deps", lambda: d.dependencies(range(1, last + 1)))
+    for tid in range(1, last + 1):
+        step("decl", lambda: d.decl(tid, "x"))
+        step("sizeof", lambda: d.sizeof(tid))
+        step("alignof", lambda: d.alignof(tid))
+        step("type_name", lambda: btf.type_name(tid))
+    return h.hexdigest()
+for path in sys.argv[1:]:
+    print(path, digest(path), flush=True)
+"""
+
+
+def _render(paths: list[str], pure: bool) -> tuple[dict, list[str]]:
+    env = dict(os.environ)
+    if pure:
+        # The checkout first on the path: its package has no extension modules.
+        env["PYTHONPATH"] = str(ROOT)
+    p = subprocess.run([sys.executable, "-P", "-c", _RENDER, *paths], capture_output=True, text=True, env=env,
+                       cwd="/", timeout=1200)
+    assert p.returncode == 0, p.stderr[-3000:]
+    first, *lines = p.stdout.splitlines()
+    return json.loads(first), lines
+
+
+def _hostile(tmp_path: Path) -> list[str]:
+    """BTF blobs made to break a walk: deep chains of every kind that nests, forwards and
+    backwards, cycles, and random corruptions of a real blob."""
+    out = []
+
+    def save(name: str, blob: bytes) -> None:
+        f = tmp_path / f"{name}.btf"
+        f.write_bytes(blob)
+        out.append(str(f))
+
+    for shape in ("struct", "anon", "union", "array", "ptr", "typedef", "const", "mixed"):
+        for backwards in (False, True):
+            b = BtfBuilder()
+            i = b.int_("int")
+            n = 20000
+            for k in range(n):
+                nxt = (i + k + 2 if k < n - 1 else i) if backwards else i + k
+                kind = shape if shape != "mixed" else ("struct", "array", "typedef", "const", "anon", "ptr")[k % 6]
+                if kind == "struct":
+                    b.struct(f"s{k}", 4, [("m", nxt, 0)])
+                elif kind == "anon":
+                    b.struct("", 4, [("m", nxt, 0)])
+                elif kind == "union":
+                    b.struct(f"u{k}", 4, [("m", nxt, 0)], union=True)
+                elif kind == "array":
+                    b.array(nxt, i, 1)
+                elif kind == "ptr":
+                    b.ptr(nxt)
+                elif kind == "typedef":
+                    b.typedef(f"t{k}", nxt)
+                else:
+                    b.const(nxt)
+            save(f"deep-{shape}-{'back' if backwards else 'fwd'}", b.blob())
+    # Cycles by value and through pointers.
+    b = BtfBuilder()
+    i = b.int_("int")
+    b.struct("a", 8, [("b", 3, 0)])        # [2] holds [3]
+    b.struct("b", 8, [("a", 2, 0)])        # [3] holds [2]
+    b.ptr(5)                               # [4]
+    b.struct("c", 8, [("p", 4, 0)])        # [5] points at itself
+    b.typedef("loop", 7)                   # [6] -> [7]
+    b.const(6)                             # [7] -> [6]
+    save("cycles", b.blob())
+    # Corruptions of a real blob: bytes flipped, words overwritten, the blob cut short.
+    real = next((p for p in ALL_OBJECTS if has_btf(p)), None)
+    if real is not None:
+        from bpfinspect.elf import ElfFile
+
+        elf = ElfFile(real.read_bytes(), path=str(real))
+        blob = bytes(elf.section_by_name(".BTF").data())
+        rng = random.Random(20261206)
+        for n in range(120):
+            b = bytearray(blob)
+            for _ in range(rng.randint(1, 8)):
+                at = rng.randrange(24, len(b) - 4)
+                if rng.random() < 0.5:
+                    b[at] ^= 1 << rng.randrange(8)
+                else:
+                    b[at:at + 4] = rng.choice([0, 1, 0xFFFFFFFF, 0x7FFFFFFF, rng.randrange(1 << 32)]).to_bytes(4, "little")
+            if n % 10 == 9:
+                b = b[:rng.randrange(24, len(b))]
+            save(f"corrupt-{n}", bytes(b))
+    return out
+
+
+@pytest.mark.skipif(PURE, reason="BPFINSPECT_PURE: the install runs the pure engine, nothing to compare")
+def test_compiled_and_pure_engines_agree(tmp_path):
+    why = _cannot_compile()
+    if why:
+        pytest.skip(f"the set-up could not compile the engine here: {why}")
+    paths = [str(p) for p in ALL_OBJECTS if has_btf(p)]
+    if os.access(VMLINUX, os.R_OK):
+        paths.append(VMLINUX)
+    paths += _hostile(tmp_path)
+    status, fast = _render(paths, pure=False)
+    assert set(status.values()) == {"compiled"}, status
+    status, slow = _render(paths, pure=True)
+    assert set(status.values()) == {"python"}, status
+    assert len(fast) == len(slow) == len(paths)
+    differ = [a.split()[0] for a, b in zip(fast, slow) if a != b]
+    assert not differ, f"the compiled engine differs from its source on {len(differ)} inputs: {differ[:5]}"
+    # The hostile inputs were refused where they should be, not all accepted.
+    assert sum("load:" in line for line in fast) < len(fast)
