@@ -129,11 +129,23 @@ def replacing(target: str, *, prefix: str = ".tmp-", suffix: str = "", mode: int
 def write_atomic(target: str, data: bytes | str, *, mode: int = 0o644) -> None:
     with replacing(target, prefix=f".{os.path.basename(target)}-", mode=mode) as tmp:
         with open(tmp, "wb") as f:
-            f.write(_as_bytes(data))
+            for piece in encoded(data):
+                f.write(piece)
 
 
-def _as_bytes(data: bytes | str) -> bytes:
-    return data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
+_PIECE = 1 << 18
+
+
+def encoded(data: bytes | str) -> Iterator[bytes]:
+    """The bytes to write for ``data``: bytes as they are, a text encoded (UTF-8, names that
+    were not UTF-8 as their original bytes) 256 Ki characters at a time, so that writing a large
+    output never holds a second, encoded copy of all of it."""
+    if not isinstance(data, str):
+        if data:
+            yield data
+        return
+    for i in range(0, len(data), _PIECE):
+        yield data[i:i + _PIECE].encode("utf-8", "surrogateescape")
 
 
 def write_output(target: str | None, data: bytes | str) -> None:
@@ -151,24 +163,25 @@ def write_output(target: str | None, data: bytes | str) -> None:
     A refused target is a usage error (exit 2); one the system does not let us write (no
     permission, no space, a read-only file system) an environment problem (exit 3).
     """
-    payload = _as_bytes(data)
     if target is None or target == "-":
-        _write_stdout(payload)
+        _write_stdout(data)
         return
     try:
-        _write_to_path(target, payload)
+        _write_to_path(target, data)
     except OSError as exc:
         from bpfinspect.errors import EnvironmentProblem
 
         raise EnvironmentProblem(f"cannot write: {exc.strerror or exc}", path=target) from None
 
 
-def _write_stdout(payload: bytes) -> None:
+def _write_stdout(data: bytes | str) -> None:
     import sys
 
     sys.stdout.flush()
-    sys.stdout.buffer.write(payload)
-    sys.stdout.buffer.flush()
+    buf = sys.stdout.buffer
+    for piece in encoded(data):
+        buf.write(piece)
+    buf.flush()
 
 
 def _own_descriptor(path: str) -> int | None:
@@ -186,7 +199,7 @@ def _own_descriptor(path: str) -> int | None:
     return None
 
 
-def _write_to_path(target: str, payload: bytes) -> None:
+def _write_to_path(target: str, data: bytes | str) -> None:
     from bpfinspect.errors import UsageError
 
     fd_number = _own_descriptor(target)
@@ -196,7 +209,8 @@ def _write_to_path(target: str, payload: bytes) -> None:
         for stream in (sys.stdout, sys.stderr):      # what was printed comes first
             if stream is not None:
                 stream.flush()
-        _write_all(fd_number, payload)
+        for piece in encoded(data):
+            _write_all(fd_number, piece)
         return
     # Open what is there (following links) without creating or truncating anything, and ask
     # the descriptor what it is: the answer cannot change between the question and the write.
@@ -219,7 +233,8 @@ def _write_to_path(target: str, payload: bytes) -> None:
             st = os.fstat(fd)
             if stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode):
                 os.set_blocking(fd, True)
-                _write_all(fd, payload)
+                for piece in encoded(data):
+                    _write_all(fd, piece)
                 return
             if not stat.S_ISREG(st.st_mode):
                 raise UsageError(f"{target} is {_kind(st.st_mode)}: give -o a file name", path=target)
@@ -246,7 +261,8 @@ def _write_to_path(target: str, payload: bytes) -> None:
 
     with replacing(final, prefix=f".{os.path.basename(final)}-", mode=mode, check=still_the_same) as tmp:
         with open(tmp, "wb") as f:
-            f.write(payload)
+            for piece in encoded(data):
+                f.write(piece)
         if owner is not None and os.geteuid() == 0:
             os.chown(tmp, *owner)
 

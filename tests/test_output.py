@@ -15,6 +15,7 @@ import sys
 import threading
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from conftest import FIXTURES, ROOT, bpfinspect
 
@@ -196,3 +197,23 @@ def test_write_output_refuses_a_target_that_changed(tmp_path, monkeypatch):
         fileio.write_output(str(target), b"new")
     assert elsewhere.read_bytes() == b"keep me" and target.is_symlink()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", "out"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=st.characters(blacklist_categories=("Cs",)) | st.sampled_from(["\udc80", "\udcff", "é", "\n"])),
+       piece=st.integers(1, 9))
+def test_output_is_encoded_a_piece_at_a_time_as_a_whole(text, piece):
+    """A text is written 256 Ki characters at a time (fileio.encoded); the pieces, wherever they
+    are cut (between a name's escaped bytes, inside multi-byte characters' text), are the
+    text's encoding."""
+    from bpfinspect import fileio
+
+    old = fileio._PIECE
+    fileio._PIECE = piece
+    try:
+        pieces = list(fileio.encoded(text))
+    finally:
+        fileio._PIECE = old
+    assert b"".join(pieces) == text.encode("utf-8", "surrogateescape")
+    assert all(pieces) and len(pieces) == -(-len(text) // piece)
+    assert list(fileio.encoded(b"raw")) == [b"raw"] and list(fileio.encoded(b"")) == []

@@ -138,11 +138,13 @@ def write_text(text: str | bytes, fmt: str, stream=None) -> None:
                 text = text.decode("utf-8", "surrogateescape")
             _write_rich(text, fmt, stream)
             return
-    data = text if type(text) is bytes else text.encode("utf-8", "surrogateescape")
     buf = getattr(stream, "buffer", None)
     if buf is not None:
+        from bpfinspect.fileio import encoded
+
         stream.flush()
-        buf.write(data)
+        for piece in encoded(text):
+            buf.write(piece)
         buf.flush()
     else:
         stream.write(text if type(text) is str else text.decode("utf-8", "surrogateescape"))
