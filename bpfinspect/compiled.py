@@ -7,6 +7,13 @@ without them (no Cython, no C compiler, or ``BPFINSPECT_PURE=1`` when it was set
 same source in the interpreter, with the same output.  The tests hold the two to the same
 bytes on every fixture, this kernel's BTF and hostile BTF (``tests/test_compiled.py``).
 
+Beside some modules, a ``.pxd`` file (Cython's declarations, read only by Cython) declares the
+engine's classes that every walk goes through (the table view, layout, declarator, ordering
+walk, names and C renderer) as extension types: their attributes are slots of a C structure
+instead of entries of an instance dictionary (every ``self.w``, ``self.pos`` is a load).  Their
+methods are the Python source's; what changes is that an instance of one of those classes takes
+no attribute its class does not declare (subclasses, in Python, take any).
+
 Nothing here changes what the modules do on hostile input: their bounds are explicit (every
 walk counts its depth against a limit far below what the C stack holds), never Python's
 recursion limit alone, which compiled code does not check on every call.
@@ -48,8 +55,16 @@ def _source(package_dir: str, module: str) -> str:
 
 
 def source_hash(path: str) -> str:
+    """SHA-256 of a module's source and of the Cython declarations beside it (``.pxd``), if any."""
+    h = hashlib.sha256()
     with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
+        h.update(f.read())
+    try:
+        with open(path[:-3] + ".pxd", "rb") as f:
+            h.update(b"\0pxd\0" + f.read())
+    except FileNotFoundError:
+        pass
+    return h.hexdigest()
 
 
 def _manifest(package_dir: str) -> dict:

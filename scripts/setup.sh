@@ -51,7 +51,7 @@ fi
 # per file: the install is redone whenever the set of package files changes.
 stamp=.venv/.bpfinspect-installed
 want=$( { cat pyproject.toml; find bpfinspect templates -type f \( -name '*.py' -o -name '*.lark' \
-	-o -name '*.json' -o -name '*.j2' -o -name '*.bpf.o' \) -not -path '*/__pycache__/*' | LC_ALL=C sort; } | sha256sum)
+	-o -name '*.json' -o -name '*.j2' -o -name '*.bpf.o' -o -name '*.pxd' \) -not -path '*/__pycache__/*' | LC_ALL=C sort; } | sha256sum)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! ls -d build/__editable__.bpfinspect-* >/dev/null 2>&1; then
 	.venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 	rm -rf build/__editable__.bpfinspect-*

@@ -150,7 +150,7 @@ class CRenderer(TableView):
     :meth:`filler_type` names the type of the unnamed bitfields that pad a record;
     :meth:`item` may leave an item out (or add text before it)."""
 
-    empty_member: str | None = None
+    empty_member = None   # (str or None)
 
     def __init__(self, table, *, names: Names | None = None, layout: Layout | None = None,
                  style: DeclStyle = BPFTOOL, budget: Budget | None = None) -> None:

@@ -1,0 +1,7 @@
+from bpfinspect.btf.table cimport TableView
+
+cdef class Names(TableView):
+    pass
+
+cdef class Declarator(TableView):
+    cdef public object _param_hook, _unnamed, defs, heads, inline, longest, names, plains, style, tails

@@ -1,0 +1,2 @@
+cdef class TableView:
+    cdef public object table, w, pos, kinds, n, strs
