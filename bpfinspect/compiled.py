@@ -55,15 +55,17 @@ def _source(package_dir: str, module: str) -> str:
 
 
 def source_hash(path: str) -> str:
-    """SHA-256 of a module's source and of the Cython declarations beside it (``.pxd``), if any."""
+    """SHA-256 of a module's source and of every Cython declaration file (``.pxd``) of the engine
+    beside it: a module that imports another's declarations is built against the layout of its
+    extension types, so a change to any of them rebuilds them all."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         h.update(f.read())
-    try:
-        with open(path[:-3] + ".pxd", "rb") as f:
-            h.update(b"\0pxd\0" + f.read())
-    except FileNotFoundError:
-        pass
+    folder = os.path.dirname(path)
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".pxd"):
+            with open(os.path.join(folder, name), "rb") as f:
+                h.update(b"\0" + name.encode() + b"\0" + f.read())
     return h.hexdigest()
 
 

@@ -76,6 +76,9 @@ from bpfinspect.btf.kinds import (ARRAY, CONST, ENUM, ENUM64, FLOAT, FUNC_PROTO,
                                   VOLATILE)
 from bpfinspect.btf.table import Filled, TableView
 
+# How deep a declaration may nest (prototypes in parameters, arrays of pointers...), counted
+# across the anonymous records written inline in it: a record's members start where the
+# declaration that writes the record is, so one bound covers the whole walk, not each record's.
 MAX_DEPTH = 300
 # The longest parameter list a declaration may write (a kernel's longest is a few hundred
 # characters; hostile BTF can nest prototypes to grow one without limit).
@@ -187,6 +190,9 @@ class Declarator(TableView):
         # The longest head and tail kept (renderers bound what a loop over them can write).
         self.longest = 0
         self._unnamed: tuple[dict, dict] = ({}, {})
+        # The depth a declaration starts at: 0, or inside an anonymous record written inline,
+        # the depth of the declaration that writes it (see MAX_DEPTH).
+        self._depth = 0
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -202,9 +208,22 @@ class Declarator(TableView):
         k = self.kinds[tid]
         if (k == STRUCT or k == UNION or k == ENUM or k == ENUM64) and self.inline and not self.w[self.pos[tid]]:
             # The chain is the anonymous type alone: its definition, then the name.
-            text = self.defs.record(tid, lvl, strip_mods) if k <= UNION else self.defs.enum(tid, lvl)
+            text = self._inline(tid, k, lvl, strip_mods, self._depth)
             return text + " " + name if name else text
-        return self._decl(tid, name, lvl, strip_mods, 0)
+        return self._decl(tid, name, lvl, strip_mods, self._depth)
+
+    def _inline(self, tid: int, k: int, lvl: int, strip: bool, depth: int) -> str:
+        """The definition of an anonymous struct, union or enum written inline, at ``depth``."""
+        if k > UNION:
+            return self.defs.enum(tid, lvl)
+        if depth > MAX_DEPTH:
+            self.fail(f"type [{tid}] nests too deeply (a cycle?)")
+        outer = self._depth
+        self._depth = depth + 1
+        try:
+            return self.defs.record(tid, lvl, strip)
+        finally:
+            self._depth = outer
 
     def pair(self, tid: int, strip_mods: bool = False) -> tuple[str, str]:
         """(head, tail) around a name, for a plain chain (check with :meth:`plain`)."""
@@ -510,7 +529,7 @@ class Declarator(TableView):
                     add(_QUAL_AFTER[k])
             elif k == STRUCT or k == UNION or k == ENUM or k == ENUM64 or k == FWD:
                 self._mods(stack, parts)
-                add(self._base(x, k, lvl, strip))
+                add(self._base(x, k, lvl, strip, depth))
             elif k == TYPE_TAG:
                 self._mods(stack, parts)
                 if self.style.type_tags:
@@ -554,8 +573,9 @@ class Declarator(TableView):
             add(" ")
         return "".join(parts), ""
 
-    def _base(self, x: int, k: int, lvl: int, strip: bool) -> str:
-        """A struct, union, enum or forward declaration as the base of a declaration."""
+    def _base(self, x: int, k: int, lvl: int, strip: bool, depth: int = 0) -> str:
+        """A struct, union, enum or forward declaration as the base of a declaration (at
+        ``depth``: where an anonymous one written inline starts its members)."""
         w, p = self.w, self.pos[x]
         if k == FWD:
             return ("union " if w[p + 1] >> KFLAG_SHIFT else "struct ") + self.names.tag(x)
@@ -564,9 +584,7 @@ class Declarator(TableView):
             return kw + " " + self.names.tag(x)
         anon = self.style.anon
         if anon == "inline":
-            if k == STRUCT or k == UNION:
-                return self.defs.record(x, lvl, strip)
-            return self.defs.enum(x, lvl)
+            return self._inline(x, k, lvl, strip, depth)
         if anon == "braces":
             return kw + " {...}"
         return kw
