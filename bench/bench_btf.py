@@ -101,14 +101,18 @@ for _ in range(5):
 kinds = b._kinds_by_id()
 records = sum(1 for k in kinds if k in (4, 5))
 members = sum(b.vlen(t) for t in range(1, len(b)) if kinds[t] in (4, 5))
+from bpfinspect import compiled
+status = compiled.status()
+n = sum(v == "compiled" for v in status.values())
+engine = f"{n} of {len(status)} modules compiled" if n else "no module compiled"
 print(json.dumps({"stages": best, "types": len(b) - 1, "records": records, "members": members,
-                  "chars": len(text)}))
+                  "chars": len(text), "engine": engine}))
 """
 
-# What the stages come to, what was tried, and the design that would halve the printer's time.
+# What the stages come to, what was tried, what was built, and what would halve the rest.
 _DESIGN = (
     "Every stage is Python work per type, per member or per word, done once (caches make nothing "
-    "run twice), and the printer has been tuned function by function; measured floors, in this "
+    "run twice), and the printer has been tuned function by function; measured floors, in the "
     "interpreter, are about 50 ns for each word read out of the type section (an integer object "
     "is made for it, whatever loop reads it), 0.3 µs for each member line and 1 to 3 µs for each "
     "call that handles one type. Tried and measured without a gain, and not kept: the sizes and "
@@ -119,33 +123,59 @@ _DESIGN = (
     "the calls); strings decoded one by one as they are first printed (half of them never are, "
     "but a Python call per name costs what decoding them all in one pass does: decoding a 64 KiB "
     "chunk of the section on first use was kept instead, as a header's names lie together); "
-    "itemgetter, slices "
-    "and map() pipelines instead of list comprehensions for the reference scans (the same: the "
-    "integer per word is the cost); forking a second process (on 2 CPUs no wall time gained, CPU "
-    "time lost). What would halve it is a change of where the per-member loops run, not of how "
-    "they are written: the scan of the records, the reference scans, the layout plans and the "
-    "member lines in compiled code, as an optional accelerator built at install and checked "
-    "against this Python engine, which stays the reference (the fuzzers and the fixtures would "
-    "run both and require the same bytes).")
+    "itemgetter, slices and map() pipelines instead of list comprehensions for the reference "
+    "scans (the same: the integer per word is the cost); forking a second process (on 2 CPUs no "
+    "wall time gained, CPU time lost); compiling the skeleton generator's modules as well "
+    "(gen-skel took more CPU: loading nine more extension modules cost more than their code "
+    "saved). Built: the engine's modules compiled by Cython from the same source at set-up "
+    "(bpfinspect/compiled.py; the two lists above, the source and the compiled engine on the "
+    "same input), with the classes every walk goes through declared as extension types (.pxd "
+    "files beside the modules: an attribute of self is a slot, not a dictionary entry): the "
+    "interpreter's dispatch of every bytecode and the attribute lookups go, about a quarter of "
+    "the printer's time. What stays is the work of Python's objects themselves (an integer "
+    "object per word read, a dictionary lookup per type fact, a string per piece of text), which "
+    "compiled untyped code does the same way. What would halve the rest is typed compiled code "
+    "for the per-member loops: the type section as a C array of words (a typed memoryview) and "
+    "the loops over a record's members written as index loops over it, so that reading a word, "
+    "a kind or a member is a load, not an object. That changes the source (index loops are "
+    "slower than the slices the interpreter is fast at), so it is a design for the compiled "
+    "engine first, checked against the source engine as the compiled engine is now.")
+
+
+def _stages(source: str, env: dict) -> dict:
+    import json
+
+    out = subprocess.run([PY, "-P", "-c", _BREAKDOWN, source], capture_output=True, text=True, cwd="/", env=env,
+                         check=True).stdout
+    return json.loads(out)
 
 
 def breakdown(source: str) -> str:
-    """The markdown paragraph of where the C printer's time goes."""
-    import json
-
-    out = subprocess.run([PY, "-c", _BREAKDOWN, source], capture_output=True, text=True, cwd=ROOT, env=COLD,
-                         check=True).stdout
-    d = json.loads(out)
-    stages = d["stages"]
-    total = sum(stages.values())
-    listed = "; ".join(f"{name} {t * 1000:.0f} ms" for name, t in stages.items())
+    """The markdown paragraph of where the C printer's time goes, in the compiled engine and in
+    its source run by the interpreter."""
+    runs = {"the compiled engine (the install)": _stages(source, COLD),
+            "its source run by the interpreter (the checkout)": _stages(source, dict(COLD, PYTHONPATH=str(ROOT)))}
+    lists = []
+    for label, d in runs.items():
+        stages = d["stages"]
+        total = sum(stages.values())
+        listed = "; ".join(f"{name} {t * 1000:.0f} ms" for name, t in stages.items())
+        lists.append(f"{label} ({d['engine']}): {listed}; {total * 1000:.0f} ms in all")
+    d = next(iter(runs.values()))
     return (f"Where the C printer's time goes (one process that has rendered the header once, so the "
             f"imports are paid; the least of five renderings; {d['types']:,} types, {d['records']:,} "
             f"structs and unions with {d['members']:,} members, {d['chars']:,} characters written), "
-            f"as CPU time by stage: {listed}; {total * 1000:.0f} ms in all. The whole command's "
-            f"figure above adds the interpreter's start-up, the imports, reading the file, writing "
-            f"the text and the first touch of the memory all this takes (page faults, counted as "
-            f"system time).\n\n{_DESIGN}")
+            f"as CPU time by stage, in {lists[0]}; in {lists[1]}. The whole command's figure above "
+            f"adds the interpreter's start-up, the imports, reading the file, writing the text and the "
+            f"first touch of the memory all this takes (page faults, counted as system time).\n\n{_DESIGN}")
+
+
+def _engine() -> str:
+    """How the installed command runs the BTF engine (bpfinspect/compiled.py)."""
+    out = subprocess.run([PY, "-P", "-c", "import bpfinspect.compiled as c; s = c.status();"
+                          "print(sum(v == 'compiled' for v in s.values()), len(s))"], capture_output=True,
+                         text=True, cwd="/", env=COLD, check=True).stdout.split()
+    return f"{out[0]} of {out[1]} modules compiled (Cython)" if out[0] != "0" else "its Python source (not compiled)"
 
 
 def main() -> int:
@@ -197,7 +227,7 @@ def main() -> int:
         print(f"| {fmt} | {b['cpu'] * 1000:.0f} ms | {o['cpu'] * 1000:.0f} ms | {o['cpu'] / b['cpu']:.2f}x | "
               f"{o['rss'] / 1024:.1f} MiB |")
     print(f"\nPython start-up alone (`python -c pass`, same interpreter): {floor['cpu'] * 1000:.0f} ms CPU, "
-          f"included in every bpfinspect figure above. Interpreter: `{PY}`.")
+          f"included in every bpfinspect figure above. Interpreter: `{PY}`; the BTF engine: {_engine()}.")
     print("\n" + breakdown(args.source))
     return 0
 
