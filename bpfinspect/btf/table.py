@@ -86,7 +86,9 @@ class StringTable(dict):
         t = self._text
         if t is None:
             raw = self.raw
-            t = raw + b"\0"
+            # (a section ends with its last string's NUL: then it is its own terminated text,
+            # and no copy of it is made)
+            t = raw if raw[-1:] == b"\0" else raw + b"\0"
             if raw.isascii():
                 t = t.decode("ascii")
             self._text = t
