@@ -19,8 +19,10 @@ demo: setup
 	@for o in fixtures/*.bpf.o; do $(BPFI) info --json $$o >/dev/null || exit 1; done
 	@echo "all fixtures inspected"
 
+# -P: the tests import the install (its compiled engine, as users run it), not the checkout;
+# tests/test_compiled.py compares it with the checkout's source engine.
 test: setup
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -P -m pytest -q $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) bench/run.py $(BENCH)
