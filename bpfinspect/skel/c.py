@@ -34,10 +34,13 @@ LINE = 76         # characters of a source line inside a row
 def elf_rows(data: bytes) -> tuple[int, Code]:
     """(row count, the rows as initialiser lines) of ``data`` in base64, as string literals of
     at most :data:`ROW` characters, each written over lines of :data:`LINE` characters."""
-    text = binascii.b2a_base64(data, newline=False).decode("ascii")
+    # Each row is the base64 of its own 3 * ROW / 4 bytes (whole groups of three: the rows of
+    # the whole text, without the whole text in memory beside them).
+    step = ROW // 4 * 3
     rows = []
-    for start in range(0, max(len(text), 1), ROW):
-        row = text[start:start + ROW]
+    b2a = binascii.b2a_base64
+    for start in range(0, max(len(data), 1), step):
+        row = b2a(data[start:start + step], newline=False).decode("ascii")
         lines = [row[i:i + LINE] for i in range(0, len(row), LINE)] or [""]
         if len(lines) == 2:
             # clang's -Wstring-concatenation takes an element of exactly two literals on two
