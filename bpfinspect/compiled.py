@@ -89,8 +89,7 @@ def _extension_files(package_dir: str, module: str) -> list[str]:
     except OSError:
         return []
     return sorted(os.path.join(folder, n) for n in names
-                  if n.startswith(stem + ".") and any(n.endswith(s) for s in EXTENSION_SUFFIXES)
-                  and n[len(stem):].count(".") >= 1 and n != stem + ".py")
+                  if n.startswith(stem + ".") and n.endswith(tuple(EXTENSION_SUFFIXES)))
 
 
 def status() -> dict[str, str]:
@@ -141,8 +140,9 @@ def remove(package_dir: str) -> list[str]:
 def build(package_dir: str, *, log=print) -> list[str]:
     """Compile the modules whose source changed since they were last built into
     ``package_dir`` (the installed ``bpfinspect`` directory); the modules built.  Raises
-    ImportError without Cython and setuptools; a module that fails to compile keeps no
-    extension (the interpreter runs its source), and the failure is logged."""
+    ImportError without Cython and setuptools.  The modules are built all or none: they import
+    each other's extension types, so when one fails to compile (the failure is logged) no
+    extension is kept and the interpreter runs the source of all of them."""
     import tempfile
 
     from Cython.Build import cythonize
@@ -171,11 +171,10 @@ def build(package_dir: str, *, log=print) -> list[str]:
                 cmd.build_temp = os.path.join(tmp, "o")
                 cmd.ensure_finalized()
                 cmd.run()
-            except Exception as exc:  # noqa: BLE001 - any failure leaves the module to the interpreter
-                for old in _extension_files(package_dir, m):
-                    os.unlink(old)
-                log(f"compiled: {m} not compiled ({type(exc).__name__}: {exc}); its source runs instead")
-                continue
+            except Exception as exc:  # noqa: BLE001 - any failure leaves the engine to the interpreter
+                log(f"compiled: {m} not compiled ({type(exc).__name__}: {exc}); the engine runs as source")
+                remove(package_dir)
+                return []
             recorded[m] = h
             built.append(m)
     for m in list(recorded):

@@ -94,6 +94,30 @@ def test_a_changed_source_is_stale(tmp_path):
     assert compiled.stale(str(pkg)) == [] and not (pkg / compiled.MANIFEST).exists()
 
 
+def test_a_module_that_fails_to_compile_leaves_the_whole_engine_to_the_source(tmp_path, monkeypatch):
+    """The compiled modules import each other's extension types: one left as source beside
+    compiled ones would break the imports, so a failure keeps no extension at all."""
+    why = _cannot_compile()
+    if why:
+        pytest.skip(f"nothing can be compiled here: {why}")
+    pkg = tmp_path / "bpfinspect"
+    (pkg / "btf").mkdir(parents=True)
+    for name in ("__init__.py", "btf/__init__.py"):
+        (pkg / name).write_text("")
+    (pkg / "btf" / "kinds.py").write_text("X = 1\n")
+    (pkg / "btf" / "table.py").write_text("def broken(:\n")
+    monkeypatch.setattr(compiled, "MODULES", ("bpfinspect.btf.kinds", "bpfinspect.btf.table"))
+    logged = []
+    assert compiled.build(str(pkg), log=logged.append) == []
+    assert len(logged) == 1 and "bpfinspect.btf.table not compiled" in logged[0], logged
+    assert not list(pkg.rglob("*.so")) and not (pkg / compiled.MANIFEST).exists()
+    # Mended, both are built, and recorded.
+    (pkg / "btf" / "table.py").write_text("Y = 2\n")
+    assert compiled.build(str(pkg), log=logged.append) == list(compiled.MODULES)
+    assert len(list(pkg.rglob("*.so"))) == 2 and compiled.stale(str(pkg)) == []
+    assert compiled.build(str(pkg), log=logged.append) == []   # nothing changed: nothing rebuilt
+
+
 def _assigned_attributes(cls) -> set[str]:
     """The attributes a class's own methods assign on ``self``."""
     import ast
