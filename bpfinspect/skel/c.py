@@ -29,11 +29,18 @@ from bpfinspect.skel.c_template import render
 
 ROW = 4092        # base64 characters per string row: whole groups of four, under ISO C's 4095
 LINE = 76         # characters of a source line inside a row
+_ROWS_MARK = "\0elf rows\0"
 
 
 def elf_rows(data: bytes) -> tuple[int, Code]:
     """(row count, the rows as initialiser lines) of ``data`` in base64, as string literals of
     at most :data:`ROW` characters, each written over lines of :data:`LINE` characters."""
+    rows = _row_list(data)
+    return len(rows), trusted("\n".join(rows))
+
+
+def _row_list(data: bytes) -> list[str]:
+    """The initialiser lines of :func:`elf_rows`, one string per row."""
     # Each row is the base64 of its own 3 * ROW / 4 bytes (whole groups of three: the rows of
     # the whole text, without the whole text in memory beside them).
     step = ROW // 4 * 3
@@ -47,7 +54,7 @@ def elf_rows(data: bytes) -> tuple[int, Code]:
             # lines, among elements that are not, for a missing comma: three are never suspicious
             lines.append("")
         rows.append('\t\t"' + '"\n\t\t"'.join(lines) + '",')
-    return len(rows), trusted("\n".join(rows))
+    return rows
 
 
 def generate_with_warnings(obj, name: str | None = None, types: bool = False, *, source=None,
@@ -58,8 +65,21 @@ def generate_with_warnings(obj, name: str | None = None, types: bool = False, *,
     model = build_model(obj, name=name, types=types, source=source, type_specs=type_specs)
     if data is not None:
         model.data = data
-    n_rows, text_rows = elf_rows(model.data)
-    text = render("skel_c.h.j2", s=model, elf_rows=n_rows, elf_row=ROW, elf_text=text_rows)
+    rows = _row_list(model.data)
+    # The rows (most of the header: the object's bytes) go in after rendering, where the
+    # template wrote a mark, in the one join that makes the header: a template copies every text
+    # it writes (str() of the value), and the rows would be held three times over.  The mark
+    # holds a NUL, which no quoted text has.
+    text = render("skel_c.h.j2", s=model, elf_rows=len(rows), elf_row=ROW, elf_text=trusted(_ROWS_MARK))
+    before, mark, after = text.partition(_ROWS_MARK)
+    if not mark or _ROWS_MARK in after:
+        raise AssertionError("the C skeleton template writes the object's rows once")
+    parts = [before]
+    for row in rows:
+        parts.append(row)
+        parts.append("\n")
+    parts[-1] = after          # (the rows' text is joined by new lines: none after the last)
+    text = "".join(parts)
     check_output(text, obj.data, "C skeleton")
     return text, model.warnings
 
