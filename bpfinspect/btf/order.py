@@ -139,6 +139,13 @@ class Walk(TableView):
 
     def _find_referenced(self) -> set:
         w, pos, kinds, n = self.w, self.pos, self.kinds, self.n
+        # (the prototypes' types are looked at here for the last time: their arrays, one per
+        # prototype, go back to the allocator for the text to reuse)
+        types, late = self._proto_scan()
+        if types is None:   # (released by an earlier look: scanned again)
+            self._protos = None
+            types, late = self._proto_scan()
+        self._protos = (None, late)
         anon = {t for t in compress(range(n), kinds.translate(_SEL_ENUMS)) if t and not w[pos[t]]}
         if not anon:
             return anon
@@ -150,7 +157,6 @@ class Walk(TableView):
                                         for q in range(p + 4, p + 3 + 3 * (w[p + 1] & VLEN_MASK), 3)]))
         # Parameters (a prototype's return type does not count: looked at again without the
         # return types only when one of them is such an enum).
-        types = self._proto_scan()[0]
         if not anon.isdisjoint(chain.from_iterable(types)):
             found.update(anon.intersection(chain.from_iterable(map(islice, types, repeat(1), repeat(None)))))
         found.update(anon.intersection([w[q] for p in compress(pos, kinds.translate(_SEL_DATASECS))
