@@ -52,7 +52,6 @@ def in_process(obj_path: Path) -> list[tuple[str, float]]:
     from bpfinspect.obj import open_object
     from bpfinspect.skel import c
     from bpfinspect.skel.c_build import build_model
-    from bpfinspect.skel.c_template import render
 
     stages: dict[str, list[float]] = {"open object (ELF sections)": [], "skeleton records (BTF, names, layout)": [],
                                       "object bytes as base64 rows": [], "template render": []}
@@ -62,9 +61,9 @@ def in_process(obj_path: Path) -> list[tuple[str, float]]:
         t1 = time.process_time()
         model = build_model(obj)
         t2 = time.process_time()
-        n, rows = c.elf_rows(model.data)
+        rows = c.elf_rows(model.data)
         t3 = time.process_time()
-        render("skel_c.h.j2", s=model, elf_rows=n, elf_row=c.ROW, elf_text=rows)
+        c.header(model, rows)
         t4 = time.process_time()
         for key, dt in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
             stages[key].append(dt)

@@ -425,7 +425,8 @@ def test_elf_rows_decode_to_the_bytes(size):
     column ``i % 1023 * 4``) reads back the bytes."""
     from bpfinspect.skel.c import ROW, elf_rows
     data = bytes((i * 37 + 11) & 0xFF for i in range(size)) + b"??=\\\"\0" * (size > 100)
-    n, text = elf_rows(data)
+    row_texts = elf_rows(data)
+    n, text = len(row_texts), "\n".join(row_texts)   # (as the header joins them)
     rows = _rows(str(text))
     assert len(rows) == n == max(1, -(-len(data) // (ROW // 4 * 3)))
     assert all(len(r) <= ROW and len(r) % 4 == 0 for r in rows)
@@ -435,7 +436,8 @@ def test_elf_rows_decode_to_the_bytes(size):
 
 
 def _rows(text: str) -> list[str]:
-    """The rows of ``elf_rows``'s text as C reads them (adjacent literals joined)."""
+    """The rows of ``elf_rows``'s lines, joined as the header joins them, as C reads them
+    (adjacent literals joined)."""
     assert text.endswith('",')
     rows = []
     for row in text[:-1].split(",\n"):
@@ -476,7 +478,8 @@ def test_elf_rows_any_bytes(data):
     import base64
 
     from bpfinspect.skel.c import LINE, ROW, elf_rows
-    n, text = elf_rows(data)
+    row_texts = elf_rows(data)
+    n, text = len(row_texts), "\n".join(row_texts)   # (as the header joins them)
     rows = _rows(str(text))
     assert _decode_as_the_header_does(rows, len(data)) == data == base64.b64decode("".join(rows))
     assert n == max(1, -(-len(data) // (ROW // 4 * 3))) and all(len(r) == ROW for r in rows[:-1])
@@ -860,3 +863,20 @@ def test_kconfig_layout_is_libbpfs(tmp_path):
     assert got["CONFIG_DEFAULT_HOSTNAME"] == config["CONFIG_DEFAULT_HOSTNAME"].strip('"')
     major, minor, patch = (int(x) for x in re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", os.uname().release).groups("0"))
     assert int(got["LINUX_KERNEL_VERSION"]) == (major << 16) + (minor << 8) + min(patch, 255)
+
+
+@pytest.mark.parametrize("fixture", ["maps.bpf.o", "bootstrap.bpf.o", "btf_shapes.bpf.o"])
+def test_header_puts_the_rows_where_the_template_writes_them(fixture):
+    """``header`` renders the template with a mark for the rows and joins them in after: the
+    same text as rendering the rows' text in place."""
+    from bpfinspect.obj import open_object
+    from bpfinspect.quote.c import trusted
+    from bpfinspect.skel.c import ROW, elf_rows, header
+    from bpfinspect.skel.c_build import build_model
+    from bpfinspect.skel.c_template import render
+
+    model = build_model(open_object(FIXTURES / fixture), types=True)
+    rows = elf_rows(model.data)
+    whole = render("skel_c.h.j2", s=model, elf_rows=len(rows), elf_row=ROW, elf_text=trusted("\n".join(rows)))
+    assert header(model, rows) == whole
+    assert "\0" not in whole

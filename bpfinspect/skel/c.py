@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import binascii
 
-from bpfinspect.quote.c import Code, trusted
+from bpfinspect.quote.c import trusted
 from bpfinspect.skel.c_build import build_model
 from bpfinspect.skel.c_template import render
 
@@ -32,15 +32,10 @@ LINE = 76         # characters of a source line inside a row
 _ROWS_MARK = "\0elf rows\0"
 
 
-def elf_rows(data: bytes) -> tuple[int, Code]:
-    """(row count, the rows as initialiser lines) of ``data`` in base64, as string literals of
-    at most :data:`ROW` characters, each written over lines of :data:`LINE` characters."""
-    rows = _row_list(data)
-    return len(rows), trusted("\n".join(rows))
-
-
-def _row_list(data: bytes) -> list[str]:
-    """The initialiser lines of :func:`elf_rows`, one string per row."""
+def elf_rows(data: bytes) -> list[str]:
+    """``data`` in base64 as the initialiser lines of the header's rows, one string per row (a
+    row's lines joined): string literals of at most :data:`ROW` characters, each written over
+    lines of :data:`LINE` characters.  The header joins them with new lines (:func:`header`)."""
     # Each row is the base64 of its own 3 * ROW / 4 bytes (whole groups of three: the rows of
     # the whole text, without the whole text in memory beside them).
     step = ROW // 4 * 3
@@ -57,19 +52,11 @@ def _row_list(data: bytes) -> list[str]:
     return rows
 
 
-def generate_with_warnings(obj, name: str | None = None, types: bool = False, *, source=None,
-                           type_specs=(), data: bytes | None = None) -> tuple[str, list[str]]:
-    """The header and its warnings; ``data``: the bytes to embed instead of the object's own
-    (the object without its DWARF, for ``--strip-debug``)."""
-    from bpfinspect.skel.bound import check_output
-    model = build_model(obj, name=name, types=types, source=source, type_specs=type_specs)
-    if data is not None:
-        model.data = data
-    rows = _row_list(model.data)
-    # The rows (most of the header: the object's bytes) go in after rendering, where the
-    # template wrote a mark, in the one join that makes the header: a template copies every text
-    # it writes (str() of the value), and the rows would be held three times over.  The mark
-    # holds a NUL, which no quoted text has.
+def header(model, rows: list[str]) -> str:
+    """The C skeleton's text: the template rendered for ``model``, with ``rows`` (the object's
+    bytes, :func:`elf_rows`) put in where the template wrote a mark, in the one join that makes
+    the header (a template copies every text it writes with str(), and the rows, most of the
+    header, would be held three times over).  The mark holds a NUL, which no quoted text has."""
     text = render("skel_c.h.j2", s=model, elf_rows=len(rows), elf_row=ROW, elf_text=trusted(_ROWS_MARK))
     before, mark, after = text.partition(_ROWS_MARK)
     if not mark or _ROWS_MARK in after:
@@ -79,7 +66,18 @@ def generate_with_warnings(obj, name: str | None = None, types: bool = False, *,
         parts.append(row)
         parts.append("\n")
     parts[-1] = after          # (the rows' text is joined by new lines: none after the last)
-    text = "".join(parts)
+    return "".join(parts)
+
+
+def generate_with_warnings(obj, name: str | None = None, types: bool = False, *, source=None,
+                           type_specs=(), data: bytes | None = None) -> tuple[str, list[str]]:
+    """The header and its warnings; ``data``: the bytes to embed instead of the object's own
+    (the object without its DWARF, for ``--strip-debug``)."""
+    from bpfinspect.skel.bound import check_output
+    model = build_model(obj, name=name, types=types, source=source, type_specs=type_specs)
+    if data is not None:
+        model.data = data
+    text = header(model, elf_rows(model.data))
     check_output(text, obj.data, "C skeleton")
     return text, model.warnings
 
