@@ -102,9 +102,7 @@ kinds = b._kinds_by_id()
 records = sum(1 for k in kinds if k in (4, 5))
 members = sum(b.vlen(t) for t in range(1, len(b)) if kinds[t] in (4, 5))
 from bpfinspect import compiled
-status = compiled.status()
-n = sum(v == "compiled" for v in status.values())
-engine = f"{n} of {len(status)} modules compiled" if n else "no module compiled"
+engine = compiled.describe()
 print(json.dumps({"stages": best, "types": len(b) - 1, "records": records, "members": members,
                   "chars": len(text), "engine": engine}))
 """
@@ -172,10 +170,8 @@ def breakdown(source: str) -> str:
 
 def _engine() -> str:
     """How the installed command runs the BTF engine (bpfinspect/compiled.py)."""
-    out = subprocess.run([PY, "-P", "-c", "import bpfinspect.compiled as c; s = c.status();"
-                          "print(sum(v == 'compiled' for v in s.values()), len(s))"], capture_output=True,
-                         text=True, cwd="/", env=COLD, check=True).stdout.split()
-    return f"{out[0]} of {out[1]} modules compiled (Cython)" if out[0] != "0" else "its Python source (not compiled)"
+    return subprocess.run([PY, "-P", "-c", "import bpfinspect.compiled as c; print(c.describe())"],
+                          capture_output=True, text=True, cwd="/", env=COLD, check=True).stdout.strip()
 
 
 def main() -> int:

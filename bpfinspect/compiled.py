@@ -25,6 +25,7 @@ rebuilds only the modules whose source changed, and the tests refuse to run modu
 from an older source (:func:`stale`).
 
 Public API: ``MODULES``; ``status() -> dict`` (module -> ``"compiled"`` or ``"python"``);
+``describe(found=None) -> str`` (the same in words);
 ``stale(package_dir) -> list``; ``build(package_dir) -> list`` (the modules built);
 ``remove(package_dir) -> list`` (the modules whose extension it removed).
 """
@@ -104,6 +105,19 @@ def status() -> dict[str, str]:
         origin = spec.origin if spec is not None else ""
         out[m] = "compiled" if origin and origin.endswith(tuple(EXTENSION_SUFFIXES)) else "python"
     return out
+
+
+def describe(found: dict[str, str] | None = None) -> str:
+    """How the engine runs, in words (``--version``, the benchmarks), from ``found`` (default
+    :func:`status`): ``compiled (9 modules, Cython)``, ``Python source (not compiled)`` or
+    ``N of 9 modules compiled``."""
+    found = status() if found is None else found
+    n = sum(v == "compiled" for v in found.values())
+    if n == len(found):
+        return f"compiled ({n} modules, Cython)"
+    if n == 0:
+        return "Python source (not compiled)"
+    return f"{n} of {len(found)} modules compiled"
 
 
 def stale(package_dir: str) -> list[str]:

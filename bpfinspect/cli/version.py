@@ -52,20 +52,8 @@ def _libclang() -> str:
     return f"libclang: {text.removeprefix('clang version ')} ({path})"
 
 
-def _engine() -> str:
-    from bpfinspect import compiled
-
-    status = compiled.status()
-    n = sum(v == "compiled" for v in status.values())
-    if n == len(status):
-        return f"engine:   compiled ({n} modules, Cython)"
-    if n == 0:
-        return "engine:   Python source (not compiled)"
-    return f"engine:   {n} of {len(status)} modules compiled"
-
-
 def text() -> str:
-    from bpfinspect import __version__
+    from bpfinspect import __version__, compiled
 
     uname = os.uname()
     lines = [
@@ -74,6 +62,6 @@ def text() -> str:
         _libclang(),
         f"kernel:   {uname.sysname} {uname.release} {uname.machine}",
         f"python:   {platform.python_version()} ({sys.executable})",
-        _engine(),
+        f"engine:   {compiled.describe()}",
     ]
     return "\n".join(lines) + "\n"
