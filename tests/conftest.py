@@ -143,6 +143,22 @@ def _sigint_state_as_found():
         pytest.fail("interrupt state leaked: " + "; ".join(leaks), pytrace=False)
 
 
+def cannot_compile_reason() -> str | None:
+    """Why this machine's set-up could not compile the engine (None: it could)."""
+    import importlib.util
+    import sysconfig
+
+    if importlib.util.find_spec("Cython") is None:
+        return "Cython is not installed in this environment"
+    include = sysconfig.get_paths()["include"]
+    if not os.path.exists(os.path.join(include, "Python.h")):
+        return f"no Python.h in {include} (the interpreter's development headers)"
+    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(cc) is None:
+        return f"no C compiler ({cc})"
+    return None
+
+
 def pytest_sessionstart(session):
     """The installed package's compiled modules (bpfinspect/compiled.py) must be built from the
     sources in the checkout: a module edited since `make setup` would otherwise be tested as it

@@ -9,38 +9,22 @@ nesting far deeper than the engine's limits, corrupted records, ids out of range
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import random
-import shutil
 import struct
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
 
 from btf_util import VMLINUX, BtfBuilder, has_btf
-from conftest import ALL_OBJECTS, ROOT
+from conftest import ALL_OBJECTS, ROOT, cannot_compile_reason as _cannot_compile
 
 from bpfinspect import compiled
 
 PURE = bool(os.environ.get("BPFINSPECT_PURE"))
-
-
-def _cannot_compile() -> str | None:
-    """Why this machine's set-up could not compile the engine (None: it could)."""
-    if importlib.util.find_spec("Cython") is None:
-        return "Cython is not installed in this environment"
-    include = sysconfig.get_paths()["include"]
-    if not os.path.exists(os.path.join(include, "Python.h")):
-        return f"no Python.h in {include} (the interpreter's development headers)"
-    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
-    if shutil.which(cc) is None:
-        return f"no C compiler ({cc})"
-    return None
 
 
 def _installed(expr: str) -> str:

@@ -43,9 +43,9 @@ def test_plain_pip_install_works(tmp_path):
     assert str(target) in where.stdout.splitlines()[0]
     # The wheel's build compiled the engine's hot modules (Cython is in this environment, as
     # in the build environment pyproject.toml asks for), from the sources it carries.
-    from test_compiled import _cannot_compile
+    from conftest import cannot_compile_reason
 
-    if not os.environ.get("BPFINSPECT_PURE") and not _cannot_compile():
+    if not os.environ.get("BPFINSPECT_PURE") and not cannot_compile_reason():
         engine = subprocess.run([sys.executable, "-c", "import json, bpfinspect, bpfinspect.compiled as c;"
                                  "print(json.dumps([c.status(), c.stale(bpfinspect.__path__[0])]))"],
                                 capture_output=True, text=True, env=env, cwd=tmp_path)

@@ -146,7 +146,7 @@ def raw_bytes(btf, ids=None, table: Table | None = None, *, limit: int | None = 
             part = _listing(t, range(first, min(first + _CHUNK, ids.stop)), names, limit)
             limit -= len(part)
             out.append(part)
-        return out[0] if len(out) == 1 else b"".join(out)
+        return b"".join(out)   # (one part is returned as it is, not copied)
     finally:
         names[0] = empty
 
