@@ -42,16 +42,38 @@ class _BadKind(Exception):
     pass
 
 
-class _RecordLengths(dict):
-    """info word -> record length in words (computed, and the kind checked, on first sight)."""
+# Words of a record by kind (the kind's five bits index them): its fixed words (0 for a kind
+# that does not exist) and its words per member, parameter or enumerator.
+_FIXED_WORDS = bytes(COMMON_WORDS + EXTRA_FIXED[k] if 0 < k <= MAX_KIND else 0 for k in range(KIND_MASK + 1))
+_WORDS_PER_VLEN = bytes(EXTRA_PER_VLEN[k] if k <= MAX_KIND else 0 for k in range(KIND_MASK + 1))
 
-    def __missing__(self, info: int) -> int:
-        kind = (info >> KIND_SHIFT) & KIND_MASK
-        if kind > MAX_KIND or kind == 0:
+
+def _walk_records(w, n: int, starts: list, infos) -> int:
+    """Walk the records of the type section ``w`` (its first ``n`` words): append the word
+    position of each to ``starts`` and its info word to ``infos``; the position the walk ends
+    at (``n`` when the records fill the section exactly).  IndexError when a record's info
+    word lies past the end; _BadKind for a kind that does not exist.
+
+    Compiled (bpfinspect.compiled), btf.pxd gives the locals C types: a word, a kind and a
+    length are C integers and the loop makes no integer object but the positions it keeps."""
+    fixed = _FIXED_WORDS
+    per_vlen = _WORDS_PER_VLEN
+    shift = KIND_SHIFT
+    kind_mask = KIND_MASK
+    vlen_mask = VLEN_MASK
+    add = starts.append
+    add_info = infos.append
+    pos = 0
+    while pos < n:
+        add(pos)
+        info = w[pos + 1]
+        add_info(info)
+        kind = (info >> shift) & kind_mask
+        size = fixed[kind]
+        if not size:
             raise _BadKind(kind)
-        n = COMMON_WORDS + EXTRA_FIXED[kind] + EXTRA_PER_VLEN[kind] * (info & VLEN_MASK)
-        self[info] = n
-        return n
+        pos += size + per_vlen[kind] * (info & vlen_mask)
+    return pos
 
 
 class Btf:
@@ -119,18 +141,9 @@ class Btf:
         n = len(w)
         pos = 0
         starts: list[int] = []
-        append = starts.append
         infos = array("I")   # (kept as words: no int object per type stays alive)
-        info_append = infos.append
-        # Record length (in words) by info word: kernel BTF has only a few hundred distinct
-        # info words, so the length arithmetic and kind check run once per distinct word.
-        lengths = _RecordLengths()
         try:
-            while pos < n:
-                append(pos)
-                info = w[pos + 1]
-                info_append(info)
-                pos += lengths[info]
+            pos = _walk_records(w, n, starts, infos)
         except IndexError:
             self._fail(f"type [{self.start_id + len(starts) - 1}] truncated", t0 + starts[-1] * 4)
         except _BadKind as exc:

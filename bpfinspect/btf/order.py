@@ -70,8 +70,8 @@ which we leave out (types only).
 
 from __future__ import annotations
 
-from itertools import chain, compress, islice, repeat
-from operator import add as _add, and_ as _and, eq as _eq, ge as _ge, mul as _mul
+from itertools import compress
+from operator import eq as _eq
 
 from bpfinspect.btf.kinds import (MAX_KIND, ARRAY, CONST, DATASEC, DECL_TAG, ENUM, ENUM64, FLOAT, FUNC, FUNC_PROTO, FWD,
                                   INT, PTR, RESTRICT, STRUCT, TYPE_TAG, TYPEDEF, UNION, VAR, VLEN_MASK,
@@ -87,15 +87,70 @@ _LEAF_ROOTS = frozenset({0, INT, FLOAT, FUNC, VAR, DATASEC, DECL_TAG})
 
 
 _SEL_ENUMS = kind_selector(ENUM, ENUM64)
-_SEL_REF_THIRD = kind_selector(PTR, TYPEDEF, VOLATILE, CONST, RESTRICT, FUNC, VAR, DECL_TAG, TYPE_TAG)
-_SEL_RECORDS = kind_selector(STRUCT, UNION)
 _SEL_PROTOS = kind_selector(FUNC_PROTO)
 _SEL_ARRAYS = kind_selector(ARRAY)
-_SEL_DATASECS = kind_selector(DATASEC)
 _SEL_ROOT_ALWAYS = kind_selector(STRUCT, UNION, ENUM, ENUM64, FWD, TYPEDEF)
 _SEL_ROOT_THIRD = kind_selector(PTR, VOLATILE, CONST, RESTRICT, TYPE_TAG)
 _SEL_FUNCS = kind_selector(FUNC)
 _SEL_SORT_OTHERS = bytes(0 if k in (FUNC, FUNC_PROTO) else 1 for k in range(256))
+
+
+# How each kind refers to other types, for references(): by the third word (pointers,
+# typedefs, qualifiers, functions, variables, tags), by its members' types (structs, unions),
+# by its parameters' types (prototypes, whose return type does not count), by its variables'
+# types (data sections), by its element and index types (arrays).
+_BY_THIRD, _BY_MEMBERS, _BY_PARAMS, _BY_VARS, _BY_ELEMENT = 1, 2, 3, 4, 5
+_REFERS = bytes(_BY_THIRD if k in (PTR, TYPEDEF, VOLATILE, CONST, RESTRICT, FUNC, VAR, DECL_TAG, TYPE_TAG)
+                else _BY_MEMBERS if k in (STRUCT, UNION) else _BY_PARAMS if k == FUNC_PROTO
+                else _BY_VARS if k == DATASEC else _BY_ELEMENT if k == ARRAY else 0 for k in range(256))
+
+
+def references(w, pos, kinds, n: int) -> tuple:
+    """One pass over the types ``1..n-1`` of a table: (``marks``, a bytearray with 1 at each
+    type id some type refers to, libbpf's way: a prototype's return type does not count; the
+    prototypes, in id order, with a return or parameter type whose id is not below their own).
+    Ids out of range are not marked.
+
+    Compiled (bpfinspect.compiled), order.pxd gives the locals C types: the words read are C
+    integers and the loop makes no integer object."""
+    refers = _REFERS
+    vlen_mask = VLEN_MASK
+    marks = bytearray(n)
+    marked = marks   # (a C view of the same bytes, compiled)
+    late = []
+    for t in range(1, n):
+        how = refers[kinds[t]]
+        if not how:
+            continue
+        p = pos[t]
+        if how == _BY_THIRD:
+            x = w[p + 2]
+            if x < n:
+                marked[x] = 1
+        elif how == _BY_MEMBERS or how == _BY_VARS:
+            # (a member's type is its second word, a variable's its first)
+            for q in range(p + 4 if how == _BY_MEMBERS else p + 3, p + 3 + 3 * (w[p + 1] & vlen_mask), 3):
+                x = w[q]
+                if x < n:
+                    marked[x] = 1
+        elif how == _BY_PARAMS:
+            top = w[p + 2]
+            for q in range(p + 4, p + 3 + 2 * (w[p + 1] & vlen_mask), 2):
+                x = w[q]
+                if x > top:
+                    top = x
+                if x < n:
+                    marked[x] = 1
+            if top >= t:
+                late.append(t)
+        else:
+            x = w[p + 3]
+            if x < n:
+                marked[x] = 1
+            x = w[p + 4]
+            if x < n:
+                marked[x] = 1
+    return marks, late
 
 
 # Root kinds that are no definition of their own (see Walk.run's ``declare``).
@@ -139,48 +194,21 @@ class Walk(TableView):
 
     def _find_referenced(self) -> set:
         w, pos, kinds, n = self.w, self.pos, self.kinds, self.n
-        # (the prototypes' types are looked at here for the last time: their arrays, one per
-        # prototype, go back to the allocator for the text to reuse)
-        types, late = self._proto_scan()
-        if types is None:   # (released by an earlier look: scanned again)
-            self._protos = None
-            types, late = self._proto_scan()
-        self._protos = (None, late)
         anon = {t for t in compress(range(n), kinds.translate(_SEL_ENUMS)) if t and not w[pos[t]]}
         if not anon:
             return anon
-        # The words that refer to a type, shape by shape: the third word of pointers,
-        # typedefs, qualifiers, functions, variables and tags; members, parameters and
-        # section variables; array elements and index types.
-        found = anon.intersection([w[p + 2] for p in compress(pos, kinds.translate(_SEL_REF_THIRD))])
-        found.update(anon.intersection([w[q] for p in compress(pos, kinds.translate(_SEL_RECORDS))
-                                        for q in range(p + 4, p + 3 + 3 * (w[p + 1] & VLEN_MASK), 3)]))
-        # Parameters (a prototype's return type does not count: looked at again without the
-        # return types only when one of them is such an enum).
-        if not anon.isdisjoint(chain.from_iterable(types)):
-            found.update(anon.intersection(chain.from_iterable(map(islice, types, repeat(1), repeat(None)))))
-        found.update(anon.intersection([w[q] for p in compress(pos, kinds.translate(_SEL_DATASECS))
-                                        for q in range(p + 3, p + 3 + 3 * (w[p + 1] & VLEN_MASK), 3)]))
-        found.update(anon.intersection([w[p + i] for p in compress(pos, kinds.translate(_SEL_ARRAYS))
-                                        for i in (3, 4)]))
-        return found
+        marks = self._references()[0]
+        return {t for t in anon if marks[t]}
 
-    def _proto_scan(self) -> tuple:
-        """(the return and parameter types of each prototype, one array per prototype with the
-        return type first; the prototypes with a return or parameter type whose id is not below
-        their own): one pass over the prototypes serves both, each prototype's types taken as
-        one slice of the words (no integer per parameter)."""
+    def _proto_scan(self) -> list:
+        """The prototypes with a return or parameter type whose id is not below their own."""
+        return self._references()[1]
+
+    def _references(self) -> tuple:
+        """(marks, late) of :func:`references`, made once."""
         r = self._protos
         if r is None:
-            w, pos = self.w, self.pos
-            pids = list(compress(range(self.n), self.kinds.translate(_SEL_PROTOS)))
-            at = list(map(pos.__getitem__, pids))
-            # Words p + 2 (the return type), p + 4, p + 6... (each parameter's type).
-            ends = map(_add, at, map(_add, map(_mul, map(_and, map(w.__getitem__, map(_add, at, repeat(1))),
-                                                          repeat(VLEN_MASK)), repeat(2)), repeat(3)))
-            types = list(map(w.__getitem__, map(slice, map(_add, at, repeat(2)), ends, repeat(2))))
-            late = set(compress(pids, map(_ge, map(max, types), pids)))
-            r = self._protos = (types, late)
+            r = self._protos = references(self.w, self.pos, self.kinds, self.n)
         return r
 
     # -- ordering and emission ----------------------------------------------------------------
@@ -444,7 +472,7 @@ class Walk(TableView):
         roots = list(compress(ids, kinds.translate(_SEL_ROOT_ALWAYS)))
         roots += [t for t in compress(ids, kinds.translate(_SEL_ROOT_THIRD)) if w[pos[t] + 2] > t]
         roots += [t for t in compress(ids, kinds.translate(_SEL_ARRAYS)) if w[pos[t] + 3] > t]
-        roots += self._proto_scan()[1]
+        roots += self._proto_scan()
         roots.sort()
         return roots
 
