@@ -12,7 +12,12 @@ engine's classes that every walk goes through (the table view, layout, declarato
 walk, names and C renderer) as extension types: their attributes are slots of a C structure
 instead of entries of an instance dictionary (every ``self.w``, ``self.pos`` is a load).  Their
 methods are the Python source's; what changes is that an instance of one of those classes takes
-no attribute its class does not declare (subclasses, in Python, take any).
+no attribute its class does not declare (subclasses, in Python, take any).  Two of them also
+give C types to the locals of a loop over the whole type section (``btf._walk_records``, the
+record walk that decodes a blob; ``order.references``, the scan for what each type refers to):
+the words are read as a C array and the loop makes no integer object.  The source of those
+loops is an index loop that means the same in both engines: indexing stays bounds-checked
+(IndexError as in the interpreter), and a word is an unsigned 32-bit integer in both.
 
 Nothing here changes what the modules do on hostile input: their bounds are explicit (every
 walk counts its depth against a limit far below what the C stack holds), never Python's

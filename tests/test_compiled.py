@@ -329,3 +329,101 @@ def test_compiled_and_pure_engines_agree(tmp_path):
     # And the compiled engine met its bounds on the nestings (a refusal in some step of each).
     nests = [line for line in fast if "/nest-" in line.split(" ", 1)[0]]
     assert len(nests) == 3 and all("refused" in line for line in nests), nests
+
+
+def _source_function(module: str, name: str):
+    """Function ``name`` of ``bpfinspect.btf.<module>`` as the interpreter runs it: the module's
+    source from the checkout, loaded under another name (its imports are the install's)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"_source_{module}", ROOT / "bpfinspect" / "btf" / f"{module}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return getattr(mod, name)
+
+
+def _outcome(fn, *args):
+    try:
+        return "ok", fn(*args)
+    except Exception as exc:   # (compared: both engines must fail the same way)
+        return type(exc).__name__, str(exc)
+
+
+def _compiled_function(module: str, name: str):
+    import importlib
+
+    mod = importlib.import_module(f"bpfinspect.btf.{module}")
+    if PURE:
+        pytest.skip("BPFINSPECT_PURE: the install runs the pure engine, nothing to compare")
+    why = _cannot_compile()
+    if why:
+        pytest.skip(f"the set-up could not compile the engine here: {why}")
+    if not mod.__file__.endswith(".so"):
+        pytest.skip("this session imports the checkout, not the install (run `python -P -m pytest`, as make test does)")
+    return getattr(mod, name)
+
+
+def test_typed_record_walk_matches_its_source():
+    """btf._walk_records runs with C locals when compiled (btf.pxd): on random words (kinds that do
+    not exist, vlen up to 0xffff, sections cut anywhere) it gives the same positions, info words
+    and end, or the same exception, as its source."""
+    from array import array
+
+    from bpfinspect.btf.kinds import EXTRA_FIXED, EXTRA_PER_VLEN, MAX_KIND
+
+    fast = _compiled_function("btf", "_walk_records")
+    slow = _source_function("btf", "_walk_records")
+    rng = random.Random(61206)
+    for case in range(400):
+        words = array("I")
+        for _ in range(rng.randint(0, 40)):
+            kind = rng.choice([1, 2, 3, 4, 5, 6, 13, 14, 15, 17, 19] if case % 4 else [0, 20, 31, rng.randrange(32)])
+            vlen = rng.choice([0, 1, 2, 5, 0xFFFF, rng.randrange(8)])
+            info = rng.choice([0, 1 << 31]) | kind << 24 | vlen
+            words.extend([rng.randrange(1 << 32), info, rng.randrange(1 << 32)])
+            # (the words the record's kind and vlen take, in half the cases; any number else)
+            extra = (EXTRA_FIXED[kind] + EXTRA_PER_VLEN[kind] * vlen if case % 2 and kind <= MAX_KIND
+                     else rng.randrange(0, 7))
+            words.extend(rng.randrange(1 << 32) for _ in range(min(extra, 64)))
+        n = len(words) if case % 3 else rng.randint(0, len(words))
+        a_starts, a_infos, b_starts, b_infos = [], array("I"), [], array("I")
+        a = _outcome(fast, words, n, a_starts, a_infos)
+        b = _outcome(slow, words, n, b_starts, b_infos)
+        assert (a[0], a_starts, a_infos) == (b[0], b_starts, b_infos), case
+        if a[0] == "ok":
+            assert a == b, case
+    # A record that starts at the last word: its info word lies past the end.
+    for words in (array("I", [0]), array("I", [0, 1 << 24, 0, 32, 7])):
+        a_starts, b_starts = [], []
+        a = _outcome(fast, words, len(words), a_starts, array("I"))
+        b = _outcome(slow, words, len(words), b_starts, array("I"))
+        assert a[0] == b[0] == "IndexError" and a_starts == b_starts
+
+
+def test_typed_reference_scan_matches_its_source():
+    """order.references runs with C locals when compiled (order.pxd): on random tables (every
+    kind, words that name ids far out of range, 0xffffffff, records that run past the words) it
+    marks the same ids and finds the same late prototypes, or fails the same way, as its source."""
+    from array import array
+
+    fast = _compiled_function("order", "references")
+    slow = _source_function("order", "references")
+    rng = random.Random(20261206)
+    for case in range(400):
+        n = rng.randint(1, 60)
+        kinds = bytes([0] + [rng.randrange(20) for _ in range(n - 1)])
+        words = array("I")
+        pos = [0]
+        for t in range(1, n):
+            pos.append(len(words))
+            vlen = rng.randrange(6)
+            words.extend([rng.randrange(1 << 32), vlen, 0])
+            for _ in range(3 + 3 * vlen):
+                words.append(rng.choice([0, rng.randrange(n), rng.randrange(2 * n), 0xFFFFFFFF, t, t + 1]))
+        if case % 7 == 6 and len(words) > 3:
+            del words[rng.randrange(len(words) // 2, len(words)):]   # records past the end
+        a = _outcome(fast, words, pos, kinds, n)
+        b = _outcome(slow, words, pos, kinds, n)
+        assert a[0] == b[0], (case, a, b)
+        if a[0] == "ok":
+            assert (bytes(a[1][0]), a[1][1]) == (bytes(b[1][0]), b[1][1]), case
