@@ -2,7 +2,7 @@ cimport cython
 from bpfinspect.btf.table cimport TableView
 
 cdef class Walk(TableView):
-    cdef public object _done, _protos, _referenced, emit, estate, fwd, items, order, ostate, queue
+    cdef public object _done, _referenced, _refs, emit, estate, fwd, items, order, ostate, queue
 
 # The reference scan with C locals (the source's references(), unchanged).
 @cython.locals(w="const unsigned int[:]", kinds="const unsigned char[:]", refers="const unsigned char[:]",

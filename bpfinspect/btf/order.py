@@ -171,7 +171,7 @@ class Walk(TableView):
         self.queue: list[int] = []
         self.items: list[int] = []
         self._referenced: set | None = None
-        self._protos: tuple | None = None
+        self._refs: tuple | None = None
         # In an id-order dump, leaf roots below this id count as visited (a cell the walks read).
         self._done = [0]
         self._walks()
@@ -206,9 +206,9 @@ class Walk(TableView):
 
     def _references(self) -> tuple:
         """(marks, late) of :func:`references`, made once."""
-        r = self._protos
+        r = self._refs
         if r is None:
-            r = self._protos = references(self.w, self.pos, self.kinds, self.n)
+            r = self._refs = references(self.w, self.pos, self.kinds, self.n)
         return r
 
     # -- ordering and emission ----------------------------------------------------------------
