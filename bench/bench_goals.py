@@ -69,7 +69,9 @@ def work_time(ours: list[str], small: str, env: dict) -> float:
 
     argv = ours[len(BPFI):]
     warm = [small if a == VMLINUX or a.endswith(".o") else a for a in argv]
-    out = subprocess.run([sys.executable, "-c", _WORK, json.dumps([warm, argv])], env=env, check=True,
+    # (-P: the install, as the command runs; with -c the checkout would come first on the path,
+    # and it holds the BTF engine's source, not its compiled modules)
+    out = subprocess.run([sys.executable, "-P", "-c", _WORK, json.dumps([warm, argv])], env=env, check=True,
                          capture_output=True, text=True, cwd=ROOT)
     return float(out.stdout.strip().splitlines()[-1])
 

@@ -78,7 +78,8 @@ def work_time(cmd: str, small: Path, path: Path, env: dict) -> float:
     """CPU seconds of one command's own work (start-up and imports already paid)."""
     import subprocess
 
-    out = subprocess.run([sys.executable, "-c", _WORK, cmd, str(small), str(path)], env=env, check=True,
+    # (-P: the install, as the command runs, not the checkout's source of the compiled modules)
+    out = subprocess.run([sys.executable, "-P", "-c", _WORK, cmd, str(small), str(path)], env=env, check=True,
                          capture_output=True, text=True, cwd=ROOT)
     return float(out.stdout.strip().splitlines()[-1])
 
