@@ -129,8 +129,7 @@ def replacing(target: str, *, prefix: str = ".tmp-", suffix: str = "", mode: int
 def write_atomic(target: str, data: bytes | str, *, mode: int = 0o644) -> None:
     with replacing(target, prefix=f".{os.path.basename(target)}-", mode=mode) as tmp:
         with open(tmp, "wb") as f:
-            for piece in encoded(data):
-                f.write(piece)
+            write_encoded(f.write, data)
 
 
 _PIECE = 1 << 18
@@ -146,6 +145,12 @@ def encoded(data: bytes | str) -> Iterator[bytes]:
         return
     for i in range(0, len(data), _PIECE):
         yield data[i:i + _PIECE].encode("utf-8", "surrogateescape")
+
+
+def write_encoded(write, data: bytes | str) -> None:
+    """Call ``write`` (a file's or a descriptor's) with each piece of ``encoded(data)``."""
+    for piece in encoded(data):
+        write(piece)
 
 
 def write_output(target: str | None, data: bytes | str) -> None:
@@ -179,8 +184,7 @@ def _write_stdout(data: bytes | str) -> None:
 
     sys.stdout.flush()
     buf = sys.stdout.buffer
-    for piece in encoded(data):
-        buf.write(piece)
+    write_encoded(buf.write, data)
     buf.flush()
 
 
@@ -209,8 +213,7 @@ def _write_to_path(target: str, data: bytes | str) -> None:
         for stream in (sys.stdout, sys.stderr):      # what was printed comes first
             if stream is not None:
                 stream.flush()
-        for piece in encoded(data):
-            _write_all(fd_number, piece)
+        write_encoded(lambda piece: _write_all(fd_number, piece), data)
         return
     # Open what is there (following links) without creating or truncating anything, and ask
     # the descriptor what it is: the answer cannot change between the question and the write.
@@ -233,8 +236,7 @@ def _write_to_path(target: str, data: bytes | str) -> None:
             st = os.fstat(fd)
             if stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode):
                 os.set_blocking(fd, True)
-                for piece in encoded(data):
-                    _write_all(fd, piece)
+                write_encoded(lambda piece: _write_all(fd, piece), data)
                 return
             if not stat.S_ISREG(st.st_mode):
                 raise UsageError(f"{target} is {_kind(st.st_mode)}: give -o a file name", path=target)
@@ -261,8 +263,7 @@ def _write_to_path(target: str, data: bytes | str) -> None:
 
     with replacing(final, prefix=f".{os.path.basename(final)}-", mode=mode, check=still_the_same) as tmp:
         with open(tmp, "wb") as f:
-            for piece in encoded(data):
-                f.write(piece)
+            write_encoded(f.write, data)
         if owner is not None and os.geteuid() == 0:
             os.chown(tmp, *owner)
 

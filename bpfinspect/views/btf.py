@@ -140,11 +140,10 @@ def write_text(text: str | bytes, fmt: str, stream=None) -> None:
             return
     buf = getattr(stream, "buffer", None)
     if buf is not None:
-        from bpfinspect.fileio import encoded
+        from bpfinspect.fileio import write_encoded
 
         stream.flush()
-        for piece in encoded(text):
-            buf.write(piece)
+        write_encoded(buf.write, text)
         buf.flush()
     else:
         stream.write(text if type(text) is str else text.decode("utf-8", "surrogateescape"))
