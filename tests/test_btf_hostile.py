@@ -185,3 +185,25 @@ def test_anonymous_record_pointing_at_itself():
     b.struct("", 16, [("x", i, 0), ("me", 2, 64)])  # [3] anonymous, holds a pointer to itself
     b.typedef("t", 3)
     assert_rejected(b.blob(), "cycle")
+
+
+@pytest.mark.parametrize("given_ids", [False, True])
+def test_raw_listing_limit_counts_every_part(given_ids):
+    """The raw listing is made a run of types at a time (4,096, or one by one for ids given):
+    what every part writes counts against one limit for the whole, and the error names it."""
+    from bpfinspect.btf.raw import raw_bytes
+
+    b = BtfBuilder()
+    i = b.int_("int")
+    for k in range(9000):   # more than two runs of 4,096
+        b.typedef("t" + "x" * 150 + str(k), i)
+    btf = parse_btf(b.blob())
+    ids = range(1, btf.count + 1) if not given_ids else list(range(1, btf.count + 1))
+    whole = raw_bytes(btf, None if not given_ids else ids)
+    # (the check is an estimate that takes each value as 12 digits: a limit of twice the text)
+    assert raw_bytes(btf, ids if given_ids else None, limit=2 * len(whole)) == whole
+    # Each run alone fits in three quarters of the listing; together they do not (the message
+    # names the limit of the whole, over 1 MiB here, not what was left of it at the last part).
+    assert len(whole) * 3 // 4 >> 20 == 1
+    with pytest.raises(MalformedInput, match=r"would exceed 1 MiB"):
+        raw_bytes(btf, ids if given_ids else None, limit=len(whole) * 3 // 4)

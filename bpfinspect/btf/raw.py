@@ -136,15 +136,19 @@ def raw_bytes(btf, ids=None, table: Table | None = None, *, limit: int | None = 
     empty = names[0]
     names[0] = ANON
     try:
-        if type(ids) is not range:
-            return b"".join([_listing(t, range(tid, tid + 1), names, limit) for tid in ids])
         # A run of ids is listed _CHUNK types at a time: the words of a chunk become Python
         # integers, and a whole kernel's at once would hold about 50 MB of them (each page of
-        # it a page fault) for a listing a fifth of that size.
+        # it a page fault) for a listing a fifth of that size.  Ids given one by one are listed
+        # one by one.  What each part writes counts against the limit of the whole.
+        if type(ids) is range:
+            runs = [range(first, min(first + _CHUNK, ids.stop)) for first in range(ids.start, ids.stop, _CHUNK)]
+        else:
+            runs = [range(tid, tid + 1) for tid in ids]
         out = []
-        for first in range(ids.start, ids.stop, _CHUNK):
-            part = _listing(t, range(first, min(first + _CHUNK, ids.stop)), names, limit)
-            limit -= len(part)
+        room = limit
+        for run in runs:
+            part = _listing(t, run, names, room, limit)
+            room -= len(part)
             out.append(part)
         return b"".join(out)   # (one part is returned as it is, not copied)
     finally:
@@ -154,8 +158,9 @@ def raw_bytes(btf, ids=None, table: Table | None = None, *, limit: int | None = 
 _CHUNK = 4096
 
 
-def _listing(t: Table, ids: range, names, limit: int) -> bytes:
-    """The listing of a run of consecutive ids."""
+def _listing(t: Table, ids: range, names, room: int, limit: int) -> bytes:
+    """The listing of a run of consecutive ids, in at most ``room`` bytes (what the whole
+    listing's ``limit`` leaves)."""
     w, pos = t.w, t.pos
     first = pos[ids[0]]
     last = ids[-1]
@@ -176,9 +181,9 @@ def _listing(t: Table, ids: range, names, limit: int) -> bytes:
                                      for kind, start, step in _NAMED_ITEMS if kind in by_kind))
     item_names = list(map(get, map(vals.__getitem__, spots)))
     longest = names.longest
-    if (len(rel) + len(spots)) * longest + len(fmt) + 12 * len(vals) > limit:
+    if (len(rel) + len(spots)) * longest + len(fmt) + 12 * len(vals) > room:
         size = len(fmt) + sum(map(len, record_names)) + sum(map(len, item_names)) + 12 * len(vals)
-        if size > limit:
+        if size > room:
             raise MalformedInput(f"the raw listing would exceed {limit >> 20} MiB: names repeated beyond "
                                  "what a real program has", path=t.path, section=t.section)
     _fix_values(t, vals, by_kind, names)
