@@ -37,9 +37,10 @@ Public API: ``MODULES``; ``status() -> dict`` (module -> ``"compiled"`` or ``"py
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
+
+# (hashlib and json are imported where the manifest is read or written: `--version` asks only
+# how the modules are found, and importing them would cost it about 4 ms)
 
 # The modules of `btf --format c|raw|json`, `gen-skel`'s type declarations and the CO-RE views'
 # type walks, by where their CPU time goes (bench/bench_btf.py).
@@ -64,6 +65,8 @@ def source_hash(path: str) -> str:
     """SHA-256 of a module's source and of every Cython declaration file (``.pxd``) of the engine
     beside it: a module that imports another's declarations is built against the layout of its
     extension types, so a change to any of them rebuilds them all."""
+    import hashlib
+
     h = hashlib.sha256()
     with open(path, "rb") as f:
         h.update(f.read())
@@ -76,6 +79,8 @@ def source_hash(path: str) -> str:
 
 
 def _manifest(package_dir: str) -> dict:
+    import json
+
     try:
         with open(os.path.join(package_dir, MANIFEST)) as f:
             doc = json.load(f)
@@ -199,6 +204,8 @@ def build(package_dir: str, *, log=print) -> list[str]:
     for m in list(recorded):
         if m not in MODULES:
             del recorded[m]
+    import json
+
     path = os.path.join(package_dir, MANIFEST)
     with open(path + ".tmp", "w") as f:
         json.dump(dict(sorted(recorded.items())), f, indent=1)
