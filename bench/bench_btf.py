@@ -156,9 +156,9 @@ def _stages(source: str, env: dict) -> dict:
     return json.loads(out)
 
 
-def breakdown(source: str) -> str:
-    """The markdown paragraph of where the C printer's time goes, in the compiled engine and in
-    its source run by the interpreter."""
+def breakdown(source: str) -> tuple[str, str]:
+    """(the markdown paragraph of where the C printer's time goes, in the compiled engine and in
+    its source run by the interpreter; how the install runs the engine, in words)."""
     runs = {"the compiled engine (the install)": _stages(source, COLD),
             "its source run by the interpreter (the checkout)": _stages(source, dict(COLD, PYTHONPATH=str(ROOT)))}
     lists = []
@@ -173,13 +173,8 @@ def breakdown(source: str) -> str:
             f"structs and unions with {d['members']:,} members, {d['chars']:,} characters written), "
             f"as CPU time by stage, in {lists[0]}; in {lists[1]}. The whole command's figure above "
             f"adds the interpreter's start-up, the imports, reading the file, writing the text and the "
-            f"first touch of the memory all this takes (page faults, counted as system time).\n\n{_DESIGN}")
-
-
-def _engine() -> str:
-    """How the installed command runs the BTF engine (bpfinspect/compiled.py)."""
-    return subprocess.run([PY, "-P", "-c", "import bpfinspect.compiled as c; print(c.describe())"],
-                          capture_output=True, text=True, cwd="/", env=COLD, check=True).stdout.strip()
+            f"first touch of the memory all this takes (page faults, counted as system time).\n\n{_DESIGN}",
+            d["engine"])
 
 
 def main() -> int:
@@ -230,9 +225,10 @@ def main() -> int:
     for fmt, b, o in warm:
         print(f"| {fmt} | {b['cpu'] * 1000:.0f} ms | {o['cpu'] * 1000:.0f} ms | {o['cpu'] / b['cpu']:.2f}x | "
               f"{o['rss'] / 1024:.1f} MiB |")
+    where, engine = breakdown(args.source)
     print(f"\nPython start-up alone (`python -c pass`, same interpreter): {floor['cpu'] * 1000:.0f} ms CPU, "
-          f"included in every bpfinspect figure above. Interpreter: `{PY}`; the BTF engine: {_engine()}.")
-    print("\n" + breakdown(args.source))
+          f"included in every bpfinspect figure above. Interpreter: `{PY}`; the BTF engine: {engine}.")
+    print("\n" + where)
     return 0
 
 

@@ -6,9 +6,10 @@ skeleton templates (:mod:`bpfinspect.skel.c_template`), the BTF engine's hot
 modules as C extension modules (:mod:`bpfinspect.compiled`; skipped without
 Cython, and removed with ``BPFINSPECT_PURE=1``), then the bytecode of every
 module (a run never writes bytecode itself when ``PYTHONDONTWRITEBYTECODE`` is
-set, and pays 20-50 ms a command compiling it in memory).  ``make setup`` runs it over its editable install; a wheel build
-(``pip install .``) runs it over the build directory (see ``setup.py``) and
-pip compiles the bytecode while installing.
+set, and pays 20-50 ms a command compiling it in memory).  ``make setup`` runs
+it over its editable install; a wheel build (``pip install .``) runs it over
+the build directory (see ``setup.py``) and pip compiles the bytecode while
+installing.
 """
 
 from __future__ import annotations

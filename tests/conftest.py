@@ -162,8 +162,9 @@ def cannot_compile_reason() -> str | None:
 def pytest_sessionstart(session):
     """The installed package's compiled modules (bpfinspect/compiled.py) must be built from the
     sources in the checkout: a module edited since `make setup` would otherwise be tested as it
-    was.  (The tests that import bpfinspect run the checkout's source; the commands they run run
-    the install.)"""
+    was.  (Under `make test`, `python -P -m pytest`, the tests that import bpfinspect import the
+    install, compiled modules and all; the commands they run through `python -m bpfinspect`
+    from the checkout run its source.)"""
     p = subprocess.run([sys.executable, "-P", "-c", "import bpfinspect, bpfinspect.compiled as c;"
                         "print(' '.join(c.stale(bpfinspect.__path__[0])))"],
                        capture_output=True, text=True, cwd="/")
